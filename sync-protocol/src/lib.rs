@@ -8,5 +8,7 @@
 
 pub mod ids;
 pub mod memory;
+pub mod session;
+pub mod sim;
 pub mod store;
 pub mod wire;

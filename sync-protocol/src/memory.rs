@@ -6,6 +6,7 @@
 //! saved bytes (the durable form) and as loaded automerge documents (a cache, rebuilt after a crash).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use automerge::{Automerge, ChangeHash};
 
@@ -24,7 +25,8 @@ struct DurableState {
     scopes: BTreeMap<Scope, ScopeLog>,
     shared_heads: BTreeMap<(NodeId, DocId), Vec<ChangeHash>>,
     cursors: BTreeMap<(NodeId, Scope), Cursor>,
-    blobs: BTreeMap<BlobId, Vec<u8>>,
+    /// Shared so that the snapshot taken at each flush does not copy file contents.
+    blobs: BTreeMap<BlobId, Arc<[u8]>>,
     partial_blobs: BTreeMap<BlobId, Vec<u8>>,
 }
 
@@ -101,6 +103,11 @@ impl MemoryStore {
         self.live.documents.keys().cloned().collect()
     }
 
+    /// How many blobs are partly received.
+    pub fn blob_count_partial(&self) -> usize {
+        self.live.partial_blobs.len()
+    }
+
     /// Stores a blob written locally (a file upload) and records it in the scope's log.
     pub fn put_blob(&mut self, scope: &Scope, content: &[u8]) -> Result<BlobId, StoreError> {
         let blob = BlobId::of_content(content);
@@ -110,7 +117,7 @@ impl MemoryStore {
                 len: content.len() as u64,
             });
         }
-        self.live.blobs.insert(blob, content.to_vec());
+        self.live.blobs.insert(blob, content.into());
         self.record_blob_in_scope(scope, blob);
         Ok(blob)
     }
@@ -264,21 +271,6 @@ impl ReplicaStore for MemoryStore {
                 missing_dependencies,
             });
         }
-        let added_bytes: u64 = applicable
-            .iter()
-            .map(|change| change.raw_bytes().len() as u64)
-            .sum();
-        let stored_bytes = self
-            .live
-            .documents
-            .get(doc)
-            .map_or(0, |stored| stored.saved.len() as u64);
-        if stored_bytes + added_bytes > MAX_DOCUMENT_BYTES {
-            return Err(StoreError::DocumentTooLarge {
-                doc: doc.clone(),
-                size_bytes: stored_bytes + added_bytes,
-            });
-        }
         let applied = applicable.len();
         automerge
             .apply_changes(applicable)
@@ -288,12 +280,34 @@ impl ReplicaStore for MemoryStore {
             })?;
         let heads = sorted_heads(automerge.get_heads());
         let increment = automerge.save_after(&old_heads);
-
+        let stored_bytes = self
+            .live
+            .documents
+            .get(doc)
+            .map_or(0, |stored| stored.saved.len());
+        // Raw changes are several times larger than automerge's compressed form: compact into a full
+        // save when the increments outgrow what is stored, and bound the document by that size.
+        let compacted = (stored_bytes + increment.len() > 2 * stored_bytes.max(32 * 1024))
+            .then(|| automerge.save());
+        let new_size = compacted
+            .as_ref()
+            .map_or(stored_bytes + increment.len(), Vec::len) as u64;
+        if new_size > MAX_DOCUMENT_BYTES {
+            // Undo by reloading from what is stored: nothing of this batch is kept.
+            self.loaded.remove(doc);
+            return Err(StoreError::DocumentTooLarge {
+                doc: doc.clone(),
+                size_bytes: new_size,
+            });
+        }
         let seq = self.next_seq();
         let stored = self.live.documents.entry(doc.clone()).or_default();
         let old_fingerprint =
             (!stored.saved.is_empty()).then(|| document_fingerprint(doc, &stored.heads));
-        stored.saved.extend_from_slice(&increment);
+        match compacted {
+            Some(snapshot) => stored.saved = snapshot,
+            None => stored.saved.extend_from_slice(&increment),
+        }
         stored.heads = heads.clone();
         let log = self.live.scopes.entry(doc.scope().clone()).or_default();
         if let Some(old_fingerprint) = old_fingerprint {
@@ -427,7 +441,7 @@ impl ReplicaStore for MemoryStore {
         if BlobId::of_content(&content) != *blob {
             return Err(StoreError::BlobMismatch { blob: *blob });
         }
-        self.live.blobs.insert(*blob, content);
+        self.live.blobs.insert(*blob, content.into());
         self.record_blob_in_scope(scope, *blob);
         Ok(BlobWriteOutcome::Complete)
     }

@@ -1,1 +1,1081 @@
+//! The durable replica store of DigiOne Edge: [`SledStore`], the sled implementation of
+//! [`sync_protocol::store::ReplicaStore`].
+//!
+//! It owns, on disk: automerge documents, content-addressed blobs, the change log and digest of every
+//! scope, and the sync state per peer (shared heads per document, a cursor per scope). Its behaviour
+//! matches [`sync_protocol::memory::MemoryStore`], which the tests check write for write.
+//!
+//! # Documents
+//! A document is stored as an optional `save()` snapshot followed by numbered incremental chunks, each
+//! the `save_after(old_heads)` of one write, so a write appends a few hundred bytes instead of
+//! rewriting the document. Loading concatenates snapshot and chunks and calls `Automerge::load`. When a
+//! write would leave more than [`MAX_INCREMENTAL_CHUNKS`] chunks or more than
+//! [`MAX_INCREMENTAL_CHUNK_BYTES`] bytes of them, the same atomic write stores one fresh snapshot
+//! instead and deletes the chunks (compaction). Loaded documents stay in a cache of at most
+//! [`MAX_CACHED_DOCUMENTS`], evicting the least recently used.
+//!
+//! A document whose records are damaged (a chunk overwritten, truncated or missing, a snapshot that
+//! does not load, heads that do not match the record) is reported as
+//! [`StoreError::CorruptDocument`] for that document only; every other document stays readable.
+//! Nothing read from disk or received from a peer is trusted to be well formed, and automerge itself
+//! is run under `catch_unwind` so that a bug it has on hostile bytes becomes an error, not a crash.
+//!
+//! # Atomicity and durability
+//! Every record lives in one sled tree (see [`layout`]), and every write that touches several records
+//! (a document chunk, its record, its scope's log entry and digest, the sequence counter) is one
+//! `sled::Batch`, which sled applies atomically, also across a crash. Sequence numbers are persisted
+//! in the batch that uses them, so after a restart they continue from where they were and never repeat.
+//!
+//! A write is visible at once but durable only after a flush. [`SledStore::wait_durable`] returns
+//! once a flush that started after the call has finished, and concurrent callers share flushes:
+//! see [`group_commit`] for the design. [`SledStore::commit_local_changes`] is "apply, then wait
+//! until durable", the write API for local edits whose acknowledgement must survive a crash.
+//!
+//! # Sharing
+//! [`SledStore`] is a cheap `Clone` handle around an `Arc`; every method takes `&self`. Writes are
+//! serialised by one writer lock (they read and update the sequence counter and digests); reads go to
+//! sled directly without it, except that loading a document from disk takes the writer lock, so that
+//! a compaction cannot delete chunks between reading a document's record and reading its chunks.
 
+pub mod group_commit;
+pub mod layout;
+
+mod cache;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use automerge::{Automerge, ChangeHash};
+use rand::{RngCore as _, SeedableRng as _};
+use sha2::{Digest as _, Sha256};
+use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
+use sync_protocol::store::{
+    ApplyOutcome, BlobWriteOutcome, LogItem, MAX_DOCUMENT_BYTES, ReplicaStore, ScopeSummary, Seq,
+    StoreError, applicable_changes, blob_fingerprint, decode_shared_heads, document_fingerprint,
+    encode_shared_heads, sorted_heads,
+};
+use sync_protocol::wire::{Cursor, MAX_BLOB_BYTES, ScopeDigest};
+
+use crate::cache::DocumentCache;
+use crate::group_commit::GroupCommit;
+use crate::layout::{BlobRecord, DocumentRecord};
+
+/// The memory sled may use for its page cache (64 MiB). A school server holds a few thousand small
+/// documents, so this keeps the working set in memory while leaving room on a small machine.
+pub const SLED_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How often sled flushes in the background on its own, in milliseconds. Nothing relies on it for
+/// durability (acknowledged writes wait for an explicit flush); it only bounds what an unacknowledged
+/// write can lose.
+pub const SLED_FLUSH_EVERY_MS: u64 = 500;
+
+/// The most loaded documents kept in memory.
+pub const MAX_CACHED_DOCUMENTS: usize = 256;
+
+/// The most incremental chunks a document keeps before they are compacted into a snapshot.
+pub const MAX_INCREMENTAL_CHUNKS: u64 = 64;
+
+/// The most bytes of incremental chunks a document keeps before they are compacted (1 MiB).
+pub const MAX_INCREMENTAL_CHUNK_BYTES: u64 = 1024 * 1024;
+
+/// The largest piece of a blob stored as one sled value (64 KiB), so that a large file is never one
+/// giant value that sled has to copy and rewrite as a whole.
+pub const BLOB_STORAGE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// How many bytes of a local upload go into one atomic write (4 MiB), so that a large upload does not
+/// build one huge batch in memory. An upload interrupted by a crash is left as a partial blob.
+pub const BLOB_UPLOAD_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Counters describing what the store has done since it was opened, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMetrics {
+    /// Flushes of the database to disk made to wait for durability (each one or more `fsync`s).
+    pub flushes_total: u64,
+    /// Atomic writes applied to the database.
+    pub writes_total: u64,
+    /// Documents compacted from snapshot and chunks into one snapshot.
+    pub compactions_total: u64,
+    /// Documents loaded from disk because they were not in the cache.
+    pub document_loads_total: u64,
+    /// Document reads answered from the cache.
+    pub document_cache_hits_total: u64,
+    /// Documents in the cache now.
+    pub cached_documents: usize,
+}
+
+/// See the crate documentation.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    epoch: u64,
+    writer: Mutex<WriterState>,
+    cache: Mutex<DocumentCache>,
+    group_commit: GroupCommit,
+    compactions_total: AtomicU64,
+    document_loads_total: AtomicU64,
+    document_cache_hits_total: AtomicU64,
+}
+
+/// What only the holder of the writer lock may read and change.
+#[derive(Debug)]
+struct WriterState {
+    /// The last sequence number written to disk; the next write uses the one after.
+    last_seq: Seq,
+}
+
+impl SledStore {
+    /// Opens the store in the directory `path`, creating it (and drawing its epoch) if needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(SLED_CACHE_CAPACITY_BYTES)
+            .flush_every_ms(Some(SLED_FLUSH_EVERY_MS))
+            .open()
+            .map_err(io_error)?;
+        let tree = db.open_tree(layout::REPLICA_TREE_NAME).map_err(io_error)?;
+        let epoch = match tree.get(layout::epoch_key()).map_err(io_error)? {
+            Some(bytes) => layout::read_u64(&bytes)
+                .ok_or_else(|| StoreError::Io("the store epoch record is damaged".into()))?,
+            None => {
+                let epoch = new_epoch()?;
+                tree.insert(layout::epoch_key(), &epoch.to_be_bytes())
+                    .map_err(io_error)?;
+                db.flush().map_err(io_error)?;
+                epoch
+            }
+        };
+        let last_seq = match tree.get(layout::last_seq_key()).map_err(io_error)? {
+            Some(bytes) => layout::read_u64(&bytes)
+                .ok_or_else(|| StoreError::Io("the sequence counter record is damaged".into()))?,
+            None => 0,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                epoch,
+                writer: Mutex::new(WriterState { last_seq }),
+                cache: Mutex::new(DocumentCache::new(MAX_CACHED_DOCUMENTS)),
+                group_commit: GroupCommit::default(),
+                compactions_total: AtomicU64::new(0),
+                document_loads_total: AtomicU64::new(0),
+                document_cache_hits_total: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Applies local changes and returns once they are on disk, sharing the flush with every other
+    /// writer waiting at the same time. When this returns `Ok`, the changes survive a crash.
+    pub fn commit_local_changes(
+        &self,
+        doc: &DocId,
+        changes: Vec<Vec<u8>>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let outcome = self.apply_changes(doc, changes)?;
+        self.wait_durable()?;
+        Ok(outcome)
+    }
+
+    /// Returns once every write applied before the call is on disk, at once if a flush already
+    /// covered them. See [`group_commit`].
+    pub fn wait_durable(&self) -> Result<(), StoreError> {
+        let db = &self.inner.db;
+        self.inner
+            .group_commit
+            .wait_durable(|| db.flush().map(drop).map_err(|error| error.to_string()))
+    }
+
+    /// Makes every write so far durable; the same as [`Self::wait_durable`].
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.wait_durable()
+    }
+
+    /// Stores a blob written locally (a file upload) and records it in the scope's log.
+    pub fn put_blob(&self, scope: &Scope, content: &[u8]) -> Result<BlobId, StoreError> {
+        let blob = BlobId::of_content(content);
+        let total_len = content.len() as u64;
+        if total_len > MAX_BLOB_BYTES {
+            return Err(StoreError::BlobTooLarge {
+                blob,
+                len: total_len,
+            });
+        }
+        let mut writer = self.writer();
+        let mut final_batch = sled::Batch::default();
+        if !matches!(self.blob_record(&blob)?, Some(BlobRecord::Complete { .. })) {
+            // Pieces received from a peer may be cut at other offsets than ours; start afresh.
+            let mut batch = sled::Batch::default();
+            self.remove_blob_pieces(&mut batch, &blob)?;
+            batch.remove(layout::blob_key(&blob));
+            self.apply(batch)?;
+            let mut offset = 0u64;
+            for group in content.chunks(BLOB_UPLOAD_BATCH_BYTES) {
+                let mut batch = sled::Batch::default();
+                append_blob_pieces(&mut batch, &blob, offset, group);
+                offset += group.len() as u64;
+                if offset < total_len {
+                    batch.insert(
+                        layout::blob_key(&blob),
+                        BlobRecord::Partial { received: offset }.encode(),
+                    );
+                    self.apply(batch)?;
+                } else {
+                    final_batch = batch;
+                }
+            }
+            final_batch.insert(
+                layout::blob_key(&blob),
+                BlobRecord::Complete { len: total_len }.encode(),
+            );
+        }
+        let seq = self.record_blob_in_scope(&mut final_batch, &writer, scope, &blob)?;
+        self.apply(final_batch)?;
+        writer.last_seq = seq;
+        Ok(blob)
+    }
+
+    /// A copy of the loaded document, for reading its contents, or `None` if the store does not hold
+    /// it.
+    pub fn document(&self, doc: &DocId) -> Result<Option<Automerge>, StoreError> {
+        self.with_document(doc, Automerge::clone)
+    }
+
+    /// Every document id the store holds, in id order.
+    pub fn document_ids(&self) -> Result<Vec<DocId>, StoreError> {
+        let mut ids = Vec::new();
+        for entry in self.inner.tree.scan_prefix(layout::document_key_prefix()) {
+            let (key, _) = entry.map_err(io_error)?;
+            // A key that does not parse cannot be asked for by id either; listing skips it.
+            if let Some(doc) = layout::document_id_from_key(&key) {
+                ids.push(doc);
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn metrics(&self) -> StoreMetrics {
+        let inner = &self.inner;
+        StoreMetrics {
+            flushes_total: inner.group_commit.flushes_total(),
+            writes_total: inner.group_commit.writes_total(),
+            compactions_total: inner.compactions_total.load(Ordering::Relaxed),
+            document_loads_total: inner.document_loads_total.load(Ordering::Relaxed),
+            document_cache_hits_total: inner.document_cache_hits_total.load(Ordering::Relaxed),
+            cached_documents: self.cache().len(),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch
+    }
+
+    pub fn scope_summary(&self, scope: &Scope) -> Result<ScopeSummary, StoreError> {
+        self.read_scope_summary(scope)
+    }
+
+    pub fn log_after(
+        &self,
+        scope: &Scope,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, LogItem)>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let prefix = layout::log_key_prefix(scope);
+        let mut entries = Vec::new();
+        for entry in self.inner.tree.range(layout::log_key(scope, first)..) {
+            if entries.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(io_error)?;
+            let Some(seq_bytes) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let seq = layout::read_u64(seq_bytes)
+                .ok_or_else(|| StoreError::Io(format!("a log key of scope {scope} is damaged")))?;
+            let item = layout::decode_log_item(&value).ok_or_else(|| {
+                StoreError::Io(format!("the log entry {seq} of scope {scope} is damaged"))
+            })?;
+            entries.push((seq, item));
+        }
+        Ok(entries)
+    }
+
+    pub fn doc_heads(&self, doc: &DocId) -> Result<Option<Vec<ChangeHash>>, StoreError> {
+        Ok(self.document_record(doc)?.map(|record| record.heads))
+    }
+
+    pub fn contains_changes(&self, doc: &DocId, hashes: &[ChangeHash]) -> Result<bool, StoreError> {
+        if hashes.is_empty() {
+            return Ok(true);
+        }
+        let Some(record) = self.document_record(doc)? else {
+            return Ok(false);
+        };
+        if hashes.iter().all(|hash| record.heads.contains(hash)) {
+            return Ok(true);
+        }
+        let contained = self.with_document(doc, |automerge| {
+            hashes
+                .iter()
+                .all(|hash| automerge.get_change_meta_by_hash(hash).is_some())
+        })?;
+        Ok(contained.unwrap_or(false))
+    }
+
+    pub fn changes_since(
+        &self,
+        doc: &DocId,
+        have: &[ChangeHash],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let changes = self.with_document(doc, |automerge| {
+            let known: Vec<ChangeHash> = have
+                .iter()
+                .copied()
+                .filter(|hash| automerge.get_change_meta_by_hash(hash).is_some())
+                .collect();
+            automerge
+                .get_changes(&known)
+                .into_iter()
+                .map(|change| change.raw_bytes().to_vec())
+                .collect()
+        })?;
+        Ok(changes.unwrap_or_default())
+    }
+
+    /// Adds changes to a document; see [`ReplicaStore::apply_changes`]. Durable after the next
+    /// [`Self::wait_durable`].
+    pub fn apply_changes(
+        &self,
+        doc: &DocId,
+        changes: Vec<Vec<u8>>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let mut writer = self.writer();
+        let record = self.document_record(doc)?;
+        let cached = self.cache().take(doc);
+        let mut automerge = match (cached, &record) {
+            (Some(automerge), _) => automerge,
+            (None, Some(record)) => self.load_from_disk(doc, record)?,
+            (None, None) => Automerge::new(),
+        };
+        let outcome =
+            self.apply_to_document(doc, &mut writer, record.as_ref(), &mut automerge, changes);
+        // On an error the loaded document may be ahead of the disk, so it is dropped and reloaded
+        // on next use. A document that was neither stored nor written to is not cached, so that the
+        // cache never holds a document the store does not.
+        if let Ok(outcome) = &outcome
+            && (record.is_some() || outcome.applied > 0)
+        {
+            self.cache().insert(doc.clone(), automerge);
+        }
+        outcome
+    }
+
+    pub fn shared_heads(
+        &self,
+        peer: &NodeId,
+        doc: &DocId,
+    ) -> Result<Option<Vec<ChangeHash>>, StoreError> {
+        let bytes = self
+            .inner
+            .tree
+            .get(layout::shared_heads_key(peer, doc))
+            .map_err(io_error)?;
+        // A damaged record is treated as unknown: the session then resends from scratch, which costs
+        // bandwidth but is always safe, where an error would stop syncing the document for good.
+        Ok(bytes.and_then(|bytes| decode_shared_heads(&bytes).ok()))
+    }
+
+    pub fn put_shared_heads(
+        &self,
+        peer: &NodeId,
+        doc: &DocId,
+        heads: &[ChangeHash],
+    ) -> Result<(), StoreError> {
+        self.inner
+            .tree
+            .insert(
+                layout::shared_heads_key(peer, doc),
+                encode_shared_heads(heads),
+            )
+            .map_err(io_error)?;
+        self.inner.group_commit.note_write();
+        Ok(())
+    }
+
+    pub fn cursor(&self, peer: &NodeId, scope: &Scope) -> Result<Option<Cursor>, StoreError> {
+        let bytes = self
+            .inner
+            .tree
+            .get(layout::cursor_key(peer, scope))
+            .map_err(io_error)?;
+        // As for shared heads, a damaged cursor is treated as unknown: the peer's log is read from
+        // its start again.
+        Ok(bytes.and_then(|bytes| layout::decode_cursor(&bytes)))
+    }
+
+    pub fn put_cursor(
+        &self,
+        peer: &NodeId,
+        scope: &Scope,
+        cursor: Cursor,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .tree
+            .insert(
+                layout::cursor_key(peer, scope),
+                layout::encode_cursor(&cursor),
+            )
+            .map_err(io_error)?;
+        self.inner.group_commit.note_write();
+        Ok(())
+    }
+
+    pub fn blob_len(&self, blob: &BlobId) -> Result<Option<u64>, StoreError> {
+        Ok(match self.blob_record(blob)? {
+            Some(BlobRecord::Complete { len }) => Some(len),
+            _ => None,
+        })
+    }
+
+    pub fn blob_in_scope(&self, scope: &Scope, blob: &BlobId) -> Result<bool, StoreError> {
+        self.inner
+            .tree
+            .contains_key(layout::log_index_key(scope, &LogItem::Blob(*blob)))
+            .map_err(io_error)
+    }
+
+    pub fn read_blob(
+        &self,
+        blob: &BlobId,
+        offset: u64,
+        max_len: usize,
+    ) -> Result<Vec<u8>, StoreError> {
+        let Some(BlobRecord::Complete { len }) = self.blob_record(blob)? else {
+            return Err(StoreError::BlobMissing { blob: *blob });
+        };
+        let start = offset.min(len);
+        let end = start.saturating_add(max_len as u64).min(len);
+        let mut content = Vec::with_capacity((end - start) as usize);
+        if start == end {
+            return Ok(content);
+        }
+        let damaged = || StoreError::Io(format!("the stored pieces of blob {blob} are damaged"));
+        let prefix = layout::blob_piece_key_prefix(blob);
+        // The piece holding `start` is the last one that begins at or before it.
+        let first_piece_key = self
+            .inner
+            .tree
+            .range(prefix.clone()..=layout::blob_piece_key(blob, start))
+            .next_back()
+            .transpose()
+            .map_err(io_error)?
+            .map(|(key, _)| key)
+            .ok_or_else(damaged)?;
+        let mut position = start;
+        for entry in self.inner.tree.range(first_piece_key..) {
+            let (key, piece) = entry.map_err(io_error)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let piece_start = layout::blob_piece_offset_from_key(&key).ok_or_else(damaged)?;
+            if piece_start > position {
+                return Err(damaged());
+            }
+            let piece_end = piece_start + piece.len() as u64;
+            if piece_end > position {
+                let from = (position - piece_start) as usize;
+                let to = (end.min(piece_end) - piece_start) as usize;
+                content.extend_from_slice(piece.get(from..to).ok_or_else(damaged)?);
+                position = end.min(piece_end);
+            }
+            if position >= end {
+                return Ok(content);
+            }
+        }
+        Err(damaged())
+    }
+
+    pub fn blob_received_len(&self, blob: &BlobId) -> Result<u64, StoreError> {
+        Ok(match self.blob_record(blob)? {
+            Some(BlobRecord::Partial { received }) => received,
+            _ => 0,
+        })
+    }
+
+    /// Stores a piece of a blob received from a peer; see [`ReplicaStore::write_blob_chunk`].
+    pub fn write_blob_chunk(
+        &self,
+        scope: &Scope,
+        blob: &BlobId,
+        offset: u64,
+        total_len: u64,
+        bytes: &[u8],
+    ) -> Result<BlobWriteOutcome, StoreError> {
+        if total_len > MAX_BLOB_BYTES {
+            return Err(StoreError::BlobTooLarge {
+                blob: *blob,
+                len: total_len,
+            });
+        }
+        let mut writer = self.writer();
+        let received = match self.blob_record(blob)? {
+            Some(BlobRecord::Complete { .. }) => {
+                let mut batch = sled::Batch::default();
+                let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob)?;
+                self.apply(batch)?;
+                writer.last_seq = seq;
+                return Ok(BlobWriteOutcome::Complete);
+            }
+            Some(BlobRecord::Partial { received }) => received,
+            None => 0,
+        };
+        let end = offset.saturating_add(bytes.len() as u64);
+        if offset > received || end > total_len {
+            return Err(StoreError::BlobOutOfOrder {
+                blob: *blob,
+                offset,
+                received,
+            });
+        }
+        let mut batch = sled::Batch::default();
+        // Bytes already received are accepted and ignored; only what lies past them is stored.
+        let fresh: &[u8] = if end > received {
+            bytes
+                .get((received - offset) as usize..)
+                .unwrap_or_default()
+        } else {
+            &[]
+        };
+        append_blob_pieces(&mut batch, blob, received, fresh);
+        let now_received = received + fresh.len() as u64;
+        if now_received < total_len {
+            batch.insert(
+                layout::blob_key(blob),
+                BlobRecord::Partial {
+                    received: now_received,
+                }
+                .encode(),
+            );
+            self.apply(batch)?;
+            return Ok(BlobWriteOutcome::Incomplete {
+                received: now_received,
+            });
+        }
+        let content_id = self.hash_stored_pieces(blob, received)?.map(|mut hasher| {
+            hasher.update(fresh);
+            BlobId(hasher.finalize().into())
+        });
+        if content_id != Some(*blob) {
+            // Like the in-memory store, a blob that does not match is dropped, to be fetched afresh.
+            let mut batch = sled::Batch::default();
+            self.remove_blob_pieces(&mut batch, blob)?;
+            batch.remove(layout::blob_key(blob));
+            self.apply(batch)?;
+            return Err(StoreError::BlobMismatch { blob: *blob });
+        }
+        batch.insert(
+            layout::blob_key(blob),
+            BlobRecord::Complete { len: now_received }.encode(),
+        );
+        let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob)?;
+        self.apply(batch)?;
+        writer.last_seq = seq;
+        Ok(BlobWriteOutcome::Complete)
+    }
+
+    fn writer(&self) -> MutexGuard<'_, WriterState> {
+        // The writer state is one counter that is only advanced after a successful write, so it is
+        // valid even if a thread panicked while holding the lock.
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cache(&self) -> MutexGuard<'_, DocumentCache> {
+        // A panic while holding the cache can at worst leave a document out of it.
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.inner.tree.apply_batch(batch).map_err(io_error)?;
+        self.inner.group_commit.note_write();
+        Ok(())
+    }
+
+    fn document_record(&self, doc: &DocId) -> Result<Option<DocumentRecord>, StoreError> {
+        let Some(bytes) = self
+            .inner
+            .tree
+            .get(layout::document_key(doc))
+            .map_err(io_error)?
+        else {
+            return Ok(None);
+        };
+        DocumentRecord::decode(&bytes)
+            .map(Some)
+            .map_err(|reason| corrupt_document(doc, reason))
+    }
+
+    /// Runs `read` on the loaded document, loading it into the cache first if needed. `None` when
+    /// the store does not hold the document.
+    fn with_document<T>(
+        &self,
+        doc: &DocId,
+        read: impl FnOnce(&Automerge) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        if let Some(automerge) = self.cache().get(doc) {
+            self.inner
+                .document_cache_hits_total
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(read(automerge)));
+        }
+        let _writer = self.writer();
+        // A writer may have loaded it while this thread waited for the lock.
+        if let Some(automerge) = self.cache().get(doc) {
+            self.inner
+                .document_cache_hits_total
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(read(automerge)));
+        }
+        let Some(record) = self.document_record(doc)? else {
+            return Ok(None);
+        };
+        let automerge = self.load_from_disk(doc, &record)?;
+        let result = read(&automerge);
+        self.cache().insert(doc.clone(), automerge);
+        Ok(Some(result))
+    }
+
+    /// Reads the snapshot and every chunk of a document, checks them against its record, and loads
+    /// them. The caller holds the writer lock.
+    fn load_from_disk(
+        &self,
+        doc: &DocId,
+        record: &DocumentRecord,
+    ) -> Result<Automerge, StoreError> {
+        self.inner
+            .document_loads_total
+            .fetch_add(1, Ordering::Relaxed);
+        let tree = &self.inner.tree;
+        let capacity = record.stored_bytes().min(MAX_DOCUMENT_BYTES) as usize;
+        let mut saved = Vec::with_capacity(capacity);
+        if record.snapshot_bytes > 0 {
+            let snapshot = tree
+                .get(layout::snapshot_key(doc))
+                .map_err(io_error)?
+                .ok_or_else(|| corrupt_document(doc, "its snapshot is missing".into()))?;
+            if snapshot.len() as u64 != record.snapshot_bytes {
+                return Err(corrupt_document(
+                    doc,
+                    format!(
+                        "its snapshot is {} bytes, the record says {}",
+                        snapshot.len(),
+                        record.snapshot_bytes
+                    ),
+                ));
+            }
+            saved.extend_from_slice(&snapshot);
+        }
+        let prefix = layout::chunk_key_prefix(doc);
+        let mut chunk_count = 0u64;
+        let mut chunk_bytes = 0u64;
+        for entry in tree.scan_prefix(&prefix) {
+            let (key, chunk) = entry.map_err(io_error)?;
+            if layout::chunk_number_from_key(&key, prefix.len()) != Some(chunk_count) {
+                return Err(corrupt_document(
+                    doc,
+                    format!("its chunk {chunk_count} is missing"),
+                ));
+            }
+            chunk_count += 1;
+            chunk_bytes += chunk.len() as u64;
+            saved.extend_from_slice(&chunk);
+        }
+        if chunk_count != record.chunk_count || chunk_bytes != record.chunk_bytes {
+            return Err(corrupt_document(
+                doc,
+                format!(
+                    "it has {chunk_count} chunks of {chunk_bytes} bytes, the record says {} of {}",
+                    record.chunk_count, record.chunk_bytes
+                ),
+            ));
+        }
+        let automerge = without_panic(|| Automerge::load(&saved))
+            .map_err(|reason| corrupt_document(doc, reason))?
+            .map_err(|error| corrupt_document(doc, error.to_string()))?;
+        if sorted_heads(automerge.get_heads()) != record.heads {
+            return Err(corrupt_document(
+                doc,
+                "its loaded heads differ from the heads recorded at the last write".into(),
+            ));
+        }
+        Ok(automerge)
+    }
+
+    /// Applies changes to the loaded document and writes the increment, or a compacted snapshot, with
+    /// the document's record, its scope's log and digest and the sequence counter in one batch.
+    fn apply_to_document(
+        &self,
+        doc: &DocId,
+        writer: &mut WriterState,
+        record: Option<&DocumentRecord>,
+        automerge: &mut Automerge,
+        changes: Vec<Vec<u8>>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let old_heads = automerge.get_heads();
+        let (applicable, missing_dependencies) = applicable_changes(doc, automerge, changes)?;
+        if applicable.is_empty() {
+            return Ok(ApplyOutcome {
+                applied: 0,
+                heads: old_heads,
+                missing_dependencies,
+            });
+        }
+        let added_bytes: u64 = applicable
+            .iter()
+            .map(|change| change.raw_bytes().len() as u64)
+            .sum();
+        let stored_bytes = record.map_or(0, DocumentRecord::stored_bytes);
+        if stored_bytes + added_bytes > MAX_DOCUMENT_BYTES {
+            return Err(StoreError::DocumentTooLarge {
+                doc: doc.clone(),
+                size_bytes: stored_bytes + added_bytes,
+            });
+        }
+        let applied = applicable.len();
+        let bad_change = |reason: String| StoreError::BadChange {
+            doc: doc.clone(),
+            reason,
+        };
+        without_panic(|| automerge.apply_changes(applicable))
+            .map_err(bad_change)?
+            .map_err(|error| bad_change(error.to_string()))?;
+        let heads = sorted_heads(automerge.get_heads());
+        let increment = automerge.save_after(&old_heads);
+
+        let mut batch = sled::Batch::default();
+        let mut new_record = record.cloned().unwrap_or(DocumentRecord {
+            heads: Vec::new(),
+            snapshot_bytes: 0,
+            chunk_count: 0,
+            chunk_bytes: 0,
+        });
+        let compact = new_record.chunk_count + 1 > MAX_INCREMENTAL_CHUNKS
+            || new_record.chunk_bytes + increment.len() as u64 > MAX_INCREMENTAL_CHUNK_BYTES;
+        if compact {
+            let snapshot = automerge.save();
+            for entry in self.inner.tree.scan_prefix(layout::chunk_key_prefix(doc)) {
+                let (key, _) = entry.map_err(io_error)?;
+                batch.remove(key);
+            }
+            new_record.snapshot_bytes = snapshot.len() as u64;
+            new_record.chunk_count = 0;
+            new_record.chunk_bytes = 0;
+            batch.insert(layout::snapshot_key(doc), snapshot);
+        } else {
+            batch.insert(
+                layout::chunk_key(doc, new_record.chunk_count),
+                increment.as_slice(),
+            );
+            new_record.chunk_count += 1;
+            new_record.chunk_bytes += increment.len() as u64;
+        }
+        new_record.heads = heads.clone();
+        batch.insert(layout::document_key(doc), new_record.encode());
+
+        let seq = writer.last_seq + 1;
+        let mut toggles = vec![document_fingerprint(doc, &heads)];
+        if let Some(record) = record {
+            toggles.push(document_fingerprint(doc, &record.heads));
+        }
+        self.record_in_log(
+            &mut batch,
+            doc.scope(),
+            &LogItem::Document(doc.clone()),
+            seq,
+            &toggles,
+        )?;
+        self.apply(batch)?;
+        writer.last_seq = seq;
+        if compact {
+            self.inner.compactions_total.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(ApplyOutcome {
+            applied,
+            heads,
+            missing_dependencies,
+        })
+    }
+
+    /// Adds to `batch` the move of `item` to the end of `scope`'s log at `seq`, the digest update
+    /// (each fingerprint in `toggles` XORed in or out), and the new value of the sequence counter.
+    fn record_in_log(
+        &self,
+        batch: &mut sled::Batch,
+        scope: &Scope,
+        item: &LogItem,
+        seq: Seq,
+        toggles: &[[u8; 16]],
+    ) -> Result<(), StoreError> {
+        let mut summary = self.read_scope_summary(scope)?;
+        let index_key = layout::log_index_key(scope, item);
+        if let Some(old_seq) = self.inner.tree.get(&index_key).map_err(io_error)? {
+            let old_seq = layout::read_u64(&old_seq).ok_or_else(|| {
+                StoreError::Io(format!("a log index entry of {scope} is damaged"))
+            })?;
+            batch.remove(layout::log_key(scope, old_seq));
+        }
+        batch.insert(layout::log_key(scope, seq), layout::encode_log_item(item));
+        batch.insert(index_key, &seq.to_be_bytes());
+        for fingerprint in toggles {
+            summary.digest.toggle(*fingerprint);
+        }
+        summary.log_head = seq;
+        batch.insert(
+            layout::scope_summary_key(scope),
+            layout::encode_scope_summary(&summary),
+        );
+        batch.insert(layout::last_seq_key(), &seq.to_be_bytes());
+        Ok(())
+    }
+
+    /// Records a complete blob in a scope's log, if it is not there yet, and returns the sequence
+    /// number used. Like the in-memory store, a number is used even when the blob was already
+    /// recorded, so that both stores hand out the same numbers for the same writes.
+    fn record_blob_in_scope(
+        &self,
+        batch: &mut sled::Batch,
+        writer: &WriterState,
+        scope: &Scope,
+        blob: &BlobId,
+    ) -> Result<Seq, StoreError> {
+        let seq = writer.last_seq + 1;
+        if self.blob_in_scope(scope, blob)? {
+            batch.insert(layout::last_seq_key(), &seq.to_be_bytes());
+        } else {
+            self.record_in_log(
+                batch,
+                scope,
+                &LogItem::Blob(*blob),
+                seq,
+                &[blob_fingerprint(blob)],
+            )?;
+        }
+        Ok(seq)
+    }
+
+    fn read_scope_summary(&self, scope: &Scope) -> Result<ScopeSummary, StoreError> {
+        match self
+            .inner
+            .tree
+            .get(layout::scope_summary_key(scope))
+            .map_err(io_error)?
+        {
+            None => Ok(ScopeSummary {
+                digest: ScopeDigest::default(),
+                log_head: 0,
+            }),
+            Some(bytes) => layout::decode_scope_summary(&bytes).ok_or_else(|| {
+                StoreError::Io(format!("the digest record of scope {scope} is damaged"))
+            }),
+        }
+    }
+
+    fn blob_record(&self, blob: &BlobId) -> Result<Option<BlobRecord>, StoreError> {
+        let Some(bytes) = self
+            .inner
+            .tree
+            .get(layout::blob_key(blob))
+            .map_err(io_error)?
+        else {
+            return Ok(None);
+        };
+        BlobRecord::decode(&bytes)
+            .map(Some)
+            .ok_or_else(|| StoreError::Io(format!("the record of blob {blob} is damaged")))
+    }
+
+    /// A hasher fed with the stored pieces of a partial blob, or `None` when they do not cover exactly
+    /// `[0, received)`, so that the content cannot match.
+    fn hash_stored_pieces(
+        &self,
+        blob: &BlobId,
+        received: u64,
+    ) -> Result<Option<Sha256>, StoreError> {
+        let mut hasher = Sha256::new();
+        let mut position = 0u64;
+        for entry in self
+            .inner
+            .tree
+            .scan_prefix(layout::blob_piece_key_prefix(blob))
+        {
+            let (key, piece) = entry.map_err(io_error)?;
+            if layout::blob_piece_offset_from_key(&key) != Some(position) {
+                break;
+            }
+            hasher.update(&piece);
+            position += piece.len() as u64;
+        }
+        Ok((position == received).then_some(hasher))
+    }
+
+    fn remove_blob_pieces(&self, batch: &mut sled::Batch, blob: &BlobId) -> Result<(), StoreError> {
+        for entry in self
+            .inner
+            .tree
+            .scan_prefix(layout::blob_piece_key_prefix(blob))
+        {
+            let (key, _) = entry.map_err(io_error)?;
+            batch.remove(key);
+        }
+        Ok(())
+    }
+}
+
+/// Adds `bytes`, which continue the blob at `offset`, to `batch` as pieces of at most
+/// [`BLOB_STORAGE_CHUNK_BYTES`].
+fn append_blob_pieces(batch: &mut sled::Batch, blob: &BlobId, offset: u64, bytes: &[u8]) {
+    let mut piece_offset = offset;
+    for piece in bytes.chunks(BLOB_STORAGE_CHUNK_BYTES) {
+        batch.insert(layout::blob_piece_key(blob, piece_offset), piece);
+        piece_offset += piece.len() as u64;
+    }
+}
+
+fn new_epoch() -> Result<u64, StoreError> {
+    let mut generator = rand::rngs::StdRng::try_from_os_rng()
+        .map_err(|error| StoreError::Io(format!("no randomness for the store epoch: {error}")))?;
+    // Zero is kept free so that it can never be mistaken for "no epoch".
+    Ok(generator.next_u64().max(1))
+}
+
+fn io_error(error: sled::Error) -> StoreError {
+    StoreError::Io(error.to_string())
+}
+
+fn corrupt_document(doc: &DocId, reason: String) -> StoreError {
+    StoreError::CorruptDocument {
+        doc: doc.clone(),
+        reason,
+    }
+}
+
+/// Runs automerge on bytes that may be hostile or damaged, turning a panic inside it into an error.
+fn without_panic<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(work)).map_err(|_| "automerge panicked on these bytes".to_owned())
+}
+
+/// Every method delegates to the inherent one of the same name, which takes `&self`.
+impl ReplicaStore for SledStore {
+    fn epoch(&self) -> u64 {
+        SledStore::epoch(self)
+    }
+
+    fn scope_summary(&self, scope: &Scope) -> Result<ScopeSummary, StoreError> {
+        SledStore::scope_summary(self, scope)
+    }
+
+    fn log_after(
+        &self,
+        scope: &Scope,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, LogItem)>, StoreError> {
+        SledStore::log_after(self, scope, after, limit)
+    }
+
+    fn doc_heads(&self, doc: &DocId) -> Result<Option<Vec<ChangeHash>>, StoreError> {
+        SledStore::doc_heads(self, doc)
+    }
+
+    fn contains_changes(&self, doc: &DocId, hashes: &[ChangeHash]) -> Result<bool, StoreError> {
+        SledStore::contains_changes(self, doc, hashes)
+    }
+
+    fn changes_since(&self, doc: &DocId, have: &[ChangeHash]) -> Result<Vec<Vec<u8>>, StoreError> {
+        SledStore::changes_since(self, doc, have)
+    }
+
+    fn apply_changes(
+        &mut self,
+        doc: &DocId,
+        changes: Vec<Vec<u8>>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        SledStore::apply_changes(self, doc, changes)
+    }
+
+    fn shared_heads(
+        &self,
+        peer: &NodeId,
+        doc: &DocId,
+    ) -> Result<Option<Vec<ChangeHash>>, StoreError> {
+        SledStore::shared_heads(self, peer, doc)
+    }
+
+    fn put_shared_heads(
+        &mut self,
+        peer: &NodeId,
+        doc: &DocId,
+        heads: &[ChangeHash],
+    ) -> Result<(), StoreError> {
+        SledStore::put_shared_heads(self, peer, doc, heads)
+    }
+
+    fn cursor(&self, peer: &NodeId, scope: &Scope) -> Result<Option<Cursor>, StoreError> {
+        SledStore::cursor(self, peer, scope)
+    }
+
+    fn put_cursor(
+        &mut self,
+        peer: &NodeId,
+        scope: &Scope,
+        cursor: Cursor,
+    ) -> Result<(), StoreError> {
+        SledStore::put_cursor(self, peer, scope, cursor)
+    }
+
+    fn blob_len(&self, blob: &BlobId) -> Result<Option<u64>, StoreError> {
+        SledStore::blob_len(self, blob)
+    }
+
+    fn blob_in_scope(&self, scope: &Scope, blob: &BlobId) -> Result<bool, StoreError> {
+        SledStore::blob_in_scope(self, scope, blob)
+    }
+
+    fn read_blob(&self, blob: &BlobId, offset: u64, max_len: usize) -> Result<Vec<u8>, StoreError> {
+        SledStore::read_blob(self, blob, offset, max_len)
+    }
+
+    fn blob_received_len(&self, blob: &BlobId) -> Result<u64, StoreError> {
+        SledStore::blob_received_len(self, blob)
+    }
+
+    fn write_blob_chunk(
+        &mut self,
+        scope: &Scope,
+        blob: &BlobId,
+        offset: u64,
+        total_len: u64,
+        bytes: &[u8],
+    ) -> Result<BlobWriteOutcome, StoreError> {
+        SledStore::write_blob_chunk(self, scope, blob, offset, total_len, bytes)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        SledStore::flush(self)
+    }
+}

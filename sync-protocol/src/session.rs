@@ -1,0 +1,1428 @@
+//! One sync session with one peer, as a state machine without IO.
+//!
+//! The driver owns the transport and the clock. It feeds the session through the `handle_*` methods
+//! and drains it through the `poll_*` methods, in the manner of quinn-proto:
+//!
+//! * [`Session::handle_payload`]: a frame payload arrived from the peer;
+//! * [`Session::handle_local_change`] / [`Session::handle_local_blob`]: a document or blob changed in
+//!   our store, by a local write or through another session;
+//! * [`Session::handle_timeout`]: the time given by [`Session::poll_timeout`] has come;
+//! * [`Session::handle_durable`]: the store has been flushed since the last call;
+//! * [`Session::poll_transmit`]: the next frame to send, made lazily so that a large catch-up never
+//!   sits in memory or in one message;
+//! * [`Session::poll_event`]: what happened that the driver must act on.
+//!
+//! How a session converges (the protocol is specified in `PROTOCOL.md`):
+//!
+//! 1. Each side sends `Hello` and, for every scope it receives, a `SyncRequest` carrying its digest of
+//!    the scope and its cursor into the peer's change log. Both go out at once, without waiting.
+//! 2. The responder answers with an `Offer`: "equal" when the digests match, otherwise the documents
+//!    and blobs in its log after the cursor with their current heads. Before each offer frame it pushes
+//!    the changes of those documents that the requester lacks, judged by the shared heads persisted
+//!    from earlier sessions, so a reconnect costs the changes and nothing per unchanged document.
+//! 3. The requester checks every entry against its store. Entries it already satisfies cost nothing;
+//!    for a document it still lacks it sends its heads (`Heads`), and the responder sends the rest.
+//!    When every entry is satisfied and durable the requester moves its cursor to the end of the offer.
+//! 4. While connected, each change is pushed as it happens, and every push is acknowledged with the
+//!    receiver's heads once durable; both sides then record those heads as shared.
+//! 5. Heartbeats carry each scope's digest; a mismatch that outlives the changes in flight triggers a
+//!    new `SyncRequest`. This anti-entropy is what makes the protocol correct when frames are lost,
+//!    duplicated or reordered, and when either side crashes.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use automerge::ChangeHash;
+
+use crate::ids::{BlobId, DocId, NodeId, Scope};
+use crate::store::{BlobWriteOutcome, LogItem, ReplicaStore, StoreError, sorted_heads};
+use crate::wire::{
+    BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocHeads,
+    ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, Heartbeat, Hello, MAX_FRAME_PAYLOAD_BYTES,
+    MAX_HEADS, MAX_OFFER_ENTRIES, MAX_TEXT_BYTES, Message, NodeHealth, Offer, OfferEntry,
+    PROTOCOL_VERSION, ScopeState, SyncRequest, SyncStatus,
+};
+
+/// The longest heartbeat interval allowed, in milliseconds. The fleet view calls a node stale after
+/// three missed heartbeats, so this bounds how long a dead link goes unnoticed.
+pub const MAX_HEARTBEAT_INTERVAL_MILLIS: u64 = 30_000;
+
+/// How many missed heartbeat intervals end a session as timed out.
+pub const MISSED_HEARTBEATS_BEFORE_TIMEOUT: u64 = 3;
+
+/// Outbound frames the session queues before it stops generating catch-up work and asks the driver
+/// to stop reading from the peer ([`Session::wants_input`]). Bounds memory per session.
+pub const MAX_QUEUED_FRAMES: usize = 64;
+
+/// Blob downloads in progress at once per session; further wanted blobs wait their turn.
+pub const MAX_CONCURRENT_BLOB_DOWNLOADS: usize = 4;
+
+/// Wanted blobs remembered per session. Beyond this, blobs are found again by a later sync request.
+pub const MAX_WANTED_BLOBS: usize = 4096;
+
+/// Documents remembered as waiting for a push per session. Beyond this the documents are found again
+/// by the next anti-entropy round instead of being queued.
+pub const MAX_QUEUED_PUSHES: usize = 100_000;
+
+/// Room left in a `Changes` frame for everything but the change bytes.
+const CHANGES_FRAME_OVERHEAD_BYTES: usize = 4 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub local_node: NodeId,
+    /// The peer as authenticated by the transport (the certificate); its `Hello` must agree.
+    pub peer_node: NodeId,
+    pub software_version: String,
+    /// Scopes whose documents and blobs this side offers and pushes to the peer.
+    pub send_scopes: Vec<Scope>,
+    /// Scopes whose documents and blobs this side accepts from the peer and asks it for.
+    pub receive_scopes: Vec<Scope>,
+    /// Milliseconds between heartbeats; at most [`MAX_HEARTBEAT_INTERVAL_MILLIS`].
+    pub heartbeat_interval_millis: u64,
+    /// A sync request not answered completely within this many milliseconds is sent again.
+    pub request_retry_millis: u64,
+}
+
+impl SessionConfig {
+    pub fn new(
+        local_node: NodeId,
+        peer_node: NodeId,
+        send_scopes: Vec<Scope>,
+        receive_scopes: Vec<Scope>,
+    ) -> Self {
+        Self {
+            local_node,
+            peer_node,
+            software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            send_scopes,
+            receive_scopes,
+            heartbeat_interval_millis: 15_000,
+            request_retry_millis: 30_000,
+        }
+    }
+}
+
+/// What the driver must know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The peer introduced itself.
+    PeerHello {
+        node: NodeId,
+        software_version: String,
+        protocol_version: u32,
+    },
+    /// Changes from the peer were applied to a document; other sessions should be told.
+    DocumentUpdated { doc: DocId, heads: Vec<ChangeHash> },
+    /// A blob from the peer is complete and verified.
+    BlobStored { scope: Scope, blob: BlobId },
+    /// Every scope received from the peer is reconciled and nothing waits to be sent.
+    InSync,
+    /// The peer reported an error.
+    PeerError {
+        code: ErrorCode,
+        message: String,
+        doc: Option<DocId>,
+    },
+    /// Something about one document or blob failed here; the session goes on.
+    LocalError { message: String, doc: Option<DocId> },
+    /// The session is over; the driver should send what remains and close the transport.
+    Closed { reason: CloseReason },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer speaks another protocol version.
+    UnsupportedVersion { theirs: u32 },
+    /// The peer sent a frame that is not valid protocol.
+    ProtocolViolation(String),
+    /// The peer was silent for too long.
+    Timeout,
+    /// The peer reported a fatal error.
+    PeerClosed { code: ErrorCode, message: String },
+    /// Our own store failed.
+    StoreFailure(String),
+    /// The driver asked the session to close.
+    Local,
+}
+
+/// Counters for the operations view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub changes_applied: u64,
+    /// Round-trip time measured from the peer echoing nothing: the time between sending a sync
+    /// request and its first answer, milliseconds.
+    pub last_rtt_millis: Option<u64>,
+}
+
+/// Outbound work, done in order, each item producing at most a few frames when polled.
+#[derive(Debug)]
+enum Work {
+    /// Push a document's changes that the peer lacks.
+    Push(DocId),
+    /// A push being sent in several frames: the changes still to go.
+    PushRemainder {
+        doc: DocId,
+        remaining: VecDeque<Vec<u8>>,
+        sender_heads: Vec<ChangeHash>,
+    },
+    /// Answer a sync request, from `after_seq` on.
+    Offer(OfferJob),
+    /// Send a blob from `offset`.
+    BlobUpload {
+        scope: Scope,
+        blob: BlobId,
+        offset: u64,
+    },
+    /// Send a message once the work before it is done.
+    Send(Box<Message>),
+}
+
+#[derive(Debug)]
+struct OfferJob {
+    request_id: u64,
+    scope: Scope,
+    after_seq: u64,
+    up_to_seq: u64,
+    digest: crate::wire::ScopeDigest,
+}
+
+/// Our own outstanding sync request for one scope.
+#[derive(Debug)]
+struct RequestProgress {
+    request_id: u64,
+    sent_at_millis: u64,
+    /// Where the offer must start: our cursor, or 0 when the responder starts afresh.
+    cursor: Option<Cursor>,
+    /// The end of the offer frames received so far in order; `None` before the first.
+    covered_up_to: Option<u64>,
+    epoch: Option<u64>,
+    complete: bool,
+    waiting_docs: HashMap<DocId, Vec<ChangeHash>>,
+    waiting_blobs: HashSet<BlobId>,
+    answered: bool,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    now_millis: u64,
+    closed: bool,
+    peer_hello: Option<Hello>,
+    outbound: VecDeque<Vec<u8>>,
+    /// Frames that acknowledge writes, released once the store has been flushed.
+    held_until_durable: Vec<Message>,
+    /// Cursor moves, written once the writes they vouch for are durable.
+    cursors_until_durable: Vec<(Scope, Cursor)>,
+    wrote_since_flush: bool,
+    events: VecDeque<Event>,
+    work: VecDeque<Work>,
+    queued_pushes: HashSet<DocId>,
+    /// Ordered maps wherever the session iterates, so that a simulation replays exactly.
+    requests: BTreeMap<Scope, RequestProgress>,
+    next_request_id: u64,
+    /// The heads the peer last told us it has, per document, this session.
+    peer_heads: HashMap<DocId, Vec<ChangeHash>>,
+    /// The heads we pushed and assume the peer will have, per document, until it says otherwise.
+    pushed_heads: HashMap<DocId, Vec<ChangeHash>>,
+    /// The heads we last told the peer, per document, so that we do not repeat ourselves.
+    told_heads: HashMap<DocId, Vec<ChangeHash>>,
+    blob_downloads: BTreeMap<BlobId, (Scope, u64)>,
+    blobs_wanted: VecDeque<(Scope, BlobId)>,
+    last_received_millis: u64,
+    last_heartbeat_sent_millis: Option<u64>,
+    in_sync_reported: bool,
+    last_complete_sync_millis: Option<u64>,
+    health: Option<NodeHealth>,
+    stats: SessionStats,
+}
+
+impl Session {
+    /// Starts a session: the `Hello` and a sync request per received scope are queued at once.
+    pub fn new<S: ReplicaStore + ?Sized>(
+        mut config: SessionConfig,
+        store: &S,
+        now_millis: u64,
+    ) -> Self {
+        config.heartbeat_interval_millis = config
+            .heartbeat_interval_millis
+            .clamp(1, MAX_HEARTBEAT_INTERVAL_MILLIS);
+        config.software_version.truncate(MAX_TEXT_BYTES);
+        let mut session = Self {
+            config,
+            now_millis,
+            closed: false,
+            peer_hello: None,
+            outbound: VecDeque::new(),
+            held_until_durable: Vec::new(),
+            cursors_until_durable: Vec::new(),
+            wrote_since_flush: false,
+            events: VecDeque::new(),
+            work: VecDeque::new(),
+            queued_pushes: HashSet::new(),
+            requests: BTreeMap::new(),
+            next_request_id: 1,
+            peer_heads: HashMap::new(),
+            pushed_heads: HashMap::new(),
+            told_heads: HashMap::new(),
+            blob_downloads: BTreeMap::new(),
+            blobs_wanted: VecDeque::new(),
+            last_received_millis: now_millis,
+            last_heartbeat_sent_millis: None,
+            in_sync_reported: false,
+            last_complete_sync_millis: None,
+            health: None,
+            stats: SessionStats::default(),
+        };
+        session.send(Message::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            node_id: session.config.local_node.clone(),
+            software_version: session.config.software_version.clone(),
+            store_epoch: store.epoch(),
+        }));
+        for scope in session.config.receive_scopes.clone() {
+            if let Err(error) = session.request_scope(store, &scope) {
+                session.fail_store(error);
+            }
+        }
+        session
+    }
+
+    pub fn peer(&self) -> &NodeId {
+        &self.config.peer_node
+    }
+
+    /// The peer's `Hello`, once it has arrived.
+    pub fn peer_hello(&self) -> Option<&Hello> {
+        self.peer_hello.as_ref()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Health figures to report in heartbeats (nodes only).
+    pub fn set_health(&mut self, health: NodeHealth) {
+        self.health = Some(health);
+    }
+
+    /// False when the outbound queue is full: the driver should stop reading from the peer until the
+    /// queue drains, which bounds what one peer can make us buffer.
+    pub fn wants_input(&self) -> bool {
+        self.outbound.len() < MAX_QUEUED_FRAMES
+    }
+
+    /// True when frames are held back until the store is flushed; the driver should flush and then
+    /// call [`Self::handle_durable`].
+    pub fn needs_flush(&self) -> bool {
+        self.wrote_since_flush
+            || !self.held_until_durable.is_empty()
+            || !self.cursors_until_durable.is_empty()
+    }
+
+    /// True when nothing waits to be sent or acknowledged.
+    pub fn is_idle(&self) -> bool {
+        self.work.is_empty() && self.outbound.is_empty() && self.held_until_durable.is_empty()
+    }
+
+    /// What this side still has to send, as reported in heartbeats.
+    pub fn status(&self) -> SyncStatus {
+        let blobs_waiting = self
+            .work
+            .iter()
+            .filter(|work| matches!(work, Work::BlobUpload { .. }))
+            .count();
+        SyncStatus {
+            docs_waiting: self.queued_pushes.len() as u64,
+            blobs_waiting: blobs_waiting as u64,
+            bytes_waiting: self.outbound.iter().map(|frame| frame.len() as u64).sum(),
+            last_complete_sync_millis: self.last_complete_sync_millis,
+        }
+    }
+
+    /// Ends the session from our side: a closing error frame is queued for the peer.
+    pub fn close(&mut self) {
+        if !self.closed {
+            self.send_error(ErrorCode::Closing, true, "closing".into(), None);
+            self.closed = true;
+            self.events.push_back(Event::Closed {
+                reason: CloseReason::Local,
+            });
+        }
+    }
+
+    /// A document changed in our store; the peer gets the changes if it may read them.
+    pub fn handle_local_change(&mut self, doc: &DocId) {
+        if self.config.send_scopes.contains(doc.scope()) {
+            self.queue_push(doc.clone());
+        }
+    }
+
+    /// A blob was added to our store in `scope`; the peer is told so that it can fetch it.
+    pub fn handle_local_blob<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &S,
+        scope: &Scope,
+        blob: &BlobId,
+    ) {
+        if !self.config.send_scopes.contains(scope) {
+            return;
+        }
+        match store.blob_len(blob) {
+            Ok(Some(len)) => {
+                // An unsolicited offer (request 0) that the peer handles entry by entry.
+                let summary = store.scope_summary(scope);
+                self.send(Message::Offer(Offer {
+                    request_id: 0,
+                    scope: scope.clone(),
+                    epoch: store.epoch(),
+                    after_seq: 0,
+                    up_to_seq: 0,
+                    complete: false,
+                    digest: summary.map(|summary| summary.digest).unwrap_or_default(),
+                    entries: vec![OfferEntry::Blob { blob: *blob, len }],
+                }));
+            }
+            Ok(None) => {}
+            Err(error) => self.fail_store(error),
+        }
+    }
+
+    /// The store has been flushed: held acknowledgements go out and cursors move.
+    pub fn handle_durable<S: ReplicaStore + ?Sized>(&mut self, store: &mut S) {
+        self.wrote_since_flush = false;
+        for message in std::mem::take(&mut self.held_until_durable) {
+            self.send(message);
+        }
+        let cursors = std::mem::take(&mut self.cursors_until_durable);
+        for (scope, cursor) in &cursors {
+            if let Err(error) = store.put_cursor(&self.config.peer_node, scope, *cursor) {
+                self.fail_store(error);
+                return;
+            }
+        }
+        // The cursor writes themselves become durable with the next flush; losing them only costs a
+        // larger offer next time.
+        self.check_in_sync();
+    }
+
+    /// When the driver should call [`Self::handle_timeout`] next, in milliseconds.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.closed {
+            return None;
+        }
+        let interval = self.config.heartbeat_interval_millis;
+        let heartbeat_due = self
+            .last_heartbeat_sent_millis
+            .map_or(self.now_millis, |sent| sent + interval);
+        let silence_deadline =
+            self.last_received_millis + interval * MISSED_HEARTBEATS_BEFORE_TIMEOUT;
+        let retry_deadline = self
+            .requests
+            .values()
+            .filter(|request| !request.complete)
+            .map(|request| request.sent_at_millis + self.config.request_retry_millis);
+        retry_deadline
+            .chain([heartbeat_due, silence_deadline])
+            .min()
+    }
+
+    pub fn handle_timeout<S: ReplicaStore + ?Sized>(&mut self, store: &mut S, now_millis: u64) {
+        self.now_millis = self.now_millis.max(now_millis);
+        if self.closed {
+            return;
+        }
+        let interval = self.config.heartbeat_interval_millis;
+        if self.now_millis
+            >= self.last_received_millis + interval * MISSED_HEARTBEATS_BEFORE_TIMEOUT
+        {
+            self.send_error(
+                ErrorCode::Timeout,
+                true,
+                "no frame from the peer for three heartbeat intervals".into(),
+                None,
+            );
+            self.close_with(CloseReason::Timeout);
+            return;
+        }
+        let heartbeat_due = self
+            .last_heartbeat_sent_millis
+            .is_none_or(|sent| self.now_millis >= sent + interval);
+        if heartbeat_due {
+            self.send_heartbeat(store);
+            self.retry_stalled_blob_downloads(store);
+        }
+        let retry_after = self.config.request_retry_millis;
+        let stale: Vec<Scope> = self
+            .requests
+            .iter()
+            .filter(|(_, request)| {
+                !request.complete && self.now_millis >= request.sent_at_millis + retry_after
+            })
+            .map(|(scope, _)| scope.clone())
+            .collect();
+        for scope in stale {
+            if let Err(error) = self.request_scope(store, &scope) {
+                self.fail_store(error);
+                return;
+            }
+        }
+    }
+
+    /// The next frame to send, header included. Catch-up work is turned into frames here, lazily.
+    pub fn poll_transmit<S: ReplicaStore + ?Sized>(&mut self, store: &mut S) -> Option<Vec<u8>> {
+        while self.outbound.is_empty() && !self.closed {
+            let Some(work) = self.work.pop_front() else {
+                break;
+            };
+            if let Err(error) = self.do_work(store, work) {
+                self.report_store_error(error);
+            }
+        }
+        let frame = self.outbound.pop_front()?;
+        self.stats.frames_sent += 1;
+        self.stats.bytes_sent += frame.len() as u64;
+        if self.outbound.is_empty() && self.work.is_empty() {
+            self.check_in_sync();
+        }
+        Some(frame)
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// One frame payload from the peer (the bytes after the length prefix).
+    pub fn handle_payload<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        payload: &[u8],
+        now_millis: u64,
+    ) {
+        if self.closed {
+            return;
+        }
+        self.now_millis = self.now_millis.max(now_millis);
+        self.last_received_millis = self.now_millis;
+        self.stats.frames_received += 1;
+        self.stats.bytes_received += (payload.len() + FRAME_HEADER_BYTES) as u64;
+        let message = match Message::decode_payload(payload) {
+            Ok(message) => message,
+            Err(DecodeError::UnsupportedVersion { theirs }) => {
+                self.send_error(
+                    ErrorCode::UnsupportedVersion,
+                    true,
+                    format!("this side speaks protocol version {PROTOCOL_VERSION}, the peer announced {theirs}"),
+                    None,
+                );
+                self.close_with(CloseReason::UnsupportedVersion { theirs });
+                return;
+            }
+            Err(error) => {
+                self.send_error(ErrorCode::MalformedFrame, true, error.to_string(), None);
+                self.close_with(CloseReason::ProtocolViolation(error.to_string()));
+                return;
+            }
+        };
+        let result = match message {
+            Message::Hello(hello) => {
+                self.handle_hello(hello);
+                Ok(())
+            }
+            Message::SyncRequest(request) => self.handle_sync_request(store, request),
+            Message::Offer(offer) => self.handle_offer(store, offer),
+            Message::Changes(changes) => self.handle_changes(store, changes),
+            Message::Heads(heads) => self.handle_heads(store, heads),
+            Message::BlobRequest(request) => self.handle_blob_request(store, request),
+            Message::BlobChunk(chunk) => self.handle_blob_chunk(store, chunk),
+            Message::BlobAck(_) => Ok(()),
+            Message::Heartbeat(heartbeat) => self.handle_heartbeat(store, heartbeat),
+            Message::Error(error) => {
+                self.handle_peer_error(error);
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            self.report_store_error(error);
+        }
+    }
+
+    fn handle_hello(&mut self, hello: Hello) {
+        if hello.node_id != self.config.peer_node {
+            let message = format!(
+                "hello names node {} but the connection belongs to {}",
+                hello.node_id, self.config.peer_node
+            );
+            self.send_error(ErrorCode::UnexpectedMessage, true, message.clone(), None);
+            self.close_with(CloseReason::ProtocolViolation(message));
+            return;
+        }
+        if self.peer_hello.is_none() {
+            self.events.push_back(Event::PeerHello {
+                node: hello.node_id.clone(),
+                software_version: hello.software_version.clone(),
+                protocol_version: hello.protocol_version,
+            });
+        }
+        self.peer_hello = Some(hello);
+    }
+
+    fn handle_sync_request<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        request: SyncRequest,
+    ) -> Result<(), StoreError> {
+        if !self.config.send_scopes.contains(&request.scope) {
+            self.send_error(
+                ErrorCode::ScopeDenied,
+                false,
+                format!("scope {} is not shared with you", request.scope),
+                None,
+            );
+            return Ok(());
+        }
+        let summary = store.scope_summary(&request.scope)?;
+        let after_seq = match request.cursor {
+            Some(cursor) if cursor.epoch == store.epoch() && cursor.seq <= summary.log_head => {
+                cursor.seq
+            }
+            _ => 0,
+        };
+        // A repeated request supersedes an unfinished answer to an older one for the same scope.
+        self.work
+            .retain(|work| !matches!(work, Work::Offer(job) if job.scope == request.scope));
+        if summary.digest == request.digest {
+            self.send(Message::Offer(Offer {
+                request_id: request.request_id,
+                scope: request.scope,
+                epoch: store.epoch(),
+                after_seq,
+                up_to_seq: summary.log_head,
+                complete: true,
+                digest: summary.digest,
+                entries: Vec::new(),
+            }));
+        } else {
+            self.work.push_back(Work::Offer(OfferJob {
+                request_id: request.request_id,
+                scope: request.scope,
+                after_seq,
+                up_to_seq: summary.log_head,
+                digest: summary.digest,
+            }));
+        }
+        Ok(())
+    }
+
+    fn handle_offer<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        offer: Offer,
+    ) -> Result<(), StoreError> {
+        if !self.config.receive_scopes.contains(&offer.scope) {
+            self.send_error(
+                ErrorCode::ScopeDenied,
+                false,
+                format!("scope {} is not received from you", offer.scope),
+                None,
+            );
+            return Ok(());
+        }
+        if offer.entries.iter().any(|entry| matches!(entry, OfferEntry::Document { doc, .. } if doc.scope() != &offer.scope)) {
+            let message = format!("an offer for {} names a document of another scope", offer.scope);
+            self.send_error(ErrorCode::MalformedFrame, true, message.clone(), None);
+            self.close_with(CloseReason::ProtocolViolation(message));
+            return Ok(());
+        }
+        let solicited = offer.request_id != 0;
+        if solicited {
+            let Some(request) = self.requests.get_mut(&offer.scope) else {
+                return Ok(());
+            };
+            if request.request_id != offer.request_id || request.complete {
+                return Ok(()); // An answer to an older request, or a duplicate.
+            }
+            let expected_start = match request.covered_up_to {
+                Some(covered) => covered == offer.after_seq,
+                None => {
+                    offer.after_seq == 0
+                        || request
+                            .cursor
+                            .is_some_and(|cursor| cursor.seq == offer.after_seq)
+                }
+            };
+            if !expected_start {
+                return Ok(()); // Out of order: the request is retried later as a whole.
+            }
+            if !request.answered {
+                request.answered = true;
+                self.stats.last_rtt_millis =
+                    Some(self.now_millis.saturating_sub(request.sent_at_millis));
+            }
+            request.covered_up_to = Some(offer.up_to_seq);
+            request.epoch = Some(offer.epoch);
+            request.complete = offer.complete;
+        }
+        for entry in offer.entries {
+            match entry {
+                OfferEntry::Document { doc, heads } => {
+                    let satisfied = self.learn_peer_heads(store, &doc, heads.clone())?;
+                    if !satisfied {
+                        let our_heads = store.doc_heads(&doc)?.unwrap_or_default();
+                        self.tell_heads(doc.clone(), our_heads, true);
+                        if let Some(request) =
+                            self.requests.get_mut(&offer.scope).filter(|_| solicited)
+                        {
+                            request.waiting_docs.insert(doc, heads);
+                        }
+                    }
+                }
+                OfferEntry::Blob { blob, .. } => {
+                    if store.blob_len(&blob)?.is_none() {
+                        self.want_blob(store, offer.scope.clone(), blob)?;
+                        if let Some(request) =
+                            self.requests.get_mut(&offer.scope).filter(|_| solicited)
+                        {
+                            request.waiting_blobs.insert(blob);
+                        }
+                    }
+                }
+            }
+        }
+        if solicited {
+            self.finish_request_if_satisfied(&offer.scope);
+        }
+        Ok(())
+    }
+
+    fn handle_changes<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        changes: Changes,
+    ) -> Result<(), StoreError> {
+        let doc = changes.doc;
+        if !self.config.receive_scopes.contains(doc.scope()) {
+            self.send_error(
+                ErrorCode::ScopeDenied,
+                false,
+                format!(
+                    "you may not write to scope {}; nothing was stored",
+                    doc.scope()
+                ),
+                Some(doc),
+            );
+            return Ok(());
+        }
+        let outcome = match store.apply_changes(&doc, changes.changes) {
+            Ok(outcome) => outcome,
+            Err(StoreError::Io(reason)) => return Err(StoreError::Io(reason)),
+            Err(error) => {
+                let code = match error {
+                    StoreError::DocumentTooLarge { .. } => ErrorCode::TooLarge,
+                    StoreError::CorruptDocument { .. } => ErrorCode::StoreFailure,
+                    _ => ErrorCode::BadChange,
+                };
+                self.send_error(code, false, error.to_string(), Some(doc.clone()));
+                self.events.push_back(Event::LocalError {
+                    message: error.to_string(),
+                    doc: Some(doc),
+                });
+                return Ok(());
+            }
+        };
+        if outcome.applied > 0 {
+            self.wrote_since_flush = true;
+            self.stats.changes_applied += outcome.applied as u64;
+            self.events.push_back(Event::DocumentUpdated {
+                doc: doc.clone(),
+                heads: outcome.heads.clone(),
+            });
+        }
+        if outcome.missing_dependencies {
+            // Our shared heads were wrong (the peer lost data, or frames were lost): say what we have.
+            self.tell_heads(doc.clone(), outcome.heads.clone(), true);
+        } else if !changes.sender_heads.is_empty() {
+            self.learn_peer_heads(store, &doc, changes.sender_heads)?;
+            // The acknowledgement: our heads, once what we stored is durable.
+            self.told_heads.insert(doc.clone(), outcome.heads.clone());
+            self.held_until_durable.push(Message::Heads(DocHeads {
+                doc: doc.clone(),
+                heads: outcome.heads,
+            }));
+        }
+        self.doc_progressed(store, &doc)
+    }
+
+    fn handle_heads<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        heads: DocHeads,
+    ) -> Result<(), StoreError> {
+        let doc = heads.doc;
+        let readable = self.config.send_scopes.contains(doc.scope());
+        if !readable && !self.config.receive_scopes.contains(doc.scope()) {
+            self.send_error(
+                ErrorCode::ScopeDenied,
+                false,
+                format!("scope {} is not shared with you", doc.scope()),
+                Some(doc),
+            );
+            return Ok(());
+        }
+        // The peer told us exactly what it has, which replaces our guess about what we pushed.
+        self.pushed_heads.remove(&doc);
+        let satisfied = self.learn_peer_heads(store, &doc, heads.heads)?;
+        if !satisfied && self.config.receive_scopes.contains(doc.scope()) {
+            let our_heads = store.doc_heads(&doc)?.unwrap_or_default();
+            self.tell_heads(doc, our_heads, false);
+        }
+        Ok(())
+    }
+
+    fn handle_blob_request<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        request: BlobRequest,
+    ) -> Result<(), StoreError> {
+        if !self.config.send_scopes.contains(&request.scope)
+            || !store.blob_in_scope(&request.scope, &request.blob)?
+        {
+            self.send_error(
+                ErrorCode::ScopeDenied,
+                false,
+                format!(
+                    "blob {} is not available to you in scope {}",
+                    request.blob, request.scope
+                ),
+                None,
+            );
+            return Ok(());
+        }
+        // A repeated request (after a lost piece) restarts the upload where the peer stands.
+        self.work
+            .retain(|work| !matches!(work, Work::BlobUpload { blob, .. } if *blob == request.blob));
+        self.work.push_back(Work::BlobUpload {
+            scope: request.scope,
+            blob: request.blob,
+            offset: request.offset,
+        });
+        Ok(())
+    }
+
+    fn handle_blob_chunk<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        chunk: BlobChunk,
+    ) -> Result<(), StoreError> {
+        if !self.config.receive_scopes.contains(&chunk.scope) {
+            self.send_error(
+                ErrorCode::ScopeDenied,
+                false,
+                format!("you may not write to scope {}", chunk.scope),
+                None,
+            );
+            return Ok(());
+        }
+        let outcome = store.write_blob_chunk(
+            &chunk.scope,
+            &chunk.blob,
+            chunk.offset,
+            chunk.total_len,
+            &chunk.bytes,
+        );
+        match outcome {
+            Ok(BlobWriteOutcome::Incomplete { received }) => {
+                self.wrote_since_flush = true;
+                if let Some(download) = self.blob_downloads.get_mut(&chunk.blob) {
+                    download.1 = received;
+                }
+                Ok(())
+            }
+            Ok(BlobWriteOutcome::Complete) => {
+                self.wrote_since_flush = true;
+                self.blob_downloads.remove(&chunk.blob);
+                self.held_until_durable
+                    .push(Message::BlobAck(BlobAck { blob: chunk.blob }));
+                self.events.push_back(Event::BlobStored {
+                    scope: chunk.scope.clone(),
+                    blob: chunk.blob,
+                });
+                for request in self.requests.values_mut() {
+                    request.waiting_blobs.remove(&chunk.blob);
+                }
+                self.finish_request_if_satisfied(&chunk.scope);
+                self.start_blob_downloads(store)
+            }
+            Err(StoreError::BlobOutOfOrder { received, .. }) => {
+                // A piece was lost or duplicated: ask again from where we stand, once per gap.
+                let already_asked = self
+                    .blob_downloads
+                    .get(&chunk.blob)
+                    .is_some_and(|(_, asked)| *asked == received);
+                if chunk.offset > received && !already_asked {
+                    self.blob_downloads
+                        .insert(chunk.blob, (chunk.scope.clone(), received));
+                    self.send(Message::BlobRequest(BlobRequest {
+                        scope: chunk.scope,
+                        blob: chunk.blob,
+                        offset: received,
+                    }));
+                }
+                Ok(())
+            }
+            Err(StoreError::Io(reason)) => Err(StoreError::Io(reason)),
+            Err(error) => {
+                self.blob_downloads.remove(&chunk.blob);
+                let code = match error {
+                    StoreError::BlobMismatch { .. } => ErrorCode::BlobMismatch,
+                    _ => ErrorCode::TooLarge,
+                };
+                self.send_error(code, false, error.to_string(), None);
+                self.events.push_back(Event::LocalError {
+                    message: error.to_string(),
+                    doc: None,
+                });
+                self.start_blob_downloads(store)
+            }
+        }
+    }
+
+    fn handle_heartbeat<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        heartbeat: Heartbeat,
+    ) -> Result<(), StoreError> {
+        for state in heartbeat.scopes {
+            if !self.config.receive_scopes.contains(&state.scope) {
+                continue;
+            }
+            let ours = store.scope_summary(&state.scope)?;
+            let request_open = self
+                .requests
+                .get(&state.scope)
+                .is_some_and(|request| !request.complete);
+            if ours.digest == state.digest {
+                // Equal content means we hold everything in the peer's log up to its head.
+                if !request_open {
+                    self.cursors_until_durable.push((
+                        state.scope.clone(),
+                        Cursor {
+                            epoch: state.epoch,
+                            seq: state.log_head,
+                        },
+                    ));
+                }
+            } else if !request_open && self.work.is_empty() && self.held_until_durable.is_empty() {
+                // Anti-entropy: the difference outlived everything in flight, so ask again.
+                self.request_scope(store, &state.scope)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_peer_error(&mut self, error: ErrorMessage) {
+        self.events.push_back(Event::PeerError {
+            code: error.code,
+            message: error.message.clone(),
+            doc: error.doc,
+        });
+        if error.fatal {
+            self.close_with(CloseReason::PeerClosed {
+                code: error.code,
+                message: error.message,
+            });
+        }
+    }
+
+    /// Records that the peer has `heads` of `doc` and decides what follows. Returns true when we hold
+    /// every one of those heads (the peer has nothing we lack, as far as it told us).
+    fn learn_peer_heads<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        doc: &DocId,
+        heads: Vec<ChangeHash>,
+    ) -> Result<bool, StoreError> {
+        let heads = sorted_heads(heads);
+        let we_have_all = store.contains_changes(doc, &heads)?;
+        if we_have_all && !heads.is_empty() {
+            // Both sides hold everything up to these heads: remember it for the next session.
+            let persisted = store.shared_heads(&self.config.peer_node, doc)?;
+            if persisted.as_ref() != Some(&heads) {
+                store.put_shared_heads(&self.config.peer_node, doc, &heads)?;
+                self.wrote_since_flush = true;
+            }
+        }
+        let our_heads = store.doc_heads(doc)?.unwrap_or_default();
+        self.peer_heads.insert(doc.clone(), heads.clone());
+        if we_have_all && our_heads != heads && self.config.send_scopes.contains(doc.scope()) {
+            self.queue_push(doc.clone());
+        }
+        Ok(we_have_all)
+    }
+
+    /// Sends our heads for a document, unless the peer already heard exactly these from us.
+    fn tell_heads(&mut self, doc: DocId, heads: Vec<ChangeHash>, even_if_told: bool) {
+        if heads.len() > MAX_HEADS {
+            return;
+        }
+        if !even_if_told && self.told_heads.get(&doc) == Some(&heads) {
+            return;
+        }
+        self.told_heads.insert(doc.clone(), heads.clone());
+        self.send(Message::Heads(DocHeads { doc, heads }));
+    }
+
+    /// A document gained changes: offers waiting on it may now be satisfied.
+    fn doc_progressed<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        doc: &DocId,
+    ) -> Result<(), StoreError> {
+        let Some(request) = self.requests.get(doc.scope()) else {
+            return Ok(());
+        };
+        let Some(wanted) = request.waiting_docs.get(doc) else {
+            return Ok(());
+        };
+        if store.contains_changes(doc, wanted)? {
+            if let Some(request) = self.requests.get_mut(doc.scope()) {
+                request.waiting_docs.remove(doc);
+            }
+            self.finish_request_if_satisfied(&doc.scope().clone());
+        }
+        Ok(())
+    }
+
+    fn finish_request_if_satisfied(&mut self, scope: &Scope) {
+        let Some(request) = self.requests.get(scope) else {
+            return;
+        };
+        if !request.complete
+            || !request.waiting_docs.is_empty()
+            || !request.waiting_blobs.is_empty()
+        {
+            return;
+        }
+        if let (Some(epoch), Some(seq)) = (request.epoch, request.covered_up_to) {
+            self.cursors_until_durable
+                .push((scope.clone(), Cursor { epoch, seq }));
+        }
+        self.check_in_sync();
+    }
+
+    fn check_in_sync(&mut self) {
+        let all_reconciled = self.config.receive_scopes.iter().all(|scope| {
+            self.requests.get(scope).is_some_and(|request| {
+                request.complete
+                    && request.waiting_docs.is_empty()
+                    && request.waiting_blobs.is_empty()
+            })
+        });
+        let idle = self.work.is_empty()
+            && self.outbound.is_empty()
+            && self.held_until_durable.is_empty()
+            && self.blob_downloads.is_empty();
+        if all_reconciled && idle {
+            if !self.in_sync_reported {
+                self.in_sync_reported = true;
+                self.last_complete_sync_millis = Some(self.now_millis);
+                self.events.push_back(Event::InSync);
+            }
+        } else if !all_reconciled {
+            self.in_sync_reported = false;
+        }
+    }
+
+    fn request_scope<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &S,
+        scope: &Scope,
+    ) -> Result<(), StoreError> {
+        let summary = store.scope_summary(scope)?;
+        let cursor = store.cursor(&self.config.peer_node, scope)?;
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        self.requests.insert(
+            scope.clone(),
+            RequestProgress {
+                request_id,
+                sent_at_millis: self.now_millis,
+                cursor,
+                covered_up_to: None,
+                epoch: None,
+                complete: false,
+                waiting_docs: HashMap::new(),
+                waiting_blobs: HashSet::new(),
+                answered: false,
+            },
+        );
+        self.in_sync_reported = false;
+        self.send(Message::SyncRequest(SyncRequest {
+            request_id,
+            scope: scope.clone(),
+            digest: summary.digest,
+            cursor,
+        }));
+        Ok(())
+    }
+
+    fn want_blob<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &S,
+        scope: Scope,
+        blob: BlobId,
+    ) -> Result<(), StoreError> {
+        let already = self.blob_downloads.contains_key(&blob)
+            || self.blobs_wanted.iter().any(|(_, wanted)| *wanted == blob);
+        if !already && self.blobs_wanted.len() < MAX_WANTED_BLOBS {
+            self.blobs_wanted.push_back((scope, blob));
+        }
+        self.start_blob_downloads(store)
+    }
+
+    fn start_blob_downloads<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &S,
+    ) -> Result<(), StoreError> {
+        while self.blob_downloads.len() < MAX_CONCURRENT_BLOB_DOWNLOADS {
+            let Some((scope, blob)) = self.blobs_wanted.pop_front() else {
+                break;
+            };
+            if store.blob_len(&blob)?.is_some() {
+                continue;
+            }
+            let offset = store.blob_received_len(&blob)?;
+            self.blob_downloads.insert(blob, (scope.clone(), offset));
+            self.send(Message::BlobRequest(BlobRequest {
+                scope,
+                blob,
+                offset,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Downloads that made no progress since the last heartbeat are asked for again.
+    fn retry_stalled_blob_downloads<S: ReplicaStore + ?Sized>(&mut self, store: &S) {
+        let downloads: Vec<(BlobId, Scope, u64)> = self
+            .blob_downloads
+            .iter()
+            .map(|(blob, (scope, asked))| (*blob, scope.clone(), *asked))
+            .collect();
+        for (blob, scope, asked) in downloads {
+            let Ok(received) = store.blob_received_len(&blob) else {
+                continue;
+            };
+            if received == asked {
+                self.send(Message::BlobRequest(BlobRequest {
+                    scope: scope.clone(),
+                    blob,
+                    offset: received,
+                }));
+            }
+            self.blob_downloads.insert(blob, (scope, received));
+        }
+    }
+
+    fn send_heartbeat<S: ReplicaStore + ?Sized>(&mut self, store: &S) {
+        let mut scopes = Vec::new();
+        for scope in &self.config.send_scopes {
+            match store.scope_summary(scope) {
+                Ok(summary) => scopes.push(ScopeState {
+                    scope: scope.clone(),
+                    digest: summary.digest,
+                    log_head: summary.log_head,
+                    epoch: store.epoch(),
+                }),
+                Err(error) => {
+                    self.fail_store(error);
+                    return;
+                }
+            }
+        }
+        self.last_heartbeat_sent_millis = Some(self.now_millis);
+        self.send(Message::Heartbeat(Heartbeat {
+            sent_at_millis: self.now_millis,
+            status: self.status(),
+            scopes,
+            health: self.health,
+        }));
+    }
+
+    fn queue_push(&mut self, doc: DocId) {
+        if self.queued_pushes.len() < MAX_QUEUED_PUSHES && self.queued_pushes.insert(doc.clone()) {
+            self.work.push_back(Work::Push(doc));
+        }
+    }
+
+    fn do_work<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        work: Work,
+    ) -> Result<(), StoreError> {
+        match work {
+            Work::Push(doc) => {
+                self.queued_pushes.remove(&doc);
+                self.push_document(store, doc)
+            }
+            Work::PushRemainder {
+                doc,
+                remaining,
+                sender_heads,
+            } => {
+                self.send_changes_frames(doc, remaining, sender_heads);
+                Ok(())
+            }
+            Work::Offer(job) => self.send_offer_chunk(store, job),
+            Work::Send(message) => {
+                self.send(*message);
+                Ok(())
+            }
+            Work::BlobUpload {
+                scope,
+                blob,
+                offset,
+            } => {
+                let Some(total_len) = store.blob_len(&blob)? else {
+                    return Ok(());
+                };
+                let bytes = store.read_blob(&blob, offset, BLOB_CHUNK_BYTES)?;
+                let next_offset = offset + bytes.len() as u64;
+                self.send(Message::BlobChunk(BlobChunk {
+                    scope: scope.clone(),
+                    blob,
+                    offset,
+                    total_len,
+                    bytes,
+                }));
+                if next_offset < total_len {
+                    self.work.push_front(Work::BlobUpload {
+                        scope,
+                        blob,
+                        offset: next_offset,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends the changes of `doc` the peer lacks, judged by everything we know it has: the shared heads
+    /// persisted from earlier sessions, the heads it told us, and what we already pushed.
+    fn push_document<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        doc: DocId,
+    ) -> Result<(), StoreError> {
+        let Some(our_heads) = store.doc_heads(&doc)? else {
+            return Ok(());
+        };
+        let mut peer_has: Vec<ChangeHash> = store
+            .shared_heads(&self.config.peer_node, &doc)?
+            .unwrap_or_default();
+        peer_has.extend(self.peer_heads.get(&doc).into_iter().flatten().copied());
+        peer_has.extend(self.pushed_heads.get(&doc).into_iter().flatten().copied());
+        let peer_has = sorted_heads(peer_has);
+        if peer_has == our_heads {
+            return Ok(());
+        }
+        let changes = store.changes_since(&doc, &peer_has)?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.pushed_heads.insert(doc.clone(), our_heads.clone());
+        self.send_changes_frames(doc, changes.into(), our_heads);
+        Ok(())
+    }
+
+    /// Packs changes into frames below the size limit. One frame goes to the queue now; the rest wait
+    /// at the front of the work queue so that memory per session stays bounded by one document.
+    fn send_changes_frames(
+        &mut self,
+        doc: DocId,
+        mut remaining: VecDeque<Vec<u8>>,
+        sender_heads: Vec<ChangeHash>,
+    ) {
+        let budget = MAX_FRAME_PAYLOAD_BYTES - CHANGES_FRAME_OVERHEAD_BYTES;
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        while let Some(change) = remaining.front() {
+            if !batch.is_empty() && batch_bytes + change.len() + 8 > budget {
+                break;
+            }
+            batch_bytes += change.len() + 8;
+            batch.extend(remaining.pop_front());
+        }
+        let last = remaining.is_empty();
+        let heads = if last {
+            sender_heads.clone()
+        } else {
+            Vec::new()
+        };
+        self.send(Message::Changes(Changes {
+            doc: doc.clone(),
+            changes: batch,
+            sender_heads: heads,
+        }));
+        if !last {
+            self.work.push_front(Work::PushRemainder {
+                doc,
+                remaining,
+                sender_heads,
+            });
+        }
+    }
+
+    /// One frame of an offer. The pushes of its documents go first, so that by the time the requester
+    /// checks an entry it usually holds the changes already and answers nothing.
+    fn send_offer_chunk<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        job: OfferJob,
+    ) -> Result<(), StoreError> {
+        let items = store.log_after(&job.scope, job.after_seq, MAX_OFFER_ENTRIES)?;
+        let mut entries = Vec::new();
+        let mut chunk_end = job.after_seq;
+        let mut budget = MAX_FRAME_PAYLOAD_BYTES - CHANGES_FRAME_OVERHEAD_BYTES;
+        let mut pushes = Vec::new();
+        for (seq, item) in items {
+            if seq > job.up_to_seq {
+                break;
+            }
+            let entry = match item {
+                LogItem::Document(doc) => {
+                    let heads = store.doc_heads(&doc)?.unwrap_or_default();
+                    if heads.len() > MAX_HEADS {
+                        chunk_end = seq;
+                        continue;
+                    }
+                    let shared = store.shared_heads(&self.config.peer_node, &doc)?;
+                    if shared.as_ref() != Some(&heads) {
+                        pushes.push(doc.clone());
+                    }
+                    OfferEntry::Document { doc, heads }
+                }
+                LogItem::Blob(blob) => match store.blob_len(&blob)? {
+                    Some(len) => OfferEntry::Blob { blob, len },
+                    None => {
+                        chunk_end = seq;
+                        continue;
+                    }
+                },
+            };
+            let entry_bytes = 160 + 33 * MAX_HEADS.min(4);
+            if entry_bytes > budget {
+                break;
+            }
+            budget -= entry_bytes;
+            entries.push(entry);
+            chunk_end = seq;
+        }
+        let complete =
+            chunk_end >= job.up_to_seq || entries.is_empty() && chunk_end == job.after_seq;
+        let chunk_end = if complete { job.up_to_seq } else { chunk_end };
+        let offer = Message::Offer(Offer {
+            request_id: job.request_id,
+            scope: job.scope.clone(),
+            epoch: store.epoch(),
+            after_seq: job.after_seq,
+            up_to_seq: chunk_end,
+            complete,
+            digest: job.digest,
+            entries,
+        });
+        // The pushes go first, then the offer frame, then the rest of the offer.
+        let mut follow_ups: Vec<Work> = pushes
+            .into_iter()
+            .map(|doc| {
+                self.queued_pushes.insert(doc.clone());
+                Work::Push(doc)
+            })
+            .collect();
+        follow_ups.push(Work::Send(Box::new(offer)));
+        if !complete {
+            follow_ups.push(Work::Offer(OfferJob {
+                after_seq: chunk_end,
+                ..job
+            }));
+        }
+        for item in follow_ups.into_iter().rev() {
+            self.work.push_front(item);
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, message: Message) {
+        match message.encode_frame() {
+            Ok(frame) => self.outbound.push_back(frame),
+            Err(error) => self.events.push_back(Event::LocalError {
+                message: format!("could not encode a frame: {error}"),
+                doc: None,
+            }),
+        }
+    }
+
+    fn send_error(
+        &mut self,
+        code: ErrorCode,
+        fatal: bool,
+        mut message: String,
+        doc: Option<DocId>,
+    ) {
+        if message.len() > MAX_TEXT_BYTES {
+            let mut end = MAX_TEXT_BYTES;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        self.send(Message::Error(ErrorMessage {
+            code,
+            fatal,
+            message,
+            doc,
+        }));
+    }
+
+    fn report_store_error(&mut self, error: StoreError) {
+        match error {
+            StoreError::Io(reason) => self.fail_store(StoreError::Io(reason)),
+            other => {
+                let doc = match &other {
+                    StoreError::CorruptDocument { doc, .. }
+                    | StoreError::BadChange { doc, .. }
+                    | StoreError::DocumentTooLarge { doc, .. } => Some(doc.clone()),
+                    _ => None,
+                };
+                self.events.push_back(Event::LocalError {
+                    message: other.to_string(),
+                    doc,
+                });
+            }
+        }
+    }
+
+    fn fail_store(&mut self, error: StoreError) {
+        self.send_error(
+            ErrorCode::StoreFailure,
+            true,
+            "the peer's store failed".into(),
+            None,
+        );
+        self.close_with(CloseReason::StoreFailure(error.to_string()));
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        if !self.closed {
+            self.closed = true;
+            self.events.push_back(Event::Closed { reason });
+        }
+    }
+}
