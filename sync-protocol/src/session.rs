@@ -34,12 +34,14 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use automerge::ChangeHash;
 
 use crate::ids::{BlobId, DocId, NodeId, Scope};
-use crate::store::{BlobWriteOutcome, LogItem, ReplicaStore, StoreError, sorted_heads};
+use crate::store::{
+    BlobWriteOutcome, LogItem, ReplicaStore, StoreError, heads_ack_fingerprint, sorted_heads,
+};
 use crate::wire::{
-    BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocHeads,
-    ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, Heartbeat, Hello, MAX_FRAME_PAYLOAD_BYTES,
-    MAX_HEADS, MAX_OFFER_ENTRIES, MAX_TEXT_BYTES, Message, NodeHealth, Offer, OfferEntry,
-    PROTOCOL_VERSION, ScopeState, SyncRequest, SyncStatus,
+    BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocAck,
+    DocHeads, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, Heartbeat, Hello,
+    MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES, MAX_TEXT_BYTES, Message, NodeHealth,
+    Offer, OfferEntry, PROTOCOL_VERSION, ScopeState, SyncRequest, SyncStatus,
 };
 
 /// The longest heartbeat interval allowed, in milliseconds. The fleet view calls a node stale after
@@ -52,6 +54,10 @@ pub const MISSED_HEARTBEATS_BEFORE_TIMEOUT: u64 = 3;
 /// Outbound frames the session queues before it stops generating catch-up work and asks the driver
 /// to stop reading from the peer ([`Session::wants_input`]). Bounds memory per session.
 pub const MAX_QUEUED_FRAMES: usize = 64;
+
+/// Heartbeats in a row with a differing digest, while the peer reports nothing waiting, before the
+/// session stops trusting its cursor and asks for the whole scope.
+pub const MISMATCHES_BEFORE_FULL_RESYNC: u32 = 3;
 
 /// Blob downloads in progress at once per session; further wanted blobs wait their turn.
 pub const MAX_CONCURRENT_BLOB_DOWNLOADS: usize = 4;
@@ -200,7 +206,9 @@ struct RequestProgress {
     covered_up_to: Option<u64>,
     epoch: Option<u64>,
     complete: bool,
-    waiting_docs: HashMap<DocId, Vec<ChangeHash>>,
+    /// Entries not yet satisfied, with the heads they need; `None` for a pushed document, which needs
+    /// the `sender_heads` of its push.
+    waiting_docs: HashMap<DocId, Option<Vec<ChangeHash>>>,
     waiting_blobs: HashSet<BlobId>,
     answered: bool,
 }
@@ -223,6 +231,8 @@ pub struct Session {
     queued_pushes: HashSet<DocId>,
     /// Ordered maps wherever the session iterates, so that a simulation replays exactly.
     requests: BTreeMap<Scope, RequestProgress>,
+    /// Heartbeats in a row whose digest differed from ours while the peer had nothing left to send.
+    mismatch_streaks: BTreeMap<Scope, u32>,
     next_request_id: u64,
     /// The heads the peer last told us it has, per document, this session.
     peer_heads: HashMap<DocId, Vec<ChangeHash>>,
@@ -264,6 +274,7 @@ impl Session {
             work: VecDeque::new(),
             queued_pushes: HashSet::new(),
             requests: BTreeMap::new(),
+            mismatch_streaks: BTreeMap::new(),
             next_request_id: 1,
             peer_heads: HashMap::new(),
             pushed_heads: HashMap::new(),
@@ -543,6 +554,7 @@ impl Session {
             Message::BlobRequest(request) => self.handle_blob_request(store, request),
             Message::BlobChunk(chunk) => self.handle_blob_chunk(store, chunk),
             Message::BlobAck(_) => Ok(()),
+            Message::Ack(ack) => self.handle_ack(store, ack),
             Message::Heartbeat(heartbeat) => self.handle_heartbeat(store, heartbeat),
             Message::Error(error) => {
                 self.handle_peer_error(error);
@@ -635,8 +647,17 @@ impl Session {
             );
             return Ok(());
         }
-        if offer.entries.iter().any(|entry| matches!(entry, OfferEntry::Document { doc, .. } if doc.scope() != &offer.scope)) {
-            let message = format!("an offer for {} names a document of another scope", offer.scope);
+        let names_other_scope = |entry: &OfferEntry| match entry {
+            OfferEntry::Document { doc, .. } | OfferEntry::Pushed { doc, .. } => {
+                doc.scope() != &offer.scope
+            }
+            OfferEntry::Blob { .. } => false,
+        };
+        if offer.entries.iter().any(names_other_scope) {
+            let message = format!(
+                "an offer for {} names a document of another scope",
+                offer.scope
+            );
             self.send_error(ErrorCode::MalformedFrame, true, message.clone(), None);
             self.close_with(CloseReason::ProtocolViolation(message));
             return Ok(());
@@ -680,7 +701,29 @@ impl Session {
                         if let Some(request) =
                             self.requests.get_mut(&offer.scope).filter(|_| solicited)
                         {
-                            request.waiting_docs.insert(doc, heads);
+                            request.waiting_docs.insert(doc, Some(heads));
+                        }
+                    }
+                }
+                OfferEntry::Pushed {
+                    doc,
+                    heads_fingerprint,
+                } => {
+                    // The push came just before this frame; if it was lost, say what we have.
+                    let pushed_heads = self.peer_heads.get(&doc).cloned();
+                    let satisfied = match &pushed_heads {
+                        Some(heads) if heads_ack_fingerprint(&doc, heads) == heads_fingerprint => {
+                            store.contains_changes(&doc, heads)?
+                        }
+                        _ => false,
+                    };
+                    if !satisfied {
+                        let our_heads = store.doc_heads(&doc)?.unwrap_or_default();
+                        self.tell_heads(doc.clone(), our_heads, true);
+                        if let Some(request) =
+                            self.requests.get_mut(&offer.scope).filter(|_| solicited)
+                        {
+                            request.waiting_docs.insert(doc, None);
                         }
                     }
                 }
@@ -782,6 +825,22 @@ impl Session {
         if !satisfied && self.config.receive_scopes.contains(doc.scope()) {
             let our_heads = store.doc_heads(&doc)?.unwrap_or_default();
             self.tell_heads(doc, our_heads, false);
+        }
+        Ok(())
+    }
+
+    fn handle_ack<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        ack: DocAck,
+    ) -> Result<(), StoreError> {
+        // Only an acknowledgement of our latest push counts; one for an older push is ignored, and
+        // anti-entropy covers whatever that leaves out.
+        let Some(pushed) = self.pushed_heads.get(&ack.doc).cloned() else {
+            return Ok(());
+        };
+        if heads_ack_fingerprint(&ack.doc, &pushed) == ack.heads_fingerprint {
+            self.learn_peer_heads(store, &ack.doc, pushed)?;
         }
         Ok(())
     }
@@ -909,6 +968,7 @@ impl Session {
                 .get(&state.scope)
                 .is_some_and(|request| !request.complete);
             if ours.digest == state.digest {
+                self.mismatch_streaks.remove(&state.scope);
                 // Equal content means we hold everything in the peer's log up to its head.
                 if !request_open {
                     self.cursors_until_durable.push((
@@ -920,8 +980,21 @@ impl Session {
                     ));
                 }
             } else if !request_open && self.work.is_empty() && self.held_until_durable.is_empty() {
-                // Anti-entropy: the difference outlived everything in flight, so ask again.
-                self.request_scope(store, &state.scope)?;
+                // Anti-entropy: the difference outlived everything in flight, so ask again. When it
+                // persists while neither side has anything left to send, our cursor cannot be
+                // trusted (a lost frame, a restored store): ask for the whole scope once.
+                let streak = self
+                    .mismatch_streaks
+                    .entry(state.scope.clone())
+                    .or_default();
+                if heartbeat.status.docs_waiting == 0 {
+                    *streak += 1;
+                }
+                let full = *streak >= MISMATCHES_BEFORE_FULL_RESYNC;
+                if full {
+                    *streak = 0;
+                }
+                self.request_scope_from(store, &state.scope, full)?;
             }
         }
         Ok(())
@@ -991,7 +1064,14 @@ impl Session {
         let Some(wanted) = request.waiting_docs.get(doc) else {
             return Ok(());
         };
-        if store.contains_changes(doc, wanted)? {
+        let wanted = match wanted {
+            Some(heads) => heads.clone(),
+            None => match self.peer_heads.get(doc) {
+                Some(heads) => heads.clone(),
+                None => return Ok(()),
+            },
+        };
+        if store.contains_changes(doc, &wanted)? {
             if let Some(request) = self.requests.get_mut(doc.scope()) {
                 request.waiting_docs.remove(doc);
             }
@@ -1045,8 +1125,22 @@ impl Session {
         store: &S,
         scope: &Scope,
     ) -> Result<(), StoreError> {
+        self.request_scope_from(store, scope, false)
+    }
+
+    /// Asks the peer for what changed in `scope` since our cursor, or for everything when `full`.
+    fn request_scope_from<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &S,
+        scope: &Scope,
+        full: bool,
+    ) -> Result<(), StoreError> {
         let summary = store.scope_summary(scope)?;
-        let cursor = store.cursor(&self.config.peer_node, scope)?;
+        let cursor = if full {
+            None
+        } else {
+            store.cursor(&self.config.peer_node, scope)?
+        };
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         self.requests.insert(
@@ -1242,6 +1336,21 @@ impl Session {
         Ok(())
     }
 
+    /// Everything we know the peer has of `doc`: the shared heads persisted from earlier sessions, the
+    /// heads it told us in this one, and what we already pushed to it.
+    fn peer_known_heads<S: ReplicaStore + ?Sized>(
+        &self,
+        store: &S,
+        doc: &DocId,
+    ) -> Result<Vec<ChangeHash>, StoreError> {
+        let mut peer_has: Vec<ChangeHash> = store
+            .shared_heads(&self.config.peer_node, doc)?
+            .unwrap_or_default();
+        peer_has.extend(self.peer_heads.get(doc).into_iter().flatten().copied());
+        peer_has.extend(self.pushed_heads.get(doc).into_iter().flatten().copied());
+        Ok(sorted_heads(peer_has))
+    }
+
     /// Packs changes into frames below the size limit. One frame goes to the queue now; the rest wait
     /// at the front of the work queue so that memory per session stays bounded by one document.
     fn send_changes_frames(
@@ -1303,11 +1412,16 @@ impl Session {
                         chunk_end = seq;
                         continue;
                     }
-                    let shared = store.shared_heads(&self.config.peer_node, &doc)?;
-                    if shared.as_ref() != Some(&heads) {
+                    if self.peer_known_heads(store, &doc)? != heads {
                         pushes.push(doc.clone());
+                        let heads_fingerprint = heads_ack_fingerprint(&doc, &heads);
+                        OfferEntry::Pushed {
+                            doc,
+                            heads_fingerprint,
+                        }
+                    } else {
+                        OfferEntry::Document { doc, heads }
                     }
-                    OfferEntry::Document { doc, heads }
                 }
                 LogItem::Blob(blob) => match store.blob_len(&blob)? {
                     Some(len) => OfferEntry::Blob { blob, len },

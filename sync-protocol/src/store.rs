@@ -194,6 +194,14 @@ pub fn document_fingerprint(doc: &DocId, heads: &[ChangeHash]) -> [u8; 16] {
     truncate(hasher.finalize().into())
 }
 
+/// The short fingerprint by which an acknowledgement names the heads it confirms.
+pub fn heads_ack_fingerprint(doc: &DocId, heads: &[ChangeHash]) -> [u8; 8] {
+    let full = document_fingerprint(doc, heads);
+    let mut short = [0u8; 8];
+    short.copy_from_slice(&full[..8]);
+    short
+}
+
 /// The fingerprint of one blob, as XORed into its scope's digest.
 pub fn blob_fingerprint(blob: &BlobId) -> [u8; 16] {
     let mut hasher = Sha256::new();

@@ -66,6 +66,9 @@ pub enum Message {
     Heartbeat(Heartbeat),
     /// Tag 9. Something went wrong; `fatal` errors end the session.
     Error(ErrorMessage),
+    /// Tag 10. The last push for a document is applied and durable: the receiver now holds the heads
+    /// the sender announced in it. Smaller than `Heads` because it names the heads by fingerprint.
+    Ack(DocAck),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +133,13 @@ pub enum OfferEntry {
         blob: BlobId,
         len: u64,
     },
+    /// The document's changes were pushed just before this frame; its heads are the `sender_heads`
+    /// of that push, which `heads_fingerprint` names (see [`Message::Ack`]). Saves repeating the
+    /// heads for every document a catch-up sends.
+    Pushed {
+        doc: DocId,
+        heads_fingerprint: [u8; 8],
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +159,13 @@ pub struct DocHeads {
     pub doc: DocId,
     #[serde(with = "raw_hashes")]
     pub heads: Vec<ChangeHash>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocAck {
+    pub doc: DocId,
+    /// The first 8 bytes of the document fingerprint (see `PROTOCOL.md`) of the acknowledged heads.
+    pub heads_fingerprint: [u8; 8],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,7 +324,7 @@ impl Message {
         }
         match self {
             Message::Hello(hello) => text_ok(&hello.software_version),
-            Message::SyncRequest(_) | Message::BlobAck(_) => Ok(()),
+            Message::SyncRequest(_) | Message::BlobAck(_) | Message::Ack(_) => Ok(()),
             Message::Offer(offer) => {
                 if offer.entries.len() > MAX_OFFER_ENTRIES {
                     return Err("too many offer entries");
@@ -318,7 +335,7 @@ impl Message {
                 offer.entries.iter().try_for_each(|entry| match entry {
                     OfferEntry::Document { heads, .. } => heads_ok(heads),
                     OfferEntry::Blob { len, .. } if *len > MAX_BLOB_BYTES => Err("blob too large"),
-                    OfferEntry::Blob { .. } => Ok(()),
+                    OfferEntry::Blob { .. } | OfferEntry::Pushed { .. } => Ok(()),
                 })
             }
             Message::Changes(changes) => heads_ok(&changes.sender_heads),
