@@ -1,1 +1,22 @@
+//! DigiOne Edge node: the server a school runs on its own hardware.
+//!
+//! Today it holds the school's replica store (the `sync-store` crate) and can describe it. The HTTP
+//! platform services and the QUIC sync client that drives `sync_protocol::session::Session` against
+//! the relay are built on top of this crate by the node issue.
 
+use std::path::Path;
+
+use sync_protocol::store::StoreError;
+use sync_store::SledStore;
+
+/// One line per document: its id and how many heads it has, then the store's epoch. Opening the store
+/// also proves that it is readable after whatever happened to the machine.
+pub fn describe_store(data_dir: &Path) -> Result<String, StoreError> {
+    let store = SledStore::open(data_dir)?;
+    let mut lines = vec![format!("store epoch {:016x}", store.epoch())];
+    for doc in store.document_ids()? {
+        let heads = store.doc_heads(&doc)?.unwrap_or_default();
+        lines.push(format!("{doc} heads={}", heads.len()));
+    }
+    Ok(lines.join("\n"))
+}
