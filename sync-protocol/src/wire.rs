@@ -26,9 +26,13 @@ pub const FRAME_HEADER_BYTES: usize = 4;
 /// The most entries one [`Offer`] frame carries; longer offers are split into several frames.
 pub const MAX_OFFER_ENTRIES: usize = 4096;
 
-/// The most heads a document may announce. Heads are the tips of concurrent editing; more than this
-/// many at once only happens to a hostile peer.
-pub const MAX_HEADS: usize = 64;
+/// The most heads a document may announce, one per concurrent branch of editing. A municipality
+/// document edited by every school during one long outage can reach dozens; a thousand only a hostile
+/// peer produces. 1024 heads are 32 KiB, well inside a frame.
+pub const MAX_HEADS: usize = 1024;
+
+/// The most changes one `Changes` frame carries. Bounds the memory a frame of tiny changes can cost.
+pub const MAX_CHANGES_PER_FRAME: usize = 8192;
 
 /// The most scopes one heartbeat may describe.
 pub const MAX_SCOPES_PER_HEARTBEAT: usize = 64;
@@ -338,7 +342,12 @@ impl Message {
                     OfferEntry::Blob { .. } | OfferEntry::Pushed { .. } => Ok(()),
                 })
             }
-            Message::Changes(changes) => heads_ok(&changes.sender_heads),
+            Message::Changes(changes) => {
+                if changes.changes.len() > MAX_CHANGES_PER_FRAME {
+                    return Err("too many changes in one frame");
+                }
+                heads_ok(&changes.sender_heads)
+            }
             Message::Heads(heads) => heads_ok(&heads.heads),
             Message::BlobRequest(request) => {
                 if request.offset > MAX_BLOB_BYTES {
@@ -418,11 +427,15 @@ impl Message {
     }
 }
 
-/// Splits a byte stream into frame payloads. It buffers at most one frame: a length prefix above
-/// [`MAX_FRAME_PAYLOAD_BYTES`] is an error before anything else is read.
+/// Splits a byte stream into frame payloads. A length prefix above [`MAX_FRAME_PAYLOAD_BYTES`] is an
+/// error before any of its payload is buffered. Consumed bytes are dropped in bulk, not per frame, so
+/// a stream of many tiny frames costs linear time; a driver that drains after every `extend` keeps at
+/// most one frame plus one read buffer.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     buffer: Vec<u8>,
+    /// Where the unread bytes start in `buffer`.
+    read_offset: usize,
 }
 
 impl FrameDecoder {
@@ -432,29 +445,34 @@ impl FrameDecoder {
 
     /// Appends bytes read from the transport.
     pub fn extend(&mut self, bytes: &[u8]) {
+        if self.read_offset > 0 {
+            self.buffer.drain(..self.read_offset);
+            self.read_offset = 0;
+        }
         self.buffer.extend_from_slice(bytes);
     }
 
     /// The next complete payload, if one has arrived.
     pub fn next_payload(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
-        let Some(header) = self.buffer.first_chunk::<FRAME_HEADER_BYTES>() else {
+        let unread = &self.buffer[self.read_offset..];
+        let Some(header) = unread.first_chunk::<FRAME_HEADER_BYTES>() else {
             return Ok(None);
         };
         let len = u32::from_be_bytes(*header) as usize;
         if len > MAX_FRAME_PAYLOAD_BYTES {
             return Err(DecodeError::FrameTooLarge { len });
         }
-        if self.buffer.len() < FRAME_HEADER_BYTES + len {
+        if unread.len() < FRAME_HEADER_BYTES + len {
             return Ok(None);
         }
-        let payload = self.buffer[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len].to_vec();
-        self.buffer.drain(..FRAME_HEADER_BYTES + len);
+        let payload = unread[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len].to_vec();
+        self.read_offset += FRAME_HEADER_BYTES + len;
         Ok(Some(payload))
     }
 
     /// Bytes received but not yet returned as a payload.
     pub fn buffered_len(&self) -> usize {
-        self.buffer.len()
+        self.buffer.len() - self.read_offset
     }
 }
 

@@ -20,7 +20,7 @@ use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
 use sync_protocol::wire::{
     BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocAck,
     DocHeads, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, FrameDecoder, Heartbeat, Hello,
-    MAX_BLOB_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES,
+    MAX_BLOB_BYTES, MAX_CHANGES_PER_FRAME, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES,
     MAX_SCOPES_PER_HEARTBEAT, MAX_TEXT_BYTES, Message, NodeHealth, Offer, OfferEntry,
     PROTOCOL_VERSION, ScopeDigest, ScopeState, SyncRequest, SyncStatus,
 };
@@ -410,6 +410,7 @@ fn limits() -> BTreeMap<&'static str, u64> {
         ("MAX_FRAME_PAYLOAD_BYTES", MAX_FRAME_PAYLOAD_BYTES as u64),
         ("MAX_OFFER_ENTRIES", MAX_OFFER_ENTRIES as u64),
         ("MAX_HEADS", MAX_HEADS as u64),
+        ("MAX_CHANGES_PER_FRAME", MAX_CHANGES_PER_FRAME as u64),
         ("MAX_SCOPES_PER_HEARTBEAT", MAX_SCOPES_PER_HEARTBEAT as u64),
         ("MAX_TEXT_BYTES", MAX_TEXT_BYTES as u64),
         ("BLOB_CHUNK_BYTES", BLOB_CHUNK_BYTES as u64),
