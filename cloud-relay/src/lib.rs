@@ -15,9 +15,15 @@ pub fn describe_store(data_dir: &Path) -> Result<String, StoreError> {
     let store = SledStore::open(data_dir)?;
     let mut documents_per_scope: BTreeMap<String, usize> = BTreeMap::new();
     for doc in store.document_ids()? {
-        *documents_per_scope.entry(doc.scope().to_string()).or_default() += 1;
+        *documents_per_scope
+            .entry(doc.scope().to_string())
+            .or_default() += 1;
     }
     let mut lines = vec![format!("store epoch {:016x}", store.epoch())];
-    lines.extend(documents_per_scope.iter().map(|(scope, count)| format!("{scope} documents={count}")));
+    lines.extend(
+        documents_per_scope
+            .iter()
+            .map(|(scope, count)| format!("{scope} documents={count}")),
+    );
     Ok(lines.join("\n"))
 }

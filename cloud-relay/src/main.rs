@@ -30,7 +30,10 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(error) => {
-                eprintln!("digione-relay: cannot read the store in {}: {error}", data_dir.display());
+                eprintln!(
+                    "digione-relay: cannot read the store in {}: {error}",
+                    data_dir.display()
+                );
                 ExitCode::FAILURE
             }
         },

@@ -9,8 +9,14 @@ use sync_protocol::sim::{SimConfig, Simulation};
 
 fn main() {
     let mut arguments = std::env::args().skip(1);
-    let first_seed: u64 = arguments.next().and_then(|text| text.parse().ok()).unwrap_or(1);
-    let cases: u64 = arguments.next().and_then(|text| text.parse().ok()).unwrap_or(5);
+    let first_seed: u64 = arguments
+        .next()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(1);
+    let cases: u64 = arguments
+        .next()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(5);
     let mut failures = 0;
     for seed in first_seed..first_seed + cases {
         let mut simulation = Simulation::new(SimConfig::with_faults(seed));
@@ -34,7 +40,9 @@ fn main() {
         failures += u32::from(verdict.is_err());
     }
     if failures > 0 {
-        eprintln!("{failures} seed(s) failed; replay one with: cargo run --release -p sync-protocol --example simulate -- SEED 1");
+        eprintln!(
+            "{failures} seed(s) failed; replay one with: cargo run --release -p sync-protocol --example simulate -- SEED 1"
+        );
         std::process::exit(1);
     }
 }

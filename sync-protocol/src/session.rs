@@ -39,8 +39,8 @@ use crate::store::{
 };
 use crate::wire::{
     BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocAck,
-    DocHeads, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, Heartbeat, Hello,
-    MAX_CHANGES_PER_FRAME, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES, MAX_TEXT_BYTES, Message, NodeHealth,
+    DocHeads, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, Heartbeat, Hello, MAX_CHANGES_PER_FRAME,
+    MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES, MAX_TEXT_BYTES, Message, NodeHealth,
     Offer, OfferEntry, PROTOCOL_VERSION, ScopeState, SyncRequest, SyncStatus,
 };
 
@@ -1363,7 +1363,9 @@ impl Session {
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         while let Some(change) = remaining.front() {
-            if !batch.is_empty() && (batch_bytes + change.len() + 8 > budget || batch.len() == MAX_CHANGES_PER_FRAME) {
+            if !batch.is_empty()
+                && (batch_bytes + change.len() + 8 > budget || batch.len() == MAX_CHANGES_PER_FRAME)
+            {
                 break;
             }
             batch_bytes += change.len() + 8;

@@ -223,7 +223,7 @@ impl Simulation {
         let heal_started = self.now;
         while self.now < heal_started + self.config.max_heal_millis {
             self.step(false);
-            if self.now % HEARTBEAT_MILLIS == 0 && self.converged() {
+            if self.now.is_multiple_of(HEARTBEAT_MILLIS) && self.converged() {
                 break;
             }
         }

@@ -247,34 +247,6 @@ pub fn decode_shared_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>, String> {
         .map_err(|error| error.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_digest_of_a_set_does_not_depend_on_insertion_order() {
-        let a: DocId = "school:30076/a".parse().expect("valid");
-        let b: DocId = "school:30076/b".parse().expect("valid");
-        let heads = [ChangeHash([3; 32])];
-        let mut forward = ScopeDigest::default();
-        forward.toggle(document_fingerprint(&a, &heads));
-        forward.toggle(document_fingerprint(&b, &[]));
-        let mut backward = ScopeDigest::default();
-        backward.toggle(document_fingerprint(&b, &[]));
-        backward.toggle(document_fingerprint(&a, &heads));
-        assert_eq!(forward, backward);
-        backward.toggle(document_fingerprint(&a, &heads));
-        assert_ne!(forward, backward);
-    }
-
-    #[test]
-    fn shared_heads_survive_the_automerge_sync_state_encoding() {
-        let heads = vec![ChangeHash([1; 32]), ChangeHash([2; 32])];
-        assert_eq!(decode_shared_heads(&encode_shared_heads(&heads)), Ok(heads));
-        assert!(decode_shared_heads(b"garbage").is_err());
-    }
-}
-
 /// Decodes received change bytes and keeps those that can be applied to `doc` now: a change is kept when
 /// each of its dependencies is in the document or earlier in the batch. Changes that are already in the
 /// document are dropped. Returns the applicable changes in order, and whether any were left out for
@@ -318,4 +290,32 @@ pub fn applicable_changes(
         }
     }
     Ok((accepted, missing_dependencies))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_of_a_set_does_not_depend_on_insertion_order() {
+        let a: DocId = "school:30076/a".parse().expect("valid");
+        let b: DocId = "school:30076/b".parse().expect("valid");
+        let heads = [ChangeHash([3; 32])];
+        let mut forward = ScopeDigest::default();
+        forward.toggle(document_fingerprint(&a, &heads));
+        forward.toggle(document_fingerprint(&b, &[]));
+        let mut backward = ScopeDigest::default();
+        backward.toggle(document_fingerprint(&b, &[]));
+        backward.toggle(document_fingerprint(&a, &heads));
+        assert_eq!(forward, backward);
+        backward.toggle(document_fingerprint(&a, &heads));
+        assert_ne!(forward, backward);
+    }
+
+    #[test]
+    fn shared_heads_survive_the_automerge_sync_state_encoding() {
+        let heads = vec![ChangeHash([1; 32]), ChangeHash([2; 32])];
+        assert_eq!(decode_shared_heads(&encode_shared_heads(&heads)), Ok(heads));
+        assert!(decode_shared_heads(b"garbage").is_err());
+    }
 }
