@@ -1,0 +1,237 @@
+//! The session's answers to a misbehaving or silent peer, and its bounds on what it sends.
+
+use automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
+use sync_protocol::ids::{DocId, NodeId, Scope};
+use sync_protocol::memory::MemoryStore;
+use sync_protocol::session::{
+    CloseReason, Event, MISSED_HEARTBEATS_BEFORE_TIMEOUT, Session, SessionConfig,
+};
+use sync_protocol::sim::Pair;
+use sync_protocol::store::ReplicaStore;
+use sync_protocol::wire::{
+    ErrorCode, FRAME_HEADER_BYTES, Hello, MAX_FRAME_PAYLOAD_BYTES, Message, PROTOCOL_VERSION,
+};
+
+fn school() -> Scope {
+    "school:30076".parse().expect("valid")
+}
+
+fn relay_session(store: &MemoryStore) -> Session {
+    let node: NodeId = "node-30076-a".parse().expect("valid");
+    let config = SessionConfig::new(
+        "relay".parse().expect("valid"),
+        node,
+        vec![school()],
+        vec![school()],
+    );
+    Session::new(config, store, 0)
+}
+
+/// Every frame the session has queued, decoded.
+fn sent_messages(session: &mut Session, store: &mut MemoryStore) -> Vec<Message> {
+    std::iter::from_fn(|| session.poll_transmit(store))
+        .map(|frame| {
+            Message::decode_payload(&frame[FRAME_HEADER_BYTES..]).expect("we send valid frames")
+        })
+        .collect()
+}
+
+fn events(session: &mut Session) -> Vec<Event> {
+    std::iter::from_fn(|| session.poll_event()).collect()
+}
+
+fn hello_from(node: &str, protocol_version: u32) -> Vec<u8> {
+    let frame = Message::Hello(Hello {
+        protocol_version,
+        node_id: node.parse().expect("valid"),
+        software_version: "9.9.9".into(),
+        store_epoch: 5,
+    })
+    .encode_frame()
+    .expect("encodes");
+    frame[FRAME_HEADER_BYTES..].to_vec()
+}
+
+#[track_caller]
+fn assert_closed_with_error(
+    session: &mut Session,
+    store: &mut MemoryStore,
+    code: ErrorCode,
+    reason: &CloseReason,
+) {
+    let sent = sent_messages(session, store);
+    let error = sent.iter().find_map(|message| match message {
+        Message::Error(error) => Some(error.clone()),
+        _ => None,
+    });
+    let error = error.unwrap_or_else(|| panic!("an error frame is sent: {sent:?}"));
+    assert_eq!((error.code, error.fatal), (code, true), "{error:?}");
+    assert!(!error.message.is_empty());
+    assert!(session.is_closed());
+    assert!(events(session).contains(&Event::Closed {
+        reason: reason.clone()
+    }));
+}
+
+#[test]
+fn a_peer_with_an_unknown_protocol_version_gets_a_clear_error_and_the_session_ends() {
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session(&store);
+    session.handle_payload(
+        &mut store,
+        &hello_from("node-30076-a", PROTOCOL_VERSION + 1),
+        10,
+    );
+    assert_closed_with_error(
+        &mut session,
+        &mut store,
+        ErrorCode::UnsupportedVersion,
+        &CloseReason::UnsupportedVersion {
+            theirs: PROTOCOL_VERSION + 1,
+        },
+    );
+}
+
+#[test]
+fn garbage_ends_the_session_with_a_malformed_frame_error_and_stores_nothing() {
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session(&store);
+    session.handle_payload(&mut store, &[3, 200, 200, 200, 1, 2, 3], 10);
+    let sent = sent_messages(&mut session, &mut store);
+    assert!(sent.iter().any(|message| matches!(message, Message::Error(error) if error.code == ErrorCode::MalformedFrame && error.fatal)));
+    assert!(matches!(
+        events(&mut session).last(),
+        Some(Event::Closed {
+            reason: CloseReason::ProtocolViolation(_)
+        })
+    ));
+    assert!(store.document_ids().is_empty());
+}
+
+#[test]
+fn a_hello_naming_another_node_than_the_certificate_ends_the_session() {
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session(&store);
+    session.handle_payload(
+        &mut store,
+        &hello_from("node-99999-x", PROTOCOL_VERSION),
+        10,
+    );
+    let sent = sent_messages(&mut session, &mut store);
+    assert!(sent.iter().any(|message| matches!(message, Message::Error(error) if error.code == ErrorCode::UnexpectedMessage)));
+    assert!(session.is_closed());
+}
+
+#[test]
+fn a_silent_peer_times_out_after_three_heartbeat_intervals() {
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session(&store);
+    let interval = 15_000;
+    let mut now = 0;
+    while !session.is_closed() {
+        let deadline = session
+            .poll_timeout()
+            .expect("a live session always has a timer");
+        assert!(
+            deadline <= interval * MISSED_HEARTBEATS_BEFORE_TIMEOUT,
+            "no deadline past the timeout"
+        );
+        now = deadline;
+        session.handle_timeout(&mut store, now);
+    }
+    assert_eq!(now, interval * MISSED_HEARTBEATS_BEFORE_TIMEOUT);
+    assert!(events(&mut session).contains(&Event::Closed {
+        reason: CloseReason::Timeout
+    }));
+}
+
+#[test]
+fn a_large_catch_up_is_split_into_frames_within_the_bound_and_converges() {
+    let doc = DocId::new(school(), "big-material").expect("valid");
+    let mut node_store = MemoryStore::new(1);
+    let mut automerge = Automerge::new();
+    automerge.set_actor(ActorId::from(b"teacher".as_slice()));
+    // Six changes of 400 KB each: 2.4 MB in all, more than two frames' worth.
+    for index in 0..6 {
+        let mut transaction = automerge.transaction();
+        transaction
+            .put(ROOT, format!("chapter-{index}"), "x".repeat(400_000))
+            .expect("put");
+        transaction.commit();
+    }
+    let changes = automerge
+        .get_changes(&[])
+        .into_iter()
+        .map(|change| change.raw_bytes().to_vec())
+        .collect();
+    node_store.apply_changes(&doc, changes).expect("applies");
+
+    let mut pair = Pair::new(
+        node_store,
+        MemoryStore::new(2),
+        vec![school()],
+        vec![school()],
+    );
+    let mut largest_frame = 0;
+    let mut frames = 0;
+    loop {
+        let to_relay: Vec<Vec<u8>> =
+            std::iter::from_fn(|| pair.node.poll_transmit(&mut pair.node_store)).collect();
+        let to_node: Vec<Vec<u8>> =
+            std::iter::from_fn(|| pair.relay.poll_transmit(&mut pair.relay_store)).collect();
+        if to_relay.is_empty() && to_node.is_empty() {
+            break;
+        }
+        for frame in &to_relay {
+            largest_frame = largest_frame.max(frame.len());
+            frames += 1;
+            pair.relay
+                .handle_payload(&mut pair.relay_store, &frame[FRAME_HEADER_BYTES..], 0);
+        }
+        for frame in &to_node {
+            pair.node
+                .handle_payload(&mut pair.node_store, &frame[FRAME_HEADER_BYTES..], 0);
+        }
+        pair.relay_store.flush().expect("flush");
+        pair.relay.handle_durable(&mut pair.relay_store);
+        pair.node_store.flush().expect("flush");
+        pair.node.handle_durable(&mut pair.node_store);
+    }
+    assert!(largest_frame <= FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD_BYTES);
+    assert!(frames >= 3, "the catch-up took {frames} frames");
+    assert_eq!(
+        pair.relay_store.doc_heads(&doc).expect("readable"),
+        pair.node_store.doc_heads(&doc).expect("readable")
+    );
+}
+
+#[test]
+fn a_peer_that_sends_into_a_scope_it_may_not_write_is_refused_and_nothing_is_stored() {
+    let national_doc = DocId::new(Scope::National, "service-catalogue").expect("valid");
+    let mut automerge = Automerge::new();
+    let mut transaction = automerge.transaction();
+    transaction.put(ROOT, "service", "rogue").expect("put");
+    transaction.commit();
+    let payload = Message::Changes(sync_protocol::wire::Changes {
+        doc: national_doc.clone(),
+        changes: automerge
+            .get_changes(&[])
+            .into_iter()
+            .map(|change| change.raw_bytes().to_vec())
+            .collect(),
+        sender_heads: automerge.get_heads(),
+    })
+    .encode_frame()
+    .expect("encodes");
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session(&store);
+    session.handle_payload(&mut store, &payload[FRAME_HEADER_BYTES..], 10);
+    let sent = sent_messages(&mut session, &mut store);
+    assert!(sent.iter().any(|message| matches!(message, Message::Error(error)
+        if error.code == ErrorCode::ScopeDenied && !error.fatal && error.doc.as_ref() == Some(&national_doc))));
+    assert_eq!(store.doc_heads(&national_doc).expect("readable"), None);
+    assert!(
+        !session.is_closed(),
+        "one refused document does not end the session"
+    );
+}
