@@ -1411,6 +1411,12 @@ impl Session {
                 LogItem::Document(doc) => {
                     let heads = store.doc_heads(&doc)?.unwrap_or_default();
                     if heads.len() > MAX_HEADS {
+                        // Only a hostile or broken writer makes this many concurrent branches; the
+                        // document cannot be described on the wire, so say so rather than skip it quietly.
+                        self.events.push_back(Event::LocalError {
+                            message: format!("{doc} has {} heads, over the protocol bound of {MAX_HEADS}; not offered", heads.len()),
+                            doc: Some(doc),
+                        });
                         chunk_end = seq;
                         continue;
                     }
