@@ -13,7 +13,8 @@ use automerge::{Automerge, ChangeHash};
 use crate::ids::{BlobId, DocId, NodeId, Scope};
 use crate::store::{
     ApplyOutcome, BlobWriteOutcome, LogItem, MAX_DOCUMENT_BYTES, ReplicaStore, ScopeSummary, Seq,
-    StoreError, applicable_changes, blob_fingerprint, document_fingerprint, sorted_heads,
+    StoreError, applicable_changes, blob_fingerprint, document_fingerprint,
+    new_bytes_of_blob_piece, sorted_heads,
 };
 use crate::wire::{Cursor, MAX_BLOB_BYTES, ScopeDigest};
 
@@ -420,18 +421,8 @@ impl ReplicaStore for MemoryStore {
             return Ok(BlobWriteOutcome::Complete);
         }
         let partial = self.live.partial_blobs.entry(*blob).or_default();
-        let received = partial.len() as u64;
-        let end = offset.saturating_add(bytes.len() as u64);
-        if offset > received || end > total_len {
-            return Err(StoreError::BlobOutOfOrder {
-                blob: *blob,
-                offset,
-                received,
-            });
-        }
-        if end > received {
-            partial.extend_from_slice(&bytes[(received - offset) as usize..]);
-        }
+        let fresh = new_bytes_of_blob_piece(blob, offset, total_len, partial.len() as u64, bytes)?;
+        partial.extend_from_slice(fresh);
         if (partial.len() as u64) < total_len {
             return Ok(BlobWriteOutcome::Incomplete {
                 received: partial.len() as u64,

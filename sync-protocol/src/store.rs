@@ -292,6 +292,35 @@ pub fn applicable_changes(
     Ok((accepted, missing_dependencies))
 }
 
+/// Checks a received piece of a blob against what has been received in order so far, and returns the
+/// part of it that is new. Every store calls this, so that all of them accept the same pieces: bytes
+/// already received are ignored, a gap or a piece past the announced length is refused.
+pub fn new_bytes_of_blob_piece<'piece>(
+    blob: &BlobId,
+    offset: u64,
+    total_len: u64,
+    received: u64,
+    piece: &'piece [u8],
+) -> Result<&'piece [u8], StoreError> {
+    if total_len > crate::wire::MAX_BLOB_BYTES {
+        return Err(StoreError::BlobTooLarge {
+            blob: *blob,
+            len: total_len,
+        });
+    }
+    let end = offset.saturating_add(piece.len() as u64);
+    if offset > received || end > total_len {
+        return Err(StoreError::BlobOutOfOrder {
+            blob: *blob,
+            offset,
+            received,
+        });
+    }
+    Ok(piece
+        .get((received - offset) as usize..)
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

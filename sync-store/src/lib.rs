@@ -54,7 +54,7 @@ use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
 use sync_protocol::store::{
     ApplyOutcome, BlobWriteOutcome, LogItem, MAX_DOCUMENT_BYTES, ReplicaStore, ScopeSummary, Seq,
     StoreError, applicable_changes, blob_fingerprint, decode_shared_heads, document_fingerprint,
-    encode_shared_heads, sorted_heads,
+    encode_shared_heads, new_bytes_of_blob_piece, sorted_heads,
 };
 use sync_protocol::wire::{Cursor, MAX_BLOB_BYTES, ScopeDigest};
 
@@ -70,6 +70,11 @@ pub const SLED_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 /// durability (acknowledged writes wait for an explicit flush); it only bounds what an unacknowledged
 /// write can lose.
 pub const SLED_FLUSH_EVERY_MS: u64 = 500;
+
+/// How often `open` tries to take the store's directory lock, and how long it waits between tries:
+/// 100 × 20 ms, two seconds in all, before reporting the store as in use.
+const OPEN_LOCK_ATTEMPTS: u32 = 100;
+const OPEN_LOCK_RETRY_MS: u64 = 20;
 
 /// The most loaded documents kept in memory.
 pub const MAX_CACHED_DOCUMENTS: usize = 256;
@@ -134,12 +139,28 @@ struct WriterState {
 impl SledStore {
     /// Opens the store in the directory `path`, creating it (and drawing its epoch) if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(SLED_CACHE_CAPACITY_BYTES)
-            .flush_every_ms(Some(SLED_FLUSH_EVERY_MS))
-            .open()
-            .map_err(io_error)?;
+            .flush_every_ms(Some(SLED_FLUSH_EVERY_MS));
+        // sled's background flusher keeps the directory lock for a moment after the previous handle
+        // is dropped, so a restart in the same process (or right after a dying one) waits for it,
+        // up to a bound, instead of failing.
+        let mut attempts_left = OPEN_LOCK_ATTEMPTS;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(error))
+                    if (error.kind() == std::io::ErrorKind::WouldBlock
+                        || error.to_string().contains("could not acquire lock"))
+                        && attempts_left > 1 =>
+                {
+                    attempts_left -= 1;
+                    std::thread::sleep(std::time::Duration::from_millis(OPEN_LOCK_RETRY_MS));
+                }
+                Err(error) => return Err(io_error(error)),
+            }
+        };
         let tree = db.open_tree(layout::REPLICA_TREE_NAME).map_err(io_error)?;
         let epoch = match tree.get(layout::epoch_key()).map_err(io_error)? {
             Some(bytes) => layout::read_u64(&bytes)
@@ -539,23 +560,8 @@ impl SledStore {
             Some(BlobRecord::Partial { received }) => received,
             None => 0,
         };
-        let end = offset.saturating_add(bytes.len() as u64);
-        if offset > received || end > total_len {
-            return Err(StoreError::BlobOutOfOrder {
-                blob: *blob,
-                offset,
-                received,
-            });
-        }
+        let fresh = new_bytes_of_blob_piece(blob, offset, total_len, received, bytes)?;
         let mut batch = sled::Batch::default();
-        // Bytes already received are accepted and ignored; only what lies past them is stored.
-        let fresh: &[u8] = if end > received {
-            bytes
-                .get((received - offset) as usize..)
-                .unwrap_or_default()
-        } else {
-            &[]
-        };
         append_blob_pieces(&mut batch, blob, received, fresh);
         let now_received = received + fresh.len() as u64;
         if now_received < total_len {
