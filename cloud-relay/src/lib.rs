@@ -1,8 +1,18 @@
 //! DigiOne Edge relay: where every school node syncs, the off-site copy of every school's data.
 //!
-//! Today it holds the relay's replica store (the `sync-store` crate) and can describe it per scope.
-//! The QUIC endpoint with mTLS, scope-routed sessions of `sync_protocol::session::Session`, enrolment
-//! and the fleet view are built on top of this crate by the cloud-relay issue.
+//! - [`config`]: the relay's configuration (TOML file overlaid by environment variables).
+//! - [`authority`]: the fleet certificate authority, enrolment tokens and revocations (files under
+//!   `<data_dir>/authority`).
+//! - [`fleet`]: what the relay knows about every node, for operations.
+//! - [`server`]: the QUIC endpoint: enrolment, mTLS sync sessions, scope routing.
+//! - [`ops`]: the operations HTTP listener: fleet JSON, Prometheus metrics, dashboard.
+
+pub mod authority;
+pub mod config;
+pub mod fleet;
+pub mod metrics;
+pub mod ops;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;

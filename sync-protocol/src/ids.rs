@@ -169,6 +169,20 @@ impl FromStr for DocId {
 #[serde(try_from = "String", into = "String")]
 pub struct NodeId(String);
 
+impl NodeId {
+    /// The id the relay uses for itself in `Hello`. Valid by construction (see `FromStr`).
+    pub const RELAY: &'static str = "relay";
+
+    /// The relay's id, [`Self::RELAY`].
+    pub fn relay() -> Self {
+        Self(Self::RELAY.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl FromStr for NodeId {
     type Err = IdError;
     fn from_str(text: &str) -> Result<Self, IdError> {

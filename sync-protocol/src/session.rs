@@ -247,6 +247,9 @@ pub struct Session {
     in_sync_reported: bool,
     last_complete_sync_millis: Option<u64>,
     health: Option<NodeHealth>,
+    /// What the peer last reported in a heartbeat: its own backlog and, for nodes, its health.
+    peer_status: Option<SyncStatus>,
+    peer_health: Option<NodeHealth>,
     stats: SessionStats,
 }
 
@@ -286,6 +289,8 @@ impl Session {
             in_sync_reported: false,
             last_complete_sync_millis: None,
             health: None,
+            peer_status: None,
+            peer_health: None,
             stats: SessionStats::default(),
         };
         session.send(Message::Hello(Hello {
@@ -356,6 +361,21 @@ impl Session {
             bytes_waiting: self.outbound.iter().map(|frame| frame.len() as u64).sum(),
             last_complete_sync_millis: self.last_complete_sync_millis,
         }
+    }
+
+    /// The backlog the peer reported in its last heartbeat (what it still has to send us).
+    pub fn peer_status(&self) -> Option<SyncStatus> {
+        self.peer_status
+    }
+
+    /// The health the peer reported in its last heartbeat; nodes report it, the relay does not.
+    pub fn peer_health(&self) -> Option<&NodeHealth> {
+        self.peer_health.as_ref()
+    }
+
+    /// True from the moment [`Event::InSync`] was reported until new work arrives.
+    pub fn is_in_sync(&self) -> bool {
+        self.in_sync_reported
     }
 
     /// Ends the session from our side: a closing error frame is queued for the peer.
@@ -958,6 +978,10 @@ impl Session {
         store: &mut S,
         heartbeat: Heartbeat,
     ) -> Result<(), StoreError> {
+        self.peer_status = Some(heartbeat.status);
+        if heartbeat.health.is_some() {
+            self.peer_health = heartbeat.health.clone();
+        }
         for state in heartbeat.scopes {
             if !self.config.receive_scopes.contains(&state.scope) {
                 continue;

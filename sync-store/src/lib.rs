@@ -214,6 +214,17 @@ impl SledStore {
             .wait_durable(|| db.flush().map(drop).map_err(|error| error.to_string()))
     }
 
+    /// A named tree beside the replica for the application's own records (the relay's fleet
+    /// registry, the node's sessions). Writes to it become durable with the same group commit as the
+    /// replica ([`Self::wait_durable`]). Names are prefixed so that they can never collide with the
+    /// replica's own tree.
+    pub fn auxiliary_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        self.inner
+            .db
+            .open_tree(format!("aux/{name}"))
+            .map_err(io_error)
+    }
+
     /// Makes every write so far durable; the same as [`Self::wait_durable`].
     pub fn flush(&self) -> Result<(), StoreError> {
         self.wait_durable()
@@ -280,6 +291,27 @@ impl SledStore {
             }
         }
         Ok(ids)
+    }
+
+    /// How many documents the store holds. Counts keys (no values are read), so it costs a scan of
+    /// the document index: fine for a status page or a metrics scrape, not for a hot path.
+    pub fn document_count(&self) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for entry in self
+            .inner
+            .tree
+            .scan_prefix(layout::document_key_prefix())
+            .keys()
+        {
+            entry.map_err(io_error)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// The bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner.db.size_on_disk().map_err(io_error)
     }
 
     pub fn metrics(&self) -> StoreMetrics {

@@ -1,0 +1,884 @@
+//! The relay process: the QUIC endpoint (enrolment, renewal, mTLS sync sessions routed by scope) and
+//! the operations listener, sharing one store, one fleet registry and one set of metrics.
+//!
+//! Every connection is one task. A sync connection runs a [`sync_transport::link`] over its first
+//! bidirectional stream; documents and blobs a session receives are announced to every other
+//! connection whose certificate lets it read their scope (the [`Hub`]). Each bound below is
+//! configurable and documented in `relay.example.toml`:
+//! - established connections: `sync.max_connections`; handshakes in progress:
+//!   `sync.max_pending_handshakes` (beyond either, new connections are refused at once);
+//! - streams per connection: `sync.max_streams_per_connection` (enforced by QUIC);
+//! - frames queued towards one peer: `sync.max_queued_frames_per_peer`, plus the session's own
+//!   queue; fan-out notices queued per connection: [`MAX_QUEUED_NOTICES_PER_CONNECTION`];
+//! - enrolments: `sync.max_enrolments_per_minute` for the whole relay; renewals: one per
+//!   [`RENEWAL_INTERVAL_PER_CONNECTION`] per connection.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sync_protocol::ids::{NodeId, Scope};
+use sync_protocol::session::{Event, SessionConfig};
+use sync_store::SledStore;
+use sync_transport::control::{self, ControlRequest, ControlResponse, RefusalCode};
+use sync_transport::identity::{CertificateFacts, FleetIdentity, certificate_facts};
+use sync_transport::link::{self, LinkConfig, LinkInputs, LinkOutput, LocalNotice};
+use sync_transport::quic::{self, QuicTuning, close_code};
+use sync_transport::tls::{self, RevocationList};
+use sync_transport::{ALPN_ENROL, ALPN_SYNC};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::authority::Authority;
+use crate::config::RelayConfig;
+use crate::fleet::{self, FleetPolicy, FleetRegistry};
+use crate::metrics::{EnrolmentOutcome, ErrorDirection, RefusalReason, RelayMetrics, StoreStats};
+use crate::ops;
+
+/// Fan-out notices waiting for one connection's session. A connection that falls this far behind
+/// loses notices (counted in `digione_relay_fanout_notifications_dropped_total`); the documents still
+/// reach it through the next heartbeat's digest comparison.
+pub const MAX_QUEUED_NOTICES_PER_CONNECTION: usize = 4096;
+
+/// A connection may renew its certificate at most once per this interval.
+pub const RENEWAL_INTERVAL_PER_CONNECTION: Duration = Duration::from_secs(60);
+
+/// How long a peer has to finish its TLS handshake, and then to open its first stream.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the revocation list on disk is read again. A node revoked with `digione-relay revoke`
+/// is disconnected within this time.
+pub const REVOCATION_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the fleet registry is written to the store.
+const FLEET_PERSIST_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for sessions to close before closing the endpoint under them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Revoked node ids, refreshed from the authority's files; consulted inside every handshake.
+#[derive(Debug, Default)]
+struct RevokedNodes {
+    nodes: RwLock<HashSet<NodeId>>,
+}
+
+impl RevocationList for RevokedNodes {
+    fn is_revoked(&self, node: &NodeId) -> bool {
+        self.nodes
+            .read()
+            .map(|nodes| nodes.contains(node))
+            .unwrap_or(true)
+    }
+}
+
+/// Routes "this document changed" from the session that received it to every other session whose
+/// peer may read it.
+#[derive(Debug, Default)]
+struct Hub {
+    subscribers: RwLock<HashMap<Scope, HashMap<u64, mpsc::Sender<LocalNotice>>>>,
+}
+
+impl Hub {
+    fn subscribe(&self, connection: u64, scopes: &[Scope], sender: mpsc::Sender<LocalNotice>) {
+        if let Ok(mut subscribers) = self.subscribers.write() {
+            for scope in scopes {
+                subscribers
+                    .entry(scope.clone())
+                    .or_default()
+                    .insert(connection, sender.clone());
+            }
+        }
+    }
+
+    fn unsubscribe(&self, connection: u64, scopes: &[Scope]) {
+        if let Ok(mut subscribers) = self.subscribers.write() {
+            for scope in scopes {
+                if let Some(connections) = subscribers.get_mut(scope) {
+                    connections.remove(&connection);
+                    if connections.is_empty() {
+                        subscribers.remove(scope);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Announces a change to every reader of `scope` but its origin; returns how many notices were
+    /// dropped because a reader's queue was full.
+    fn publish(&self, origin: u64, scope: &Scope, notice: &LocalNotice) -> u64 {
+        let Ok(subscribers) = self.subscribers.read() else {
+            return 0;
+        };
+        let mut dropped = 0;
+        if let Some(connections) = subscribers.get(scope) {
+            for (connection, sender) in connections {
+                if *connection != origin && sender.try_send(notice.clone()).is_err() {
+                    dropped += 1;
+                }
+            }
+        }
+        dropped
+    }
+}
+
+/// A live sync connection, as far as other tasks need to reach it.
+#[derive(Debug)]
+struct LiveConnection {
+    id: u64,
+    close: watch::Sender<Option<(u32, String)>>,
+}
+
+/// Everything the connection tasks share.
+#[derive(Debug)]
+struct Shared {
+    config: RelayConfig,
+    store: SledStore,
+    authority: Authority,
+    registry: FleetRegistry,
+    metrics: RelayMetrics,
+    hub: Hub,
+    revoked: Arc<RevokedNodes>,
+    live: Mutex<HashMap<NodeId, LiveConnection>>,
+    next_connection_id: AtomicU64,
+    enrolment_window: Mutex<(Instant, u32)>,
+}
+
+/// A started relay; dropping it does not stop it, [`RunningRelay::shutdown`] does.
+#[derive(Debug)]
+pub struct RunningRelay {
+    pub sync_address: SocketAddr,
+    pub operations_address: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+}
+
+impl RunningRelay {
+    /// Closes every session, stops both listeners and makes the store and registry durable.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Ok(live) = self.shared.live.lock() {
+            for connection in live.values() {
+                let _ = connection
+                    .close
+                    .send(Some((close_code::NORMAL, "relay shutting down".into())));
+            }
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while Instant::now() < deadline
+            && self
+                .shared
+                .live
+                .lock()
+                .map(|live| !live.is_empty())
+                .unwrap_or(false)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.endpoint.close(
+            quinn::VarInt::from_u32(close_code::NORMAL),
+            b"relay shutting down",
+        );
+        for task in self.tasks {
+            task.abort();
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.endpoint.wait_idle()).await;
+        if let Err(error) = self.shared.registry.persist() {
+            tracing::error!(%error, "could not save the fleet registry at shutdown");
+        }
+        if let Err(error) = self.shared.store.wait_durable() {
+            tracing::error!(%error, "could not flush the store at shutdown");
+        }
+    }
+
+    /// The relay's store, for tests that look inside it.
+    pub fn store(&self) -> &SledStore {
+        &self.shared.store
+    }
+
+    /// The fleet registry, for tests.
+    pub fn registry(&self) -> &FleetRegistry {
+        &self.shared.registry
+    }
+}
+
+/// Runs the relay until Ctrl-C or SIGTERM.
+pub async fn run(config: RelayConfig, authority: Authority) -> Result<(), String> {
+    let relay = start(config, authority).await?;
+    tracing::info!(
+        sync = %relay.sync_address,
+        operations = %relay.operations_address,
+        "relay serving"
+    );
+    wait_for_termination().await;
+    tracing::info!("shutting down");
+    relay.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Opens the store, binds both listeners and starts serving.
+pub async fn start(config: RelayConfig, authority: Authority) -> Result<RunningRelay, String> {
+    config.validate().map_err(|error| error.to_string())?;
+    let operator_token = config
+        .operations
+        .operator_token()
+        .map_err(|error| error.to_string())?;
+    let operator_token =
+        ops::OperatorToken::new(&operator_token).map_err(|error| error.to_string())?;
+    let store_dir = config.store_dir();
+    let store = tokio::task::spawn_blocking(move || SledStore::open(&store_dir))
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| format!("cannot open the relay store: {error}"))?;
+    let fleet_tree = store
+        .auxiliary_tree("fleet")
+        .map_err(|error| error.to_string())?;
+    let registry = FleetRegistry::open(
+        fleet_tree,
+        FleetPolicy {
+            heartbeat_interval_secs: config.sync.heartbeat_interval_secs,
+            stale_after_missed_heartbeats: config.operations.stale_after_missed_heartbeats,
+            offline_maximum_days: config.certificates.offline_maximum_days,
+        },
+    )
+    .map_err(|error| error.to_string())?;
+    // Enrolled nodes appear in the fleet view before they ever connect.
+    for issued in authority
+        .issued_certificates()
+        .map_err(|error| error.to_string())?
+    {
+        registry.record_enrolled(
+            &CertificateFacts {
+                identity: FleetIdentity {
+                    node: issued.node,
+                    role: issued.role,
+                    school: issued.school,
+                    municipality: issued.municipality,
+                },
+                not_before_unix: issued.not_before_unix,
+                not_after_unix: issued.not_after_unix,
+                serial_hex: issued.serial,
+            },
+            issued.issued_unix,
+        );
+    }
+    let revoked = Arc::new(RevokedNodes::default());
+    refresh_revocations(&authority, &revoked, &registry, None);
+
+    let tuning = QuicTuning {
+        keep_alive: config.keep_alive(),
+        idle_timeout: config.idle_timeout(),
+        socket_buffer_bytes: config.sync.socket_buffer_bytes,
+        max_streams_per_connection: config.sync.max_streams_per_connection,
+    };
+    let (server_chain, server_key) = authority
+        .server_certificate(&config.sync.server_names, SystemTime::now())
+        .map_err(|error| error.to_string())?;
+    let server_config = tls::relay_server_config(
+        &authority.ca_certificate_der(),
+        server_chain,
+        server_key,
+        revoked.clone(),
+        &tuning,
+    )
+    .map_err(|error| error.to_string())?;
+    let endpoint = quic::endpoint(config.sync.listen, Some(server_config), &tuning)
+        .map_err(|error| format!("cannot listen on {}: {error}", config.sync.listen))?;
+    let sync_address = endpoint.local_addr().map_err(|error| error.to_string())?;
+    let operations_listener = tokio::net::TcpListener::bind(config.operations.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", config.operations.listen))?;
+    let operations_address = operations_listener
+        .local_addr()
+        .map_err(|error| error.to_string())?;
+
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        store,
+        authority,
+        registry,
+        metrics: RelayMetrics::new(),
+        hub: Hub::default(),
+        revoked,
+        live: Mutex::new(HashMap::new()),
+        next_connection_id: AtomicU64::new(1),
+        enrolment_window: Mutex::new((Instant::now(), 0)),
+        config,
+    });
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(accept_loop(endpoint.clone(), shared.clone())));
+    tasks.push(tokio::spawn(housekeeping(shared.clone())));
+    let ops_state = ops_state(&shared, operator_token);
+    let mut ops_shutdown = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = ops::serve(operations_listener, ops_state, async move {
+            let _ = ops_shutdown.wait_for(|stop| *stop).await;
+        })
+        .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the operations listener failed");
+        }
+    }));
+    Ok(RunningRelay {
+        sync_address,
+        operations_address,
+        shutdown: shutdown_sender,
+        tasks,
+        shared,
+        endpoint,
+    })
+}
+
+fn ops_state(shared: &Arc<Shared>, operator_token: ops::OperatorToken) -> ops::OpsState {
+    let store = shared.store.clone();
+    ops::OpsState::new(
+        shared.registry.clone(),
+        shared.metrics.clone(),
+        operator_token,
+        Arc::new(move || StoreStats {
+            documents: store.document_count().unwrap_or(0),
+            bytes: store.size_on_disk().unwrap_or(0),
+        }),
+    )
+}
+
+/// Revocations, registry persistence: the relay's periodic chores.
+async fn housekeeping(shared: Arc<Shared>) {
+    let mut revocation_tick = tokio::time::interval(REVOCATION_POLL_INTERVAL);
+    let mut persist_tick = tokio::time::interval(FLEET_PERSIST_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = revocation_tick.tick() => {
+                let authority = shared.authority.clone();
+                let shared_for_refresh = shared.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    refresh_revocations(
+                        &authority,
+                        &shared_for_refresh.revoked,
+                        &shared_for_refresh.registry,
+                        Some(&shared_for_refresh.live),
+                    );
+                })
+                .await;
+            }
+            _ = persist_tick.tick() => {
+                let registry = shared.registry.clone();
+                let result = tokio::task::spawn_blocking(move || registry.persist()).await;
+                if let Ok(Err(error)) = result {
+                    tracing::error!(%error, "could not save the fleet registry");
+                }
+            }
+        }
+    }
+}
+
+/// Reads the revocation list; newly revoked nodes are marked and, when connected, disconnected.
+fn refresh_revocations(
+    authority: &Authority,
+    revoked: &RevokedNodes,
+    registry: &FleetRegistry,
+    live: Option<&Mutex<HashMap<NodeId, LiveConnection>>>,
+) {
+    let current = match authority.revoked_nodes() {
+        Ok(current) => current,
+        Err(error) => {
+            tracing::error!(%error, "could not read the revocation list; keeping the last one");
+            return;
+        }
+    };
+    let newly_revoked: Vec<NodeId> = match revoked.nodes.read() {
+        Ok(known) => current.difference(&known).cloned().collect(),
+        Err(_) => return,
+    };
+    if newly_revoked.is_empty() {
+        return;
+    }
+    if let Ok(mut known) = revoked.nodes.write() {
+        *known = current;
+    }
+    for node in newly_revoked {
+        registry.record_revoked(&node, unix_now());
+        if let Some(live) = live
+            && let Ok(live) = live.lock()
+            && let Some(connection) = live.get(&node)
+        {
+            tracing::warn!(%node, "disconnecting a revoked node");
+            let _ = connection
+                .close
+                .send(Some((close_code::REVOKED, "certificate revoked".into())));
+        }
+    }
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
+    let connections = Arc::new(Semaphore::new(shared.config.sync.max_connections));
+    let handshakes = Arc::new(Semaphore::new(shared.config.sync.max_pending_handshakes));
+    while let Some(incoming) = endpoint.accept().await {
+        let Ok(connection_permit) = connections.clone().try_acquire_owned() else {
+            shared
+                .metrics
+                .connection_refused(RefusalReason::TooManyConnections);
+            incoming.refuse();
+            continue;
+        };
+        let Ok(handshake_permit) = handshakes.clone().try_acquire_owned() else {
+            shared
+                .metrics
+                .connection_refused(RefusalReason::TooManyConnections);
+            incoming.refuse();
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            let connection = match incoming.accept() {
+                Ok(connecting) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
+                    Ok(Ok(connection)) => connection,
+                    Ok(Err(error)) => {
+                        shared
+                            .metrics
+                            .connection_refused(RefusalReason::HandshakeFailed);
+                        tracing::info!(%remote, %error, "handshake refused");
+                        return;
+                    }
+                    Err(_) => {
+                        shared
+                            .metrics
+                            .connection_refused(RefusalReason::HandshakeFailed);
+                        tracing::info!(%remote, "handshake timed out");
+                        return;
+                    }
+                },
+                Err(error) => {
+                    shared
+                        .metrics
+                        .connection_refused(RefusalReason::HandshakeFailed);
+                    tracing::info!(%remote, %error, "connection refused");
+                    return;
+                }
+            };
+            drop(handshake_permit);
+            shared.metrics.connection_accepted();
+            let protocol = connection
+                .handshake_data()
+                .and_then(|data| data.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+                .and_then(|data| data.protocol);
+            match protocol.as_deref() {
+                Some(ALPN_SYNC) => serve_sync(connection, shared).await,
+                Some(ALPN_ENROL) => serve_enrolment(connection, shared).await,
+                _ => connection.close(
+                    quinn::VarInt::from_u32(close_code::PROTOCOL_ERROR),
+                    b"unknown application protocol",
+                ),
+            }
+            drop(connection_permit);
+        });
+    }
+}
+
+/// Takes one enrolment token for the global rate limit; false when the minute's budget is spent.
+fn take_enrolment_budget(shared: &Shared) -> bool {
+    let Ok(mut window) = shared.enrolment_window.lock() else {
+        return false;
+    };
+    if window.0.elapsed() >= Duration::from_secs(60) {
+        *window = (Instant::now(), 0);
+    }
+    if window.1 >= shared.config.sync.max_enrolments_per_minute {
+        return false;
+    }
+    window.1 += 1;
+    true
+}
+
+async fn serve_enrolment(connection: quinn::Connection, shared: Arc<Shared>) {
+    let remote = connection.remote_address();
+    if !take_enrolment_budget(&shared) {
+        shared
+            .metrics
+            .connection_refused(RefusalReason::RateLimited);
+        connection.close(
+            quinn::VarInt::from_u32(close_code::RATE_LIMITED),
+            b"too many enrolments; try again in a minute",
+        );
+        return;
+    }
+    let Ok(Ok((mut send, mut recv))) =
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.accept_bi()).await
+    else {
+        connection.close(
+            quinn::VarInt::from_u32(close_code::PROTOCOL_ERROR),
+            b"no request",
+        );
+        return;
+    };
+    let response = match control::read::<ControlRequest>(&mut recv).await {
+        Ok(ControlRequest::Enrol { token, csr_der }) => {
+            let authority = shared.authority.clone();
+            let redeemed = tokio::task::spawn_blocking(move || {
+                authority.redeem_token(&token, &csr_der, SystemTime::now())
+            })
+            .await;
+            match redeemed {
+                Ok(Ok(issued)) => {
+                    shared.metrics.enrolment(EnrolmentOutcome::Issued);
+                    shared.registry.record_enrolled(&issued.facts, unix_now());
+                    tracing::info!(%remote, identity = %issued.facts.identity, "enrolled");
+                    certificate_response(&shared, issued.certificate_der)
+                }
+                Ok(Err(refusal)) => {
+                    shared.metrics.enrolment(match refusal.code {
+                        RefusalCode::TokenInvalid | RefusalCode::TokenExpired => {
+                            EnrolmentOutcome::TokenRejected
+                        }
+                        RefusalCode::Internal => EnrolmentOutcome::Failed,
+                        _ => EnrolmentOutcome::Invalid,
+                    });
+                    tracing::info!(%remote, code = ?refusal.code, message = %refusal.message, "enrolment refused");
+                    ControlResponse::Refused {
+                        code: refusal.code,
+                        message: refusal.message,
+                    }
+                }
+                Err(error) => {
+                    shared.metrics.enrolment(EnrolmentOutcome::Failed);
+                    internal_refusal(error)
+                }
+            }
+        }
+        Ok(ControlRequest::Renew { .. }) => ControlResponse::Refused {
+            code: RefusalCode::NotAllowed,
+            message: "renewal needs a sync connection with the current certificate".into(),
+        },
+        Err(error) => {
+            shared.metrics.enrolment(EnrolmentOutcome::Invalid);
+            ControlResponse::Refused {
+                code: RefusalCode::BadRequest,
+                message: error.to_string(),
+            }
+        }
+    };
+    let _ = control::write(&mut send, &response).await;
+    // The node closes once it has the answer; a node that does not is closed after the timeout.
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.closed()).await;
+    connection.close(quinn::VarInt::from_u32(close_code::NORMAL), b"");
+}
+
+fn certificate_response(shared: &Shared, certificate_der: Vec<u8>) -> ControlResponse {
+    ControlResponse::Certificate {
+        certificate_der,
+        ca_der: shared.authority.ca_certificate_der().to_vec(),
+    }
+}
+
+fn internal_refusal(error: impl std::fmt::Display) -> ControlResponse {
+    tracing::error!(%error, "control request failed inside the relay");
+    ControlResponse::Refused {
+        code: RefusalCode::Internal,
+        message: "the relay failed; try again later".into(),
+    }
+}
+
+/// The verified identity of a sync connection, or why it has none.
+fn connection_identity(connection: &quinn::Connection) -> Result<CertificateFacts, RefusalReason> {
+    let certificates = connection
+        .peer_identity()
+        .and_then(|identity| {
+            identity
+                .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .ok_or(RefusalReason::NoCertificate)?;
+    let end_entity = certificates.first().ok_or(RefusalReason::NoCertificate)?;
+    // rustls verified the chain and the identity names in the handshake; parsing again cannot fail
+    // for a certificate that passed, but a failure is still handled as a refusal.
+    certificate_facts(end_entity).map_err(|_| RefusalReason::HandshakeFailed)
+}
+
+async fn serve_sync(connection: quinn::Connection, shared: Arc<Shared>) {
+    let remote = connection.remote_address();
+    let facts = match connection_identity(&connection) {
+        Ok(facts) => facts,
+        Err(reason) => {
+            shared.metrics.connection_refused(reason);
+            connection.close(
+                quinn::VarInt::from_u32(close_code::CERTIFICATE_REQUIRED),
+                b"a fleet certificate is required for sync",
+            );
+            return;
+        }
+    };
+    let node = facts.identity.node.clone();
+    if shared.revoked.is_revoked(&node) {
+        shared.metrics.connection_refused(RefusalReason::Revoked);
+        connection.close(
+            quinn::VarInt::from_u32(close_code::REVOKED),
+            b"certificate revoked",
+        );
+        return;
+    }
+    let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let (close_sender, _) = watch::channel(None);
+    if let Ok(mut live) = shared.live.lock()
+        && let Some(previous) = live.insert(
+            node.clone(),
+            LiveConnection {
+                id: connection_id,
+                close: close_sender,
+            },
+        )
+    {
+        shared.metrics.connection_refused(RefusalReason::Superseded);
+        let _ = previous.close.send(Some((
+            close_code::SUPERSEDED,
+            "the node connected again".into(),
+        )));
+    }
+    shared.registry.record_connected(&facts, remote, unix_now());
+    tracing::info!(%remote, identity = %facts.identity, "sync connection");
+
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.accept_bi()).await;
+    let end = match stream {
+        Ok(Ok((send, recv))) => {
+            run_sync_session(&connection, send, recv, &facts, connection_id, &shared).await
+        }
+        _ => {
+            connection.close(
+                quinn::VarInt::from_u32(close_code::PROTOCOL_ERROR),
+                b"no sync stream",
+            );
+            "no sync stream opened".to_owned()
+        }
+    };
+
+    if let Ok(mut live) = shared.live.lock()
+        && live
+            .get(&node)
+            .is_some_and(|entry| entry.id == connection_id)
+    {
+        live.remove(&node);
+        shared.registry.record_disconnected(&node, &end, unix_now());
+    }
+    tracing::info!(%remote, %node, reason = %end, "sync connection ended");
+}
+
+async fn run_sync_session(
+    connection: &quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    facts: &CertificateFacts,
+    connection_id: u64,
+    shared: &Arc<Shared>,
+) -> String {
+    let identity = &facts.identity;
+    let grant = identity.scopes();
+    let mut session = SessionConfig::new(
+        NodeId::relay(),
+        identity.node.clone(),
+        grant.readable.clone(),
+        grant.writable.clone(),
+    );
+    session.heartbeat_interval_millis = shared.config.sync.heartbeat_interval_secs * 1000;
+    let link_config = LinkConfig {
+        session,
+        send_rate_limit_bytes_per_sec: shared.config.sync.send_rate_limit_bytes_per_sec,
+        write_stall_timeout: shared.config.write_stall_timeout(),
+        max_queued_frames: shared.config.sync.max_queued_frames_per_peer,
+        report_health: false,
+    };
+    let (notice_sender, mut notices) = mpsc::channel(MAX_QUEUED_NOTICES_PER_CONNECTION);
+    shared
+        .hub
+        .subscribe(connection_id, &grant.readable, notice_sender);
+    let renewals = tokio::spawn(serve_renewals(
+        connection.clone(),
+        identity.clone(),
+        shared.clone(),
+    ));
+    let mut close = shared
+        .live
+        .lock()
+        .ok()
+        .and_then(|live| {
+            live.get(&identity.node)
+                .map(|entry| entry.close.subscribe())
+        })
+        .unwrap_or_else(|| watch::channel(None).1);
+    // A close requested before the link started (superseded at once) is seen by the link too.
+    close.mark_changed();
+
+    let mut reported_in = 0u64;
+    let mut reported_out = 0u64;
+    let node = identity.node.clone();
+    let end = link::run_link(
+        connection.clone(),
+        send,
+        recv,
+        shared.store.clone(),
+        link_config,
+        LinkInputs {
+            notices: &mut notices,
+            close,
+            health: None,
+        },
+        |output| match output {
+            LinkOutput::Event(Event::DocumentUpdated { doc, .. }) => {
+                shared.metrics.documents_routed(1);
+                let dropped = shared.hub.publish(
+                    connection_id,
+                    doc.scope(),
+                    &LocalNotice::Document(doc.clone()),
+                );
+                for _ in 0..dropped {
+                    shared.metrics.fanout_notification_dropped();
+                }
+            }
+            LinkOutput::Event(Event::BlobStored { scope, blob }) => {
+                let dropped = shared.hub.publish(
+                    connection_id,
+                    &scope,
+                    &LocalNotice::Blob {
+                        scope: scope.clone(),
+                        blob,
+                    },
+                );
+                for _ in 0..dropped {
+                    shared.metrics.fanout_notification_dropped();
+                }
+            }
+            LinkOutput::Event(Event::PeerHello {
+                software_version,
+                protocol_version,
+                ..
+            }) => shared
+                .registry
+                .record_hello(&node, &software_version, protocol_version),
+            LinkOutput::Event(Event::PeerError { code, message, .. }) => {
+                shared
+                    .metrics
+                    .protocol_error(code, ErrorDirection::Received);
+                shared.registry.record_error(&node, &message, unix_now());
+            }
+            LinkOutput::Event(Event::LocalError { message, .. }) => {
+                shared.registry.record_error(&node, &message, unix_now());
+            }
+            LinkOutput::Event(Event::InSync | Event::Closed { .. }) => {}
+            LinkOutput::Activity(activity) => {
+                shared.metrics.sync_bytes(
+                    activity.bytes_received.saturating_sub(reported_in),
+                    activity.bytes_sent.saturating_sub(reported_out),
+                );
+                reported_in = reported_in.max(activity.bytes_received);
+                reported_out = reported_out.max(activity.bytes_sent);
+                shared.registry.record_activity(
+                    &node,
+                    &fleet::LinkActivity {
+                        rtt_millis: activity.rtt_millis,
+                        bytes_sent: activity.bytes_sent,
+                        bytes_received: activity.bytes_received,
+                        to_node: activity.to_peer,
+                        from_node: activity.from_peer,
+                        health: activity.peer_health,
+                        in_sync: activity.in_sync,
+                    },
+                    unix_now(),
+                );
+            }
+        },
+    )
+    .await;
+    renewals.abort();
+    shared.hub.unsubscribe(connection_id, &grant.readable);
+    if end.code == Some(close_code::PROTOCOL_ERROR) {
+        shared
+            .registry
+            .record_error(&identity.node, &end.reason, unix_now());
+    }
+    end.reason
+}
+
+/// Answers renewal requests on extra streams of a sync connection, at most one per
+/// [`RENEWAL_INTERVAL_PER_CONNECTION`].
+async fn serve_renewals(
+    connection: quinn::Connection,
+    identity: FleetIdentity,
+    shared: Arc<Shared>,
+) {
+    let mut last_renewal: Option<Instant> = None;
+    while let Ok((mut send, mut recv)) = connection.accept_bi().await {
+        let response = match control::read::<ControlRequest>(&mut recv).await {
+            Ok(ControlRequest::Renew { csr_der }) => {
+                if last_renewal.is_some_and(|at| at.elapsed() < RENEWAL_INTERVAL_PER_CONNECTION) {
+                    ControlResponse::Refused {
+                        code: RefusalCode::NotAllowed,
+                        message: "renewed less than a minute ago".into(),
+                    }
+                } else {
+                    last_renewal = Some(Instant::now());
+                    let authority = shared.authority.clone();
+                    let identity = identity.clone();
+                    let renewed = tokio::task::spawn_blocking(move || {
+                        authority.renew(&identity, &csr_der, SystemTime::now())
+                    })
+                    .await;
+                    match renewed {
+                        Ok(Ok(issued)) => {
+                            shared.metrics.enrolment(EnrolmentOutcome::Renewed);
+                            shared.registry.record_enrolled(&issued.facts, unix_now());
+                            certificate_response(&shared, issued.certificate_der)
+                        }
+                        Ok(Err(refusal)) => {
+                            shared.metrics.enrolment(EnrolmentOutcome::Invalid);
+                            ControlResponse::Refused {
+                                code: refusal.code,
+                                message: refusal.message,
+                            }
+                        }
+                        Err(error) => internal_refusal(error),
+                    }
+                }
+            }
+            Ok(ControlRequest::Enrol { .. }) => ControlResponse::Refused {
+                code: RefusalCode::NotAllowed,
+                message: "this connection is already enrolled".into(),
+            },
+            Err(error) => ControlResponse::Refused {
+                code: RefusalCode::BadRequest,
+                message: error.to_string(),
+            },
+        };
+        let _ = control::write(&mut send, &response).await;
+    }
+}

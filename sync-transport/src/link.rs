@@ -1,0 +1,475 @@
+//! Drives one [`Session`] over one QUIC stream against a [`SledStore`].
+//!
+//! Three tasks per link:
+//! - the **reader** cuts the stream into frame payloads and hands them over through a channel of
+//!   [`INBOUND_PAYLOADS_BUFFERED`], so at most that many frames plus one read buffer wait in memory;
+//! - the **writer** writes frames, paced by the optional send-rate cap, and gives up on a peer that
+//!   accepts nothing for the stall timeout;
+//! - the **driver** (the caller's task) owns the session and the store handle and does everything
+//!   else: it feeds payloads, local changes and timeouts in, frames and events out, and flushes.
+//!
+//! Reading and writing run concurrently because two peers that both only write would otherwise
+//! deadlock on each other's flow control. Payloads are not fed in while a flush is in flight:
+//! [`Session::handle_durable`] releases every acknowledgement held so far, so it may only follow a
+//! flush that started after the writes those acknowledgements vouch for.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sync_protocol::ids::{BlobId, DocId, Scope};
+use sync_protocol::session::{CloseReason, Event, Session, SessionConfig};
+use sync_protocol::store::StoreError;
+use sync_protocol::wire::{ErrorCode, ErrorMessage, FrameDecoder, Message, NodeHealth, SyncStatus};
+use sync_store::SledStore;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::quic::close_code;
+
+/// Frame payloads read ahead of the session. Each is at most one maximum frame (1 MiB).
+pub const INBOUND_PAYLOADS_BUFFERED: usize = 2;
+
+/// Bytes asked of the stream per read.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// How long the last frames (a closing error) may take to leave before the connection is closed
+/// anyway.
+const CLOSING_WRITE_GRACE: Duration = Duration::from_secs(2);
+
+/// How often, at most, the driver reports link activity to its observer.
+pub const ACTIVITY_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Something in our own store changed that the peer may need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalNotice {
+    Document(DocId),
+    Blob { scope: Scope, blob: BlobId },
+}
+
+/// How one link behaves beyond the session's own configuration.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub session: SessionConfig,
+    /// Bytes per second this link may send; 0 for no cap. For schools behind thin uplinks.
+    pub send_rate_limit_bytes_per_sec: u64,
+    /// A peer that accepts none of our bytes for this long is disconnected.
+    pub write_stall_timeout: Duration,
+    /// Frames buffered between the session and the writer. With the session's own queue
+    /// ([`sync_protocol::session::MAX_QUEUED_FRAMES`]) this bounds what waits for one slow peer.
+    pub max_queued_frames: usize,
+    /// Health to report in heartbeats (nodes only), refreshed by the caller through `health`.
+    pub report_health: bool,
+}
+
+/// What the link tells its owner while it runs.
+#[derive(Debug, Clone)]
+pub enum LinkOutput {
+    /// A session event: documents and blobs from the peer, hello, in-sync, errors.
+    Event(Event),
+    /// Figures for the operations view, at most once per [`ACTIVITY_REPORT_INTERVAL`] and whenever
+    /// the link becomes in sync.
+    Activity(LinkActivity),
+}
+
+/// The state of a link at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkActivity {
+    pub rtt_millis: Option<u64>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// What this side still has to send the peer.
+    pub to_peer: SyncStatus,
+    /// What the peer reported it still has to send us.
+    pub from_peer: Option<SyncStatus>,
+    pub peer_health: Option<NodeHealth>,
+    pub in_sync: bool,
+}
+
+/// How a link ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkEnd {
+    /// The application close code sent to the peer (see [`close_code`]), or `None` when the peer or
+    /// the network closed the connection first.
+    pub code: Option<u32>,
+    pub reason: String,
+}
+
+/// The wall clock in milliseconds since the Unix epoch; sessions need only a clock that does not go
+/// backwards by much, and they take the maximum of what they have seen.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The channels a link is driven by, besides its streams.
+#[derive(Debug)]
+pub struct LinkInputs<'owner> {
+    /// Changes in our store that the peer may need. Borrowed, so that a node's client keeps its
+    /// receiver across reconnects.
+    pub notices: &'owner mut mpsc::Receiver<LocalNotice>,
+    /// Becomes true when the link should close (shutdown, revocation, a newer connection).
+    pub close: watch::Receiver<Option<(u32, String)>>,
+    /// The health to report in heartbeats (nodes), as the caller last measured it.
+    pub health: Option<watch::Receiver<NodeHealth>>,
+}
+
+/// Runs the session until it ends, the peer goes away or `inputs.close` fires. The connection is
+/// closed with an application code before this returns.
+pub async fn run_link(
+    connection: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    mut store: SledStore,
+    config: LinkConfig,
+    mut inputs: LinkInputs<'_>,
+    mut observe: impl FnMut(LinkOutput) + Send,
+) -> LinkEnd {
+    let (payload_sender, mut payloads) = mpsc::channel(INBOUND_PAYLOADS_BUFFERED);
+    let reader = tokio::spawn(read_frames(recv, payload_sender));
+    let (frame_sender, frames) = mpsc::channel::<Vec<u8>>(config.max_queued_frames.max(1));
+    let mut writer_finished = false;
+    let mut writer = tokio::spawn(write_frames(
+        send,
+        frames,
+        config.send_rate_limit_bytes_per_sec,
+        config.write_stall_timeout,
+    ));
+
+    let mut session = Session::new(config.session.clone(), &store, now_millis());
+    if let Some(health) = &inputs.health {
+        session.set_health(*health.borrow());
+    }
+    let mut pending_frame: Option<Vec<u8>> = None;
+    let mut flush: Option<JoinHandle<Result<(), StoreError>>> = None;
+    let mut last_report = tokio::time::Instant::now() - ACTIVITY_REPORT_INTERVAL;
+    let mut end: Option<LinkEnd> = None;
+
+    loop {
+        while let Some(event) = session.poll_event() {
+            let in_sync = matches!(event, Event::InSync);
+            if let Event::Closed { reason } = &event {
+                end = Some(end_for(reason));
+            }
+            observe(LinkOutput::Event(event));
+            if in_sync {
+                observe(LinkOutput::Activity(activity(&session, &connection)));
+                last_report = tokio::time::Instant::now();
+            }
+        }
+        if last_report.elapsed() >= ACTIVITY_REPORT_INTERVAL {
+            observe(LinkOutput::Activity(activity(&session, &connection)));
+            last_report = tokio::time::Instant::now();
+        }
+        if session.is_closed() {
+            break;
+        }
+        if flush.is_none() && session.needs_flush() {
+            let store = store.clone();
+            flush = Some(tokio::task::spawn_blocking(move || store.wait_durable()));
+        }
+        if pending_frame.is_none() {
+            pending_frame = session.poll_transmit(&mut store);
+        }
+        let deadline = session
+            .poll_timeout()
+            .map(|at| at.saturating_sub(now_millis()))
+            .map(Duration::from_millis)
+            .unwrap_or(Duration::from_secs(3600));
+
+        tokio::select! {
+            permit = frame_sender.reserve(), if pending_frame.is_some() => {
+                match permit {
+                    Ok(permit) => {
+                        if let Some(frame) = pending_frame.take() {
+                            permit.send(frame);
+                        }
+                    }
+                    Err(_) => {
+                        end = Some(writer_end(&mut writer).await);
+                        writer_finished = true;
+                        break;
+                    }
+                }
+            }
+            payload = payloads.recv(), if flush.is_none() && session.wants_input() => {
+                match payload {
+                    Some(Ok(payload)) => session.handle_payload(&mut store, &payload, now_millis()),
+                    Some(Err(ReadFailure::Malformed(message))) => {
+                        refuse_malformed(&frame_sender, &message).await;
+                        end = Some(LinkEnd { code: Some(close_code::PROTOCOL_ERROR), reason: message });
+                        break;
+                    }
+                    Some(Err(ReadFailure::Stream(message))) => {
+                        let reason = connection
+                            .close_reason()
+                            .map(|reason| reason.to_string())
+                            .unwrap_or(message);
+                        end = Some(LinkEnd { code: None, reason });
+                        break;
+                    }
+                    None => {
+                        end = Some(LinkEnd { code: None, reason: "the reader stopped".into() });
+                        break;
+                    }
+                }
+            }
+            flushed = async {
+                match flush.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            }, if flush.is_some() => {
+                flush = None;
+                match flushed {
+                    Ok(Ok(())) => session.handle_durable(&mut store),
+                    Ok(Err(error)) => {
+                        end = Some(LinkEnd { code: Some(close_code::STORE_FAILURE), reason: error.to_string() });
+                        break;
+                    }
+                    Err(error) => {
+                        end = Some(LinkEnd { code: Some(close_code::STORE_FAILURE), reason: error.to_string() });
+                        break;
+                    }
+                }
+            }
+            notice = inputs.notices.recv() => {
+                match notice {
+                    Some(LocalNotice::Document(doc)) => session.handle_local_change(&doc),
+                    Some(LocalNotice::Blob { scope, blob }) => {
+                        session.handle_local_blob(&store, &scope, &blob)
+                    }
+                    // The owner dropped its sender: it is going away, and so do we.
+                    None => {
+                        session.close();
+                    }
+                }
+            }
+            changed = inputs.close.changed() => {
+                let request = match changed {
+                    Ok(()) => inputs.close.borrow().clone(),
+                    Err(_) => Some((close_code::NORMAL, "shutting down".to_owned())),
+                };
+                if let Some((code, reason)) = request {
+                    session.close();
+                    end = Some(LinkEnd { code: Some(code), reason });
+                }
+            }
+            health = async {
+                match inputs.health.as_mut() {
+                    Some(health) => health.changed().await.map(|()| *health.borrow()),
+                    None => std::future::pending().await,
+                }
+            } => {
+                match health {
+                    Ok(health) => session.set_health(health),
+                    Err(_) => inputs.health = None,
+                }
+            }
+            () = tokio::time::sleep(deadline) => {
+                session.handle_timeout(&mut store, now_millis());
+            }
+        }
+    }
+
+    // Let the last frames (normally the closing error) leave, within a grace period.
+    reader.abort();
+    let end = end.unwrap_or_else(|| LinkEnd {
+        code: Some(close_code::NORMAL),
+        reason: "session closed".into(),
+    });
+    if let Some(frame) = pending_frame.take() {
+        let _ = frame_sender.try_send(frame);
+    }
+    while let Some(frame) = session.poll_transmit(&mut store) {
+        if frame_sender.try_send(frame).is_err() {
+            break;
+        }
+    }
+    drop(frame_sender);
+    if end.code.is_some() && !writer_finished {
+        let _ = tokio::time::timeout(CLOSING_WRITE_GRACE, writer).await;
+    } else {
+        writer.abort();
+    }
+    // Always close: a peer that only finished its stream would otherwise keep a connection (and
+    // the relay's connection slot) that nobody serves.
+    let code = end.code.unwrap_or(close_code::NORMAL);
+    connection.close(quinn::VarInt::from_u32(code), end.reason.as_bytes());
+    observe(LinkOutput::Activity(activity(&session, &connection)));
+    end
+}
+
+fn end_for(reason: &CloseReason) -> LinkEnd {
+    let code = match reason {
+        CloseReason::Local => close_code::NORMAL,
+        CloseReason::Timeout => close_code::TIMEOUT,
+        CloseReason::StoreFailure(_) => close_code::STORE_FAILURE,
+        CloseReason::PeerClosed { .. } => close_code::NORMAL,
+        CloseReason::UnsupportedVersion { .. } | CloseReason::ProtocolViolation(_) => {
+            close_code::PROTOCOL_ERROR
+        }
+    };
+    LinkEnd {
+        code: Some(code),
+        reason: format!("{reason:?}"),
+    }
+}
+
+fn activity(session: &Session, connection: &quinn::Connection) -> LinkActivity {
+    let stats = session.stats();
+    LinkActivity {
+        rtt_millis: Some(connection.rtt().as_millis() as u64),
+        bytes_sent: stats.bytes_sent,
+        bytes_received: stats.bytes_received,
+        to_peer: session.status(),
+        from_peer: session.peer_status(),
+        peer_health: session.peer_health().copied(),
+        in_sync: session.is_in_sync(),
+    }
+}
+
+/// Why the reader stopped.
+#[derive(Debug)]
+enum ReadFailure {
+    /// The peer sent something that is not a frame (an oversized length prefix).
+    Malformed(String),
+    /// The stream ended or failed.
+    Stream(String),
+}
+
+async fn read_frames(
+    mut recv: quinn::RecvStream,
+    payloads: mpsc::Sender<Result<Vec<u8>, ReadFailure>>,
+) {
+    let mut decoder = FrameDecoder::new();
+    let mut buffer = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let read = match recv.read(&mut buffer).await {
+            Ok(Some(read)) => read,
+            Ok(None) => {
+                let _ = payloads
+                    .send(Err(ReadFailure::Stream(
+                        "the peer finished the stream".into(),
+                    )))
+                    .await;
+                return;
+            }
+            Err(error) => {
+                let _ = payloads
+                    .send(Err(ReadFailure::Stream(error.to_string())))
+                    .await;
+                return;
+            }
+        };
+        decoder.extend(&buffer[..read]);
+        loop {
+            match decoder.next_payload() {
+                Ok(Some(payload)) => {
+                    if payloads.send(Ok(payload)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = payloads
+                        .send(Err(ReadFailure::Malformed(error.to_string())))
+                        .await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Tells the peer why we stop reading it; the session never saw the bad bytes, so the error frame is
+/// made here.
+async fn refuse_malformed(frames: &mpsc::Sender<Vec<u8>>, message: &str) {
+    let mut text = message.to_owned();
+    text.truncate(sync_protocol::wire::MAX_TEXT_BYTES);
+    let error = Message::Error(ErrorMessage {
+        code: ErrorCode::MalformedFrame,
+        fatal: true,
+        message: text,
+        doc: None,
+    });
+    if let Ok(frame) = error.encode_frame() {
+        let _ = frames.try_send(frame);
+    }
+}
+
+/// Why the writer stopped.
+#[derive(Debug)]
+enum WriteFailure {
+    Stalled,
+    Stream(String),
+}
+
+async fn write_frames(
+    mut send: quinn::SendStream,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    rate_limit_bytes_per_sec: u64,
+    stall_timeout: Duration,
+) -> Result<(), WriteFailure> {
+    let mut pacer = Pacer::new(rate_limit_bytes_per_sec);
+    while let Some(frame) = frames.recv().await {
+        pacer.wait(frame.len()).await;
+        match tokio::time::timeout(stall_timeout, send.write_all(&frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(WriteFailure::Stream(error.to_string())),
+            Err(_) => return Err(WriteFailure::Stalled),
+        }
+    }
+    // Finishing and waiting for the peer to acknowledge everything makes sure the last frames (a
+    // closing error) arrive before the connection is closed; the caller bounds the wait.
+    let _ = send.finish();
+    let _ = send.stopped().await;
+    Ok(())
+}
+
+async fn writer_end(writer: &mut JoinHandle<Result<(), WriteFailure>>) -> LinkEnd {
+    match writer.await {
+        Ok(Err(WriteFailure::Stalled)) => LinkEnd {
+            code: Some(close_code::STALLED),
+            reason: "the peer accepted nothing for the write stall timeout".into(),
+        },
+        Ok(Err(WriteFailure::Stream(reason))) => LinkEnd { code: None, reason },
+        Ok(Ok(())) => LinkEnd {
+            code: Some(close_code::NORMAL),
+            reason: "writer finished".into(),
+        },
+        Err(error) => LinkEnd {
+            code: Some(close_code::NORMAL),
+            reason: error.to_string(),
+        },
+    }
+}
+
+/// Spaces writes so that on average at most `rate` bytes per second leave. A burst of one frame is
+/// always allowed; the debt it creates is paid before the next.
+#[derive(Debug)]
+struct Pacer {
+    bytes_per_sec: u64,
+    next_send: tokio::time::Instant,
+}
+
+impl Pacer {
+    fn new(bytes_per_sec: u64) -> Self {
+        Self {
+            bytes_per_sec,
+            next_send: tokio::time::Instant::now(),
+        }
+    }
+
+    async fn wait(&mut self, frame_len: usize) {
+        if self.bytes_per_sec == 0 {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        if self.next_send > now {
+            tokio::time::sleep_until(self.next_send).await;
+        }
+        let cost = Duration::from_secs_f64(frame_len as f64 / self.bytes_per_sec as f64);
+        self.next_send = self.next_send.max(now) + cost;
+    }
+}
