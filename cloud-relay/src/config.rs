@@ -634,9 +634,19 @@ fn within<T: PartialOrd + fmt::Display>(
     Ok(())
 }
 
+/// Keys whose environment values are taken as text, never parsed: a random token or a path may
+/// look like a number (`1234567890123456`, `1e100`), and figment's value parser would turn it into
+/// one, losing the text.
+const VERBATIM_ENVIRONMENT_KEYS: &[&str] = &[
+    "data_dir",
+    "operations.operator_token",
+    "operations.operator_token_file",
+];
+
 /// The `DIGIONE_RELAY_*` environment variables as a figment provider. Names are mapped as figment's
 /// own `Env::prefixed(..).split("__")` maps them (prefix removed, lowercased, `__` as the nesting
-/// separator) and values are parsed by figment's value parser. It exists instead of `Env` because
+/// separator) and values are parsed by figment's value parser, except those of
+/// [`VERBATIM_ENVIRONMENT_KEYS`]. It exists instead of `Env` because
 /// it takes the variables as a list, which lets tests check the overlay without touching the
 /// process environment (changing it is `unsafe` in this edition, and forbidden here).
 struct EnvironmentVariables {
@@ -681,7 +691,12 @@ impl Provider for EnvironmentVariables {
         // them with this provider's metadata and an error names the variable.
         let mut dict = Dict::new();
         for (path, raw) in &self.entries {
-            let Ok(value) = raw.parse::<Value>();
+            let value = if VERBATIM_ENVIRONMENT_KEYS.contains(&path.as_str()) {
+                Value::from(raw.clone())
+            } else {
+                let Ok(value) = raw.parse::<Value>();
+                value
+            };
             if let Value::Dict(_, nested) = figment::util::nest(path, value) {
                 merge_dicts(&mut dict, nested);
             }
@@ -841,6 +856,22 @@ mod tests {
             loaded.authority_dir(),
             PathBuf::from("/srv/from-file/authority")
         );
+    }
+
+    #[test]
+    fn a_numeric_looking_token_in_the_environment_stays_text() {
+        for token in [
+            "12345678901234567890123",
+            "1234567890123456",
+            "1234e56789012345",
+        ] {
+            let loaded = RelayConfig::load_with_environment(
+                None,
+                environment(&[("DIGIONE_RELAY_OPERATIONS__OPERATOR_TOKEN", token)]),
+            )
+            .unwrap_or_else(|error| panic!("{token}: {error}"));
+            assert_eq!(loaded.operations.operator_token.as_deref(), Some(token));
+        }
     }
 
     #[test]

@@ -27,9 +27,10 @@
 //!
 //! Records are created only from certificate facts (enrolment or a verified connection), so there is
 //! at most one per certificate identity the fleet authority issued. Every text in a record is bounded
-//! ([`MAX_ERROR_MESSAGE_CHARS`], [`MAX_SOFTWARE_VERSION_CHARS`], [`MAX_DISCONNECT_REASON_CHARS`]; ids
-//! and serials are bounded by their parsers), so a record is about 1 KB in memory and on disk:
-//! 10,000 nodes take about 10 MB.
+//! ([`MAX_ERROR_MESSAGE_CHARS`], [`MAX_SOFTWARE_VERSION_CHARS`], [`MAX_DISCONNECT_REASON_CHARS`];
+//! node ids by their parser to 64 bytes; serials are the fleet CA's own, 20 bytes), so a record is
+//! about 1 KB in memory and on disk, 2 KB at worst with every text at its bound in multi-byte
+//! characters: 10,000 nodes take about 10 MB.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -656,7 +657,8 @@ impl FleetRegistry {
         let record = &mut entry.record;
         record.take_certificate(facts);
         // A reconnect may arrive before the old connection's end is reported. The old connection's
-        // bytes are closed off now; whatever it reports later is not counted again.
+        // bytes are closed off now, so the server must stop reporting activity for a connection
+        // it superseded: a later report would overwrite the new connection's counters.
         record.close_connection_counters();
         record.open_connections = record.open_connections.saturating_add(1);
         record.remote_address = Some(remote.to_string());
@@ -704,7 +706,8 @@ impl FleetRegistry {
         });
     }
 
-    /// The session with the node reported or met an error.
+    /// The session with the node reported or met an error. This is not contact by itself: the
+    /// frame that carried a peer's error is reported through [`Self::record_activity`].
     pub fn record_error(&self, node: &NodeId, message: &str, now_unix: i64) {
         self.update(node, |record| {
             record.errors_total = record.errors_total.saturating_add(1);
@@ -740,35 +743,32 @@ impl FleetRegistry {
     /// Writes the records changed since the last persist to the tree and flushes it. On failure
     /// the records stay marked as changed, so the next call tries again.
     pub fn persist(&self) -> Result<(), FleetError> {
-        let mut batch = sled::Batch::default();
-        let mut written: Vec<NodeId> = Vec::new();
-        {
+        // Copies are taken under the lock and encoded outside it, so that the server's reports
+        // never wait for the encoding of thousands of records.
+        let changed: Vec<(NodeId, NodeRecord)> = {
             let mut records = self.lock();
-            for (node, entry) in records.iter_mut().filter(|(_, entry)| entry.changed) {
-                let value = serde_json::to_vec(&entry.record)?;
-                batch.insert(node.to_string().as_bytes(), value);
-                entry.changed = false;
-                written.push(node.clone());
-            }
-        }
-        if written.is_empty() {
+            records
+                .iter_mut()
+                .filter(|(_, entry)| entry.changed)
+                .map(|(node, entry)| {
+                    entry.changed = false;
+                    (node.clone(), entry.record.clone())
+                })
+                .collect()
+        };
+        if changed.is_empty() {
             return Ok(());
         }
-        let outcome = self
-            .inner
-            .tree
-            .apply_batch(batch)
-            .and_then(|()| self.inner.tree.flush().map(drop));
-        if let Err(error) = outcome {
+        let outcome = write_records(&self.inner.tree, &changed);
+        if outcome.is_err() {
             let mut records = self.lock();
-            for node in &written {
+            for (node, _) in &changed {
                 if let Some(entry) = records.get_mut(node) {
                     entry.changed = true;
                 }
             }
-            return Err(error.into());
         }
-        Ok(())
+        outcome
     }
 
     /// Every node, longest without contact first: never-seen nodes, then by last contact, oldest
@@ -835,6 +835,17 @@ impl FleetRegistry {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Writes records in one batch and makes them durable.
+fn write_records(tree: &sled::Tree, records: &[(NodeId, NodeRecord)]) -> Result<(), FleetError> {
+    let mut batch = sled::Batch::default();
+    for (node, record) in records {
+        batch.insert(node.to_string().as_bytes(), serde_json::to_vec(record)?);
+    }
+    tree.apply_batch(batch)?;
+    tree.flush()?;
+    Ok(())
 }
 
 /// Reads one persisted record, or logs why it cannot.

@@ -306,8 +306,11 @@ fn serve(config: RelayConfig) -> Result<(), String> {
 fn init_tracing(default_level: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Colours only on a terminal: under systemd or in a container they would be escape codes in the
+    // journal.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr);
     let json = std::env::var(LOG_FORMAT_VARIABLE).is_ok_and(|format| format == "json");
     if json {

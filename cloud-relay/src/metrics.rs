@@ -471,13 +471,13 @@ impl Collector for FleetGauges {
         encode_gauge(
             encoder,
             "nodes_connected",
-            "Nodes with an open sync connection",
+            "Nodes with an open sync connection.",
             self.summary.connected,
         )?;
         encode_gauge_family(
             encoder,
             "nodes",
-            "Nodes by state (online, stale, offline, lost, never_connected, revoked)",
+            "Nodes by state (online, stale, offline, lost, never_connected, revoked).",
             NodeState::ALL
                 .into_iter()
                 .map(|state| {
@@ -491,19 +491,19 @@ impl Collector for FleetGauges {
         encode_gauge(
             encoder,
             "store_documents",
-            "Documents in the relay's store",
+            "Documents in the relay's store.",
             self.store.documents,
         )?;
         encode_gauge(
             encoder,
             "store_bytes",
-            "Bytes of the relay's store on disk",
+            "Bytes of the relay's store on disk.",
             self.store.bytes,
         )?;
         encode_gauge_family(
             encoder,
             "node_last_seen_timestamp_seconds",
-            "When the relay last heard from the node",
+            "When the relay last heard from the node.",
             self.per_node(|view| {
                 view.last_seen_unix
                     .map(|seen| (Self::node_place_labels(view), seen))
@@ -512,19 +512,19 @@ impl Collector for FleetGauges {
         encode_gauge_family(
             encoder,
             "node_connected",
-            "1 while the node has an open sync connection",
+            "1 while the node has an open sync connection.",
             self.per_node(|view| Some((Self::node_place_labels(view), i64::from(view.connected)))),
         )?;
         encode_gauge_family(
             encoder,
             "node_certificate_expiry_timestamp_seconds",
-            "When the node's current certificate expires",
+            "When the node's current certificate expires.",
             self.per_node(|view| Some((Self::node_label(view), view.certificate_expires_unix))),
         )?;
         encode_gauge_family(
             encoder,
             "node_rtt_seconds",
-            "The latest round-trip time to the node",
+            "The latest round-trip time to the node.",
             self.per_node(|view| {
                 view.rtt_millis
                     .map(|rtt| (Self::node_label(view), rtt as f64 / 1000.0))
@@ -533,19 +533,19 @@ impl Collector for FleetGauges {
         encode_gauge_family(
             encoder,
             "node_waiting_documents",
-            "Documents waiting to be sent, to_node by the relay and from_node by the node",
+            "Documents waiting to be sent, to_node by the relay and from_node by the node.",
             self.waiting(|waiting| waiting.docs),
         )?;
         encode_gauge_family(
             encoder,
             "node_waiting_bytes",
-            "Bytes waiting to be sent, to_node by the relay and from_node by the node",
+            "Bytes waiting to be sent, to_node by the relay and from_node by the node.",
             self.waiting(|waiting| waiting.bytes),
         )?;
         encode_gauge_family(
             encoder,
             "node_last_complete_sync_timestamp_seconds",
-            "When the relay last saw the node fully in sync",
+            "When the relay last saw the node fully in sync.",
             self.per_node(|view| {
                 view.last_complete_sync_unix
                     .map(|synced| (Self::node_label(view), synced))
@@ -554,7 +554,7 @@ impl Collector for FleetGauges {
         encode_gauge_family(
             encoder,
             "node_store_bytes",
-            "The node's store size, as its latest heartbeat reported",
+            "The node's store size, as its latest heartbeat reported.",
             self.per_node(|view| {
                 view.health
                     .map(|health| (Self::node_label(view), health.store_bytes))
@@ -563,7 +563,7 @@ impl Collector for FleetGauges {
         encode_gauge_family(
             encoder,
             "node_disk_free_bytes",
-            "Free disk space on the node, as its latest heartbeat reported",
+            "Free disk space on the node, as its latest heartbeat reported.",
             self.per_node(|view| {
                 view.health
                     .map(|health| (Self::node_label(view), health.disk_free_bytes))
@@ -572,13 +572,13 @@ impl Collector for FleetGauges {
         encode_counter_family(
             encoder,
             "node_errors",
-            "Sync errors with the node since it was first known",
+            "Sync errors with the node since it was first known.",
             self.per_node(|view| Some((Self::node_label(view), view.errors_total))),
         )?;
         encode_counter_family(
             encoder,
             "node_sync_bytes",
-            "Sync bytes exchanged with the node since it was first known; in is from the node",
+            "Sync bytes exchanged with the node since it was first known; in is from the node.",
             self.nodes
                 .iter()
                 .flat_map(|view| {

@@ -61,7 +61,7 @@ const AUTH_REALM_CHALLENGE: &str = "Basic realm=\"DigiOne relay operations\", ch
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'";
 
-/// A certificate or node within this many days of a deadline is highlighted on the dashboard.
+/// A certificate that expires within this many days is highlighted on the dashboard.
 const CERTIFICATE_WARNING_DAYS: i64 = 14;
 
 /// The operator token, kept only as its SHA-256 digest.
@@ -522,7 +522,11 @@ fn render_dashboard(data: &DashboardData) -> Markup {
                     h1 { "DigiOne relay: fleet" }
                     p class="meta" {
                         "Version " (data.version) ", up " (format_duration(data.uptime_secs)) ". "
-                        "Generated " (time_element(data.now_unix, data.now_unix)) "; "
+                        "Generated "
+                        @if let Some(exact) = rfc3339(data.now_unix) {
+                            time datetime=(exact) { (exact) }
+                        }
+                        "; "
                         "this page reloads every " (DASHBOARD_REFRESH_SECS) " seconds."
                     }
                 }
@@ -712,9 +716,7 @@ fn optional(value: Option<&impl fmt::Display>) -> String {
 
 /// A past moment as "3 min ago", with the exact time in machine-readable form and as a tooltip.
 fn time_element(unix: i64, now_unix: i64) -> Markup {
-    let exact = u64::try_from(unix).ok().map(|secs| {
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-    });
+    let exact = rfc3339(unix);
     let ago = u64::try_from(now_unix.saturating_sub(unix)).unwrap_or(0);
     let relative = if ago < 5 {
         "just now".to_owned()
@@ -727,6 +729,12 @@ fn time_element(unix: i64, now_unix: i64) -> Markup {
             None => (relative),
         }
     }
+}
+
+/// A moment as RFC 3339 text in UTC; `None` before 1970.
+fn rfc3339(unix: i64) -> Option<String> {
+    let secs = u64::try_from(unix).ok()?;
+    Some(humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string())
 }
 
 /// A duration in its largest sensible unit: "42 s", "3 min", "5 h", "12 d".

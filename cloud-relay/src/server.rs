@@ -278,20 +278,7 @@ pub async fn start(config: RelayConfig, authority: Authority) -> Result<RunningR
         .issued_certificates()
         .map_err(|error| error.to_string())?
     {
-        registry.record_enrolled(
-            &CertificateFacts {
-                identity: FleetIdentity {
-                    node: issued.node,
-                    role: issued.role,
-                    school: issued.school,
-                    municipality: issued.municipality,
-                },
-                not_before_unix: issued.not_before_unix,
-                not_after_unix: issued.not_after_unix,
-                serial_hex: issued.serial,
-            },
-            issued.issued_unix,
-        );
+        registry.record_enrolled(&issued.facts(), issued.issued_unix);
     }
     let revoked = Arc::new(RevokedNodes::default());
     refresh_revocations(&authority, &revoked, &registry, None);
@@ -306,7 +293,7 @@ pub async fn start(config: RelayConfig, authority: Authority) -> Result<RunningR
         .server_certificate(&config.sync.server_names, SystemTime::now())
         .map_err(|error| error.to_string())?;
     let server_config = tls::relay_server_config(
-        &authority.ca_certificate_der(),
+        authority.ca_certificate_der(),
         server_chain,
         server_key,
         revoked.clone(),
@@ -796,6 +783,15 @@ async fn run_sync_session(
             }
             LinkOutput::Event(Event::InSync | Event::Closed { .. }) => {}
             LinkOutput::Activity(activity) => {
+                // A superseded connection's last reports would overwrite the figures of the
+                // connection that replaced it.
+                let current = shared.live.lock().is_ok_and(|live| {
+                    live.get(&node)
+                        .is_some_and(|entry| entry.id == connection_id)
+                });
+                if !current {
+                    return;
+                }
                 shared.metrics.sync_bytes(
                     activity.bytes_received.saturating_sub(reported_in),
                     activity.bytes_sent.saturating_sub(reported_out),

@@ -766,7 +766,7 @@ async fn metrics_expose_counters_and_fleet_gauges() {
         3_000_000_000.0
     );
     assert!(
-        !text.contains("node=\"n-never\",direction"),
+        !text.contains("digione_relay_node_waiting_documents{node=\"n-never\""),
         "nothing is known about waiting for a node that never connected"
     );
     harness.stop().await;

@@ -56,8 +56,10 @@ impl TestRelay {
 
     async fn start_with(adjust: impl FnOnce(&mut RelayConfig)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = RelayConfig::default();
-        config.data_dir = dir.path().join("relay");
+        let mut config = RelayConfig {
+            data_dir: dir.path().join("relay"),
+            ..RelayConfig::default()
+        };
         config.sync.listen = "127.0.0.1:0".parse().expect("address");
         config.sync.heartbeat_interval_secs = 1;
         config.sync.keep_alive_secs = 1;
@@ -378,7 +380,7 @@ async fn an_enrolment_token_works_once_and_an_expired_one_is_refused() {
     let other_ca_dir = tempfile::tempdir().expect("tempdir");
     let other = Authority::init(other_ca_dir.path(), SystemTime::now()).expect("other ca");
     let mut foreign = relay.token("30078", "092");
-    foreign.ca_sha256 = sync_transport::tls::certificate_sha256(&other.ca_certificate_der());
+    foreign.ca_sha256 = sync_transport::tls::certificate_sha256(other.ca_certificate_der());
     let pinned = client::enrol(
         &relay.address(),
         Some("localhost"),
@@ -1015,5 +1017,163 @@ async fn a_flood_of_connections_is_refused_beyond_the_limit_and_the_relay_recove
     let relay = Arc::try_unwrap(relay).ok().expect("attempts finished");
     node.start_client(&relay);
     wait_connected(&node).await;
+    node.stop_client().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_renews_its_certificate_over_the_sync_connection_before_it_expires() {
+    let relay = TestRelay::start().await;
+    let mut node = TestNode::enrol(&relay, "30076", "092").await;
+    node.stop_client().await;
+    // Replace its certificate with one issued 25 days ago for 30 days: it is due for renewal.
+    let identity = NodeCredentials::load(&node.identity_dir())
+        .expect("credentials")
+        .facts()
+        .expect("facts")
+        .identity;
+    let issued_at = SystemTime::now() - Duration::from_secs(25 * 24 * 3600);
+    let old = local_credentials(&relay.authority, &identity, issued_at);
+    let old_expiry = old.facts().expect("facts").not_after_unix;
+    old.save(&node.identity_dir()).expect("saved");
+
+    node.start_client(&relay);
+    wait_connected(&node).await;
+    eventually("the node holds a renewed certificate", || {
+        NodeCredentials::load(&node.identity_dir())
+            .ok()
+            .and_then(|credentials| credentials.facts().ok())
+            .is_some_and(|facts| facts.not_after_unix > old_expiry + 20 * 24 * 3600)
+    })
+    .await;
+    let renewed = NodeCredentials::load(&node.identity_dir()).expect("credentials");
+    assert_eq!(
+        renewed.facts().expect("facts").identity,
+        identity,
+        "same identity"
+    );
+    assert_ne!(renewed.key_pem, old.key_pem, "renewal rotates the key");
+
+    // The renewed certificate is what the next connection uses.
+    node.stop_client().await;
+    node.start_client(&relay);
+    wait_connected(&node).await;
+    node.stop_client().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_certificate_expired_returns_with_a_re_enrolment_token_and_keeps_its_data() {
+    let relay = TestRelay::start().await;
+    let mut node = TestNode::enrol(&relay, "30076", "092").await;
+    let offline_work = doc("school:30076/written-before-expiry");
+    node.stop_client().await;
+    let identity = NodeCredentials::load(&node.identity_dir())
+        .expect("credentials")
+        .facts()
+        .expect("facts")
+        .identity;
+    let expired = local_credentials(
+        &relay.authority,
+        &identity,
+        SystemTime::now() - Duration::from_secs(40 * 24 * 3600),
+    );
+    expired.save(&node.identity_dir()).expect("saved");
+    write_document(&node.store, &offline_work, "n", 1);
+
+    // The relay refuses the expired certificate, and the node says why.
+    node.start_client(&relay);
+    let mut status = node.status.clone();
+    tokio::time::timeout(
+        PATIENCE,
+        status.wait_for(|status| status.last_error.is_some()),
+    )
+    .await
+    .expect("an error is reported")
+    .expect("client running");
+    assert!(!node.status.borrow().connected);
+    node.stop_client().await;
+
+    // The documented way back: `digione-relay enrol --node <id> …`, then enrol again in place.
+    let token = relay
+        .authority
+        .issue_token(
+            TokenRequest {
+                role: Role::Node,
+                school: identity.school.clone(),
+                municipality: identity.municipality.clone(),
+                node: Some(identity.node.clone()),
+                valid_for: Duration::from_secs(3600),
+            },
+            SystemTime::now(),
+        )
+        .expect("token");
+    let facts = client::enrol(
+        &relay.address(),
+        Some("localhost"),
+        &token,
+        &node.identity_dir(),
+        &tuning(),
+    )
+    .await
+    .expect("re-enrolment");
+    assert_eq!(facts.identity.node, identity.node, "the node keeps its id");
+    node.start_client(&relay);
+    wait_connected(&node).await;
+    eventually("what it wrote meanwhile reaches the relay", || {
+        read_value(relay.running().store(), &offline_work, "n") == Some(1)
+    })
+    .await;
+    node.stop_client().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_write_national_documents_that_every_node_reads_but_cannot_change() {
+    let relay = TestRelay::start().await;
+    let mut node = TestNode::enrol(&relay, "30076", "092").await;
+    wait_connected(&node).await;
+
+    // An operator with a national certificate, running a session as the operator tool would.
+    let operator_dir = tempfile::tempdir().expect("tempdir");
+    let operator_identity = FleetIdentity {
+        node: "op-national-1".parse().expect("node"),
+        role: Role::Operator,
+        school: None,
+        municipality: None,
+    };
+    local_credentials(&relay.authority, &operator_identity, SystemTime::now())
+        .save(&operator_dir.path().join("identity"))
+        .expect("saved");
+    let operator_store = SledStore::open(operator_dir.path().join("store")).expect("store");
+    let curriculum = doc("national/curriculum-2026");
+    write_document(&operator_store, &curriculum, "version", 2026);
+    let operator = TestNode {
+        node: operator_identity.node.clone(),
+        store: operator_store,
+        notices: mpsc::channel(1).0,
+        status: watch::channel(ClientStatus::default()).1,
+        shutdown: watch::channel(false).0,
+        received: Arc::default(),
+        task: None,
+        dir: operator_dir,
+    };
+    let grant = operator_identity.scopes();
+    let (events, _) = run_claiming_scopes(&relay, &operator, grant.writable).await;
+    assert!(
+        !events
+            .iter()
+            .any(|event| matches!(event, Event::PeerError { .. })),
+        "the operator's write is accepted: {events:?}"
+    );
+    eventually("the node reads the national document", || {
+        node.value(&curriculum, "version") == Some(2026)
+    })
+    .await;
+
+    // The node edits its copy; the relay keeps the operators' version.
+    node.write(&curriculum, "version", 1999).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        read_value(relay.running().store(), &curriculum, "version"),
+        Some(2026)
+    );
     node.stop_client().await;
 }

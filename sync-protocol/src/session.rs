@@ -980,7 +980,7 @@ impl Session {
     ) -> Result<(), StoreError> {
         self.peer_status = Some(heartbeat.status);
         if heartbeat.health.is_some() {
-            self.peer_health = heartbeat.health.clone();
+            self.peer_health = heartbeat.health;
         }
         for state in heartbeat.scopes {
             if !self.config.receive_scopes.contains(&state.scope) {

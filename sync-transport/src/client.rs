@@ -356,13 +356,7 @@ async fn connect_and_sync(
             address: relay.to_string(),
             reason: error.to_string(),
         })?;
-    tracing::info!(relay = %relay, node = %facts.identity.node, "linked to the relay");
-    handles.status.send_modify(|status| {
-        status.connected = true;
-        status.offline_since_unix = None;
-        status.next_attempt_unix = None;
-        status.last_error = None;
-    });
+    tracing::info!(relay = %relay, node = %facts.identity.node, "connected to the relay");
 
     let renewal = tokio::spawn(renew_when_due(
         connection.clone(),
@@ -420,6 +414,15 @@ async fn connect_and_sync(
                     status.bytes_sent_total = bytes_sent_before + activity.bytes_sent;
                     status.bytes_received_total = bytes_received_before + activity.bytes_received;
                 }),
+                // TLS 1.3 lets a client finish its handshake before the server has judged the
+                // client's certificate, so the node counts as connected only once the relay's
+                // session has answered.
+                LinkOutput::Event(Event::PeerHello { .. }) => status.send_modify(|status| {
+                    status.connected = true;
+                    status.offline_since_unix = None;
+                    status.next_attempt_unix = None;
+                    status.last_error = None;
+                }),
                 LinkOutput::Event(Event::InSync) => {
                     reached_sync = true;
                     status.send_modify(|status| status.last_complete_sync_unix = Some(unix_now()));
@@ -436,10 +439,28 @@ async fn connect_and_sync(
     tracing::info!(code = ?end.code, reason = %end.reason, "link to the relay ended");
     if !reached_sync {
         handles.status.send_modify(|status| {
-            status.last_error = Some(format!("link ended: {}", end.reason));
+            status.last_error = Some(explain_link_end(&end.reason));
         });
     }
     Ok(reached_sync)
+}
+
+/// Turns a link's end into advice for school IT where there is something to do.
+fn explain_link_end(reason: &str) -> String {
+    let lowercase = reason.to_lowercase();
+    if lowercase.contains("expired") {
+        format!(
+            "the relay refused this node's certificate because it has expired ({reason}); ask the relay's operators for a re-enrolment token for this node and enrol again with it (the node keeps its data)"
+        )
+    } else if lowercase.contains("revoked") {
+        format!(
+            "the relay refused this node's certificate because it has been revoked ({reason}); ask the relay's operators"
+        )
+    } else if lowercase.contains("certificate") {
+        format!("the relay refused this node's certificate ({reason})")
+    } else {
+        format!("the link to the relay ended: {reason}")
+    }
 }
 
 /// Sleeps until the certificate is due for renewal, then renews it over `connection`. The new

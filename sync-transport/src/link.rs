@@ -473,3 +473,31 @@ impl Pacer {
         self.next_send = self.next_send.max(now) + cost;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Time is paused, so the measured durations are the pacer's own decisions, not the machine's.
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_holds_a_link_to_its_send_rate() {
+        let rate = 64 * 1024;
+        let mut pacer = Pacer::new(rate);
+        let started = tokio::time::Instant::now();
+        for _ in 0..10 {
+            pacer.wait(rate as usize).await;
+        }
+        // The first frame goes at once; each of the other nine waits for the one before it.
+        assert_eq!(started.elapsed(), Duration::from_secs(9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_cap_the_pacer_never_waits() {
+        let mut pacer = Pacer::new(0);
+        let started = tokio::time::Instant::now();
+        for _ in 0..100 {
+            pacer.wait(1 << 20).await;
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+}
