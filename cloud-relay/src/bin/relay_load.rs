@@ -321,8 +321,15 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
             "max_ms": samples_millis.last(),
         },
     });
-    println!("{report:#}");
+    // A closed stdout (piped into `head`) is not worth a panic.
+    let _ = writeln!(std::io::stdout(), "{report:#}");
     drop(relay);
+    // The JSON comes first either way; an incomplete run is also a failed one, so CI notices.
+    if failures > 0 || missing > 0 {
+        return Err(format!(
+            "{failures} nodes failed to connect and {missing} fan-out deliveries were missing"
+        ));
+    }
     Ok(())
 }
 
