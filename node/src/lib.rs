@@ -4,6 +4,19 @@
 //! platform services and the QUIC sync client that drives `sync_protocol::session::Session` against
 //! the relay are built on top of this crate by the node issue.
 
+pub mod admin_cli;
+pub mod api;
+pub mod config;
+pub mod directory;
+pub mod identity;
+pub mod metrics;
+pub mod auth;
+pub mod model;
+pub mod repository;
+pub mod roster_import;
+pub mod server;
+pub mod sync;
+
 use std::path::Path;
 
 use sync_protocol::store::StoreError;

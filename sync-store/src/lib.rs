@@ -280,6 +280,17 @@ impl SledStore {
         self.with_document(doc, Automerge::clone)
     }
 
+    /// Runs `read` on the document without copying it (from the cache, loading it first if
+    /// needed); `None` when the store does not hold it. `read` runs under the cache's lock, so it
+    /// should only read (hydrate, look up), never wait.
+    pub fn read_document<T>(
+        &self,
+        doc: &DocId,
+        read: impl FnOnce(&Automerge) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        self.with_document(doc, read)
+    }
+
     /// Every document id the store holds, in id order.
     pub fn document_ids(&self) -> Result<Vec<DocId>, StoreError> {
         let mut ids = Vec::new();

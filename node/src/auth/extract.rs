@@ -1,0 +1,87 @@
+//! The [`Caller`] extractor: who sent this request. Taking it as a handler argument is what protects
+//! a route.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri};
+
+use super::AuthState;
+use super::cookies::session_token_from_headers;
+use super::csrf::{check_csrf_header, check_origin, is_unsafe_method};
+use super::error::AuthError;
+use super::session::{SessionRecord, unix_millis_now};
+use crate::model::{UserId, UserRole};
+
+/// The authenticated user behind a request.
+///
+/// Extracting it refuses the request with 401 when there is no live session (no cookie, unknown,
+/// expired, or its user disabled or removed), and for unsafe methods with 403 when the `Origin` is
+/// foreign or the CSRF token is missing or wrong. `roles` are the directory's current ones, read at
+/// request time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: UserId,
+    pub roles: Vec<UserRole>,
+    /// SHA-256 of the session token: names the session (for logout, for logs) without being it.
+    pub session_id_hash: [u8; 32],
+}
+
+impl Caller {
+    pub fn has_role(&self, role: UserRole) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+impl AuthState {
+    /// Authenticates a request from its method, URI and headers; see [`Caller`]. Also returns the
+    /// session record, for the routes that show the CSRF token.
+    pub(crate) fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(Caller, SessionRecord), AuthError> {
+        check_origin(method, headers, uri)?;
+        let token = session_token_from_headers(headers, self.config().https)
+            .ok_or(AuthError::NotAuthenticated)?;
+        let (session_id_hash, record) = self
+            .sessions()
+            .authenticate(&token, unix_millis_now())?
+            .ok_or(AuthError::NotAuthenticated)?;
+        if is_unsafe_method(method) {
+            check_csrf_header(headers, &record.csrf_token)?;
+        }
+        let Some(roles) = self.directory().user_roles(&record.user_id) else {
+            // The user was disabled or removed: the session ends now rather than lingering until it
+            // expires.
+            self.sessions().delete(&session_id_hash)?;
+            return Err(AuthError::NotAuthenticated);
+        };
+        let caller = Caller {
+            user_id: record.user_id.clone(),
+            roles,
+            session_id_hash,
+        };
+        Ok((caller, record))
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    AuthState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A handler (or a middleware before it) may extract the caller more than once; the first
+        // answer stands for the whole request.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let auth = AuthState::from_ref(state);
+        let (caller, _) = auth.authenticate(&parts.method, &parts.uri, &parts.headers)?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}

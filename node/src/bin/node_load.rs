@@ -1,0 +1,609 @@
+//! `node_load`: a school's morning, measured against a running node over HTTP on loopback.
+//!
+//! ```text
+//! cargo run --release -p node --bin node_load -- --pupils 1000
+//! ```
+//!
+//! Sets up a standalone node with a generated OneRoster school (`--pupils` pupils in classes of 25,
+//! each pupil in three classes, one guardian per pupil, a teacher per three classes), starts it as a
+//! child process (this binary again, with `--serve-node`) so its resident memory is measured alone,
+//! and then drives it like the bell does:
+//! - **resident memory** idle with the school loaded;
+//! - **the bell, all at once**: `--bell` pupils log in at the same instant;
+//! - **the bell over a minute**: another `--bell` pupils log in spread evenly over `--bell-secs`;
+//! - **reads**: the logged-in sessions, `--read-concurrency` at a time, read their home data
+//!   (`GET /api/v1/me`, `GET /api/v1/classes/{class}`) for `--read-secs`;
+//! - **durable writes**: pupils save submission drafts (each answered only once on disk) for
+//!   `--write-secs`, `--write-concurrency` at a time.
+//!
+//! Every user's password is the same argon2id hash (computed once): hashing thousands of users at
+//! setup would take minutes and measure nothing; the login phases pay the real verification cost.
+//! Prints one JSON object.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use node::config::NodeConfig;
+use node::identity::NodeIdentity;
+use node::model::common::ModelError;
+use node::model::credentials::{CredentialsDocument, credentials_doc};
+use node::model::roster::{RosterUsersDocument, roster_users_doc};
+use node::repository::Repository;
+use serde_json::{Value, json};
+use sync_store::SledStore;
+use tokio::sync::{Semaphore, mpsc};
+
+const PASSWORD: &str = "bell rings at eight fifteen";
+const PUPILS_PER_CLASS: usize = 25;
+const CLASSES_PER_PUPIL: usize = 3;
+
+#[derive(Debug, Parser)]
+#[command(about = "Drive a node like a school morning and print what it cost")]
+struct Arguments {
+    #[arg(long, default_value_t = 1000)]
+    pupils: usize,
+    /// Logins per bell phase.
+    #[arg(long, default_value_t = 500)]
+    bell: usize,
+    /// Seconds over which the spread-out bell's logins arrive.
+    #[arg(long, default_value_t = 60)]
+    bell_secs: u64,
+    #[arg(long, default_value_t = 10)]
+    read_secs: u64,
+    #[arg(long, default_value_t = 500)]
+    read_concurrency: usize,
+    #[arg(long, default_value_t = 10)]
+    write_secs: u64,
+    #[arg(long, default_value_t = 64)]
+    write_concurrency: usize,
+    /// Internal: serve the node in this data directory and print its address.
+    #[arg(long, hide = true)]
+    serve_node: Option<PathBuf>,
+}
+
+fn main() -> Result<(), String> {
+    let arguments = Arguments::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    if let Some(data_dir) = &arguments.serve_node {
+        return runtime.block_on(serve_node(data_dir));
+    }
+    runtime.block_on(measure(arguments))
+}
+
+fn node_config(data_dir: &Path) -> NodeConfig {
+    let mut config = NodeConfig {
+        data_dir: data_dir.to_owned(),
+        ..NodeConfig::default()
+    };
+    config.http.listen = ([127, 0, 0, 1], 0).into();
+    config
+}
+
+async fn serve_node(data_dir: &Path) -> Result<(), String> {
+    use std::io::Write;
+    let node = node::server::start(node_config(data_dir)).await?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{}", node.http_address).map_err(|error| error.to_string())?;
+    stdout.flush().map_err(|error| error.to_string())?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// The generated school: CSV files of a OneRoster 1.2 bulk package.
+fn write_roster(dir: &Path, pupils: usize) -> Result<(Vec<String>, Vec<String>), String> {
+    let classes = pupils.div_ceil(PUPILS_PER_CLASS) * CLASSES_PER_PUPIL;
+    let teachers = classes.div_ceil(3);
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text).map_err(|error| error.to_string())
+    };
+    write(
+        "manifest.csv",
+        "propertyName,value\nmanifest.version,1.0\noneroster.version,1.2\nfile.academicSessions,bulk\nfile.classes,bulk\nfile.courses,bulk\nfile.enrollments,bulk\nfile.orgs,bulk\nfile.users,bulk\nfile.roles,bulk\n".into(),
+    )?;
+    write(
+        "orgs.csv",
+        "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\nORG-1,,,Kuormituskoulu,school,30076,\n".into(),
+    )?;
+    write(
+        "academicSessions.csv",
+        "sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear\nYEAR,,,2026–2027,schoolYear,2026-08-01,2027-06-30,,2027\n".into(),
+    )?;
+    write(
+        "courses.csv",
+        "sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,subjectCodes\nCRS-1,,,YEAR,Yleinen,YL,07,ORG-1,,\n".into(),
+    )?;
+    let mut classes_csv = String::from(
+        "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\n",
+    );
+    for class in 0..classes {
+        classes_csv.push_str(&format!(
+            "C{class},,,Ryhmä {class},07,CRS-1,R{class},scheduled,,ORG-1,YEAR,,,\n"
+        ));
+    }
+    write("classes.csv", classes_csv)?;
+    let mut users = String::from(
+        "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns\n",
+    );
+    let mut roles = String::from(
+        "sourcedId,status,dateLastModified,userSourcedId,roleType,role,orgSourcedId,userProfileSourcedId,beginDate,endDate\n",
+    );
+    let mut pupil_names = Vec::new();
+    let mut teacher_names = Vec::new();
+    for teacher in 0..teachers {
+        users.push_str(&format!(
+            "T{teacher},,,true,teacher{teacher},,Opettaja,{teacher},,,,,,,,,,,,,,ORG-1,\n"
+        ));
+        roles.push_str(&format!("RT{teacher},,,T{teacher},primary,teacher,ORG-1,,,\n"));
+        teacher_names.push(format!("teacher{teacher}"));
+    }
+    for pupil in 0..pupils {
+        users.push_str(&format!(
+            "P{pupil},,,true,pupil{pupil},,Oppilas,{pupil},,,,,,G{pupil},07,,,,,,,ORG-1,\n"
+        ));
+        users.push_str(&format!(
+            "G{pupil},,,true,guardian{pupil},,Huoltaja,{pupil},,,,,,P{pupil},,,,,,,,ORG-1,\n"
+        ));
+        roles.push_str(&format!("RP{pupil},,,P{pupil},primary,student,ORG-1,,,\n"));
+        roles.push_str(&format!("RG{pupil},,,G{pupil},primary,guardian,ORG-1,,,\n"));
+        pupil_names.push(format!("pupil{pupil}"));
+    }
+    write("users.csv", users)?;
+    write("roles.csv", roles)?;
+    let mut enrollments = String::from(
+        "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate\n",
+    );
+    for class in 0..classes {
+        enrollments.push_str(&format!(
+            "ET{class},,,C{class},ORG-1,T{},teacher,true,,\n",
+            class / 3
+        ));
+    }
+    for pupil in 0..pupils {
+        for offset in 0..CLASSES_PER_PUPIL {
+            let class = (pupil / PUPILS_PER_CLASS) * CLASSES_PER_PUPIL + offset;
+            enrollments.push_str(&format!(
+                "EP{pupil}-{offset},,,C{class},ORG-1,P{pupil},student,false,,\n"
+            ));
+        }
+    }
+    write("enrollments.csv", enrollments)?;
+    Ok((pupil_names, teacher_names))
+}
+
+fn set_up_school(data_dir: &Path, pupils: usize) -> Result<(Vec<String>, Vec<String>), String> {
+    let config = node_config(data_dir);
+    let identity = NodeIdentity::init_standalone(
+        &config,
+        "30076".parse().map_err(|error| format!("{error}"))?,
+        "092".parse().map_err(|error| format!("{error}"))?,
+    )
+    .map_err(|error| error.to_string())?;
+    let package = data_dir.join("roster-package");
+    std::fs::create_dir_all(&package).map_err(|error| error.to_string())?;
+    let names = write_roster(&package, pupils)?;
+    let store = SledStore::open(config.store_dir()).map_err(|error| error.to_string())?;
+    let (notices, _) = mpsc::channel(1);
+    let repository = Repository::new(store, notices);
+    node::api::roster::import_package(&repository, &identity.school, &package)
+        .map_err(|failure| format!("{failure:?}"))?;
+    let hash = node::auth::hash_password(PASSWORD).map_err(|error| error.to_string())?;
+    let users: RosterUsersDocument = repository
+        .read_or_default(&roster_users_doc(&identity.school))
+        .map_err(|error| error.to_string())?;
+    let usernames: Vec<String> = users.users.values().map(|user| user.username.clone()).collect();
+    // Written in slices: the store bounds each change.
+    for slice in usernames.chunks(500) {
+        repository
+            .update(&credentials_doc(&identity.school), |credentials: &mut CredentialsDocument| {
+                for username in slice {
+                    credentials.set_hash(username, &hash)?;
+                }
+                Ok::<_, ModelError>(())
+            })
+            .map_err(|error| error.to_string())?;
+    }
+    Ok(names)
+}
+
+struct NodeChild {
+    child: Child,
+    base: String,
+}
+
+impl Drop for NodeChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node_child(data_dir: &Path) -> Result<NodeChild, String> {
+    let executable = std::env::current_exe().map_err(|error| error.to_string())?;
+    let mut child = Command::new(executable)
+        .arg("--serve-node")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| error.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout from the node")?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .map_err(|error| error.to_string())?;
+    Ok(NodeChild {
+        child,
+        base: format!("http://{}", line.trim()),
+    })
+}
+
+fn resident_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// A logged-in session: its cookie and CSRF token.
+#[derive(Debug, Clone)]
+struct Session {
+    user_id: String,
+    cookie: String,
+    csrf: String,
+}
+
+async fn login(http: &reqwest::Client, base: &str, username: &str) -> Result<(Session, Duration), String> {
+    let started = Instant::now();
+    let response = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    let elapsed = started.elapsed();
+    if !response.status().is_success() {
+        return Err(format!("login of {username}: {}", response.status()));
+    }
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = response.json().await.map_err(|error| error.to_string())?;
+    Ok((
+        Session {
+            user_id: body["user_id"].as_str().unwrap_or_default().to_owned(),
+            cookie,
+            csrf: body["csrf_token"].as_str().unwrap_or_default().to_owned(),
+        },
+        elapsed,
+    ))
+}
+
+fn percentiles(mut samples: Vec<f64>) -> Value {
+    samples.sort_by(f64::total_cmp);
+    let at = |fraction: f64| -> Option<f64> {
+        if samples.is_empty() {
+            return None;
+        }
+        let rank = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
+        samples.get(rank).copied()
+    };
+    json!({
+        "count": samples.len(),
+        "p50_ms": at(0.50),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
+        "max_ms": samples.last(),
+    })
+}
+
+async fn bell_at_once(http: &reqwest::Client, base: &str, usernames: &[String]) -> (Value, Vec<Session>) {
+    let started = Instant::now();
+    let mut logins = tokio::task::JoinSet::new();
+    for username in usernames {
+        let http = http.clone();
+        let base = base.to_owned();
+        let username = username.clone();
+        logins.spawn(async move { login(&http, &base, &username).await });
+    }
+    let mut sessions = Vec::new();
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    while let Some(joined) = logins.join_next().await {
+        match joined {
+            Ok(Ok((session, elapsed))) => {
+                latencies.push(elapsed.as_secs_f64() * 1000.0);
+                sessions.push(session);
+            }
+            _ => failures += 1,
+        }
+    }
+    let report = json!({
+        "logins": usernames.len(),
+        "failures": failures,
+        "all_done_secs": started.elapsed().as_secs_f64(),
+        "latency": percentiles(latencies),
+    });
+    (report, sessions)
+}
+
+async fn bell_spread(http: &reqwest::Client, base: &str, usernames: &[String], over: Duration) -> (Value, Vec<Session>) {
+    let started = Instant::now();
+    let gap = over.checked_div(usernames.len().max(1) as u32).unwrap_or_default();
+    let mut logins = tokio::task::JoinSet::new();
+    for (index, username) in usernames.iter().enumerate() {
+        let http = http.clone();
+        let base = base.to_owned();
+        let username = username.clone();
+        let start_at = tokio::time::Instant::from_std(started) + gap * index as u32;
+        logins.spawn(async move {
+            tokio::time::sleep_until(start_at).await;
+            login(&http, &base, &username).await
+        });
+    }
+    let mut sessions = Vec::new();
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    while let Some(joined) = logins.join_next().await {
+        match joined {
+            Ok(Ok((session, elapsed))) => {
+                latencies.push(elapsed.as_secs_f64() * 1000.0);
+                sessions.push(session);
+            }
+            _ => failures += 1,
+        }
+    }
+    (
+        json!({ "logins": usernames.len(), "over_secs": over.as_secs(), "failures": failures, "latency": percentiles(latencies) }),
+        sessions,
+    )
+}
+
+/// Sessions loop over their home reads until the time is up.
+async fn reads(http: &reqwest::Client, base: &str, sessions: &[Session], concurrency: usize, duration: Duration) -> Value {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency.min(sessions.len()).max(1) {
+        let Some(session) = sessions.get(worker % sessions.len().max(1)).cloned() else {
+            break;
+        };
+        let http = http.clone();
+        let base = base.to_owned();
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut class: Option<String> = None;
+            while Instant::now() < deadline {
+                let path = match (&class, latencies.len() % 2) {
+                    (Some(class), 1) => format!("/api/v1/classes/{class}"),
+                    _ => "/api/v1/me".to_owned(),
+                };
+                let started = Instant::now();
+                let response = http
+                    .get(format!("{base}{path}"))
+                    .header("cookie", &session.cookie)
+                    .send()
+                    .await;
+                match response {
+                    Ok(response) if response.status().is_success() => {
+                        let body: Value = response.json().await.unwrap_or_default();
+                        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                        if class.is_none() {
+                            class = body["classes"][0]["id"].as_str().map(str::to_owned);
+                        }
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while let Some(Ok((mut worker_latencies, worker_errors))) = workers.join_next().await {
+        latencies.append(&mut worker_latencies);
+        errors += worker_errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    json!({
+        "concurrency": concurrency,
+        "requests": latencies.len(),
+        "errors": errors,
+        "requests_per_sec": latencies.len() as f64 / elapsed,
+        "latency": percentiles(latencies),
+    })
+}
+
+/// Pupils save submission drafts: every answer is a durable write.
+async fn writes(
+    http: &reqwest::Client,
+    base: &str,
+    teacher_usernames: &[String],
+    pupils: &[Session],
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Value, String> {
+    // One assignment per class the sessions' pupils attend, created by the class's teacher.
+    let mut assignment_of_class = std::collections::HashMap::new();
+    let now_millis = sync_transport::link::now_millis() as i64;
+    for teacher in teacher_usernames {
+        let (session, _) = login(http, base, teacher).await?;
+        let me: Value = http
+            .get(format!("{base}/api/v1/me"))
+            .header("cookie", &session.cookie)
+            .send()
+            .await
+            .map_err(|error| error.to_string())?
+            .json()
+            .await
+            .map_err(|error| error.to_string())?;
+        for class in me["classes"].as_array().cloned().unwrap_or_default() {
+            let Some(class_id) = class["id"].as_str() else { continue };
+            let created: Value = http
+                .post(format!("{base}/api/v1/classes/{class_id}/assignments"))
+                .header("cookie", &session.cookie)
+                .header("x-csrf-token", &session.csrf)
+                .json(&json!({
+                    "title": "Kuormitustesti",
+                    "instructions": "Kirjoita jotain.",
+                    "attachments": [],
+                    "due_at": now_millis + 86_400_000,
+                    "cut_off_at": now_millis + 2 * 86_400_000,
+                }))
+                .send()
+                .await
+                .map_err(|error| error.to_string())?
+                .json()
+                .await
+                .map_err(|error| error.to_string())?;
+            if let Some(id) = created["id"].as_str() {
+                assignment_of_class.insert(class_id.to_owned(), id.to_owned());
+            }
+        }
+    }
+    // Each pupil session writes to the assignment of its first class.
+    let mut work = Vec::new();
+    for session in pupils {
+        let me: Value = http
+            .get(format!("{base}/api/v1/me"))
+            .header("cookie", &session.cookie)
+            .send()
+            .await
+            .map_err(|error| error.to_string())?
+            .json()
+            .await
+            .map_err(|error| error.to_string())?;
+        if let Some(assignment) = me["classes"][0]["id"].as_str().and_then(|class| assignment_of_class.get(class)) {
+            work.push((session.clone(), assignment.clone()));
+        }
+    }
+    if work.is_empty() {
+        return Err("no pupil could be given an assignment to write to".into());
+    }
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency.max(1) {
+        let (session, assignment) = work[worker % work.len()].clone();
+        let http = http.clone();
+        let base = base.to_owned();
+        let permits = permits.clone();
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut counter = 0u64;
+            while Instant::now() < deadline {
+                let Ok(_permit) = permits.acquire().await else { break };
+                counter += 1;
+                let started = Instant::now();
+                let response = http
+                    .put(format!("{base}/api/v1/assignments/{assignment}/submission"))
+                    .header("cookie", &session.cookie)
+                    .header("x-csrf-token", &session.csrf)
+                    .json(&json!({ "text": format!("luonnos {counter} / {}", session.user_id), "files": [], "submit": false }))
+                    .send()
+                    .await;
+                match response {
+                    Ok(response) if response.status().is_success() => {
+                        latencies.push(started.elapsed().as_secs_f64() * 1000.0)
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while let Some(Ok((mut worker_latencies, worker_errors))) = workers.join_next().await {
+        latencies.append(&mut worker_latencies);
+        errors += worker_errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "concurrency": concurrency,
+        "writes": latencies.len(),
+        "errors": errors,
+        "writes_per_sec": latencies.len() as f64 / elapsed,
+        "latency": percentiles(latencies),
+    }))
+}
+
+async fn measure(arguments: Arguments) -> Result<(), String> {
+    use std::io::Write;
+    let data = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let data_dir = data.path().join("node");
+    let setup_started = Instant::now();
+    let (pupils, teachers) = {
+        let data_dir = data_dir.clone();
+        let count = arguments.pupils;
+        tokio::task::spawn_blocking(move || set_up_school(&data_dir, count))
+            .await
+            .map_err(|error| error.to_string())??
+    };
+    let setup_secs = setup_started.elapsed().as_secs_f64();
+    let node = start_node_child(&data_dir)?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .map_err(|error| error.to_string())?;
+    // Loads the roster index once, as the first pupil of the morning would.
+    let _ = login(&http, &node.base, &pupils[0]).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = resident_bytes(node.child.id());
+
+    let bell = arguments.bell.min(pupils.len() / 2).max(1);
+    let (at_once, mut sessions) = bell_at_once(&http, &node.base, &pupils[..bell]).await;
+    let (spread, mut spread_sessions) = bell_spread(
+        &http,
+        &node.base,
+        &pupils[bell..(2 * bell).min(pupils.len())],
+        Duration::from_secs(arguments.bell_secs),
+    )
+    .await;
+    sessions.append(&mut spread_sessions);
+    let read_report = reads(
+        &http,
+        &node.base,
+        &sessions,
+        arguments.read_concurrency,
+        Duration::from_secs(arguments.read_secs),
+    )
+    .await;
+    let write_report = writes(
+        &http,
+        &node.base,
+        &teachers,
+        &sessions,
+        arguments.write_concurrency,
+        Duration::from_secs(arguments.write_secs),
+    )
+    .await?;
+    let rss_after = resident_bytes(node.child.id());
+    let report = json!({
+        "machine": { "cores": std::thread::available_parallelism().map(|cores| cores.get()).unwrap_or(1) },
+        "school": { "pupils": pupils.len(), "teachers": teachers.len(), "guardians": pupils.len(), "setup_secs": setup_secs },
+        "node_resident_bytes_idle": rss_idle,
+        "node_resident_bytes_after_load": rss_after,
+        "password_hash": { "algorithm": "argon2id", "memory_kib": node::auth::ARGON2_MEMORY_KIB, "iterations": node::auth::ARGON2_ITERATIONS, "parallelism": node::auth::ARGON2_PARALLELISM },
+        "bell_at_once": at_once,
+        "bell_spread": spread,
+        "reads": read_report,
+        "durable_writes": write_report,
+    });
+    let _ = writeln!(std::io::stdout(), "{report:#}");
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! The node's configuration: documented defaults, then a TOML file, then `DIGIONE_NODE_*`
+//! environment variables (`__` between section and key: `DIGIONE_NODE_HTTP__LISTEN=0.0.0.0:80`).
+//! Every key, its default and its bound are listed in `node/node.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The longest heartbeat interval the protocol allows, in seconds.
+pub const MAX_HEARTBEAT_INTERVAL_SECS: u64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("the configuration could not be read: {0}")]
+    Load(Box<figment::Error>),
+    #[error("configuration key {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        ConfigError::Load(Box::new(error))
+    }
+}
+
+/// The whole configuration of one node process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where the node keeps everything (default `digione-node-data`): the store in `store/`, the
+    /// node's key and certificate in `identity/`, its school in `school.toml`.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub relay: RelayLinkConfig,
+}
+
+/// The LAN-facing HTTP listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the platform is served on (default `0.0.0.0:8080`: every device on the school LAN).
+    pub listen: SocketAddr,
+    /// The largest file a user may upload, in bytes (default 50 MiB, at most 256 MiB: the protocol's
+    /// blob bound).
+    pub max_upload_bytes: u64,
+    /// The largest JSON request body, in bytes (default 1 MiB).
+    pub max_json_body_bytes: usize,
+    /// Requests handled at once (default 512); more wait in the kernel's accept queue. Bounds memory
+    /// when a whole school logs in at the same moment.
+    pub max_concurrent_requests: usize,
+}
+
+/// The link to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayLinkConfig {
+    /// `host:port` of the relay's QUIC endpoint. Empty: the node runs standalone and never syncs.
+    pub address: String,
+    /// The relay's name in its certificate when it differs from the host in `address`.
+    pub server_name: Option<String>,
+    /// Seconds between heartbeats, 1 to 30 (default 15).
+    pub heartbeat_interval_secs: u64,
+    /// A cap on bytes per second sent to the relay (default 0: none). For thin school uplinks.
+    pub send_rate_limit_bytes_per_sec: u64,
+    /// The first wait after a lost connection, in milliseconds (default 1000); doubled per failure.
+    pub backoff_initial_millis: u64,
+    /// The longest wait between attempts, in seconds (default 300).
+    pub backoff_max_secs: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("digione-node-data"),
+            http: HttpConfig::default(),
+            relay: RelayLinkConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_upload_bytes: 50 * 1024 * 1024,
+            max_json_body_bytes: 1024 * 1024,
+            max_concurrent_requests: 512,
+        }
+    }
+}
+
+impl Default for RelayLinkConfig {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            server_name: None,
+            heartbeat_interval_secs: 15,
+            send_rate_limit_bytes_per_sec: 0,
+            backoff_initial_millis: 1000,
+            backoff_max_secs: 300,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Defaults, then the file at `path` (a given file that is missing is an error), then the
+    /// environment; validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(NodeConfig::default()));
+        if let Some(path) = path {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: NodeConfig = figment
+            .merge(Env::prefixed("DIGIONE_NODE_").split("__"))
+            .extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.http.max_upload_bytes == 0
+            || self.http.max_upload_bytes > sync_protocol::wire::MAX_BLOB_BYTES
+        {
+            return invalid("http.max_upload_bytes", "must be 1 byte to 256 MiB");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.http.max_json_body_bytes) {
+            return invalid("http.max_json_body_bytes", "must be 1 KiB to 64 MiB");
+        }
+        if self.http.max_concurrent_requests == 0 {
+            return invalid("http.max_concurrent_requests", "must be at least 1");
+        }
+        if !(1..=MAX_HEARTBEAT_INTERVAL_SECS).contains(&self.relay.heartbeat_interval_secs) {
+            return invalid("relay.heartbeat_interval_secs", "must be 1 to 30");
+        }
+        if self.relay.backoff_initial_millis == 0
+            || self.relay.backoff_max_secs * 1000 < self.relay.backoff_initial_millis
+        {
+            return invalid(
+                "relay.backoff_initial_millis",
+                "must be at least 1 and at most relay.backoff_max_secs",
+            );
+        }
+        if !self.relay.address.is_empty() && !self.relay.address.contains(':') {
+            return invalid("relay.address", "must be host:port, for example relay.example.fi:4433");
+        }
+        Ok(())
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+
+    pub fn identity_dir(&self) -> PathBuf {
+        self.data_dir.join("identity")
+    }
+
+    pub fn school_file(&self) -> PathBuf {
+        self.data_dir.join("school.toml")
+    }
+
+    /// The token the local command line uses to reach a running node's admin API.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.data_dir.join("admin.token")
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs(self.relay.heartbeat_interval_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert!(NodeConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let example: NodeConfig = Figment::from(Serialized::defaults(NodeConfig::default()))
+            .merge(Toml::string(include_str!("../node.example.toml")))
+            .extract()
+            .expect("the example parses");
+        let mut expected = NodeConfig::default();
+        expected.relay.address = "relay.digione.example:4433".into();
+        assert_eq!(example, expected);
+    }
+
+    #[test]
+    fn out_of_bounds_values_name_their_key() {
+        let mut config = NodeConfig::default();
+        config.relay.heartbeat_interval_secs = 31;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Invalid { key: "relay.heartbeat_interval_secs", .. })
+        ));
+        let mut config = NodeConfig::default();
+        config.relay.address = "no-port".into();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Invalid { key: "relay.address", .. })
+        ));
+    }
+}

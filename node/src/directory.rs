@@ -1,0 +1,132 @@
+//! Who may log in: the auth layer's [`UserDirectory`] answered from the school's roster and
+//! credentials documents.
+//!
+//! Logins and role checks happen on every request, so the directory answers from an in-memory index.
+//! The index is rebuilt when either document's heads change (a roster import, a password change, or
+//! either arriving from the relay); comparing heads costs one small read per lookup.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use automerge::ChangeHash;
+use sync_protocol::ids::{DocId, SchoolCode};
+
+use crate::auth::{LoginRecord, UserDirectory};
+use crate::model::credentials::{CredentialsDocument, credentials_doc};
+use crate::model::roster::{RosterUsersDocument, roster_users_doc};
+use crate::model::{UserId, UserRole};
+use crate::repository::Repository;
+
+/// One user as the directory needs them.
+#[derive(Debug, Clone)]
+struct Entry {
+    user_id: UserId,
+    roles: Vec<UserRole>,
+    enabled: bool,
+    password_hash: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    users_heads: Option<Vec<ChangeHash>>,
+    credentials_heads: Option<Vec<ChangeHash>>,
+    /// Lowercased username → user id.
+    by_username: HashMap<String, UserId>,
+    by_id: HashMap<UserId, Entry>,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct RosterDirectory {
+    repository: Arc<Repository>,
+    users_doc: DocId,
+    credentials_doc: DocId,
+    index: RwLock<Index>,
+}
+
+impl RosterDirectory {
+    pub fn new(repository: Arc<Repository>, school: &SchoolCode) -> Self {
+        Self {
+            repository,
+            users_doc: roster_users_doc(school),
+            credentials_doc: credentials_doc(school),
+            index: RwLock::new(Index::default()),
+        }
+    }
+
+    fn heads(&self, doc: &DocId) -> Option<Vec<ChangeHash>> {
+        self.repository.store().doc_heads(doc).ok().flatten()
+    }
+
+    /// Rebuilds the index when the documents changed since it was built.
+    fn refresh(&self) {
+        let users_heads = self.heads(&self.users_doc);
+        let credentials_heads = self.heads(&self.credentials_doc);
+        if let Ok(index) = self.index.read()
+            && index.users_heads == users_heads
+            && index.credentials_heads == credentials_heads
+        {
+            return;
+        }
+        let users: RosterUsersDocument = match self.repository.read(&self.users_doc) {
+            Ok(users) => users.unwrap_or_default(),
+            Err(error) => {
+                tracing::error!(%error, "the roster's users cannot be read; logins use the last known index");
+                return;
+            }
+        };
+        let credentials: CredentialsDocument = match self.repository.read(&self.credentials_doc) {
+            Ok(credentials) => credentials.unwrap_or_default(),
+            Err(error) => {
+                tracing::error!(%error, "the credentials cannot be read; logins use the last known index");
+                return;
+            }
+        };
+        let mut fresh = Index {
+            users_heads,
+            credentials_heads,
+            ..Index::default()
+        };
+        for user in users.users.values() {
+            fresh
+                .by_username
+                .insert(user.username.to_lowercase(), user.sourced_id.clone());
+            fresh.by_id.insert(
+                user.sourced_id.clone(),
+                Entry {
+                    user_id: user.sourced_id.clone(),
+                    roles: user.roles.clone(),
+                    enabled: user.enabled,
+                    password_hash: credentials.hash_for(&user.username).map(str::to_owned),
+                },
+            );
+        }
+        if let Ok(mut index) = self.index.write() {
+            *index = fresh;
+        }
+    }
+}
+
+impl UserDirectory for RosterDirectory {
+    fn find_login(&self, username: &str) -> Option<LoginRecord> {
+        self.refresh();
+        let index = self.index.read().ok()?;
+        let user_id = index.by_username.get(&username.to_lowercase())?;
+        let entry = index.by_id.get(user_id)?;
+        Some(LoginRecord {
+            user_id: entry.user_id.clone(),
+            // A user without a password cannot log in; the auth layer then verifies against its
+            // dummy hash, so the answer takes as long as for anyone else.
+            password_hash: entry.password_hash.clone()?,
+            roles: entry.roles.clone(),
+            enabled: entry.enabled,
+        })
+    }
+
+    fn user_roles(&self, user: &UserId) -> Option<Vec<UserRole>> {
+        self.refresh();
+        let index = self.index.read().ok()?;
+        let entry = index.by_id.get(user)?;
+        entry.enabled.then(|| entry.roles.clone())
+    }
+}

@@ -1,0 +1,257 @@
+//! The node process: open the store, start the sync client (when enrolled), serve the platform over
+//! HTTP on the school LAN, and stop cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sync_store::SledStore;
+use tokio::sync::{mpsc, watch};
+
+use crate::auth::{AuthConfig, AuthState, SESSION_PRUNE_INTERVAL};
+use crate::config::NodeConfig;
+use crate::directory::RosterDirectory;
+use crate::identity::NodeIdentity;
+use crate::repository::{MAX_QUEUED_NOTICES, Repository};
+use crate::sync::{self, SyncHandle, SyncStatusView};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<NodeConfig>,
+    pub identity: Arc<NodeIdentity>,
+    pub repository: Arc<Repository>,
+    pub sync: SyncHandle,
+    pub auth: AuthState,
+    pub roster: Arc<crate::api::RosterCache>,
+    pub started: Instant,
+}
+
+impl FromRef<AppState> for AuthState {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AppState")
+            .field("school", &self.identity.school)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FromRef<AppState> for Arc<Repository> {
+    fn from_ref(state: &AppState) -> Self {
+        state.repository.clone()
+    }
+}
+
+/// A started node; [`RunningNode::shutdown`] stops it.
+#[derive(Debug)]
+pub struct RunningNode {
+    pub http_address: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Stops accepting requests, lets running ones finish, stops the sync client and flushes.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let store = self.state.repository.store().clone();
+        let _ = tokio::task::spawn_blocking(move || store.wait_durable()).await;
+    }
+}
+
+/// Runs the node until Ctrl-C or SIGTERM.
+pub async fn run(config: NodeConfig) -> Result<(), String> {
+    let node = start(config).await?;
+    tracing::info!(http = %node.http_address, school = %node.state.identity.school, "node serving");
+    wait_for_termination().await;
+    tracing::info!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut terminate) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Opens everything and starts serving; returns once the listener is bound.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
+    let started = Instant::now();
+    let identity = NodeIdentity::load(&config).map_err(|error| error.to_string())?;
+    let store_dir = config.store_dir();
+    let store = tokio::task::spawn_blocking(move || SledStore::open(&store_dir))
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| format!("cannot open the node store: {error}"))?;
+    crate::api::roster::ensure_local_admin_token(&config.admin_token_file())?;
+    let (notices, notice_receiver) = mpsc::channel(MAX_QUEUED_NOTICES);
+    let repository = Arc::new(Repository::new(store.clone(), notices));
+    let (shutdown, shutdown_receiver) = watch::channel(false);
+    let directory = Arc::new(RosterDirectory::new(repository.clone(), &identity.school));
+    let sessions = store
+        .auxiliary_tree("sessions")
+        .map_err(|error| error.to_string())?;
+    let auth = AuthState::new(AuthConfig::default(), sessions, directory);
+    tokio::spawn(prune_sessions(auth.clone(), shutdown_receiver.clone()));
+    let sync = sync::start(
+        &config,
+        &identity,
+        store,
+        notice_receiver,
+        shutdown_receiver.clone(),
+        started,
+    );
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", config.http.listen))?;
+    let http_address = listener.local_addr().map_err(|error| error.to_string())?;
+    let state = AppState {
+        config: Arc::new(config),
+        identity: Arc::new(identity),
+        repository,
+        sync,
+        auth,
+        roster: Arc::new(crate::api::RosterCache::default()),
+        started,
+    };
+    let app = router(state.clone());
+    let mut stop = shutdown_receiver;
+    let server = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the HTTP server failed");
+        }
+    });
+    Ok(RunningNode {
+        http_address,
+        state,
+        shutdown,
+        server,
+    })
+}
+
+/// Removes expired sessions every [`SESSION_PRUNE_INTERVAL`], so the session tree stays bounded by
+/// the users who logged in recently.
+async fn prune_sessions(auth: AuthState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(SESSION_PRUNE_INTERVAL) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let auth = auth.clone();
+        match tokio::task::spawn_blocking(move || auth.prune_expired_sessions()).await {
+            Ok(Ok(removed)) if removed > 0 => tracing::info!(removed, "pruned expired sessions"),
+            Ok(Err(error)) => tracing::warn!(%error, "could not prune expired sessions"),
+            _ => {}
+        }
+    }
+}
+
+/// Every route of the node.
+pub fn router(state: AppState) -> Router {
+    let concurrency = state.config.http.max_concurrent_requests;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/sync/status", get(sync_status))
+        .route("/api/v1/openapi.json", get(crate::api::openapi::document))
+        .merge(crate::auth::routes())
+        .merge(crate::api::routes())
+        .layer(axum::middleware::from_fn(security_headers))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(concurrency))
+        .with_state(state)
+}
+
+/// Headers every response carries (the web UI adds its own CSP details later).
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'",
+        ));
+    response
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Health {
+    status: &'static str,
+    school: String,
+    version: &'static str,
+    uptime_secs: u64,
+}
+
+/// Liveness and readiness: the store answers.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let store = state.repository.store().clone();
+    let readable = tokio::task::spawn_blocking(move || store.scope_summary(&sync_protocol::ids::Scope::National).is_ok())
+        .await
+        .unwrap_or(false);
+    let health = Health {
+        status: if readable { "ok" } else { "store unreadable" },
+        school: state.identity.school.to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: state.started.elapsed().as_secs(),
+    };
+    let code = if readable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(health)).into_response()
+}
+
+/// `GET /api/v1/sync/status`: whether the node is linked to the relay and what waits to sync.
+#[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync",
+    responses((status = 200, body = SyncStatusView)))]
+pub async fn sync_status(State(state): State<AppState>) -> axum::Json<SyncStatusView> {
+    axum::Json(state.sync.view())
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match crate::metrics::render(&state).await {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
+    }
+}

@@ -1,0 +1,291 @@
+//! A school node and the relay together, in one process with real QUIC on loopback, real sled
+//! stores and the real certificate authority: standalone serving, enrolment, offline and back, and
+//! rebuilding a replaced node from the relay.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use autosurgeon::{Hydrate, Reconcile};
+use cloud_relay::authority::{Authority, TokenRequest};
+use cloud_relay::config::RelayConfig;
+use cloud_relay::server::{self as relay_server, RunningRelay};
+use node::config::NodeConfig;
+use node::identity::NodeIdentity;
+use node::server::{self as node_server, RunningNode};
+use sync_protocol::ids::{DocId, Scope};
+use sync_transport::control::EnrolmentToken;
+use sync_transport::identity::Role;
+use tempfile::TempDir;
+
+/// Long enough for loopback on a loaded two-core CI machine.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Default, PartialEq, Hydrate, Reconcile)]
+struct Note {
+    text: String,
+    count: i64,
+}
+
+fn doc(text: &str) -> DocId {
+    text.parse().expect("doc id")
+}
+
+struct Relay {
+    _dir: TempDir,
+    config: RelayConfig,
+    authority: Authority,
+    running: Option<RunningRelay>,
+}
+
+impl Relay {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = RelayConfig {
+            data_dir: dir.path().join("relay"),
+            ..RelayConfig::default()
+        };
+        config.sync.listen = "127.0.0.1:0".parse().expect("address");
+        config.sync.heartbeat_interval_secs = 1;
+        config.sync.keep_alive_secs = 1;
+        config.sync.idle_timeout_secs = 5;
+        config.sync.write_stall_timeout_secs = 2;
+        config.operations.listen = "127.0.0.1:0".parse().expect("address");
+        config.operations.operator_token = Some("node-relay-test-operator-token".into());
+        let authority = Authority::init(&config.authority_dir(), SystemTime::now()).expect("ca");
+        let running = relay_server::start(config.clone(), authority.clone())
+            .await
+            .expect("relay starts");
+        config.sync.listen = running.sync_address;
+        Self {
+            _dir: dir,
+            config,
+            authority,
+            running: Some(running),
+        }
+    }
+
+    fn address(&self) -> String {
+        self.config.sync.listen.to_string()
+    }
+
+    fn token(&self, school: &str) -> EnrolmentToken {
+        self.authority
+            .issue_token(
+                TokenRequest {
+                    role: Role::Node,
+                    school: Some(school.parse().expect("school")),
+                    municipality: Some("092".parse().expect("municipality")),
+                    node: None,
+                    valid_for: Duration::from_secs(3600),
+                },
+                SystemTime::now(),
+            )
+            .expect("token")
+    }
+
+    async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    async fn restart(&mut self) {
+        self.stop().await;
+        self.running = Some(
+            relay_server::start(self.config.clone(), self.authority.clone())
+                .await
+                .expect("relay restarts"),
+        );
+    }
+
+    fn read(&self, id: &DocId) -> Option<Note> {
+        let store = self.running.as_ref()?.store();
+        store
+            .document(id)
+            .ok()
+            .flatten()
+            .and_then(|document| autosurgeon::hydrate(&document).ok())
+    }
+}
+
+fn node_config(dir: &TempDir, relay_address: Option<&str>) -> NodeConfig {
+    let mut config = NodeConfig {
+        data_dir: dir.path().join("node"),
+        ..NodeConfig::default()
+    };
+    config.http.listen = "127.0.0.1:0".parse().expect("address");
+    config.relay.heartbeat_interval_secs = 1;
+    config.relay.backoff_initial_millis = 100;
+    config.relay.backoff_max_secs = 1;
+    config.relay.server_name = Some("localhost".into());
+    if let Some(address) = relay_address {
+        config.relay.address = address.to_owned();
+    }
+    config
+}
+
+async fn status(node: &RunningNode) -> serde_json::Value {
+    reqwest::get(format!("http://{}/api/v1/sync/status", node.http_address))
+        .await
+        .expect("status answers")
+        .json()
+        .await
+        .expect("status is JSON")
+}
+
+async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn write(node: &RunningNode, id: &DocId, text: &str) {
+    node.state
+        .repository
+        .update::<Note, (), std::convert::Infallible>(id, |note| {
+            note.text = text.to_owned();
+            note.count += 1;
+            Ok(())
+        })
+        .expect("durable write");
+}
+
+fn read(node: &RunningNode, id: &DocId) -> Option<Note> {
+    node.state.repository.read::<Note>(id).expect("readable")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_node_serves_and_keeps_its_data_without_any_relay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = node_config(&dir, None);
+    NodeIdentity::init_standalone(&config, "30076".parse().expect("school"), "092".parse().expect("municipality"))
+        .expect("init");
+    let node = node_server::start(config.clone()).await.expect("node starts");
+    let health = reqwest::get(format!("http://{}/healthz", node.http_address))
+        .await
+        .expect("healthz");
+    assert!(health.status().is_success());
+    assert_eq!(status(&node).await["mode"], "standalone");
+    let id = doc("school:30076/note");
+    write(&node, &id, "written offline");
+    assert_eq!(status(&node).await["documents_waiting_to_send"], 1);
+    node.shutdown().await;
+
+    let node = node_server::start(config).await.expect("node restarts");
+    assert_eq!(read(&node, &id).map(|note| note.text), Some("written offline".into()));
+    assert_eq!(status(&node).await["documents_waiting_to_send"], 1, "the count survives a restart");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolled_node_syncs_goes_offline_with_the_relay_and_catches_up() {
+    let mut relay = Relay::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = node_config(&dir, Some(&relay.address()));
+    NodeIdentity::init_enrolled(&config, &relay.address(), Some("localhost"), &relay.token("30076"))
+        .await
+        .expect("enrolled");
+    let node = Arc::new(node_server::start(config).await.expect("node starts"));
+    eventually("the node is online", || {
+        let node = node.clone();
+        async move { status(&node).await["mode"] == "online" }
+    })
+    .await;
+
+    let before = doc("school:30076/before");
+    write(&node, &before, "one");
+    eventually("the relay has the write", || {
+        let found = relay.read(&before).map(|note| note.text);
+        async move { found == Some("one".into()) }
+    })
+    .await;
+    eventually("nothing waits to be sent", || {
+        let node = node.clone();
+        async move { status(&node).await["documents_waiting_to_send"] == 0 }
+    })
+    .await;
+
+    relay.stop().await;
+    eventually("the node reports the relay down", || {
+        let node = node.clone();
+        async move {
+            let status = status(&node).await;
+            status["mode"] == "offline" && status["offline_since_unix"].is_i64()
+        }
+    })
+    .await;
+    let during = doc("municipality:092/during");
+    write(&node, &during, "offline");
+    write(&node, &before, "two");
+    assert_eq!(status(&node).await["documents_waiting_to_send"], 2);
+
+    relay.restart().await;
+    eventually("the relay has everything written offline", || {
+        let during_text = relay.read(&during).map(|note| note.text);
+        let before_text = relay.read(&before).map(|note| note.text);
+        async move { during_text == Some("offline".into()) && before_text == Some("two".into()) }
+    })
+    .await;
+    eventually("nothing waits to be sent", || {
+        let node = node.clone();
+        async move { status(&node).await["documents_waiting_to_send"] == 0 }
+    })
+    .await;
+    let node = Arc::try_unwrap(node).expect("only handle");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_node_enrols_again_and_pulls_its_whole_school_back_files_included() {
+    let relay = Relay::start().await;
+    let old_dir = tempfile::tempdir().expect("tempdir");
+    let old_config = node_config(&old_dir, Some(&relay.address()));
+    NodeIdentity::init_enrolled(&old_config, &relay.address(), Some("localhost"), &relay.token("30076"))
+        .await
+        .expect("enrolled");
+    let old = node_server::start(old_config).await.expect("node starts");
+    let ids: Vec<DocId> = (0..20).map(|index| doc(&format!("school:30076/doc-{index}"))).collect();
+    for id in &ids {
+        write(&old, id, "precious");
+    }
+    let file = vec![7u8; 600 * 1024];
+    let blob = old
+        .state
+        .repository
+        .put_blob(&Scope::School("30076".parse().expect("school")), &file)
+        .expect("blob");
+    eventually("the relay holds the school", || {
+        let all = ids.iter().all(|id| relay.read(id).is_some());
+        let store = relay.running.as_ref().map(|running| running.store().clone());
+        async move {
+            all && store.is_some_and(|store| store.blob_len(&blob).ok().flatten() == Some(600 * 1024))
+        }
+    })
+    .await;
+    old.shutdown().await;
+    drop(old_dir); // the disk is lost
+
+    let new_dir = tempfile::tempdir().expect("tempdir");
+    let new_config = node_config(&new_dir, Some(&relay.address()));
+    NodeIdentity::init_enrolled(&new_config, &relay.address(), Some("localhost"), &relay.token("30076"))
+        .await
+        .expect("enrolled again");
+    let new = Arc::new(node_server::start(new_config).await.expect("new node starts"));
+    eventually("the new node has every document and the file back", || {
+        let node = new.clone();
+        let ids = ids.clone();
+        async move {
+            ids.iter().all(|id| read(&node, id).is_some_and(|note| note.text == "precious"))
+                && node.state.repository.store().blob_len(&blob).ok().flatten() == Some(600 * 1024)
+        }
+    })
+    .await;
+    let new = Arc::try_unwrap(new).expect("only handle");
+    new.shutdown().await;
+}
