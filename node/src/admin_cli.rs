@@ -99,7 +99,10 @@ pub fn import_roster(config: &NodeConfig, package: &Path) -> Result<(), String> 
                 lines.join("\n")
             ))
         } else {
-            Err(format!("the node refused the import ({status}): {}", body["message"]))
+            Err(format!(
+                "the node refused the import ({status}): {}",
+                body["message"]
+            ))
         }
     })
 }
@@ -119,10 +122,13 @@ pub fn set_password(config: &NodeConfig, username: &str, password: String) -> Re
         let hash = crate::auth::hash_password(&password).map_err(|error| error.to_string())?;
         let canonical = user.username.clone();
         repository
-            .update(&credentials_doc(&identity.school), |credentials: &mut CredentialsDocument| {
-                credentials.set_hash(&canonical, &hash)?;
-                Ok::<_, ModelError>(())
-            })
+            .update(
+                &credentials_doc(&identity.school),
+                |credentials: &mut CredentialsDocument| {
+                    credentials.set_hash(&canonical, &hash)?;
+                    Ok::<_, ModelError>(())
+                },
+            )
             .map_err(|error| error.to_string())?;
         eprintln!("Password set for {canonical}.");
         return Ok(());

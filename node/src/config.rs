@@ -156,7 +156,10 @@ impl NodeConfig {
             );
         }
         if !self.relay.address.is_empty() && !self.relay.address.contains(':') {
-            return invalid("relay.address", "must be host:port, for example relay.example.fi:4433");
+            return invalid(
+                "relay.address",
+                "must be host:port, for example relay.example.fi:4433",
+            );
         }
         Ok(())
     }
@@ -209,13 +212,19 @@ mod tests {
         config.relay.heartbeat_interval_secs = 31;
         assert!(matches!(
             config.validate(),
-            Err(ConfigError::Invalid { key: "relay.heartbeat_interval_secs", .. })
+            Err(ConfigError::Invalid {
+                key: "relay.heartbeat_interval_secs",
+                ..
+            })
         ));
         let mut config = NodeConfig::default();
         config.relay.address = "no-port".into();
         assert!(matches!(
             config.validate(),
-            Err(ConfigError::Invalid { key: "relay.address", .. })
+            Err(ConfigError::Invalid {
+                key: "relay.address",
+                ..
+            })
         ));
     }
 }

@@ -6,11 +6,11 @@
 
 pub mod admin_cli;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod directory;
 pub mod identity;
 pub mod metrics;
-pub mod auth;
 pub mod model;
 pub mod repository;
 pub mod roster_import;

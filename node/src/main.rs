@@ -119,7 +119,10 @@ fn run(cli: Cli) -> Result<(), String> {
             match &identity.certificate {
                 Some(facts) => eprintln!(
                     "Enrolled as node {} of school {} in municipality {}; certificate valid until Unix time {}.\nSet relay.address in the configuration (or DIGIONE_NODE_RELAY__ADDRESS) and run `digione-node serve`.",
-                    facts.identity.node, identity.school, identity.municipality, facts.not_after_unix
+                    facts.identity.node,
+                    identity.school,
+                    identity.municipality,
+                    facts.not_after_unix
                 ),
                 None => eprintln!(
                     "Initialised standalone for school {} in municipality {}. Run `digione-node serve`; enrol later with `digione-node init --token … --relay …`.",
@@ -132,9 +135,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::ImportRoster { path } => node::admin_cli::import_roster(&config, &path),
         Command::SetPassword { username } => {
             let mut password = String::new();
-            std::io::stdin()
-                .read_line(&mut password)
-                .map_err(|error| format!("cannot read the password from standard input: {error}"))?;
+            std::io::stdin().read_line(&mut password).map_err(|error| {
+                format!("cannot read the password from standard input: {error}")
+            })?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             node::admin_cli::set_password(&config, &username, password)
         }

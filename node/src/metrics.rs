@@ -29,16 +29,66 @@ pub async fn render(state: &AppState) -> Result<String, String> {
     .map_err(|error| error.to_string())?;
     let status = state.sync.view();
     let mut registry = Registry::with_prefix("digione_node");
-    gauge(&mut registry, "uptime_seconds", "Seconds since the node started", health.uptime_secs);
-    gauge(&mut registry, "store_documents", "Documents in the node's store", health.doc_count);
-    gauge(&mut registry, "store_bytes", "Bytes the node's store occupies on disk", health.store_bytes);
-    gauge(&mut registry, "disk_free_bytes", "Free bytes on the data directory's file system", health.disk_free_bytes);
-    gauge(&mut registry, "durable_writes", "Durable writes committed since start", state.repository.writes_total());
-    gauge(&mut registry, "sync_connected", "1 while linked to the relay", u64::from(status.connected));
-    gauge(&mut registry, "sync_documents_waiting_to_send", "Documents changed here that the relay has not confirmed", status.documents_waiting_to_send);
-    gauge(&mut registry, "sync_blobs_waiting_to_send", "Files added here that the relay has not confirmed", status.blobs_waiting_to_send);
-    gauge(&mut registry, "sync_last_complete_timestamp_seconds", "Unix time of the last complete sync with the relay (0: never)", status.last_complete_sync_unix.unwrap_or(0).max(0) as u64);
-    gauge(&mut registry, "sync_notices_dropped", "Change notices dropped while the sync client was offline or behind", state.repository.notices_dropped_total());
+    gauge(
+        &mut registry,
+        "uptime_seconds",
+        "Seconds since the node started",
+        health.uptime_secs,
+    );
+    gauge(
+        &mut registry,
+        "store_documents",
+        "Documents in the node's store",
+        health.doc_count,
+    );
+    gauge(
+        &mut registry,
+        "store_bytes",
+        "Bytes the node's store occupies on disk",
+        health.store_bytes,
+    );
+    gauge(
+        &mut registry,
+        "disk_free_bytes",
+        "Free bytes on the data directory's file system",
+        health.disk_free_bytes,
+    );
+    gauge(
+        &mut registry,
+        "durable_writes",
+        "Durable writes committed since start",
+        state.repository.writes_total(),
+    );
+    gauge(
+        &mut registry,
+        "sync_connected",
+        "1 while linked to the relay",
+        u64::from(status.connected),
+    );
+    gauge(
+        &mut registry,
+        "sync_documents_waiting_to_send",
+        "Documents changed here that the relay has not confirmed",
+        status.documents_waiting_to_send,
+    );
+    gauge(
+        &mut registry,
+        "sync_blobs_waiting_to_send",
+        "Files added here that the relay has not confirmed",
+        status.blobs_waiting_to_send,
+    );
+    gauge(
+        &mut registry,
+        "sync_last_complete_timestamp_seconds",
+        "Unix time of the last complete sync with the relay (0: never)",
+        status.last_complete_sync_unix.unwrap_or(0).max(0) as u64,
+    );
+    gauge(
+        &mut registry,
+        "sync_notices_dropped",
+        "Change notices dropped while the sync client was offline or behind",
+        state.repository.notices_dropped_total(),
+    );
     let mut text = String::new();
     encode(&mut text, &registry).map_err(|error| error.to_string())?;
     Ok(text)

@@ -191,7 +191,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Headers every response carries (the web UI adds its own CSP details later).
-async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
@@ -221,9 +224,13 @@ struct Health {
 /// Liveness and readiness: the store answers.
 async fn healthz(State(state): State<AppState>) -> Response {
     let store = state.repository.store().clone();
-    let readable = tokio::task::spawn_blocking(move || store.scope_summary(&sync_protocol::ids::Scope::National).is_ok())
-        .await
-        .unwrap_or(false);
+    let readable = tokio::task::spawn_blocking(move || {
+        store
+            .scope_summary(&sync_protocol::ids::Scope::National)
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false);
     let health = Health {
         status: if readable { "ok" } else { "store unreadable" },
         school: state.identity.school.to_string(),
@@ -247,11 +254,7 @@ pub async fn sync_status(State(state): State<AppState>) -> axum::Json<SyncStatus
 
 async fn metrics(State(state): State<AppState>) -> Response {
     match crate::metrics::render(&state).await {
-        Ok(text) => (
-            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-            text,
-        )
-            .into_response(),
+        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
     }
 }

@@ -158,7 +158,9 @@ impl SyncHandle {
             last_complete_sync_unix: status.last_complete_sync_unix,
             documents_waiting_to_send: documents,
             blobs_waiting_to_send: blobs,
-            documents_waiting_to_receive: status.waiting_from_relay.map(|waiting| waiting.docs_waiting),
+            documents_waiting_to_receive: status
+                .waiting_from_relay
+                .map(|waiting| waiting.docs_waiting),
             rtt_millis: status.rtt_millis,
             last_error: status.last_error,
             next_attempt_unix: status.next_attempt_unix,
@@ -188,7 +190,8 @@ pub fn start(
         node_id: identity.node_id().map(ToString::to_string),
         enabled,
     };
-    let (client_notices, client_notice_receiver) = mpsc::channel(crate::repository::MAX_QUEUED_NOTICES);
+    let (client_notices, client_notice_receiver) =
+        mpsc::channel(crate::repository::MAX_QUEUED_NOTICES);
     let forward_pending = pending.clone();
     tokio::spawn(async move {
         while let Some(notice) = notices.recv().await {
@@ -266,7 +269,11 @@ async fn report_health(
     }
 }
 
-pub fn measure_health(data_dir: &std::path::Path, store: &SledStore, started: Instant) -> NodeHealth {
+pub fn measure_health(
+    data_dir: &std::path::Path,
+    store: &SledStore,
+    started: Instant,
+) -> NodeHealth {
     NodeHealth {
         disk_free_bytes: fs4::available_space(data_dir).unwrap_or(0),
         uptime_secs: started.elapsed().as_secs(),

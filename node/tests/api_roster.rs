@@ -12,7 +12,12 @@ async fn each_role_sees_its_own_classes_and_pupils_only_where_it_teaches() {
     let (status, me) = teacher.get("/api/v1/me").await;
     assert_eq!(status, 200);
     assert_eq!(me["user_id"], "T01");
-    let taught: Vec<&str> = me["classes"].as_array().expect("classes").iter().map(|class| class["id"].as_str().unwrap_or("")).collect();
+    let taught: Vec<&str> = me["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .map(|class| class["id"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(taught, vec!["CLS-7A-MA", "CLS-7B-MA"]);
     let (status, class) = teacher.get("/api/v1/classes/CLS-7A-MA").await;
     assert_eq!(status, 200);
@@ -21,7 +26,10 @@ async fn each_role_sees_its_own_classes_and_pupils_only_where_it_teaches() {
     let pupil = school.login("aino.makinen01").await;
     let (status, class) = pupil.get("/api/v1/classes/CLS-7A-MA").await;
     assert_eq!(status, 200);
-    assert!(class["pupils"].is_null(), "a pupil does not get the class list");
+    assert!(
+        class["pupils"].is_null(),
+        "a pupil does not get the class list"
+    );
     let (status, _) = pupil.get("/api/v1/classes/CLS-7B-MA").await;
     assert_eq!(status, 403, "a pupil cannot look into another class");
 
@@ -45,17 +53,26 @@ async fn only_administrators_import_rosters_and_a_bad_package_changes_nothing() 
         "enrollments.csv": "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate\nE1,,,NOPE,ORG-30076,P01,student,false,,\n",
     }});
     let teacher = school.login("leena.korhonen").await;
-    let (status, _) = teacher.post("/api/v1/admin/roster/import", broken.clone()).await;
+    let (status, _) = teacher
+        .post("/api/v1/admin/roster/import", broken.clone())
+        .await;
     assert_eq!(status, 403);
     let admin = school.login("sari.lehtonen").await;
     let (status, refusal) = admin.post("/api/v1/admin/roster/import", broken).await;
     assert_eq!(status, 422, "{refusal}");
     assert!(!refusal["problems"].as_array().expect("problems").is_empty());
     let (_, class) = teacher.get("/api/v1/classes/CLS-7A-MA").await;
-    assert_eq!(class["pupils"].as_array().map(Vec::len), Some(6), "nothing changed");
+    assert_eq!(
+        class["pupils"].as_array().map(Vec::len),
+        Some(6),
+        "nothing changed"
+    );
 
     let (status, _) = admin
-        .put("/api/v1/admin/users/aino.makinen01/password", json!({ "password": "a new secret phrase" }))
+        .put(
+            "/api/v1/admin/users/aino.makinen01/password",
+            json!({ "password": "a new secret phrase" }),
+        )
         .await;
     assert_eq!(status, 204);
     let response = reqwest::Client::new()

@@ -140,7 +140,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -164,9 +167,15 @@ fn read(node: &RunningNode, id: &DocId) -> Option<Note> {
 async fn a_standalone_node_serves_and_keeps_its_data_without_any_relay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = node_config(&dir, None);
-    NodeIdentity::init_standalone(&config, "30076".parse().expect("school"), "092".parse().expect("municipality"))
-        .expect("init");
-    let node = node_server::start(config.clone()).await.expect("node starts");
+    NodeIdentity::init_standalone(
+        &config,
+        "30076".parse().expect("school"),
+        "092".parse().expect("municipality"),
+    )
+    .expect("init");
+    let node = node_server::start(config.clone())
+        .await
+        .expect("node starts");
     let health = reqwest::get(format!("http://{}/healthz", node.http_address))
         .await
         .expect("healthz");
@@ -178,8 +187,15 @@ async fn a_standalone_node_serves_and_keeps_its_data_without_any_relay() {
     node.shutdown().await;
 
     let node = node_server::start(config).await.expect("node restarts");
-    assert_eq!(read(&node, &id).map(|note| note.text), Some("written offline".into()));
-    assert_eq!(status(&node).await["documents_waiting_to_send"], 1, "the count survives a restart");
+    assert_eq!(
+        read(&node, &id).map(|note| note.text),
+        Some("written offline".into())
+    );
+    assert_eq!(
+        status(&node).await["documents_waiting_to_send"],
+        1,
+        "the count survives a restart"
+    );
     node.shutdown().await;
 }
 
@@ -188,9 +204,14 @@ async fn an_enrolled_node_syncs_goes_offline_with_the_relay_and_catches_up() {
     let mut relay = Relay::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = node_config(&dir, Some(&relay.address()));
-    NodeIdentity::init_enrolled(&config, &relay.address(), Some("localhost"), &relay.token("30076"))
-        .await
-        .expect("enrolled");
+    NodeIdentity::init_enrolled(
+        &config,
+        &relay.address(),
+        Some("localhost"),
+        &relay.token("30076"),
+    )
+    .await
+    .expect("enrolled");
     let node = Arc::new(node_server::start(config).await.expect("node starts"));
     eventually("the node is online", || {
         let node = node.clone();
@@ -246,11 +267,18 @@ async fn a_replaced_node_enrols_again_and_pulls_its_whole_school_back_files_incl
     let relay = Relay::start().await;
     let old_dir = tempfile::tempdir().expect("tempdir");
     let old_config = node_config(&old_dir, Some(&relay.address()));
-    NodeIdentity::init_enrolled(&old_config, &relay.address(), Some("localhost"), &relay.token("30076"))
-        .await
-        .expect("enrolled");
+    NodeIdentity::init_enrolled(
+        &old_config,
+        &relay.address(),
+        Some("localhost"),
+        &relay.token("30076"),
+    )
+    .await
+    .expect("enrolled");
     let old = node_server::start(old_config).await.expect("node starts");
-    let ids: Vec<DocId> = (0..20).map(|index| doc(&format!("school:30076/doc-{index}"))).collect();
+    let ids: Vec<DocId> = (0..20)
+        .map(|index| doc(&format!("school:30076/doc-{index}")))
+        .collect();
     for id in &ids {
         write(&old, id, "precious");
     }
@@ -262,9 +290,13 @@ async fn a_replaced_node_enrols_again_and_pulls_its_whole_school_back_files_incl
         .expect("blob");
     eventually("the relay holds the school", || {
         let all = ids.iter().all(|id| relay.read(id).is_some());
-        let store = relay.running.as_ref().map(|running| running.store().clone());
+        let store = relay
+            .running
+            .as_ref()
+            .map(|running| running.store().clone());
         async move {
-            all && store.is_some_and(|store| store.blob_len(&blob).ok().flatten() == Some(600 * 1024))
+            all && store
+                .is_some_and(|store| store.blob_len(&blob).ok().flatten() == Some(600 * 1024))
         }
     })
     .await;
@@ -273,15 +305,25 @@ async fn a_replaced_node_enrols_again_and_pulls_its_whole_school_back_files_incl
 
     let new_dir = tempfile::tempdir().expect("tempdir");
     let new_config = node_config(&new_dir, Some(&relay.address()));
-    NodeIdentity::init_enrolled(&new_config, &relay.address(), Some("localhost"), &relay.token("30076"))
-        .await
-        .expect("enrolled again");
-    let new = Arc::new(node_server::start(new_config).await.expect("new node starts"));
+    NodeIdentity::init_enrolled(
+        &new_config,
+        &relay.address(),
+        Some("localhost"),
+        &relay.token("30076"),
+    )
+    .await
+    .expect("enrolled again");
+    let new = Arc::new(
+        node_server::start(new_config)
+            .await
+            .expect("new node starts"),
+    );
     eventually("the new node has every document and the file back", || {
         let node = new.clone();
         let ids = ids.clone();
         async move {
-            ids.iter().all(|id| read(&node, id).is_some_and(|note| note.text == "precious"))
+            ids.iter()
+                .all(|id| read(&node, id).is_some_and(|note| note.text == "precious"))
                 && node.state.repository.store().blob_len(&blob).ok().flatten() == Some(600 * 1024)
         }
     })

@@ -12,8 +12,15 @@
 //! Repository work is synchronous (sled, automerge, fsync) and runs on the blocking pool through
 //! [`blocking`].
 
+pub mod announcements;
+pub mod assignments;
+pub mod attendance;
+pub mod files;
+pub mod materials;
+pub mod messages;
 pub mod openapi;
 pub mod roster;
+pub mod timetable;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -208,16 +215,24 @@ impl RosterIndex {
             let current = repository.store().doc_heads(&doc).ok().flatten();
             (doc, current)
         };
-        let mut sources = vec![heads(roster_org_doc(school)), heads(roster_users_doc(school))];
-        sources.extend(org.classes.keys().map(|class| heads(class_doc(school, class))));
+        let mut sources = vec![
+            heads(roster_org_doc(school)),
+            heads(roster_users_doc(school)),
+        ];
+        sources.extend(
+            org.classes
+                .keys()
+                .map(|class| heads(class_doc(school, class))),
+        );
         sources
     }
 
     fn is_current(&self, repository: &Repository) -> bool {
         !self.built_from.is_empty()
-            && self.built_from.iter().all(|(doc, heads)| {
-                repository.store().doc_heads(doc).ok().flatten() == *heads
-            })
+            && self
+                .built_from
+                .iter()
+                .all(|(doc, heads)| repository.store().doc_heads(doc).ok().flatten() == *heads)
     }
 
     pub fn is_guardian_of(&self, guardian: &str, pupil: &str) -> bool {
@@ -258,7 +273,11 @@ pub struct RosterCache {
 
 impl RosterCache {
     /// The index, rebuilt first if a roster document changed since it was built.
-    pub fn get(&self, repository: &Repository, school: &SchoolCode) -> Result<Arc<RosterIndex>, ApiError> {
+    pub fn get(
+        &self,
+        repository: &Repository,
+        school: &SchoolCode,
+    ) -> Result<Arc<RosterIndex>, ApiError> {
         if let Ok(current) = self.current.read()
             && let Some(index) = current.as_ref()
             && index.is_current(repository)
@@ -349,7 +368,8 @@ impl<'caller> Access<'caller> {
             Ok(())
         } else {
             Err(ApiError::Forbidden(
-                "only the pupil, their guardians, their teachers and school staff may see this".into(),
+                "only the pupil, their guardians, their teachers and school staff may see this"
+                    .into(),
             ))
         }
     }
@@ -376,5 +396,13 @@ pub async fn roster_index(state: &AppState) -> Result<Arc<RosterIndex>, ApiError
 
 /// Every `/api/v1` route of the platform, merged.
 pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new().merge(roster::routes())
+    axum::Router::new()
+        .merge(roster::routes())
+        .merge(assignments::routes())
+        .merge(files::routes())
+        .merge(timetable::routes())
+        .merge(attendance::routes())
+        .merge(messages::routes())
+        .merge(announcements::routes())
+        .merge(materials::routes())
 }

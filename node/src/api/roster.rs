@@ -86,9 +86,12 @@ fn class_summaries(access: &Access<'_>) -> Vec<ClassSummary> {
                 "teacher"
             } else if class.is_pupil(me) {
                 "pupil"
-            } else if access.roster.children.get(me).is_some_and(|children| {
-                children.iter().any(|child| class.is_pupil(child))
-            }) {
+            } else if access
+                .roster
+                .children
+                .get(me)
+                .is_some_and(|children| children.iter().any(|child| class.is_pupil(child)))
+            {
                 "guardian"
             } else if access.is_school_wide() {
                 "staff"
@@ -191,7 +194,10 @@ pub struct Administrator;
 impl FromRequestParts<AppState> for Administrator {
     type Rejection = axum::response::Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         use axum::response::IntoResponse;
         if let Some(presented) = parts
             .headers
@@ -202,7 +208,10 @@ impl FromRequestParts<AppState> for Administrator {
             return if local_admin_token_matches(&state.config.admin_token_file(), presented) {
                 Ok(Administrator)
             } else {
-                Err(ApiError::Forbidden("the admin token is not this node's".into()).into_response())
+                Err(
+                    ApiError::Forbidden("the admin token is not this node's".into())
+                        .into_response(),
+                )
             };
         }
         let caller = Caller::from_request_parts(parts, state)
@@ -305,9 +314,7 @@ pub async fn import(
             }),
         )
             .into_response()),
-        Err(ImportFailure::Failed(message)) => {
-            Err(ApiError::Internal(message).into_response())
-        }
+        Err(ImportFailure::Failed(message)) => Err(ApiError::Internal(message).into_response()),
     }
 }
 

@@ -130,6 +130,7 @@ pub struct TimetableView {
 
 /// `GET /api/v1/timetable` parameters.
 #[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DayQuery {
     /// `YYYY-MM-DD`; today by the node's clock (school local time) when left out.
     pub date: Option<String>,
@@ -171,7 +172,13 @@ pub struct DayView {
 
 /// `GET /api/v1/classes/{class}/timetable/{term}`: the class's lessons in the term, for everyone
 /// who may read the class.
-async fn class_timetable(
+#[utoipa::path(get, path = "/api/v1/classes/{class}/timetable/{term}", tag = "timetable",
+    params(("class" = String, Path, description = "the class's OneRoster sourcedId"),
+        ("term" = String, Path, description = "the term's OneRoster sourcedId")),
+    responses((status = 200, body = TimetableView),
+        (status = 403, description = "not a member, guardian of one, or staff"),
+        (status = 404, description = "no such class, or the term is not one of the class's")))]
+pub async fn class_timetable(
     State(state): State<AppState>,
     caller: Caller,
     UrlPath((class_id, term_id)): UrlPath<(String, String)>,
@@ -181,12 +188,23 @@ async fn class_timetable(
     access.require_class_reader(&class_id)?;
     class_term(&roster, access.class(&class_id)?, &term_id)?;
     let timetable = read_timetable(&state, &class_id, &term_id).await?;
-    Ok(Json(timetable_view(&roster, &class_id, &term_id, &timetable)?))
+    Ok(Json(timetable_view(
+        &roster, &class_id, &term_id, &timetable,
+    )?))
 }
 
 /// `PUT /api/v1/classes/{class}/timetable/{term}`: replaces the class's lessons in the term.
 /// Entries that name an existing lesson's id keep it; lessons left out are removed.
-async fn replace_timetable(
+#[utoipa::path(put, path = "/api/v1/classes/{class}/timetable/{term}", tag = "timetable",
+    request_body = TimetableRequest,
+    params(("class" = String, Path, description = "the class's OneRoster sourcedId"),
+        ("term" = String, Path, description = "the term's OneRoster sourcedId")),
+    responses((status = 200, body = TimetableView),
+        (status = 400, description = "a lesson is invalid or its teacher does not teach the class"),
+        (status = 403, description = "not staff, an administrator or a teacher of the class"),
+        (status = 404, description = "no such class, or the term is not one of the class's"),
+        (status = 409, description = "two lessons overlap")))]
+pub async fn replace_timetable(
     State(state): State<AppState>,
     caller: Caller,
     UrlPath((class_id, term_id)): UrlPath<(String, String)>,
@@ -231,11 +249,22 @@ async fn replace_timetable(
         Ok(())
     })
     .await?;
-    Ok(Json(timetable_view(&roster, &class_id, &term_id, &timetable)?))
+    Ok(Json(timetable_view(
+        &roster, &class_id, &term_id, &timetable,
+    )?))
 }
 
 /// `POST /api/v1/classes/{class}/timetable/{term}/lessons`: adds one lesson.
-async fn add_lesson(
+#[utoipa::path(post, path = "/api/v1/classes/{class}/timetable/{term}/lessons", tag = "timetable",
+    request_body = LessonRequest,
+    params(("class" = String, Path, description = "the class's OneRoster sourcedId"),
+        ("term" = String, Path, description = "the term's OneRoster sourcedId")),
+    responses((status = 201, body = LessonView),
+        (status = 400, description = "the lesson is invalid or its teacher does not teach the class"),
+        (status = 403, description = "not staff, an administrator or a teacher of the class"),
+        (status = 404, description = "no such class, or the term is not one of the class's"),
+        (status = 409, description = "the lesson overlaps another, or the timetable is full")))]
+pub async fn add_lesson(
     State(state): State<AppState>,
     caller: Caller,
     UrlPath((class_id, term_id)): UrlPath<(String, String)>,
@@ -263,7 +292,17 @@ async fn add_lesson(
 
 /// `PUT /api/v1/classes/{class}/timetable/{term}/lessons/{lesson}`: changes one lesson, keeping
 /// its id (and so its attendance marks).
-async fn update_lesson(
+#[utoipa::path(put, path = "/api/v1/classes/{class}/timetable/{term}/lessons/{lesson}", tag = "timetable",
+    request_body = LessonRequest,
+    params(("class" = String, Path, description = "the class's OneRoster sourcedId"),
+        ("term" = String, Path, description = "the term's OneRoster sourcedId"),
+        ("lesson" = String, Path, description = "the lesson's id")),
+    responses((status = 200, body = LessonView),
+        (status = 400, description = "the lesson is invalid or its teacher does not teach the class"),
+        (status = 403, description = "not staff, an administrator or a teacher of the class"),
+        (status = 404, description = "no such class, term or lesson"),
+        (status = 409, description = "the lesson overlaps another")))]
+pub async fn update_lesson(
     State(state): State<AppState>,
     caller: Caller,
     UrlPath((class_id, term_id, lesson_id)): UrlPath<(String, String, String)>,
@@ -287,7 +326,14 @@ async fn update_lesson(
 
 /// `DELETE /api/v1/classes/{class}/timetable/{term}/lessons/{lesson}`: removes one lesson. Marks
 /// already made for it stay in the attendance record.
-async fn remove_lesson(
+#[utoipa::path(delete, path = "/api/v1/classes/{class}/timetable/{term}/lessons/{lesson}", tag = "timetable",
+    params(("class" = String, Path, description = "the class's OneRoster sourcedId"),
+        ("term" = String, Path, description = "the term's OneRoster sourcedId"),
+        ("lesson" = String, Path, description = "the lesson's id")),
+    responses((status = 204, description = "removed"),
+        (status = 403, description = "not staff, an administrator or a teacher of the class"),
+        (status = 404, description = "no such class, term or lesson")))]
+pub async fn remove_lesson(
     State(state): State<AppState>,
     caller: Caller,
     UrlPath((class_id, term_id, lesson_id)): UrlPath<(String, String, String)>,
@@ -307,7 +353,12 @@ async fn remove_lesson(
 /// caller's own: the lessons of the classes they attend and the lessons they teach. With `pupil`,
 /// that pupil's lessons, for whoever may read the pupil's records (guardians, their teachers,
 /// staff).
-async fn day_timetable(
+#[utoipa::path(get, path = "/api/v1/timetable", tag = "timetable", params(DayQuery),
+    responses((status = 200, body = DayView),
+        (status = 400, description = "the date is not YYYY-MM-DD"),
+        (status = 403, description = "may not read the pupil's records"),
+        (status = 404, description = "no such pupil")))]
+pub async fn day_timetable(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<DayQuery>,
@@ -331,8 +382,16 @@ async fn day_timetable(
         }
         None => {
             let me = access.me().to_owned();
-            let attended = roster.classes_as_pupil.get(&me).cloned().unwrap_or_default();
-            let taught = roster.classes_as_teacher.get(&me).cloned().unwrap_or_default();
+            let attended = roster
+                .classes_as_pupil
+                .get(&me)
+                .cloned()
+                .unwrap_or_default();
+            let taught = roster
+                .classes_as_teacher
+                .get(&me)
+                .cloned()
+                .unwrap_or_default();
             (me, attended, taught)
         }
     };
@@ -437,7 +496,11 @@ pub(crate) fn class_term<'roster>(
     class: &ClassDocument,
     term_id: &str,
 ) -> Result<&'roster AcademicSession, ApiError> {
-    let listed = class.class.term_sourced_ids.iter().any(|term| term == term_id);
+    let listed = class
+        .class
+        .term_sourced_ids
+        .iter()
+        .any(|term| term == term_id);
     match roster.org.sessions.get(term_id) {
         Some(term) if listed => Ok(term),
         _ => Err(ApiError::NotFound(format!(
@@ -466,7 +529,9 @@ pub(crate) fn term_on<'roster>(
 pub(crate) fn require_known_pupil(roster: &RosterIndex, pupil: &str) -> Result<(), ApiError> {
     match roster.users.user(pupil) {
         Some(user) if user.has_role(crate::model::UserRole::Pupil) => Ok(()),
-        _ => Err(ApiError::NotFound(format!("pupil {pupil:?} does not exist"))),
+        _ => Err(ApiError::NotFound(format!(
+            "pupil {pupil:?} does not exist"
+        ))),
     }
 }
 
@@ -503,8 +568,8 @@ pub(crate) fn school_date_at(moment: NodeTime) -> Result<CalendarDate, ApiError>
     } else {
         HELSINKI_WINTER_OFFSET_HOURS
     };
-    let offset = time::UtcOffset::from_hms(hours, 0, 0)
-        .map_err(|_| out_of_range("has no valid offset"))?;
+    let offset =
+        time::UtcOffset::from_hms(hours, 0, 0).map_err(|_| out_of_range("has no valid offset"))?;
     let local = utc
         .checked_to_offset(offset)
         .ok_or_else(|| out_of_range("is out of range in local time"))?;
@@ -514,9 +579,15 @@ pub(crate) fn school_date_at(moment: NodeTime) -> Result<CalendarDate, ApiError>
 /// 01:00 UTC on the last Sunday of `month` (March or October, which both have 31 days).
 fn summer_time_switch(year: i32, month: time::Month) -> Option<time::OffsetDateTime> {
     let last_day = time::Date::from_calendar_date(year, month, 31).ok()?;
-    let back_to_sunday = time::Duration::days(i64::from(last_day.weekday().number_days_from_sunday()));
+    let back_to_sunday =
+        time::Duration::days(i64::from(last_day.weekday().number_days_from_sunday()));
     let sunday = last_day.checked_sub(back_to_sunday)?;
-    Some(sunday.with_hms(SUMMER_TIME_SWITCH_HOUR_UTC, 0, 0).ok()?.assume_utc())
+    Some(
+        sunday
+            .with_hms(SUMMER_TIME_SWITCH_HOUR_UTC, 0, 0)
+            .ok()?
+            .assume_utc(),
+    )
 }
 
 /// The class's timetable in the term; empty when none was set.
@@ -570,11 +641,13 @@ async fn write_timetable(
     let class_id = class_id.to_owned();
     let term_id = term_id.to_owned();
     blocking(move || {
-        Ok(repository.update(&doc, |timetable: &mut TimetableDocument| {
-            timetable.open_for(&class_id, &term_id)?;
-            change(timetable)?;
-            Ok::<_, ApiError>(timetable.clone())
-        })?)
+        Ok(
+            repository.update(&doc, |timetable: &mut TimetableDocument| {
+                timetable.open_for(&class_id, &term_id)?;
+                change(timetable)?;
+                Ok::<_, ApiError>(timetable.clone())
+            })?,
+        )
     })
     .await
 }
@@ -628,11 +701,9 @@ mod tests {
     use super::*;
 
     fn date_at(iso_utc: &str) -> String {
-        let moment = time::OffsetDateTime::parse(
-            iso_utc,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .expect("test time");
+        let moment =
+            time::OffsetDateTime::parse(iso_utc, &time::format_description::well_known::Rfc3339)
+                .expect("test time");
         let millis = i64::try_from(moment.unix_timestamp_nanos() / 1_000_000).expect("millis");
         school_date_at(NodeTime::from_unix_millis(millis))
             .expect("in range")

@@ -33,7 +33,7 @@ mod directory;
 mod error;
 mod extract;
 pub mod password;
-mod routes;
+pub mod routes;
 pub mod session;
 pub mod throttle;
 

@@ -55,16 +55,26 @@ where
     )
 }
 
-#[derive(Deserialize)]
-struct LoginRequest {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
     username: String,
     password: String,
 }
 
+impl std::fmt::Debug for LoginRequest {
+    /// The password never reaches a log.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What login and `GET` answer. The CSRF token is here, never in a cookie, so that only a page that
 /// can read the node's responses (the node's own) learns it.
-#[derive(serde::Serialize)]
-struct SessionView<'a> {
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionView<'a> {
     user_id: &'a UserId,
     roles: &'a [UserRole],
     csrf_token: &'a str,
@@ -95,7 +105,12 @@ pub fn login_throttle_key(user_id: Option<&UserId>, username: &str) -> String {
     }
 }
 
-async fn log_in(
+/// `POST /api/v1/session`: log in.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest,
+    responses((status = 200, body = SessionView, description = "logged in; the session cookie is set"),
+        (status = 401, description = "wrong username or password (one answer for both)"),
+        (status = 429, description = "too many failures for this account; see Retry-After")))]
+pub async fn log_in(
     State(auth): State<AuthState>,
     method: Method,
     uri: Uri,
@@ -156,7 +171,10 @@ async fn log_in(
     )
 }
 
-async fn current_session(
+/// `GET /api/v1/session`: the current session and its CSRF token.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, body = SessionView), (status = 401, description = "not logged in")))]
+pub async fn current_session(
     State(auth): State<AuthState>,
     method: Method,
     uri: Uri,
@@ -171,7 +189,10 @@ async fn current_session(
     Ok(no_store((StatusCode::OK, Json(view)).into_response()))
 }
 
-async fn log_out(State(auth): State<AuthState>, caller: Caller) -> Result<Response, AuthError> {
+/// `DELETE /api/v1/session`: log out.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    responses((status = 204, description = "logged out; the cookie is cleared"), (status = 401, description = "not logged in")))]
+pub async fn log_out(State(auth): State<AuthState>, caller: Caller) -> Result<Response, AuthError> {
     auth.sessions()
         .delete_durably(&caller.session_id_hash)
         .await?;

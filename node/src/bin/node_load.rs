@@ -139,7 +139,9 @@ fn write_roster(dir: &Path, pupils: usize) -> Result<(Vec<String>, Vec<String>),
         users.push_str(&format!(
             "T{teacher},,,true,teacher{teacher},,Opettaja,{teacher},,,,,,,,,,,,,,ORG-1,\n"
         ));
-        roles.push_str(&format!("RT{teacher},,,T{teacher},primary,teacher,ORG-1,,,\n"));
+        roles.push_str(&format!(
+            "RT{teacher},,,T{teacher},primary,teacher,ORG-1,,,\n"
+        ));
         teacher_names.push(format!("teacher{teacher}"));
     }
     for pupil in 0..pupils {
@@ -196,16 +198,23 @@ fn set_up_school(data_dir: &Path, pupils: usize) -> Result<(Vec<String>, Vec<Str
     let users: RosterUsersDocument = repository
         .read_or_default(&roster_users_doc(&identity.school))
         .map_err(|error| error.to_string())?;
-    let usernames: Vec<String> = users.users.values().map(|user| user.username.clone()).collect();
+    let usernames: Vec<String> = users
+        .users
+        .values()
+        .map(|user| user.username.clone())
+        .collect();
     // Written in slices: the store bounds each change.
     for slice in usernames.chunks(500) {
         repository
-            .update(&credentials_doc(&identity.school), |credentials: &mut CredentialsDocument| {
-                for username in slice {
-                    credentials.set_hash(username, &hash)?;
-                }
-                Ok::<_, ModelError>(())
-            })
+            .update(
+                &credentials_doc(&identity.school),
+                |credentials: &mut CredentialsDocument| {
+                    for username in slice {
+                        credentials.set_hash(username, &hash)?;
+                    }
+                    Ok::<_, ModelError>(())
+                },
+            )
             .map_err(|error| error.to_string())?;
     }
     Ok(names)
@@ -248,7 +257,14 @@ fn resident_bytes(pid: u32) -> u64 {
         .unwrap_or_default()
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map_or(0, |kib| kib * 1024)
 }
 
@@ -260,7 +276,11 @@ struct Session {
     csrf: String,
 }
 
-async fn login(http: &reqwest::Client, base: &str, username: &str) -> Result<(Session, Duration), String> {
+async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+) -> Result<(Session, Duration), String> {
     let started = Instant::now();
     let response = http
         .post(format!("{base}/api/v1/session"))
@@ -308,7 +328,11 @@ fn percentiles(mut samples: Vec<f64>) -> Value {
     })
 }
 
-async fn bell_at_once(http: &reqwest::Client, base: &str, usernames: &[String]) -> (Value, Vec<Session>) {
+async fn bell_at_once(
+    http: &reqwest::Client,
+    base: &str,
+    usernames: &[String],
+) -> (Value, Vec<Session>) {
     let started = Instant::now();
     let mut logins = tokio::task::JoinSet::new();
     for username in usernames {
@@ -338,9 +362,16 @@ async fn bell_at_once(http: &reqwest::Client, base: &str, usernames: &[String]) 
     (report, sessions)
 }
 
-async fn bell_spread(http: &reqwest::Client, base: &str, usernames: &[String], over: Duration) -> (Value, Vec<Session>) {
+async fn bell_spread(
+    http: &reqwest::Client,
+    base: &str,
+    usernames: &[String],
+    over: Duration,
+) -> (Value, Vec<Session>) {
     let started = Instant::now();
-    let gap = over.checked_div(usernames.len().max(1) as u32).unwrap_or_default();
+    let gap = over
+        .checked_div(usernames.len().max(1) as u32)
+        .unwrap_or_default();
     let mut logins = tokio::task::JoinSet::new();
     for (index, username) in usernames.iter().enumerate() {
         let http = http.clone();
@@ -371,7 +402,13 @@ async fn bell_spread(http: &reqwest::Client, base: &str, usernames: &[String], o
 }
 
 /// Sessions loop over their home reads until the time is up.
-async fn reads(http: &reqwest::Client, base: &str, sessions: &[Session], concurrency: usize, duration: Duration) -> Value {
+async fn reads(
+    http: &reqwest::Client,
+    base: &str,
+    sessions: &[Session],
+    concurrency: usize,
+    duration: Duration,
+) -> Value {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -450,7 +487,9 @@ async fn writes(
             .await
             .map_err(|error| error.to_string())?;
         for class in me["classes"].as_array().cloned().unwrap_or_default() {
-            let Some(class_id) = class["id"].as_str() else { continue };
+            let Some(class_id) = class["id"].as_str() else {
+                continue;
+            };
             let created: Value = http
                 .post(format!("{base}/api/v1/classes/{class_id}/assignments"))
                 .header("cookie", &session.cookie)
@@ -485,7 +524,10 @@ async fn writes(
             .json()
             .await
             .map_err(|error| error.to_string())?;
-        if let Some(assignment) = me["classes"][0]["id"].as_str().and_then(|class| assignment_of_class.get(class)) {
+        if let Some(assignment) = me["classes"][0]["id"]
+            .as_str()
+            .and_then(|class| assignment_of_class.get(class))
+        {
             work.push((session.clone(), assignment.clone()));
         }
     }

@@ -35,26 +35,81 @@ impl TestSchool {
             ..NodeConfig::default()
         };
         config.http.listen = "127.0.0.1:0".parse().expect("address");
-        NodeIdentity::init_standalone(&config, "30076".parse().expect("school"), "092".parse().expect("municipality"))
-            .expect("init");
+        NodeIdentity::init_standalone(
+            &config,
+            "30076".parse().expect("school"),
+            "092".parse().expect("municipality"),
+        )
+        .expect("init");
         let node = server::start(config).await.expect("node starts");
         let repository = node.state.repository.clone();
         let school = node.state.identity.school.clone();
         tokio::task::spawn_blocking(move || {
-            let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oneroster/bulk");
-            node::api::roster::import_package(&repository, &school, &fixture).expect("the fixture imports");
+            let fixture =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oneroster/bulk");
+            node::api::roster::import_package(&repository, &school, &fixture)
+                .expect("the fixture imports");
             // One hash for everyone keeps the test quick; the argon2 cost is measured elsewhere.
             let hash = node::auth::hash_password(PASSWORD).expect("hash");
             let users: RosterUsersDocument = repository
                 .read_or_default(&roster_users_doc(&school))
                 .expect("users");
             repository
-                .update(&credentials_doc(&school), |credentials: &mut CredentialsDocument| {
-                    for user in users.users.values() {
-                        credentials.set_hash(&user.username, &hash)?;
-                    }
-                    Ok::<_, node::model::common::ModelError>(())
-                })
+                .update(
+                    &credentials_doc(&school),
+                    |credentials: &mut CredentialsDocument| {
+                        for user in users.users.values() {
+                            credentials.set_hash(&user.username, &hash)?;
+                        }
+                        Ok::<_, node::model::common::ModelError>(())
+                    },
+                )
+                .expect("passwords set");
+        })
+        .await
+        .expect("setup");
+        let base = format!("http://{}", node.http_address);
+        Self { dir, node, base }
+    }
+
+    /// As [`TestSchool::start`], with `adjust` changing the node's configuration before it starts
+    /// (for example a small upload limit).
+    pub async fn start_with(adjust: impl FnOnce(&mut NodeConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = NodeConfig {
+            data_dir: dir.path().join("node"),
+            ..NodeConfig::default()
+        };
+        config.http.listen = "127.0.0.1:0".parse().expect("address");
+        adjust(&mut config);
+        NodeIdentity::init_standalone(
+            &config,
+            "30076".parse().expect("school"),
+            "092".parse().expect("municipality"),
+        )
+        .expect("init");
+        let node = server::start(config).await.expect("node starts");
+        let repository = node.state.repository.clone();
+        let school = node.state.identity.school.clone();
+        tokio::task::spawn_blocking(move || {
+            let fixture =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oneroster/bulk");
+            node::api::roster::import_package(&repository, &school, &fixture)
+                .expect("the fixture imports");
+            let hash = node::auth::hash_password(PASSWORD).expect("hash");
+            let users: RosterUsersDocument = repository
+                .read_or_default(&roster_users_doc(&school))
+                .expect("users");
+            repository
+                .update(
+                    &credentials_doc(&school),
+                    |credentials: &mut CredentialsDocument| {
+                        for user in users.users.values() {
+                            credentials.set_hash(&user.username, &hash)?;
+                        }
+                        Ok::<_, node::model::common::ModelError>(())
+                    },
+                )
                 .expect("passwords set");
         })
         .await
@@ -72,7 +127,11 @@ impl TestSchool {
             .send()
             .await
             .expect("login request");
-        assert!(response.status().is_success(), "{username} logs in: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{username} logs in: {}",
+            response.status()
+        );
         let cookie = response
             .headers()
             .get("set-cookie")
@@ -115,7 +174,9 @@ impl Client {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if !self.cookie.is_empty() {
-            request = request.header("cookie", &self.cookie).header("x-csrf-token", &self.csrf);
+            request = request
+                .header("cookie", &self.cookie)
+                .header("x-csrf-token", &self.csrf);
         }
         request
     }
@@ -125,11 +186,23 @@ impl Client {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        into_parts(self.request(reqwest::Method::POST, path).json(&body).send().await).await
+        into_parts(
+            self.request(reqwest::Method::POST, path)
+                .json(&body)
+                .send()
+                .await,
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        into_parts(self.request(reqwest::Method::PUT, path).json(&body).send().await).await
+        into_parts(
+            self.request(reqwest::Method::PUT, path)
+                .json(&body)
+                .send()
+                .await,
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
@@ -150,7 +223,11 @@ impl Client {
 
     /// Downloads raw bytes.
     pub async fn download(&self, path: &str) -> (u16, Vec<u8>) {
-        let response = self.request(reqwest::Method::GET, path).send().await.expect("request");
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.bytes().await.expect("body").to_vec())
     }

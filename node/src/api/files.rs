@@ -1,0 +1,452 @@
+//! Files: uploading a file's bytes as a blob, and answering the download of a blob that a record
+//! names.
+//!
+//! A file reaches a record in two steps. The client first uploads the bytes (`POST /api/v1/files`)
+//! and gets back a file reference ([`FileRefView`]: blob id, file name, size, media type); it then
+//! attaches that reference to a record (an assignment, a submission, a material) through the
+//! record's own route, which decides who may write there and checks with [`require_stored`] that
+//! the node really holds the bytes.
+//!
+//! There is deliberately no route that serves a blob by its id. Blob ids are content hashes, and
+//! knowing one must not be enough to read a pupil's work: every download goes through a record's
+//! route, which authorises the caller against the record, checks that the blob is among the
+//! record's files, and only then answers with [`blob_response`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sync_protocol::ids::{BlobId, Scope};
+use sync_protocol::store::StoreError;
+use sync_store::SledStore;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use super::{ApiError, blocking};
+use crate::auth::Caller;
+use crate::model::common::{FileRef, MAX_UPLOAD_BYTES};
+use crate::repository::RepositoryError;
+use crate::server::AppState;
+
+/// The media type recorded when an upload names none (browsers send no `Content-Type` for a file
+/// whose type they do not know).
+pub const FALLBACK_MEDIA_TYPE: &str = "application/octet-stream";
+
+/// Uploads whose bytes are held in memory at once, node-wide. An upload is buffered whole before it
+/// is stored (the store hashes and writes a blob in one call), so this times the upload limit bounds
+/// the memory uploads take however many users send files at the same moment; further uploads wait.
+pub const MAX_CONCURRENT_UPLOADS: usize = 8;
+
+/// Bytes read from the store per step of a download: large enough that a 50 MiB file takes a few
+/// hundred steps, small enough that a class downloading the same file at once holds little memory.
+pub const DOWNLOAD_CHUNK_BYTES: usize = 256 * 1024;
+
+/// The download's own content security policy: should a browser render a file despite the
+/// `attachment` disposition, it runs no script and loads nothing under the node's origin.
+const DOWNLOAD_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; sandbox";
+
+/// Downloads may hold pupils' work; shared classroom computers must not keep copies in their cache.
+const DOWNLOAD_CACHE_CONTROL: &str = "private, no-store";
+
+/// A process-wide bound rather than one in `AppState`: one node serves per process, and the bound
+/// protects that process's memory.
+static UPLOAD_SLOTS: Semaphore = Semaphore::const_new(MAX_CONCURRENT_UPLOADS);
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/files", post(upload))
+}
+
+/// A file reference as the API sends and accepts it: the JSON form of
+/// [`crate::model::common::FileRef`], so that the answer of an upload can be attached as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileRefView {
+    /// The blob's id: the SHA-256 of the content, 64 lowercase hexadecimal digits.
+    pub blob: String,
+    pub file_name: String,
+    pub size_bytes: u64,
+    /// `type/subtype`, lowercase, without parameters.
+    pub media_type: String,
+}
+
+impl From<&FileRef> for FileRefView {
+    fn from(file: &FileRef) -> Self {
+        Self {
+            blob: file.blob.clone(),
+            file_name: file.file_name.clone(),
+            size_bytes: file.size_bytes,
+            media_type: file.media_type.clone(),
+        }
+    }
+}
+
+impl FileRefView {
+    /// The validated model reference (name trimmed, media type lowercased, size within the limit).
+    pub fn into_file_ref(self) -> Result<FileRef, ApiError> {
+        let blob = BlobId::from_str(&self.blob)
+            .map_err(|error| ApiError::BadRequest(format!("blob: {error}")))?;
+        Ok(FileRef::new(
+            blob,
+            &self.file_name,
+            self.size_bytes,
+            &self.media_type,
+        )?)
+    }
+
+    /// Converts every reference of a request, refusing the request at the first invalid one.
+    pub fn into_file_refs(files: Vec<FileRefView>) -> Result<Vec<FileRef>, ApiError> {
+        files.into_iter().map(FileRefView::into_file_ref).collect()
+    }
+}
+
+/// The query of an upload.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct UploadQuery {
+    /// The file's name as the user's device gives it (no `/` or `\`).
+    pub name: String,
+}
+
+/// `POST /api/v1/files?name=<file name>`: stores the request body as a blob in the school's scope
+/// and answers with the reference to attach. Any logged-in user may upload; what the upload is for
+/// is authorised when the reference is attached to a record.
+#[utoipa::path(post, path = "/api/v1/files", tag = "files",
+    params(UploadQuery),
+    request_body(content = Vec<u8>, description = "the file's bytes; `Content-Type` is the file's media type", content_type = "application/octet-stream"),
+    responses(
+        (status = 201, body = FileRefView, description = "stored durably"),
+        (status = 400, description = "no name, or a bad name or media type"),
+        (status = 401, description = "not logged in"),
+        (status = 403, description = "the CSRF token is missing or wrong"),
+        (status = 413, description = "larger than the node's upload limit"),
+    ))]
+pub async fn upload(
+    State(state): State<AppState>,
+    _caller: Caller,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<FileRefView>), ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::BadRequest(format!(
+            "an upload names its file in the query, as ?name=<file name>: {rejection}"
+        ))
+    })?;
+    let media_type = media_type_of(&headers)?;
+    // The name and media type are checked before a byte of the body is read, so a bad request
+    // costs no transfer. The blob id and size are placeholders until the bytes are in.
+    FileRef::new(BlobId([0; 32]), &query.name, 0, &media_type)?;
+
+    let limit = upload_limit(&state);
+    let declared_length = declared_length(&headers);
+    if declared_length.is_some_and(|declared| declared > limit) {
+        return Err(too_large(limit));
+    }
+    let _slot = UPLOAD_SLOTS
+        .acquire()
+        .await
+        .map_err(|error| ApiError::Internal(format!("the upload slots are closed: {error}")))?;
+    let content = read_within_limit(body, limit, declared_length).await?;
+    let size_bytes = content.len() as u64;
+
+    let repository = state.repository.clone();
+    let scope = Scope::School(state.identity.school.clone());
+    let blob = blocking(move || Ok(repository.put_blob(&scope, &content)?)).await?;
+    let file = FileRef::new(blob, &query.name, size_bytes, &media_type)?;
+    Ok((StatusCode::CREATED, Json(FileRefView::from(&file))))
+}
+
+/// The node's upload limit: the configured one, never above what a file reference may state.
+fn upload_limit(state: &AppState) -> u64 {
+    state.config.http.max_upload_bytes.min(MAX_UPLOAD_BYTES)
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the file is larger than this node accepts ({limit} bytes at most)"
+    ))
+}
+
+/// The upload's media type: the `Content-Type` without its parameters (`charset=…` describes the
+/// transfer, not the file), or [`FALLBACK_MEDIA_TYPE`] when the client sent none.
+fn media_type_of(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(FALLBACK_MEDIA_TYPE.to_owned());
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("the Content-Type header is not plain ASCII".into()))?;
+    let essence = text
+        .split_once(';')
+        .map_or(text, |(essence, _)| essence)
+        .trim();
+    if essence.is_empty() {
+        Ok(FALLBACK_MEDIA_TYPE.to_owned())
+    } else {
+        Ok(essence.to_ascii_lowercase())
+    }
+}
+
+/// The `Content-Length` the client declared, if any. A chunked upload declares none; the limit is
+/// then enforced while reading.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads the body frame by frame, refusing it as soon as it would pass `limit`, so that the node
+/// never holds more than `limit` bytes of it. (`axum::body::to_bytes` bounds memory the same way,
+/// but its limit error can only be told apart from a connection that broke off through a type of
+/// `http-body-util`; counting here keeps the two answers exact.)
+async fn read_within_limit(
+    mut body: Body,
+    limit: u64,
+    declared_length: Option<u64>,
+) -> Result<Vec<u8>, ApiError> {
+    let expected = declared_length.unwrap_or(0).min(limit);
+    let mut content = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(frame) =
+        std::future::poll_fn(|context| Pin::new(&mut body).poll_frame(context)).await
+    {
+        let frame = frame
+            .map_err(|error| ApiError::BadRequest(format!("the upload broke off: {error}")))?;
+        // Trailers carry no file bytes.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if (content.len() + data.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        content.extend_from_slice(&data);
+    }
+    Ok(content)
+}
+
+/// Checks that the node holds every file of `files` whole, at the size its reference states. A
+/// record must not name bytes that were never uploaded here (nobody could open the file) nor state
+/// a size the bytes do not have. Routes check only the files a request adds: files a record already
+/// names may still be arriving from the relay after a node was replaced.
+pub async fn require_stored(state: &AppState, files: &[FileRef]) -> Result<(), ApiError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let store = state.repository.store().clone();
+    let files = files.to_vec();
+    blocking(move || {
+        for file in &files {
+            let blob = file.blob_id()?;
+            match store.blob_len(&blob).map_err(RepositoryError::from)? {
+                None => {
+                    return Err(ApiError::BadRequest(format!(
+                        "the file {:?} is not stored on this node; upload it first \
+                         (POST /api/v1/files)",
+                        file.file_name
+                    )));
+                }
+                Some(stored) if stored != file.size_bytes => {
+                    return Err(ApiError::BadRequest(format!(
+                        "the file {:?} is {stored} bytes, not {} as its reference states",
+                        file.file_name, file.size_bytes
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Answers with the bytes of `file`'s blob as a download: its media type, an `attachment`
+/// disposition with the file's name, `nosniff`, and the exact length. The bytes are streamed from
+/// the store [`DOWNLOAD_CHUNK_BYTES`] at a time. 404 when the node does not hold the whole blob
+/// (yet): a replaced node may still be receiving files from the relay.
+///
+/// Callers authorise first: the caller may read the record, and `file` is one of its files.
+pub async fn blob_response(state: &AppState, file: &FileRef) -> Result<Response, ApiError> {
+    let blob = file.blob_id()?;
+    let store = state.repository.store().clone();
+    let length = {
+        let store = store.clone();
+        blocking(move || Ok(store.blob_len(&blob).map_err(RepositoryError::from)?)).await?
+    };
+    let Some(length) = length else {
+        return Err(ApiError::NotFound(format!(
+            "the file {:?} is not on this node yet (it may still be arriving from the relay); \
+             try again later",
+            file.file_name
+        )));
+    };
+    let mut response = Response::new(Body::new(BlobBody {
+        store,
+        blob,
+        next_offset: 0,
+        length,
+        reading: None,
+    }));
+    let headers = response.headers_mut();
+    let media_type = HeaderValue::from_str(&file.media_type)
+        .unwrap_or_else(|_| HeaderValue::from_static(FALLBACK_MEDIA_TYPE));
+    headers.insert(header::CONTENT_TYPE, media_type);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::try_from(content_disposition(&file.file_name))
+            .map_err(|error| ApiError::Internal(format!("content disposition: {error}")))?,
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOWNLOAD_CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(DOWNLOAD_CACHE_CONTROL),
+    );
+    Ok(response)
+}
+
+/// `attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<percent-encoded name>` (RFC 6266
+/// with RFC 8187): current browsers use the exact UTF-8 name ("Kalevala-essee ä.pdf"), older
+/// clients the stand-in, in which every character outside printable ASCII, and `"` and `\`, is `_`.
+pub fn content_disposition(file_name: &str) -> String {
+    let stand_in: String = file_name
+        .chars()
+        .map(|character| match character {
+            ' '..='~' if character != '"' && character != '\\' => character,
+            _ => '_',
+        })
+        .collect();
+    format!(
+        "attachment; filename=\"{stand_in}\"; filename*=UTF-8''{}",
+        percent_encode_attr_chars(file_name)
+    )
+}
+
+/// Percent-encodes every UTF-8 byte of `text` that is not an RFC 8187 `attr-char`.
+fn percent_encode_attr_chars(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        let is_attr_char = byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte);
+        if is_attr_char {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// A response body that reads a blob from the store one chunk at a time, each read on the blocking
+/// pool (sled reads may touch the disk), so a download holds at most one chunk in memory.
+struct BlobBody {
+    store: SledStore,
+    blob: BlobId,
+    next_offset: u64,
+    length: u64,
+    reading: Option<JoinHandle<Result<Vec<u8>, StoreError>>>,
+}
+
+impl HttpBody for BlobBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        if this.reading.is_none() && this.next_offset >= this.length {
+            return Poll::Ready(None);
+        }
+        let reading = match this.reading.as_mut() {
+            Some(reading) => reading,
+            None => {
+                let store = this.store.clone();
+                let blob = this.blob;
+                let offset = this.next_offset;
+                this.reading.insert(tokio::task::spawn_blocking(move || {
+                    store.read_blob(&blob, offset, DOWNLOAD_CHUNK_BYTES)
+                }))
+            }
+        };
+        let joined = match Pin::new(reading).poll(context) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(joined) => joined,
+        };
+        this.reading = None;
+        let failure = match joined {
+            Ok(Ok(chunk)) if !chunk.is_empty() => {
+                this.next_offset += chunk.len() as u64;
+                return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(chunk)))));
+            }
+            Ok(Ok(_)) => format!(
+                "the blob ended at {} of {} bytes",
+                this.next_offset, this.length
+            ),
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => error.to_string(),
+        };
+        // The status line has gone out already; the client sees the body end short of its
+        // Content-Length, and the log says why.
+        tracing::error!(blob = %this.blob, %failure, "a download failed while streaming");
+        Poll::Ready(Some(Err(std::io::Error::other(failure))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.reading.is_none() && self.next_offset >= self.length
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.length.saturating_sub(self.next_offset))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_encodes_the_exact_name_and_an_ascii_stand_in() {
+        assert_eq!(
+            content_disposition("Kalevala essee ä.pdf"),
+            "attachment; filename=\"Kalevala essee _.pdf\"; \
+             filename*=UTF-8''Kalevala%20essee%20%C3%A4.pdf"
+        );
+        assert_eq!(
+            content_disposition("say \"hi\";x=1.txt"),
+            "attachment; filename=\"say _hi_;x=1.txt\"; \
+             filename*=UTF-8''say%20%22hi%22%3Bx%3D1.txt"
+        );
+        assert!(HeaderValue::try_from(content_disposition("日本語 ñ\u{7f}.txt")).is_ok());
+    }
+
+    #[test]
+    fn the_media_type_is_the_content_type_without_parameters() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            media_type_of(&headers).ok().as_deref(),
+            Some(FALLBACK_MEDIA_TYPE)
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Text/Plain; charset=utf-8"),
+        );
+        assert_eq!(media_type_of(&headers).ok().as_deref(), Some("text/plain"));
+    }
+}
