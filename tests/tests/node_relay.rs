@@ -331,3 +331,262 @@ async fn a_replaced_node_enrols_again_and_pulls_its_whole_school_back_files_incl
     let new = Arc::try_unwrap(new).expect("only handle");
     new.shutdown().await;
 }
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Logs in through the API; returns the session cookie and CSRF token.
+async fn login(base: &str, username: &str) -> (String, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert!(response.status().is_success(), "{username} logs in");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("cookie")
+        .to_owned();
+    let body: serde_json::Value = response.json().await.expect("body");
+    (
+        cookie,
+        body["csrf_token"].as_str().expect("csrf").to_owned(),
+    )
+}
+
+/// One API call as a logged-in user; panics unless it succeeds.
+async fn call(
+    base: &str,
+    session: &(String, String),
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .request(method.clone(), format!("{base}{path}"))
+        .header("cookie", &session.0)
+        .header("x-csrf-token", &session.1)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let value: serde_json::Value = response.json().await.unwrap_or_default();
+    assert!(status.is_success(), "{method} {path}: {status} {value}");
+    value
+}
+
+fn heads_of(
+    store: &sync_store::SledStore,
+    scope_filter: impl Fn(&Scope) -> bool,
+) -> Vec<(DocId, Vec<automerge::ChangeHash>)> {
+    store
+        .document_ids()
+        .expect("ids")
+        .into_iter()
+        .filter(|doc| scope_filter(doc.scope()))
+        .map(|doc| {
+            let heads = store.doc_heads(&doc).expect("heads").unwrap_or_default();
+            (doc, heads)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_day_without_the_relay_converges_everywhere_when_the_link_returns() {
+    let mut relay = Relay::start().await;
+    // School A (with its roster) and school B, both in municipality 092.
+    let a_dir = tempfile::tempdir().expect("tempdir");
+    let a_config = node_config(&a_dir, Some(&relay.address()));
+    NodeIdentity::init_enrolled(
+        &a_config,
+        &relay.address(),
+        Some("localhost"),
+        &relay.token("30076"),
+    )
+    .await
+    .expect("A enrolled");
+    let school_a = Arc::new(node_server::start(a_config).await.expect("A starts"));
+    let b_dir = tempfile::tempdir().expect("tempdir");
+    let b_config = node_config(&b_dir, Some(&relay.address()));
+    NodeIdentity::init_enrolled(
+        &b_config,
+        &relay.address(),
+        Some("localhost"),
+        &relay.token("30077"),
+    )
+    .await
+    .expect("B enrolled");
+    let school_b = Arc::new(node_server::start(b_config).await.expect("B starts"));
+    {
+        let repository = school_a.state.repository.clone();
+        let school = school_a.state.identity.school.clone();
+        tokio::task::spawn_blocking(move || {
+            let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../node/tests/fixtures/oneroster/bulk");
+            node::api::roster::import_package(&repository, &school, &fixture).expect("roster");
+            let hash = node::auth::hash_password(PASSWORD).expect("hash");
+            repository
+                .update(
+                    &node::model::credentials::credentials_doc(&school),
+                    |credentials: &mut node::model::credentials::CredentialsDocument| {
+                        for user in [
+                            "leena.korhonen",
+                            "aino.makinen01",
+                            "marja.makinen",
+                            "sari.lehtonen",
+                        ] {
+                            credentials.set_hash(user, &hash)?;
+                        }
+                        Ok::<_, node::model::common::ModelError>(())
+                    },
+                )
+                .expect("passwords");
+        })
+        .await
+        .expect("setup");
+    }
+    for node in [&school_a, &school_b] {
+        let node = node.clone();
+        eventually("both schools are online", move || {
+            let node = node.clone();
+            async move { status(&node).await["mode"] == "online" }
+        })
+        .await;
+    }
+
+    // The relay goes away for the school day.
+    relay.stop().await;
+    let base = format!("http://{}", school_a.http_address);
+    let teacher = login(&base, "leena.korhonen").await;
+    let pupil = login(&base, "aino.makinen01").await;
+    let guardian = login(&base, "marja.makinen").await;
+    let admin = login(&base, "sari.lehtonen").await;
+    let now = sync_transport::link::now_millis() as i64;
+    let assignment = call(&base, &teacher, reqwest::Method::POST, "/api/v1/classes/CLS-7A-MA/assignments",
+        serde_json::json!({ "title": "Murtoluvut", "instructions": "Laske.", "due_at": now + 86_400_000 })).await;
+    let assignment_id = assignment["id"].as_str().expect("id").to_owned();
+    call(
+        &base,
+        &pupil,
+        reqwest::Method::PUT,
+        &format!("/api/v1/assignments/{assignment_id}/submission"),
+        serde_json::json!({ "text": "3/4", "submit": true }),
+    )
+    .await;
+    call(
+        &base,
+        &teacher,
+        reqwest::Method::POST,
+        &format!("/api/v1/assignments/{assignment_id}/submissions/P01/return"),
+        serde_json::json!({ "feedback": "Oikein", "grade": "10" }),
+    )
+    .await;
+    let timetable = call(&base, &admin, reqwest::Method::PUT, "/api/v1/classes/CLS-7A-MA/timetable/TERM-2025-S",
+        serde_json::json!({ "lessons": [{ "weekday": "monday", "start": "08:15", "end": "09:00", "room": "B204", "teacher": "T01" }] })).await;
+    let lesson = timetable["lessons"][0]["id"]
+        .as_str()
+        .expect("lesson")
+        .to_owned();
+    call(&base, &teacher, reqwest::Method::PUT, &format!("/api/v1/classes/CLS-7A-MA/attendance/2025-09-08/{lesson}"),
+        serde_json::json!({ "marks": { "P01": { "status": "absent" }, "P02": { "status": "present" } } })).await;
+    call(&base, &guardian, reqwest::Method::POST, "/api/v1/threads",
+        serde_json::json!({ "participants": ["T01"], "subject": "Poissaolo", "body": "Aino oli kipeänä." })).await;
+    call(&base, &teacher, reqwest::Method::POST, "/api/v1/classes/CLS-7A-MA/materials",
+        serde_json::json!({ "title": "Kaavat", "kind": "link", "url": "https://example.fi/kaavat" })).await;
+    // Meanwhile at school B, the municipality's announcement (as the municipality's coordinator
+    // tool writes it on that school's node).
+    let announcement_doc = node::model::announcements::announcements_doc(
+        &node::model::announcements::AnnouncementAudience::Municipality {
+            municipality: "092".parse().expect("municipality"),
+        },
+    );
+    {
+        let repository = school_b.state.repository.clone();
+        let doc = announcement_doc.clone();
+        tokio::task::spawn_blocking(move || {
+            repository
+                .update(
+                    &doc,
+                    |announcements: &mut node::model::announcements::AnnouncementsDocument| {
+                        announcements
+                            .publish(
+                                &node::model::common::ItemId::generate(),
+                                node::model::announcements::AnnouncementInput {
+                                    title: "Lumisade".into(),
+                                    body: "Koulukuljetukset myöhässä.".into(),
+                                    expires_at: None,
+                                },
+                                "coordinator-092",
+                                node::model::common::NodeTime::from_unix_millis(now),
+                            )
+                            .map(|_| ())
+                    },
+                )
+                .expect("announcement");
+        })
+        .await
+        .expect("write");
+    }
+    assert_eq!(status(&school_a).await["mode"], "offline");
+    assert!(
+        status(&school_a).await["documents_waiting_to_send"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 5
+    );
+
+    // The link heals: every replica converges, and every acknowledged write is everywhere.
+    relay.restart().await;
+    let relay_store = relay.running.as_ref().expect("relay").store().clone();
+    let a_store = school_a.state.repository.store().clone();
+    let b_store = school_b.state.repository.store().clone();
+    eventually("the relay holds school A exactly as A does", || {
+        let a = heads_of(&a_store, |scope| matches!(scope, Scope::School(_)));
+        let relay_heads = heads_of(&relay_store, |scope| {
+            *scope == Scope::School("30076".parse().expect("school"))
+        });
+        async move { !a.is_empty() && a == relay_heads }
+    })
+    .await;
+    eventually(
+        "the municipality announcement is at both schools and the relay",
+        || {
+            let municipality = |scope: &Scope| matches!(scope, Scope::Municipality(_));
+            let a = heads_of(&a_store, municipality);
+            let b = heads_of(&b_store, municipality);
+            let at_relay = heads_of(&relay_store, municipality);
+            async move { !b.is_empty() && a == b && b == at_relay }
+        },
+    )
+    .await;
+    let seen = call(
+        &base,
+        &pupil,
+        reqwest::Method::GET,
+        "/api/v1/announcements",
+        serde_json::Value::Null,
+    )
+    .await;
+    assert!(
+        seen.to_string().contains("Lumisade"),
+        "the pupil at school A sees it: {seen}"
+    );
+    assert!(
+        heads_of(&b_store, |scope| matches!(scope, Scope::School(_)))
+            .iter()
+            .all(|(doc, _)| doc.scope() == &Scope::School("30077".parse().expect("school"))),
+        "school B never receives school A's documents"
+    );
+    eventually("nothing waits to be sent", || {
+        let node = school_a.clone();
+        async move { status(&node).await["documents_waiting_to_send"] == 0 }
+    })
+    .await;
+    for node in [school_a, school_b] {
+        Arc::try_unwrap(node).expect("only handle").shutdown().await;
+    }
+}
