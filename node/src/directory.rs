@@ -28,6 +28,8 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Index {
+    /// The store's change sequence when the index was last known to be current.
+    checked_at: Option<u64>,
     users_heads: Option<Vec<ChangeHash>>,
     credentials_heads: Option<Vec<ChangeHash>>,
     /// Lowercased username → user id.
@@ -42,6 +44,8 @@ pub struct RosterDirectory {
     users_doc: DocId,
     credentials_doc: DocId,
     index: RwLock<Index>,
+    /// One rebuild at a time; concurrent logins wait for it instead of repeating it.
+    rebuilding: std::sync::Mutex<()>,
 }
 
 impl RosterDirectory {
@@ -51,6 +55,7 @@ impl RosterDirectory {
             users_doc: roster_users_doc(school),
             credentials_doc: credentials_doc(school),
             index: RwLock::new(Index::default()),
+            rebuilding: std::sync::Mutex::new(()),
         }
     }
 
@@ -58,14 +63,29 @@ impl RosterDirectory {
         self.repository.store().doc_heads(doc).ok().flatten()
     }
 
-    /// Rebuilds the index when the documents changed since it was built.
+    /// Rebuilds the index when the documents changed since it was built. Nothing in the store
+    /// changed (one atomic read) is the common case and costs nothing more.
     fn refresh(&self) {
+        let sequence = self.repository.store().change_sequence();
+        if self
+            .index
+            .read()
+            .is_ok_and(|index| index.checked_at == Some(sequence))
+        {
+            return;
+        }
+        let _one_builder = self
+            .rebuilding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let users_heads = self.heads(&self.users_doc);
         let credentials_heads = self.heads(&self.credentials_doc);
-        if let Ok(index) = self.index.read()
+        if let Ok(mut index) = self.index.write()
+            && index.checked_at.is_some()
             && index.users_heads == users_heads
             && index.credentials_heads == credentials_heads
         {
+            index.checked_at = Some(sequence);
             return;
         }
         let users: RosterUsersDocument = match self.repository.read(&self.users_doc) {
@@ -83,6 +103,7 @@ impl RosterDirectory {
             }
         };
         let mut fresh = Index {
+            checked_at: Some(sequence),
             users_heads,
             credentials_heads,
             ..Index::default()

@@ -125,6 +125,8 @@ struct Inner {
     cache: Mutex<DocumentCache>,
     group_commit: GroupCommit,
     compactions_total: AtomicU64,
+    /// The last sequence number written to any scope's log, readable without the writer lock.
+    change_sequence: AtomicU64,
     document_loads_total: AtomicU64,
     document_cache_hits_total: AtomicU64,
 }
@@ -187,6 +189,7 @@ impl SledStore {
                 cache: Mutex::new(DocumentCache::new(MAX_CACHED_DOCUMENTS)),
                 group_commit: GroupCommit::default(),
                 compactions_total: AtomicU64::new(0),
+                change_sequence: AtomicU64::new(last_seq),
                 document_loads_total: AtomicU64::new(0),
                 document_cache_hits_total: AtomicU64::new(0),
             }),
@@ -271,6 +274,7 @@ impl SledStore {
         let seq = self.record_blob_in_scope(&mut final_batch, &writer, scope, &blob)?;
         self.apply(final_batch)?;
         writer.last_seq = seq;
+        self.inner.change_sequence.store(seq, Ordering::Release);
         Ok(blob)
     }
 
@@ -318,6 +322,13 @@ impl SledStore {
             count += 1;
         }
         Ok(count)
+    }
+
+    /// A number that grows whenever any document or blob in the store changes (the last sequence
+    /// number of the change logs). Equal numbers mean nothing changed in between, which lets caches
+    /// of derived data check themselves with one atomic read.
+    pub fn change_sequence(&self) -> u64 {
+        self.inner.change_sequence.load(Ordering::Acquire)
     }
 
     /// The bytes the database occupies on disk.
@@ -598,6 +609,7 @@ impl SledStore {
                 let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob)?;
                 self.apply(batch)?;
                 writer.last_seq = seq;
+                self.inner.change_sequence.store(seq, Ordering::Release);
                 return Ok(BlobWriteOutcome::Complete);
             }
             Some(BlobRecord::Partial { received }) => received,
@@ -639,6 +651,7 @@ impl SledStore {
         let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob)?;
         self.apply(batch)?;
         writer.last_seq = seq;
+        self.inner.change_sequence.store(seq, Ordering::Release);
         Ok(BlobWriteOutcome::Complete)
     }
 
@@ -860,6 +873,7 @@ impl SledStore {
         )?;
         self.apply(batch)?;
         writer.last_seq = seq;
+        self.inner.change_sequence.store(seq, Ordering::Release);
         if compact {
             self.inner.compactions_total.fetch_add(1, Ordering::Relaxed);
         }

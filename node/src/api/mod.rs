@@ -23,7 +23,7 @@ pub mod roster;
 pub mod timetable;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use automerge::ChangeHash;
 use axum::Json;
@@ -266,29 +266,61 @@ impl RosterIndex {
 }
 
 /// The cached [`RosterIndex`] of a node.
+///
+/// Every request asks for it, so the common case must cost almost nothing: the store's change
+/// sequence (one atomic read) tells whether anything at all changed since the index was last known
+/// to be current. Only then are the roster documents' heads compared, and only when those changed is
+/// the index rebuilt, by one thread at a time: the others wait for that build instead of each
+/// rebuilding (a bell's worth of first requests would otherwise build it hundreds of times at once).
 #[derive(Debug, Default)]
 pub struct RosterCache {
-    current: RwLock<Option<Arc<RosterIndex>>>,
+    /// The index and the store's change sequence at which it was last known to be current.
+    current: RwLock<Option<(u64, Arc<RosterIndex>)>>,
+    rebuilding: Mutex<()>,
 }
 
 impl RosterCache {
-    /// The index, rebuilt first if a roster document changed since it was built.
+    /// The index if nothing in the store changed since it was last checked; never blocks.
+    pub fn get_if_unchanged(&self, repository: &Repository) -> Option<Arc<RosterIndex>> {
+        let sequence = repository.store().change_sequence();
+        let current = self.current.read().ok()?;
+        match current.as_ref() {
+            Some((checked_at, index)) if *checked_at == sequence => Some(index.clone()),
+            _ => None,
+        }
+    }
+
+    /// The index, checked against the roster documents and rebuilt if one of them changed. Reads
+    /// the store, so it runs on the blocking pool.
     pub fn get(
         &self,
         repository: &Repository,
         school: &SchoolCode,
     ) -> Result<Arc<RosterIndex>, ApiError> {
-        if let Ok(current) = self.current.read()
-            && let Some(index) = current.as_ref()
-            && index.is_current(repository)
-        {
-            return Ok(index.clone());
+        if let Some(index) = self.get_if_unchanged(repository) {
+            return Ok(index);
         }
-        let fresh = Arc::new(RosterIndex::build(repository, school)?);
+        let _one_builder = self
+            .rebuilding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The sequence is read before the check, so a write racing with it only makes the next
+        // request check again.
+        let sequence = repository.store().change_sequence();
+        let known = self.current.read().ok().and_then(|current| {
+            current
+                .as_ref()
+                .map(|(checked_at, index)| (*checked_at, index.clone()))
+        });
+        let index = match known {
+            Some((checked_at, index)) if checked_at == sequence => return Ok(index),
+            Some((_, index)) if index.is_current(repository) => index,
+            _ => Arc::new(RosterIndex::build(repository, school)?),
+        };
         if let Ok(mut current) = self.current.write() {
-            *current = Some(fresh.clone());
+            *current = Some((sequence, index.clone()));
         }
-        Ok(fresh)
+        Ok(index)
     }
 }
 
@@ -386,8 +418,12 @@ impl<'caller> Access<'caller> {
     }
 }
 
-/// The current roster index, rebuilt on the blocking pool when a roster document changed.
+/// The current roster index: at once when nothing changed, else checked (and rebuilt when a
+/// roster document changed) on the blocking pool.
 pub async fn roster_index(state: &AppState) -> Result<Arc<RosterIndex>, ApiError> {
+    if let Some(index) = state.roster.get_if_unchanged(&state.repository) {
+        return Ok(index);
+    }
     let repository = state.repository.clone();
     let cache = state.roster.clone();
     let school = state.identity.school.clone();

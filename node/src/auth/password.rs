@@ -140,28 +140,56 @@ pub fn hash_meets_policy(phc: &str) -> bool {
         && params.p_cost() >= ARGON2_PARALLELISM
 }
 
-/// Runs password hashes on tokio's blocking pool, at most `concurrency` at a time.
+/// Runs password hashes on `concurrency` dedicated threads (one per core by default).
 ///
-/// The semaphore is sized to the number of cores: that bounds argon2's memory to
-/// `cores × 19 MiB` and its CPU to the cores there are, while the async workers stay free to serve
-/// everything else (a hash never runs on them). Jobs beyond the running ones wait in a queue bounded
-/// by [`QUEUED_JOBS_PER_WORKER`]; past that they fail at once with [`PasswordError::Busy`].
+/// Dedicated threads, not tokio's blocking pool: each argon2 hash allocates 19 MiB, and the C
+/// allocator keeps freed memory per thread. Spread over the blocking pool's many threads, a bell's
+/// worth of logins left hundreds of megabytes resident for good; on a fixed set of threads the
+/// memory is `concurrency × 19 MiB`, reused. The async workers stay free to serve everything else
+/// (a hash never runs on them). Jobs beyond the running ones wait in a queue bounded by
+/// [`QUEUED_JOBS_PER_WORKER`]; past that they fail at once with [`PasswordError::Busy`].
 #[derive(Debug, Clone)]
 pub struct PasswordWorkers {
-    /// Permits to run a hash: one per worker.
-    running: Arc<Semaphore>,
+    jobs: std::sync::mpsc::SyncSender<PasswordJob>,
     /// Permits to be queued or running: bounds the waiting line.
     admitted: Arc<Semaphore>,
     concurrency: usize,
 }
+
+/// A hash to run on a worker thread; it sends its own answer.
+type PasswordJob = Box<dyn FnOnce() + Send>;
 
 impl PasswordWorkers {
     /// Workers for `concurrency` simultaneous hashes (at least one).
     pub fn new(concurrency: usize) -> Self {
         let concurrency = concurrency.max(1);
         let admitted = concurrency.saturating_mul(QUEUED_JOBS_PER_WORKER + 1);
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<PasswordJob>(admitted);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for number in 0..concurrency {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-{number}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while taking the next job, never while hashing.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            // Every sender is gone: the workers are no longer needed.
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "could not start a password worker thread");
+            }
+        }
         Self {
-            running: Arc::new(Semaphore::new(concurrency)),
+            jobs,
             admitted: Arc::new(Semaphore::new(admitted)),
             concurrency,
         }
@@ -207,9 +235,9 @@ impl PasswordWorkers {
         .await
     }
 
-    /// Runs `job` on the blocking pool once a worker is free. The permits move into the job, so
-    /// that they are released when the hash finishes even if the request that asked for it has gone
-    /// away meanwhile: the memory bound holds under cancellation too.
+    /// Runs `job` on a worker thread once one is free. The admission permit moves into the job, so
+    /// that it is released when the hash finishes even if the request that asked for it has gone
+    /// away meanwhile: the bound holds under cancellation too.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
@@ -217,18 +245,17 @@ impl PasswordWorkers {
         let admission = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| PasswordError::Busy)?;
-        let worker = Arc::clone(&self.running)
-            .acquire_owned()
-            .await
-            .map_err(|_| PasswordError::WorkerFailed)?;
-        tokio::task::spawn_blocking(move || {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: PasswordJob = Box::new(move || {
             let result = job();
-            drop(worker);
             drop(admission);
-            result
-        })
-        .await
-        .map_err(|_| PasswordError::WorkerFailed)
+            let _ = answer.send(result);
+        });
+        // The queue holds as many jobs as there are admission permits, so this never blocks.
+        self.jobs
+            .try_send(job)
+            .map_err(|_| PasswordError::WorkerFailed)?;
+        answered.await.map_err(|_| PasswordError::WorkerFailed)
     }
 }
 
