@@ -676,14 +676,18 @@ pub async fn save_submission(
         text: request.text,
         files: FileRefView::into_file_refs(request.files)?,
     };
-    let added = match load_submission(&state, &context.id, &pupil).await? {
-        Some(existing) => {
-            let named: Vec<FileRef> = files_of(&existing, true).cloned().collect();
-            files_not_in(&work.files, &named)
-        }
-        None => work.files.clone(),
-    };
-    files::require_stored(&state, &added).await?;
+    // Text-only saves (the common case while a pupil types) need no file check, and so no read of
+    // the current submission before the write.
+    if !work.files.is_empty() {
+        let added = match load_submission(&state, &context.id, &pupil).await? {
+            Some(existing) => {
+                let named: Vec<FileRef> = files_of(&existing, true).cloned().collect();
+                files_not_in(&work.files, &named)
+            }
+            None => work.files.clone(),
+        };
+        files::require_stored(&state, &added).await?;
+    }
 
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
