@@ -1,8 +1,8 @@
 //! DigiOne Edge node: the server a school runs on its own hardware.
 //!
-//! Today it holds the school's replica store (the `sync-store` crate) and can describe it. The HTTP
-//! platform services and the QUIC sync client that drives `sync_protocol::session::Session` against
-//! the relay are built on top of this crate by the node issue.
+//! It serves the school's platform (the JSON API in [`api`], with one login from [`auth`]) on the
+//! LAN from automerge documents ([`model`]) kept durably by the [`repository`], and syncs them with
+//! the relay through [`sync`] when enrolled. See `node/README.md` and `node/DATA-MODEL.md`.
 
 pub mod admin_cli;
 pub mod api;

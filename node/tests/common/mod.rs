@@ -29,51 +29,9 @@ pub struct TestSchool {
 
 impl TestSchool {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = NodeConfig {
-            data_dir: dir.path().join("node"),
-            ..NodeConfig::default()
-        };
-        config.http.listen = "127.0.0.1:0".parse().expect("address");
-        NodeIdentity::init_standalone(
-            &config,
-            "30076".parse().expect("school"),
-            "092".parse().expect("municipality"),
-        )
-        .expect("init");
-        let node = server::start(config).await.expect("node starts");
-        let repository = node.state.repository.clone();
-        let school = node.state.identity.school.clone();
-        tokio::task::spawn_blocking(move || {
-            let fixture =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oneroster/bulk");
-            node::api::roster::import_package(&repository, &school, &fixture)
-                .expect("the fixture imports");
-            // One hash for everyone keeps the test quick; the argon2 cost is measured elsewhere.
-            let hash = node::auth::hash_password(PASSWORD).expect("hash");
-            let users: RosterUsersDocument = repository
-                .read_or_default(&roster_users_doc(&school))
-                .expect("users");
-            repository
-                .update(
-                    &credentials_doc(&school),
-                    |credentials: &mut CredentialsDocument| {
-                        for user in users.users.values() {
-                            credentials.set_hash(&user.username, &hash)?;
-                        }
-                        Ok::<_, node::model::common::ModelError>(())
-                    },
-                )
-                .expect("passwords set");
-        })
-        .await
-        .expect("setup");
-        let base = format!("http://{}", node.http_address);
-        Self { dir, node, base }
+        Self::start_with(|_| {}).await
     }
 
-    /// As [`TestSchool::start`], with `adjust` changing the node's configuration before it starts
-    /// (for example a small upload limit).
     pub async fn start_with(adjust: impl FnOnce(&mut NodeConfig)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = NodeConfig {
