@@ -185,9 +185,62 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(crate::api::openapi::document))
         .merge(crate::auth::routes())
         .merge(crate::api::routes())
+        .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(tower::limit::ConcurrencyLimitLayer::new(concurrency))
         .with_state(state)
+}
+
+/// The longest plain-text rejection turned into JSON; axum's are one line.
+const MAX_REJECTION_TEXT_BYTES: usize = 4 * 1024;
+
+/// Answers axum's own rejections of a request (a body that is not JSON, of the wrong shape, or too
+/// large; a malformed path) in the API's error format, `{ "error": …, "message": … }`, instead of
+/// plain text, so that a client handles every refusal one way. Done once here rather than in every
+/// extractor, because the rejections come from axum before any handler runs.
+async fn json_rejections(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
+    if !status.is_client_error() || !plain_text {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        _ => "bad_request",
+    };
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT_BYTES)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        text
+    };
+    let mut json = (
+        status,
+        axum::Json(serde_json::json!({ "error": code, "message": message })),
+    )
+        .into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }
 
 /// Headers every response carries (the web UI adds its own CSP details later).

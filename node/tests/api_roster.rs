@@ -83,3 +83,48 @@ async fn only_administrators_import_rosters_and_a_bad_package_changes_nothing() 
         .expect("login");
     assert_eq!(response.status(), 200, "the new password works");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_mistyped_and_oversized_bodies_get_json_errors_and_change_nothing() {
+    let school = TestSchool::start().await;
+    let admin = school.login("sari.lehtonen").await;
+    let send = |body: Vec<u8>| {
+        admin
+            .http
+            .post(format!("{}/api/v1/announcements/school", school.base))
+            .header("cookie", &admin.cookie)
+            .header("x-csrf-token", &admin.csrf)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"{\"title\":".to_vec(), 400, "bad_request"),
+        (b"{\"title\":5,\"body\":[]}".to_vec(), 422, "invalid_body"),
+        (
+            format!(
+                "{{\"title\":\"{}\",\"body\":\"b\"}}",
+                "x".repeat(3 * 1024 * 1024)
+            )
+            .into_bytes(),
+            413,
+            "too_large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let response = send(body).await.expect("sent");
+        assert_eq!(response.status().as_u16(), status);
+        let error: serde_json::Value = response.json().await.expect("a JSON error");
+        assert_eq!(error["error"], code);
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|message| !message.is_empty())
+        );
+    }
+    let (_, announcements) = admin.get("/api/v1/announcements").await;
+    assert!(
+        !announcements.to_string().contains("\"title\":\"x"),
+        "nothing was published: {announcements}"
+    );
+}
