@@ -781,7 +781,9 @@ async fn run_sync_session(
             LinkOutput::Event(Event::LocalError { message, .. }) => {
                 shared.registry.record_error(&node, &message, unix_now());
             }
-            LinkOutput::Event(Event::InSync | Event::Closed { .. }) => {}
+            LinkOutput::Event(
+                Event::InSync | Event::ScopeMatched { .. } | Event::Closed { .. },
+            ) => {}
             LinkOutput::Activity(activity) => {
                 // A superseded connection's last reports would overwrite the figures of the
                 // connection that replaced it.

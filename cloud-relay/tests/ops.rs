@@ -256,6 +256,23 @@ fn populate_every_state(registry: &FleetRegistry) -> i64 {
     now
 }
 
+/// Opens a sled database that was just closed. sled's background flusher holds the directory lock
+/// for a moment after the last handle is dropped (longer on a busy machine), so the open is retried
+/// for up to two seconds, as `SledStore::open` does.
+fn reopen_sled(path: &std::path::Path) -> sled::Db {
+    let mut attempts_left = 100;
+    loop {
+        match sled::open(path) {
+            Ok(database) => return database,
+            Err(error) if attempts_left > 1 && error.to_string().contains("lock") => {
+                attempts_left -= 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("sled reopens: {error}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn healthz_needs_no_token() {
     let harness = Harness::start().await;
@@ -897,7 +914,7 @@ async fn totals_survive_a_restart_and_reconnects_do_not_double_count() {
     }
 
     // The relay restarts on the same database.
-    let database = sled::open(directory.path()).expect("sled reopens");
+    let database = reopen_sled(directory.path());
     let registry =
         FleetRegistry::open(database.open_tree("fleet").expect("tree"), policy()).expect("reopen");
     let harness = Harness::serve(directory, registry.clone()).await;

@@ -1,9 +1,10 @@
 //! Reading and writing domain documents: hydrate, change, reconcile, commit durably, tell the sync
 //! client.
 //!
-//! Every write goes through [`Repository::update`]. It holds a lock per document (striped) while it
-//! loads, changes and applies, so two requests never produce changes with the same actor and sequence
-//! number; it then waits for durability outside the lock, so concurrent writers, to the same document
+//! Every write goes through [`Repository::update`]. It changes the store's own loaded document under
+//! the store's lock for that document ([`SledStore::edit_document`]), so two requests never produce
+//! changes with the same actor and sequence number and a write costs one automerge operation, not a
+//! copy of the document; it then waits for durability outside the lock, so concurrent writers, to the same document
 //! or not, share one fsync (group commit). It returns only once the changes are on disk: an answer of
 //! success from the API means the write survives a crash.
 //!
@@ -11,21 +12,15 @@
 //! lost in a crash may already have reached the relay, and a new change under the same actor and
 //! sequence number would collide with it.
 
-use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use automerge::{ActorId, Automerge};
+use automerge::ActorId;
 use autosurgeon::{Hydrate, Reconcile};
 use sync_protocol::ids::{BlobId, DocId, Scope};
 use sync_protocol::store::StoreError;
-use sync_store::SledStore;
+use sync_store::{EditError, SledStore};
 use sync_transport::link::LocalNotice;
 use tokio::sync::mpsc;
-
-/// Stripes of the per-document write lock. Two documents share a stripe only by hash collision,
-/// which costs some concurrency, never correctness.
-const WRITE_LOCK_STRIPES: usize = 64;
 
 /// Local-change notices buffered for the sync client. When the client is offline or behind, notices
 /// beyond this are dropped: the relay's sync request on the next connection finds those changes.
@@ -53,7 +48,6 @@ pub enum UpdateError<E> {
 pub struct Repository {
     store: SledStore,
     actor: ActorId,
-    write_locks: Vec<Mutex<()>>,
     notices: mpsc::Sender<LocalNotice>,
     writes_total: AtomicU64,
     notices_dropped_total: AtomicU64,
@@ -65,7 +59,6 @@ impl Repository {
         Self {
             store,
             actor: ActorId::random(),
-            write_locks: (0..WRITE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             notices,
             writes_total: AtomicU64::new(0),
             notices_dropped_total: AtomicU64::new(0),
@@ -116,44 +109,29 @@ impl Repository {
     where
         T: Hydrate + Reconcile + Default,
     {
-        let (result, changed) = {
-            let _guard = self.lock_for(doc);
-            let mut document = self
-                .store
-                .document(doc)
-                .map_err(RepositoryError::Store)?
-                .unwrap_or_else(Automerge::new);
+        let shape_error = |error: &dyn std::fmt::Display| RepositoryError::Shape {
+            doc: doc.clone(),
+            reason: error.to_string(),
+        };
+        let edited = self.store.edit_document(doc, |document| {
             let mut state: T = if document.get_heads().is_empty() {
                 T::default()
             } else {
-                autosurgeon::hydrate(&document).map_err(|error| RepositoryError::Shape {
-                    doc: doc.clone(),
-                    reason: error.to_string(),
-                })?
+                autosurgeon::hydrate(&*document)
+                    .map_err(|error| UpdateError::Repository(shape_error(&error)))?
             };
             let result = change(&mut state).map_err(UpdateError::Rejected)?;
             document.set_actor(self.actor.clone());
-            let before = document.get_heads();
             let mut transaction = document.transaction();
-            autosurgeon::reconcile(&mut transaction, &state).map_err(|error| {
-                RepositoryError::Shape {
-                    doc: doc.clone(),
-                    reason: error.to_string(),
-                }
-            })?;
+            autosurgeon::reconcile(&mut transaction, &state)
+                .map_err(|error| UpdateError::Repository(shape_error(&error)))?;
             transaction.commit();
-            let changes: Vec<Vec<u8>> = document
-                .get_changes(&before)
-                .into_iter()
-                .map(|change| change.raw_bytes().to_vec())
-                .collect();
-            let changed = !changes.is_empty();
-            if changed {
-                self.store
-                    .apply_changes(doc, changes)
-                    .map_err(RepositoryError::Store)?;
-            }
-            (result, changed)
+            Ok(result)
+        });
+        let (result, changed) = match edited {
+            Ok((result, heads)) => (result, heads.is_some()),
+            Err(EditError::Rejected(error)) => return Err(error),
+            Err(EditError::Store(error)) => return Err(RepositoryError::Store(error).into()),
         };
         if changed {
             self.store.wait_durable().map_err(RepositoryError::Store)?;
@@ -178,16 +156,5 @@ impl Repository {
         if self.notices.try_send(notice).is_err() {
             self.notices_dropped_total.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    fn lock_for(&self, doc: &DocId) -> std::sync::MutexGuard<'_, ()> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        doc.hash(&mut hasher);
-        let stripe = (hasher.finish() as usize) % self.write_locks.len();
-        // A poisoned stripe only means a writer panicked while holding it; the document itself is
-        // unchanged (nothing is applied before the final step), so the lock is still good to use.
-        self.write_locks[stripe]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

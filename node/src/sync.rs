@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sync_protocol::ids::{DocId, NodeId};
+use sync_protocol::ids::{DocId, NodeId, Scope};
 use sync_protocol::session::Event;
+use sync_protocol::store::Seq;
 use sync_protocol::wire::NodeHealth;
 use sync_store::SledStore;
 use sync_transport::client::{self, ClientHandles, ClientSettings, ClientStatus};
@@ -99,6 +100,20 @@ impl PendingChanges {
                 inner.overflow = 0;
             }
         }
+    }
+
+    /// Forgets the documents of `scope` whose last write is at or before `log_head`: the relay's
+    /// heartbeat digest of the scope matched ours when our log ended there, so the relay holds them.
+    /// This covers acknowledgements that never came (the relay restarted between storing a push and
+    /// answering it), after which the shared heads stay behind although both sides are equal.
+    fn confirm_scope(&self, store: &SledStore, scope: &Scope, log_head: Seq) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        inner.documents.retain(|doc| {
+            doc.scope() != scope
+                || !matches!(store.document_log_seq(doc), Ok(Some(seq)) if seq <= log_head)
+        });
     }
 
     fn counts(&self) -> (u64, u64) {
@@ -235,6 +250,9 @@ pub fn start(
         },
         move |output| match output {
             LinkOutput::Event(Event::InSync) => confirm_pending.confirm(&confirm_store, true),
+            LinkOutput::Event(Event::ScopeMatched { scope, log_head }) => {
+                confirm_pending.confirm_scope(&confirm_store, &scope, log_head)
+            }
             LinkOutput::Activity(activity) => confirm_pending.confirm(
                 &confirm_store,
                 activity.in_sync && activity.to_peer.blobs_waiting == 0,
@@ -279,5 +297,50 @@ pub fn measure_health(
         uptime_secs: started.elapsed().as_secs(),
         store_bytes: store.size_on_disk().unwrap_or(0),
         doc_count: store.document_count().unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::{Automerge, ROOT, transaction::Transactable as _};
+
+    use super::*;
+
+    fn write_note(store: &SledStore, doc: &DocId) {
+        let mut automerge = Automerge::new();
+        let mut transaction = automerge.transaction();
+        transaction.put(ROOT, "text", doc.to_string()).expect("put");
+        transaction.commit();
+        let changes = automerge
+            .get_changes(&[])
+            .into_iter()
+            .map(|change| change.raw_bytes().to_vec())
+            .collect();
+        store.commit_local_changes(doc, changes).expect("durable");
+    }
+
+    #[test]
+    fn a_matched_scope_confirms_only_its_writes_up_to_the_matched_log_head() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(directory.path()).expect("store");
+        let school: Scope = "school:30076".parse().expect("scope");
+        let municipality: Scope = "municipality:092".parse().expect("scope");
+        let before = DocId::new(school.clone(), "before").expect("doc");
+        let shared = DocId::new(municipality.clone(), "shared").expect("doc");
+        let after = DocId::new(school.clone(), "after").expect("doc");
+        write_note(&store, &before);
+        write_note(&store, &shared);
+        let matched_head = store.scope_summary(&school).expect("summary").log_head;
+        write_note(&store, &after);
+
+        let pending = PendingChanges::default();
+        for doc in [&before, &shared, &after] {
+            pending.record(&LocalNotice::Document(doc.clone()));
+        }
+        pending.confirm_scope(&store, &school, matched_head);
+
+        let left: HashSet<DocId> = pending.inner.lock().expect("lock").documents.clone();
+        assert_eq!(left, HashSet::from([shared, after]));
+        assert_eq!(pending.counts(), (2, 0));
     }
 }

@@ -35,7 +35,7 @@ use automerge::ChangeHash;
 
 use crate::ids::{BlobId, DocId, NodeId, Scope};
 use crate::store::{
-    BlobWriteOutcome, LogItem, ReplicaStore, StoreError, heads_ack_fingerprint, sorted_heads,
+    BlobWriteOutcome, LogItem, ReplicaStore, Seq, StoreError, heads_ack_fingerprint, sorted_heads,
 };
 use crate::wire::{
     BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocAck,
@@ -122,6 +122,11 @@ pub enum Event {
     BlobStored { scope: Scope, blob: BlobId },
     /// Every scope received from the peer is reconciled and nothing waits to be sent.
     InSync,
+    /// The peer's heartbeat digest of `scope` equals ours, read when our log of the scope ended at
+    /// `log_head`: the peer holds every write of that scope up to that sequence number. This
+    /// confirms writes whose acknowledgement was lost (a peer that restarted between storing them
+    /// and answering), without a message per document.
+    ScopeMatched { scope: Scope, log_head: Seq },
     /// The peer reported an error.
     PeerError {
         code: ErrorCode,
@@ -993,6 +998,10 @@ impl Session {
                 .is_some_and(|request| !request.complete);
             if ours.digest == state.digest {
                 self.mismatch_streaks.remove(&state.scope);
+                self.events.push_back(Event::ScopeMatched {
+                    scope: state.scope.clone(),
+                    log_head: ours.log_head,
+                });
                 // Equal content means we hold everything in the peer's log up to its head.
                 if !request_open {
                     self.cursors_until_durable.push((

@@ -9,7 +9,8 @@ use sync_protocol::session::{
 use sync_protocol::sim::Pair;
 use sync_protocol::store::ReplicaStore;
 use sync_protocol::wire::{
-    ErrorCode, FRAME_HEADER_BYTES, Hello, MAX_FRAME_PAYLOAD_BYTES, Message, PROTOCOL_VERSION,
+    ErrorCode, FRAME_HEADER_BYTES, Heartbeat, Hello, MAX_FRAME_PAYLOAD_BYTES, Message,
+    PROTOCOL_VERSION, ScopeDigest, ScopeState, SyncStatus,
 };
 
 fn school() -> Scope {
@@ -233,5 +234,63 @@ fn a_peer_that_sends_into_a_scope_it_may_not_write_is_refused_and_nothing_is_sto
     assert!(
         !session.is_closed(),
         "one refused document does not end the session"
+    );
+}
+
+/// A heartbeat whose digest equals ours confirms every write of the scope up to our log head, so a
+/// driver can forget writes whose acknowledgement was lost; a different digest confirms nothing.
+#[test]
+fn a_heartbeat_with_our_digest_reports_the_scope_matched_up_to_our_log_head() {
+    let doc = DocId::new(school(), "notes").expect("valid");
+    let mut store = MemoryStore::new(1);
+    let mut automerge = Automerge::new();
+    let mut transaction = automerge.transaction();
+    transaction.put(ROOT, "text", "hello").expect("put");
+    transaction.commit();
+    let changes = automerge
+        .get_changes(&[])
+        .into_iter()
+        .map(|change| change.raw_bytes().to_vec())
+        .collect();
+    store.apply_changes(&doc, changes).expect("applies");
+    let ours = store.scope_summary(&school()).expect("summary");
+    assert!(ours.log_head > 0);
+
+    let mut session = relay_session(&store);
+    session.handle_payload(&mut store, &hello_from("node-30076-a", PROTOCOL_VERSION), 0);
+    let heartbeat_with = |digest| {
+        let frame = Message::Heartbeat(Heartbeat {
+            sent_at_millis: 0,
+            status: SyncStatus::default(),
+            scopes: vec![ScopeState {
+                scope: school(),
+                digest,
+                log_head: 99,
+                epoch: 7,
+            }],
+            health: None,
+        })
+        .encode_frame()
+        .expect("encodes");
+        frame[FRAME_HEADER_BYTES..].to_vec()
+    };
+    let matched = |events: &[Event]| {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                Event::ScopeMatched { scope, log_head } => Some((scope.clone(), *log_head)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let _ = events(&mut session);
+
+    session.handle_payload(&mut store, &heartbeat_with(ScopeDigest::default()), 10);
+    assert_eq!(matched(&events(&mut session)), vec![]);
+
+    session.handle_payload(&mut store, &heartbeat_with(ours.digest), 20);
+    assert_eq!(
+        matched(&events(&mut session)),
+        vec![(school(), ours.log_head)]
     );
 }

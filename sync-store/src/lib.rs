@@ -33,9 +33,11 @@
 //!
 //! # Sharing
 //! [`SledStore`] is a cheap `Clone` handle around an `Arc`; every method takes `&self`. Writes are
-//! serialised by one writer lock (they read and update the sequence counter and digests); reads go to
-//! sled directly without it, except that loading a document from disk takes the writer lock, so that
-//! a compaction cannot delete chunks between reading a document's record and reading its chunks.
+//! serialised per document by a striped document lock, under which the automerge work happens, and
+//! only numbering a write and applying its batch take the one writer lock (they read and update the
+//! sequence counter and digests). Reads go to sled directly, except that loading a document from disk
+//! takes its document lock, so that a compaction cannot delete chunks between reading a document's
+//! record and reading its chunks.
 
 pub mod group_commit;
 pub mod layout;
@@ -76,6 +78,10 @@ pub const SLED_FLUSH_EVERY_MS: u64 = 500;
 const OPEN_LOCK_ATTEMPTS: u32 = 100;
 const OPEN_LOCK_RETRY_MS: u64 = 20;
 
+/// How many locks the documents are spread over. Writes to documents of different stripes do their
+/// automerge work in parallel and meet only at the short writer lock that orders the logs.
+const DOCUMENT_LOCK_STRIPES: usize = 64;
+
 /// The most loaded documents kept in memory.
 pub const MAX_CACHED_DOCUMENTS: usize = 256;
 
@@ -92,6 +98,15 @@ pub const BLOB_STORAGE_CHUNK_BYTES: usize = 64 * 1024;
 /// How many bytes of a local upload go into one atomic write (4 MiB), so that a large upload does not
 /// build one huge batch in memory. An upload interrupted by a crash is left as a partial blob.
 pub const BLOB_UPLOAD_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why [`SledStore::edit_document`] stored nothing.
+#[derive(Debug)]
+pub enum EditError<E> {
+    /// The edit itself refused.
+    Rejected(E),
+    /// The store could not load or write the document.
+    Store(StoreError),
+}
 
 /// Counters describing what the store has done since it was opened, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,6 +137,9 @@ struct Inner {
     tree: sled::Tree,
     epoch: u64,
     writer: Mutex<WriterState>,
+    /// One lock per stripe of documents: whoever changes or loads a document holds its stripe's
+    /// lock (see `SledStore::document_lock`).
+    document_locks: Box<[Mutex<()>]>,
     cache: Mutex<DocumentCache>,
     group_commit: GroupCommit,
     compactions_total: AtomicU64,
@@ -186,6 +204,7 @@ impl SledStore {
                 tree,
                 epoch,
                 writer: Mutex::new(WriterState { last_seq }),
+                document_locks: (0..DOCUMENT_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
                 cache: Mutex::new(DocumentCache::new(MAX_CACHED_DOCUMENTS)),
                 group_commit: GroupCommit::default(),
                 compactions_total: AtomicU64::new(0),
@@ -385,6 +404,19 @@ impl SledStore {
         Ok(entries)
     }
 
+    /// The sequence number of the last write to `doc` in its scope's log, `None` for a document the
+    /// store does not hold. Compared with a scope's `log_head`, it tells whether a write happened
+    /// before or after that summary was read.
+    pub fn document_log_seq(&self, doc: &DocId) -> Result<Option<Seq>, StoreError> {
+        let key = layout::log_index_key(doc.scope(), &LogItem::Document(doc.clone()));
+        let Some(value) = self.inner.tree.get(key).map_err(io_error)? else {
+            return Ok(None);
+        };
+        layout::read_u64(&value)
+            .map(Some)
+            .ok_or_else(|| StoreError::Io(format!("the log index entry of {doc} is damaged")))
+    }
+
     pub fn doc_heads(&self, doc: &DocId) -> Result<Option<Vec<ChangeHash>>, StoreError> {
         Ok(self.document_record(doc)?.map(|record| record.heads))
     }
@@ -434,16 +466,9 @@ impl SledStore {
         doc: &DocId,
         changes: Vec<Vec<u8>>,
     ) -> Result<ApplyOutcome, StoreError> {
-        let mut writer = self.writer();
-        let record = self.document_record(doc)?;
-        let cached = self.cache().take(doc);
-        let mut automerge = match (cached, &record) {
-            (Some(automerge), _) => automerge,
-            (None, Some(record)) => self.load_from_disk(doc, record)?,
-            (None, None) => Automerge::new(),
-        };
-        let outcome =
-            self.apply_to_document(doc, &mut writer, record.as_ref(), &mut automerge, changes);
+        let _document = self.document_lock(doc);
+        let (record, mut automerge) = self.take_document(doc)?;
+        let outcome = self.apply_to_document(doc, record.as_ref(), &mut automerge, changes);
         // On an error the loaded document may be ahead of the disk, so it is dropped and reloaded
         // on next use. A document that was neither stored nor written to is not cached, so that the
         // cache never holds a document the store does not.
@@ -453,6 +478,59 @@ impl SledStore {
             self.cache().insert(doc.clone(), automerge);
         }
         outcome
+    }
+
+    /// Runs `edit` on the document itself (a new, empty one when the store does not hold it) and
+    /// stores whatever transactions it committed, as one write. Answers `edit`'s result and the new
+    /// heads, or `None` as the heads when nothing changed. Durable after the next
+    /// [`Self::wait_durable`].
+    ///
+    /// This is the write path for local edits: the transaction is made on the cached document, so a
+    /// write costs one automerge operation instead of a copy of the document plus a second apply.
+    /// `edit` runs under the document's lock (other documents are not held up); it must not touch
+    /// the store. When it answers `Err`, it must not have committed anything; if it did anyway, or
+    /// if it panics, the document in memory is dropped and reloaded from disk, which it never
+    /// reached.
+    pub fn edit_document<R, E>(
+        &self,
+        doc: &DocId,
+        edit: impl FnOnce(&mut Automerge) -> Result<R, E>,
+    ) -> Result<(R, Option<Vec<ChangeHash>>), EditError<E>> {
+        let _document = self.document_lock(doc);
+        let (record, mut automerge) = self.take_document(doc).map_err(EditError::Store)?;
+        let old_heads = automerge.get_heads();
+        let edited = edit(&mut automerge);
+        let unchanged = automerge.get_heads() == old_heads;
+        let result = match edited {
+            Ok(result) => result,
+            Err(rejected) => {
+                if unchanged && record.is_some() {
+                    self.cache().insert(doc.clone(), automerge);
+                }
+                return Err(EditError::Rejected(rejected));
+            }
+        };
+        if unchanged {
+            if record.is_some() {
+                self.cache().insert(doc.clone(), automerge);
+            }
+            return Ok((result, None));
+        }
+        let increment = automerge.save_after(&old_heads);
+        let size_bytes =
+            record.as_ref().map_or(0, DocumentRecord::stored_bytes) + increment.len() as u64;
+        if size_bytes > MAX_DOCUMENT_BYTES {
+            // The edited copy is ahead of the disk; dropping it leaves the document as stored.
+            return Err(EditError::Store(StoreError::DocumentTooLarge {
+                doc: doc.clone(),
+                size_bytes,
+            }));
+        }
+        let heads = sorted_heads(automerge.get_heads());
+        self.persist_document_write(doc, record.as_ref(), &automerge, &heads, increment)
+            .map_err(EditError::Store)?;
+        self.cache().insert(doc.clone(), automerge);
+        Ok((result, Some(heads)))
     }
 
     pub fn shared_heads(
@@ -664,6 +742,36 @@ impl SledStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The lock of `doc`'s stripe. Held while a document is out of the cache being changed, and
+    /// while it is loaded from disk, so that nobody loads a document between a write's chunk
+    /// deletion (compaction) and its record update, or caches a copy older than a write in flight.
+    fn document_lock(&self, doc: &DocId) -> MutexGuard<'_, ()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(doc, &mut hasher);
+        let stripe =
+            (std::hash::Hasher::finish(&hasher) as usize) % self.inner.document_locks.len();
+        // The lock guards no data of its own: a writer that panicked left the document out of the
+        // cache and the disk as it was, so a poisoned stripe is still good to use.
+        self.inner.document_locks[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The document's record and its loaded form, taken out of the cache (or loaded from disk, or
+    /// new and empty). The caller holds the document's lock and puts the document back when done.
+    fn take_document(
+        &self,
+        doc: &DocId,
+    ) -> Result<(Option<DocumentRecord>, Automerge), StoreError> {
+        let record = self.document_record(doc)?;
+        let automerge = match (self.cache().take(doc), &record) {
+            (Some(automerge), _) => automerge,
+            (None, Some(record)) => self.load_from_disk(doc, record)?,
+            (None, None) => Automerge::new(),
+        };
+        Ok((record, automerge))
+    }
+
     fn cache(&self) -> MutexGuard<'_, DocumentCache> {
         // A panic while holding the cache can at worst leave a document out of it.
         self.inner
@@ -705,7 +813,7 @@ impl SledStore {
                 .fetch_add(1, Ordering::Relaxed);
             return Ok(Some(read(automerge)));
         }
-        let _writer = self.writer();
+        let _document = self.document_lock(doc);
         // A writer may have loaded it while this thread waited for the lock.
         if let Some(automerge) = self.cache().get(doc) {
             self.inner
@@ -723,7 +831,7 @@ impl SledStore {
     }
 
     /// Reads the snapshot and every chunk of a document, checks them against its record, and loads
-    /// them. The caller holds the writer lock.
+    /// them. The caller holds the document's lock.
     fn load_from_disk(
         &self,
         doc: &DocId,
@@ -793,7 +901,6 @@ impl SledStore {
     fn apply_to_document(
         &self,
         doc: &DocId,
-        writer: &mut WriterState,
         record: Option<&DocumentRecord>,
         automerge: &mut Automerge,
         changes: Vec<Vec<u8>>,
@@ -828,7 +935,27 @@ impl SledStore {
             .map_err(|error| bad_change(error.to_string()))?;
         let heads = sorted_heads(automerge.get_heads());
         let increment = automerge.save_after(&old_heads);
+        self.persist_document_write(doc, record, automerge, &heads, increment)?;
+        Ok(ApplyOutcome {
+            applied,
+            heads,
+            missing_dependencies,
+        })
+    }
 
+    /// Stores one write to a document whose loaded form already holds it: the increment as a new
+    /// chunk (or a fresh snapshot when the chunks have grown past their bounds), the record with the
+    /// new heads, and the move of the document to the end of its scope's log. The document work
+    /// happens under the document's lock, which the caller holds; only numbering the write and
+    /// applying the batch take the writer lock.
+    fn persist_document_write(
+        &self,
+        doc: &DocId,
+        record: Option<&DocumentRecord>,
+        automerge: &Automerge,
+        heads: &[ChangeHash],
+        increment: Vec<u8>,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut new_record = record.cloned().unwrap_or(DocumentRecord {
             heads: Vec::new(),
@@ -849,21 +976,19 @@ impl SledStore {
             new_record.chunk_bytes = 0;
             batch.insert(layout::snapshot_key(doc), snapshot);
         } else {
-            batch.insert(
-                layout::chunk_key(doc, new_record.chunk_count),
-                increment.as_slice(),
-            );
-            new_record.chunk_count += 1;
             new_record.chunk_bytes += increment.len() as u64;
+            batch.insert(layout::chunk_key(doc, new_record.chunk_count), increment);
+            new_record.chunk_count += 1;
         }
-        new_record.heads = heads.clone();
+        new_record.heads = heads.to_vec();
         batch.insert(layout::document_key(doc), new_record.encode());
 
-        let seq = writer.last_seq + 1;
-        let mut toggles = vec![document_fingerprint(doc, &heads)];
+        let mut toggles = vec![document_fingerprint(doc, heads)];
         if let Some(record) = record {
             toggles.push(document_fingerprint(doc, &record.heads));
         }
+        let mut writer = self.writer();
+        let seq = writer.last_seq + 1;
         self.record_in_log(
             &mut batch,
             doc.scope(),
@@ -874,14 +999,11 @@ impl SledStore {
         self.apply(batch)?;
         writer.last_seq = seq;
         self.inner.change_sequence.store(seq, Ordering::Release);
+        drop(writer);
         if compact {
             self.inner.compactions_total.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(ApplyOutcome {
-            applied,
-            heads,
-            missing_dependencies,
-        })
+        Ok(())
     }
 
     /// Adds to `batch` the move of `item` to the end of `scope`'s log at `seq`, the digest update

@@ -22,7 +22,8 @@ use std::str::FromStr as _;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::transaction::Transactable as _;
+use automerge::{AutoCommit, ChangeHash, ROOT};
 use rand::{Rng as _, SeedableRng as _};
 use sync_protocol::ids::{BlobId, DocId};
 use sync_protocol::store::StoreError;
@@ -36,6 +37,9 @@ const DEFAULT_ITERATIONS: usize = 100;
 const MAX_KILL_DELAY_MS: u64 = 50;
 const CHILD_WRITER_THREADS: usize = 4;
 const DOCUMENTS_PER_CHILD_THREAD: usize = 3;
+/// Every this many writes a child thread edits a document in place (`edit_document`) instead of
+/// committing changes made elsewhere.
+const EDITS_IN_PLACE_EVERY: u64 = 3;
 /// Every this many writes a child thread uploads a blob.
 const WRITES_PER_BLOB: u64 = 5;
 /// A child that is somehow not killed stops by itself after this long.
@@ -229,10 +233,29 @@ fn write_until_killed(store: &SledStore, thread: usize) {
     let mut writes = 0u64;
     while started.elapsed() < CHILD_MAX_LIFETIME {
         let index = (writes as usize) % docs.len();
-        let (change, hash) = edit(&mut editors[index], "counter", run_nonce + writes as i64);
-        let outcome: Result<_, StoreError> = store.commit_local_changes(&docs[index], vec![change]);
-        outcome.unwrap();
-        say(&format!("change {} {hash}", docs[index]));
+        if writes % EDITS_IN_PLACE_EVERY == EDITS_IN_PLACE_EVERY - 1 {
+            // The node's write path: a transaction on the store's own document.
+            let value = run_nonce + writes as i64;
+            let (_, heads) = store
+                .edit_document(&docs[index], |document| {
+                    let mut transaction = document.transaction();
+                    transaction.put(ROOT, "edited", value)?;
+                    transaction.commit();
+                    Ok::<_, automerge::AutomergeError>(())
+                })
+                .unwrap();
+            store.wait_durable().unwrap();
+            // The edit's change is one of the heads right after it, so all of them must survive.
+            for hash in heads.expect("the edit changed the document") {
+                say(&format!("change {} {hash}", docs[index]));
+            }
+        } else {
+            let (change, hash) = edit(&mut editors[index], "counter", run_nonce + writes as i64);
+            let outcome: Result<_, StoreError> =
+                store.commit_local_changes(&docs[index], vec![change]);
+            outcome.unwrap();
+            say(&format!("change {} {hash}", docs[index]));
+        }
         writes += 1;
         if writes.is_multiple_of(WRITES_PER_BLOB) {
             let content = format!("upload {thread} {writes} {:?}", Instant::now()).repeat(2000);
