@@ -2,14 +2,15 @@
 //! credentials documents.
 //!
 //! Logins and role checks happen on every request, so the directory answers from an in-memory index.
-//! The index is rebuilt when either document's heads change (a roster import, a password change, or
-//! either arriving from the relay); comparing heads costs one small read per lookup.
+//! The index is rebuilt when either document is written (a roster import, a password change, or
+//! either arriving from the relay), which a counter of their writes tells with one atomic read per
+//! lookup (see [`sync_store::SledStore::change_counter`]); other writes leave the index alone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use automerge::ChangeHash;
 use sync_protocol::ids::{DocId, SchoolCode};
+use sync_store::ChangeCounter;
 
 use crate::auth::{LoginRecord, UserDirectory};
 use crate::model::credentials::{CredentialsDocument, credentials_doc};
@@ -28,10 +29,8 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Index {
-    /// The store's change sequence when the index was last known to be current.
-    checked_at: Option<u64>,
-    users_heads: Option<Vec<ChangeHash>>,
-    credentials_heads: Option<Vec<ChangeHash>>,
+    /// The count of writes to the two documents when the index was built from them.
+    built_at: Option<u64>,
     /// Lowercased username → user id.
     by_username: HashMap<String, UserId>,
     by_id: HashMap<UserId, Entry>,
@@ -43,6 +42,7 @@ pub struct RosterDirectory {
     repository: Arc<Repository>,
     users_doc: DocId,
     credentials_doc: DocId,
+    writes: ChangeCounter,
     index: RwLock<Index>,
     /// One rebuild at a time; concurrent logins wait for it instead of repeating it.
     rebuilding: std::sync::Mutex<()>,
@@ -50,42 +50,41 @@ pub struct RosterDirectory {
 
 impl RosterDirectory {
     pub fn new(repository: Arc<Repository>, school: &SchoolCode) -> Self {
+        let users_doc = roster_users_doc(school);
+        let credentials_doc = credentials_doc(school);
+        let writes = repository
+            .store()
+            .change_counter(&[users_doc.name(), credentials_doc.name()]);
         Self {
             repository,
-            users_doc: roster_users_doc(school),
-            credentials_doc: credentials_doc(school),
+            users_doc,
+            credentials_doc,
+            writes,
             index: RwLock::new(Index::default()),
             rebuilding: std::sync::Mutex::new(()),
         }
     }
 
-    fn heads(&self, doc: &DocId) -> Option<Vec<ChangeHash>> {
-        self.repository.store().doc_heads(doc).ok().flatten()
+    fn is_current(&self, writes: u64) -> bool {
+        self.index
+            .read()
+            .is_ok_and(|index| index.built_at == Some(writes))
     }
 
-    /// Rebuilds the index when the documents changed since it was built. Nothing in the store
-    /// changed (one atomic read) is the common case and costs nothing more.
+    /// Rebuilds the index when either document was written since it was built. Nothing written
+    /// (one atomic read) is the common case and costs nothing more.
     fn refresh(&self) {
-        let sequence = self.repository.store().change_sequence();
-        if self
-            .index
-            .read()
-            .is_ok_and(|index| index.checked_at == Some(sequence))
-        {
+        if self.is_current(self.writes.get()) {
             return;
         }
         let _one_builder = self
             .rebuilding
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let users_heads = self.heads(&self.users_doc);
-        let credentials_heads = self.heads(&self.credentials_doc);
-        if let Ok(mut index) = self.index.write()
-            && index.checked_at.is_some()
-            && index.users_heads == users_heads
-            && index.credentials_heads == credentials_heads
-        {
-            index.checked_at = Some(sequence);
+        // Read before the documents, so a write racing with the build only makes the next lookup
+        // build again.
+        let writes = self.writes.get();
+        if self.is_current(writes) {
             return;
         }
         let users: RosterUsersDocument = match self.repository.read(&self.users_doc) {
@@ -103,9 +102,7 @@ impl RosterDirectory {
             }
         };
         let mut fresh = Index {
-            checked_at: Some(sequence),
-            users_heads,
-            credentials_heads,
+            built_at: Some(writes),
             ..Index::default()
         };
         for user in users.users.values() {

@@ -110,6 +110,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     crate::api::roster::ensure_local_admin_token(&config.admin_token_file())?;
     let (notices, notice_receiver) = mpsc::channel(MAX_QUEUED_NOTICES);
     let repository = Arc::new(Repository::new(store.clone(), notices));
+    let roster = Arc::new(crate::api::RosterCache::new(&store));
     let (shutdown, shutdown_receiver) = watch::channel(false);
     let directory = Arc::new(RosterDirectory::new(repository.clone(), &identity.school));
     let sessions = store
@@ -135,7 +136,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         repository,
         sync,
         auth,
-        roster: Arc::new(crate::api::RosterCache::default()),
+        roster,
         started,
     };
     let app = router(state.clone());
@@ -186,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::routes())
         .merge(crate::api::routes())
         .layer(axum::middleware::from_fn(json_rejections))
+        .layer(axum::middleware::from_fn(close_after_refused_body))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(tower::limit::ConcurrencyLimitLayer::new(concurrency))
         .with_state(state)
@@ -241,6 +243,22 @@ async fn json_rejections(
         }
     }
     json
+}
+
+/// Ends the connection after refusing a body as too large. The server stops reading such a body
+/// part-way, so the connection cannot carry another request; without `Connection: close` the
+/// client would put it back in its pool and its next request would fail on a broken pipe.
+async fn close_after_refused_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Headers every response carries (the web UI adds its own CSP details later).

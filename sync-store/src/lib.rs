@@ -143,10 +143,30 @@ struct Inner {
     cache: Mutex<DocumentCache>,
     group_commit: GroupCommit,
     compactions_total: AtomicU64,
-    /// The last sequence number written to any scope's log, readable without the writer lock.
-    change_sequence: AtomicU64,
     document_loads_total: AtomicU64,
     document_cache_hits_total: AtomicU64,
+    /// The families of documents whose writes are counted; see [`SledStore::change_counter`].
+    watched_families: std::sync::RwLock<Vec<WatchedFamily>>,
+}
+
+/// Documents whose names start with one of `name_prefixes`, and how many writes they have had.
+#[derive(Debug)]
+struct WatchedFamily {
+    name_prefixes: Vec<String>,
+    writes: Arc<AtomicU64>,
+}
+
+/// How many writes a family of documents has had since the store was opened; see
+/// [`SledStore::change_counter`]. Cheap to clone and to read (one atomic load).
+#[derive(Debug, Clone)]
+pub struct ChangeCounter {
+    writes: Arc<AtomicU64>,
+}
+
+impl ChangeCounter {
+    pub fn get(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
 }
 
 /// What only the holder of the writer lock may read and change.
@@ -208,9 +228,9 @@ impl SledStore {
                 cache: Mutex::new(DocumentCache::new(MAX_CACHED_DOCUMENTS)),
                 group_commit: GroupCommit::default(),
                 compactions_total: AtomicU64::new(0),
-                change_sequence: AtomicU64::new(last_seq),
                 document_loads_total: AtomicU64::new(0),
                 document_cache_hits_total: AtomicU64::new(0),
+                watched_families: std::sync::RwLock::new(Vec::new()),
             }),
         })
     }
@@ -293,7 +313,6 @@ impl SledStore {
         let seq = self.record_blob_in_scope(&mut final_batch, &writer, scope, &blob)?;
         self.apply(final_batch)?;
         writer.last_seq = seq;
-        self.inner.change_sequence.store(seq, Ordering::Release);
         Ok(blob)
     }
 
@@ -343,11 +362,24 @@ impl SledStore {
         Ok(count)
     }
 
-    /// A number that grows whenever any document or blob in the store changes (the last sequence
-    /// number of the change logs). Equal numbers mean nothing changed in between, which lets caches
-    /// of derived data check themselves with one atomic read.
-    pub fn change_sequence(&self) -> u64 {
-        self.inner.change_sequence.load(Ordering::Acquire)
+    /// A counter of the writes, local or from a peer, to the documents whose names start with one
+    /// of `name_prefixes`. It grows after each such write is visible, so a cache derived from those
+    /// documents is current as long as the count it was built at (read before building) is. Writes
+    /// to other documents leave it alone: a roster index stays valid while pupils save drafts.
+    pub fn change_counter(&self, name_prefixes: &[&str]) -> ChangeCounter {
+        let writes = Arc::new(AtomicU64::new(0));
+        self.inner
+            .watched_families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(WatchedFamily {
+                name_prefixes: name_prefixes
+                    .iter()
+                    .map(|prefix| (*prefix).to_owned())
+                    .collect(),
+                writes: writes.clone(),
+            });
+        ChangeCounter { writes }
     }
 
     /// The bytes the database occupies on disk.
@@ -687,7 +719,6 @@ impl SledStore {
                 let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob)?;
                 self.apply(batch)?;
                 writer.last_seq = seq;
-                self.inner.change_sequence.store(seq, Ordering::Release);
                 return Ok(BlobWriteOutcome::Complete);
             }
             Some(BlobRecord::Partial { received }) => received,
@@ -729,7 +760,6 @@ impl SledStore {
         let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob)?;
         self.apply(batch)?;
         writer.last_seq = seq;
-        self.inner.change_sequence.store(seq, Ordering::Release);
         Ok(BlobWriteOutcome::Complete)
     }
 
@@ -740,6 +770,23 @@ impl SledStore {
             .writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count_watched_write(&self, doc: &DocId) {
+        let families = self
+            .inner
+            .watched_families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        for family in families.iter() {
+            if family
+                .name_prefixes
+                .iter()
+                .any(|prefix| doc.name().starts_with(prefix.as_str()))
+            {
+                family.writes.fetch_add(1, Ordering::AcqRel);
+            }
+        }
     }
 
     /// The lock of `doc`'s stripe. Held while a document is out of the cache being changed, and
@@ -998,8 +1045,8 @@ impl SledStore {
         )?;
         self.apply(batch)?;
         writer.last_seq = seq;
-        self.inner.change_sequence.store(seq, Ordering::Release);
         drop(writer);
+        self.count_watched_write(doc);
         if compact {
             self.inner.compactions_total.fetch_add(1, Ordering::Relaxed);
         }

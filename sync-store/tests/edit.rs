@@ -182,3 +182,30 @@ fn concurrent_edits_of_one_and_of_many_documents_all_land() {
     );
     assert_digest_matches_log(store.as_ref(), &school());
 }
+
+#[test]
+fn a_change_counter_counts_the_writes_of_its_family_only() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    let roster = store.change_counter(&["roster-", "class-"]);
+    let before = roster.get();
+    store
+        .edit_document(&doc_id(&school(), "submission-a-p01"), |document| {
+            set(document, "draft", 1)
+        })
+        .unwrap();
+    assert_eq!(roster.get(), before, "a draft is not a roster write");
+    store
+        .edit_document(&doc_id(&school(), "class-7a"), |document| {
+            set(document, "size", 25)
+        })
+        .unwrap();
+    assert_eq!(roster.get(), before + 1);
+    // Changes from a peer count too.
+    let mut peer = common::editor(7);
+    let (change, _) = common::edit(&mut peer, "name", 1);
+    store
+        .apply_changes(&doc_id(&school(), "roster-users"), vec![change])
+        .unwrap();
+    assert_eq!(roster.get(), before + 2);
+}

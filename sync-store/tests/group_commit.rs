@@ -18,11 +18,15 @@ fn writers_waiting_together_share_one_flush() {
     let directory = tempfile::tempdir().unwrap();
     let store = SledStore::open(directory.path()).unwrap();
     let flushes_before = store.metrics().flushes_total;
+    // Each round: everyone writes, then everyone waits, and nobody writes the next round before
+    // everyone has returned, so no round's waiter can see a later round's write.
     let written = Arc::new(Barrier::new(WRITER_THREADS));
+    let waited = Arc::new(Barrier::new(WRITER_THREADS));
     let threads: Vec<_> = (0..WRITER_THREADS)
         .map(|thread| {
             let store = store.clone();
             let written = Arc::clone(&written);
+            let waited = Arc::clone(&waited);
             std::thread::spawn(move || {
                 let doc = doc_id(&school(), &format!("thread-{thread}"));
                 let mut writer = editor(thread as u8 + 1);
@@ -31,6 +35,7 @@ fn writers_waiting_together_share_one_flush() {
                     store.apply_changes(&doc, vec![change]).unwrap();
                     written.wait();
                     store.wait_durable().unwrap();
+                    waited.wait();
                 }
             })
         })
@@ -39,11 +44,9 @@ fn writers_waiting_together_share_one_flush() {
         thread.join().unwrap();
     }
     let flushes = store.metrics().flushes_total - flushes_before;
-    // One flush per round covers the whole round; a thread that reaches the next round's write
-    // before a slow thread has waited can at most add one more.
-    assert!(
-        flushes <= 2 * WRITES_PER_THREAD as u64,
-        "{WRITES_PER_THREAD} rounds of {WRITER_THREADS} writers took {flushes} flushes"
+    assert_eq!(
+        flushes, WRITES_PER_THREAD as u64,
+        "{WRITES_PER_THREAD} rounds of {WRITER_THREADS} writers took {flushes} flushes, not one each"
     );
 }
 

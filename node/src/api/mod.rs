@@ -25,12 +25,12 @@ pub mod timetable;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use automerge::ChangeHash;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sync_protocol::ids::{DocId, SchoolCode};
+use sync_protocol::ids::SchoolCode;
+use sync_store::{ChangeCounter, SledStore};
 
 use crate::auth::Caller;
 use crate::model::common::ModelError;
@@ -147,8 +147,6 @@ pub fn node_now_millis() -> i64 {
 /// Who is in which class, and whose guardian is whom. Rebuilt when any roster document changes.
 #[derive(Debug, Default)]
 pub struct RosterIndex {
-    /// The heads of every roster document the index was built from.
-    built_from: Vec<(DocId, Option<Vec<ChangeHash>>)>,
     pub classes: BTreeMap<String, ClassDocument>,
     pub classes_as_pupil: HashMap<UserId, BTreeSet<String>>,
     pub classes_as_teacher: HashMap<UserId, BTreeSet<String>>,
@@ -163,10 +161,7 @@ impl RosterIndex {
         let users_doc = roster_users_doc(school);
         let org: RosterOrgDocument = repository.read_or_default(&org_doc)?;
         let users: RosterUsersDocument = repository.read_or_default(&users_doc)?;
-        let mut index = RosterIndex {
-            built_from: Self::sources(repository, school, &org),
-            ..RosterIndex::default()
-        };
+        let mut index = RosterIndex::default();
         for class_id in org.classes.keys() {
             let Some(class) = repository.read::<ClassDocument>(&class_doc(school, class_id))?
             else {
@@ -206,35 +201,6 @@ impl RosterIndex {
         Ok(index)
     }
 
-    fn sources(
-        repository: &Repository,
-        school: &SchoolCode,
-        org: &RosterOrgDocument,
-    ) -> Vec<(DocId, Option<Vec<ChangeHash>>)> {
-        let heads = |doc: DocId| {
-            let current = repository.store().doc_heads(&doc).ok().flatten();
-            (doc, current)
-        };
-        let mut sources = vec![
-            heads(roster_org_doc(school)),
-            heads(roster_users_doc(school)),
-        ];
-        sources.extend(
-            org.classes
-                .keys()
-                .map(|class| heads(class_doc(school, class))),
-        );
-        sources
-    }
-
-    fn is_current(&self, repository: &Repository) -> bool {
-        !self.built_from.is_empty()
-            && self
-                .built_from
-                .iter()
-                .all(|(doc, heads)| repository.store().doc_heads(doc).ok().flatten() == *heads)
-    }
-
     pub fn is_guardian_of(&self, guardian: &str, pupil: &str) -> bool {
         self.children
             .get(guardian)
@@ -265,60 +231,68 @@ impl RosterIndex {
     }
 }
 
+/// The names of the documents a [`RosterIndex`] is built from (`roster-org`, `roster-users`, and
+/// `class-<key>` for every class).
+pub const ROSTER_DOCUMENT_NAME_PREFIXES: [&str; 3] = ["roster-org", "roster-users", "class-"];
+
 /// The cached [`RosterIndex`] of a node.
 ///
-/// Every request asks for it, so the common case must cost almost nothing: the store's change
-/// sequence (one atomic read) tells whether anything at all changed since the index was last known
-/// to be current. Only then are the roster documents' heads compared, and only when those changed is
-/// the index rebuilt, by one thread at a time: the others wait for that build instead of each
-/// rebuilding (a bell's worth of first requests would otherwise build it hundreds of times at once).
-#[derive(Debug, Default)]
+/// Every request asks for it, so the common case must cost almost nothing: a counter of writes to
+/// the roster documents (one atomic read, see [`SledStore::change_counter`]) tells whether the
+/// index is still current; draft saves and other writes leave it alone. Only when a roster
+/// document changed is the index rebuilt, by one thread at a time: the others wait for that build
+/// instead of each rebuilding (a bell's worth of first requests would otherwise build it hundreds
+/// of times at once).
+#[derive(Debug)]
 pub struct RosterCache {
-    /// The index and the store's change sequence at which it was last known to be current.
+    roster_writes: ChangeCounter,
+    /// The index and the roster write count it was built at.
     current: RwLock<Option<(u64, Arc<RosterIndex>)>>,
     rebuilding: Mutex<()>,
 }
 
 impl RosterCache {
-    /// The index if nothing in the store changed since it was last checked; never blocks.
-    pub fn get_if_unchanged(&self, repository: &Repository) -> Option<Arc<RosterIndex>> {
-        let sequence = repository.store().change_sequence();
+    pub fn new(store: &SledStore) -> Self {
+        Self {
+            roster_writes: store.change_counter(&ROSTER_DOCUMENT_NAME_PREFIXES),
+            current: RwLock::new(None),
+            rebuilding: Mutex::new(()),
+        }
+    }
+
+    /// The index if no roster document changed since it was built; never blocks.
+    pub fn get_if_unchanged(&self) -> Option<Arc<RosterIndex>> {
+        let writes = self.roster_writes.get();
         let current = self.current.read().ok()?;
         match current.as_ref() {
-            Some((checked_at, index)) if *checked_at == sequence => Some(index.clone()),
+            Some((built_at, index)) if *built_at == writes => Some(index.clone()),
             _ => None,
         }
     }
 
-    /// The index, checked against the roster documents and rebuilt if one of them changed. Reads
-    /// the store, so it runs on the blocking pool.
+    /// The index, rebuilt if a roster document changed. Reads the store, so it runs on the
+    /// blocking pool.
     pub fn get(
         &self,
         repository: &Repository,
         school: &SchoolCode,
     ) -> Result<Arc<RosterIndex>, ApiError> {
-        if let Some(index) = self.get_if_unchanged(repository) {
+        if let Some(index) = self.get_if_unchanged() {
             return Ok(index);
         }
         let _one_builder = self
             .rebuilding
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // The sequence is read before the check, so a write racing with it only makes the next
-        // request check again.
-        let sequence = repository.store().change_sequence();
-        let known = self.current.read().ok().and_then(|current| {
-            current
-                .as_ref()
-                .map(|(checked_at, index)| (*checked_at, index.clone()))
-        });
-        let index = match known {
-            Some((checked_at, index)) if checked_at == sequence => return Ok(index),
-            Some((_, index)) if index.is_current(repository) => index,
-            _ => Arc::new(RosterIndex::build(repository, school)?),
-        };
+        if let Some(index) = self.get_if_unchanged() {
+            return Ok(index);
+        }
+        // The count is read before the build, so a write racing with it only makes the next
+        // request build again.
+        let writes = self.roster_writes.get();
+        let index = Arc::new(RosterIndex::build(repository, school)?);
         if let Ok(mut current) = self.current.write() {
-            *current = Some((sequence, index.clone()));
+            *current = Some((writes, index.clone()));
         }
         Ok(index)
     }
@@ -421,7 +395,7 @@ impl<'caller> Access<'caller> {
 /// The current roster index: at once when nothing changed, else checked (and rebuilt when a
 /// roster document changed) on the blocking pool.
 pub async fn roster_index(state: &AppState) -> Result<Arc<RosterIndex>, ApiError> {
-    if let Some(index) = state.roster.get_if_unchanged(&state.repository) {
+    if let Some(index) = state.roster.get_if_unchanged() {
         return Ok(index);
     }
     let repository = state.repository.clone();
