@@ -355,7 +355,7 @@ fn ops_state(shared: &Arc<Shared>, operator_token: ops::OperatorToken) -> ops::O
         shared.metrics.clone(),
         operator_token,
         Arc::new(move || StoreStats {
-            documents: store.document_count().unwrap_or(0),
+            documents: store.document_count(),
             bytes: store.size_on_disk().unwrap_or(0),
         }),
     )

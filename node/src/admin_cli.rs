@@ -24,11 +24,8 @@ const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Opens the store directly, or reports that a serving node holds it.
 fn open_store(config: &NodeConfig) -> Result<Option<SledStore>, String> {
-    match SledStore::open(config.store_dir()) {
-        Ok(store) => Ok(Some(store)),
-        Err(error) if error.to_string().contains("lock") => Ok(None),
-        Err(error) => Err(format!("cannot open the node store: {error}")),
-    }
+    SledStore::open_unless_in_use(config.store_dir())
+        .map_err(|error| format!("cannot open the node store: {error}"))
 }
 
 fn local_repository(store: SledStore) -> Arc<Repository> {

@@ -49,6 +49,10 @@ pub struct HttpConfig {
     /// The largest file a user may upload, in bytes (default 50 MiB, at most 256 MiB: the protocol's
     /// blob bound).
     pub max_upload_bytes: u64,
+    /// The bytes one user may upload per day (UTC day of node time), all uploads together (default
+    /// 1 GiB; at least `max_upload_bytes`). Bounds how fast one account can fill the node's disk and
+    /// the school's share at the relay. See `crate::upload_quota`.
+    pub max_upload_bytes_per_user_per_day: u64,
     /// The largest JSON request body, in bytes (default 1 MiB).
     pub max_json_body_bytes: usize,
     /// Requests handled at once (default 512); more wait in the kernel's accept queue. Bounds memory
@@ -89,6 +93,7 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_upload_bytes: 50 * 1024 * 1024,
+            max_upload_bytes_per_user_per_day: 1024 * 1024 * 1024,
             max_json_body_bytes: 1024 * 1024,
             max_concurrent_requests: 512,
         }
@@ -137,6 +142,12 @@ impl NodeConfig {
             || self.http.max_upload_bytes > sync_protocol::wire::MAX_BLOB_BYTES
         {
             return invalid("http.max_upload_bytes", "must be 1 byte to 256 MiB");
+        }
+        if self.http.max_upload_bytes_per_user_per_day < self.http.max_upload_bytes {
+            return invalid(
+                "http.max_upload_bytes_per_user_per_day",
+                "must be at least http.max_upload_bytes, or the largest file could never be uploaded",
+            );
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.http.max_json_body_bytes) {
             return invalid("http.max_json_body_bytes", "must be 1 KiB to 64 MiB");

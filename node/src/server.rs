@@ -29,6 +29,7 @@ pub struct AppState {
     pub sync: SyncHandle,
     pub auth: AuthState,
     pub roster: Arc<crate::api::RosterCache>,
+    pub upload_quota: crate::upload_quota::UploadQuota,
     pub started: Instant,
 }
 
@@ -118,6 +119,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         .map_err(|error| error.to_string())?;
     let auth = AuthState::new(AuthConfig::default(), sessions, directory);
     tokio::spawn(prune_sessions(auth.clone(), shutdown_receiver.clone()));
+    let upload_quota = crate::upload_quota::UploadQuota::new(
+        store
+            .auxiliary_tree("upload_usage")
+            .map_err(|error| error.to_string())?,
+        config.http.max_upload_bytes_per_user_per_day,
+    );
     let sync = sync::start(
         &config,
         &identity,
@@ -137,6 +144,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         sync,
         auth,
         roster,
+        upload_quota,
         started,
     };
     let app = router(state.clone());

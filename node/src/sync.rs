@@ -296,7 +296,7 @@ pub fn measure_health(
         disk_free_bytes: fs4::available_space(data_dir).unwrap_or(0),
         uptime_secs: started.elapsed().as_secs(),
         store_bytes: store.size_on_disk().unwrap_or(0),
-        doc_count: store.document_count().unwrap_or(0),
+        doc_count: store.document_count(),
     }
 }
 

@@ -699,3 +699,56 @@ async fn writes_need_a_session_and_its_csrf_token() {
         .await;
     assert_eq!(status, 401);
 }
+
+/// Each user has a daily allowance of upload bytes; a refused upload stores nothing, and other
+/// users keep their own allowance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_beyond_a_users_daily_allowance_are_refused_and_store_nothing() {
+    const FILE_BYTES: usize = 400_000;
+    let school = TestSchool::start_with(|config| {
+        config.http.max_upload_bytes = FILE_BYTES as u64;
+        config.http.max_upload_bytes_per_user_per_day = 1_000_000;
+    })
+    .await;
+    let pupil = school.login("aino.makinen01").await;
+    let file_of = |seed: u8| vec![seed; FILE_BYTES];
+    for seed in [1, 2] {
+        let (status, file) = pupil
+            .upload("/api/v1/files?name=kuva.png", file_of(seed), "image/png")
+            .await;
+        assert_eq!(status, 201, "{file}");
+    }
+    let (status, refusal) = pupil
+        .upload("/api/v1/files?name=kuva.png", file_of(3), "image/png")
+        .await;
+    assert_eq!(status, 429, "{refusal}");
+    assert_eq!(refusal["error"], "quota_exceeded");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("200000 bytes are left")),
+        "{refusal}"
+    );
+    let refused_blob = BlobId::of_content(&file_of(3));
+    assert_eq!(
+        school
+            .node
+            .state
+            .repository
+            .store()
+            .blob_len(&refused_blob)
+            .expect("readable"),
+        None,
+        "the refused upload was not stored"
+    );
+    // What is left still fits a smaller file, and another pupil has a whole day's allowance.
+    let (status, _) = pupil
+        .upload("/api/v1/files?name=pieni.txt", vec![7; 1_000], "text/plain")
+        .await;
+    assert_eq!(status, 201);
+    let other = school.login("eino.makinen02").await;
+    let (status, _) = other
+        .upload("/api/v1/files?name=kuva.png", file_of(3), "image/png")
+        .await;
+    assert_eq!(status, 201);
+}

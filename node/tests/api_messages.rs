@@ -471,6 +471,82 @@ async fn teachers_share_links_and_files_with_their_class_only() {
     assert_eq!(titles_of(&materials), ["Tehtävämoniste"]);
 }
 
+/// A download that broke off resumes with a byte range, across the store's read chunks; what cannot
+/// be served as one range gets the whole file or a clear 416.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_material_download_resumes_from_a_byte_range() {
+    let school = TestSchool::start().await;
+    let teacher = school.login("leena.korhonen").await;
+    // A megabyte of varied bytes, so that any misplaced range shows.
+    let content: Vec<u8> = (0..1_000_000u32).map(|index| (index % 251) as u8).collect();
+    let (status, file) = teacher
+        .upload("/api/v1/files?name=video.mp4", content.clone(), "video/mp4")
+        .await;
+    assert_eq!(status, 201, "{file}");
+    let materials_path = "/api/v1/classes/CLS-7A-MA/materials";
+    let (status, material) = teacher
+        .post(
+            materials_path,
+            json!({ "title": "Video", "kind": "file", "file": file }),
+        )
+        .await;
+    assert_eq!(status, 201, "{material}");
+    let pupil = school.login("aino.makinen01").await;
+    let path = format!(
+        "{materials_path}/{}/file",
+        material["id"].as_str().expect("id")
+    );
+
+    let (status, headers, whole) = pupil.download_with(&path, &[]).await;
+    assert_eq!((status, whole.len()), (200, content.len()));
+    assert_eq!(headers["accept-ranges"], "bytes");
+    let entity_tag = headers["etag"].to_str().expect("ascii").to_owned();
+
+    // The rest of the file after a break at 300,000 bytes: spans several read chunks.
+    let (status, headers, rest) = pupil
+        .download_with(&path, &[("range", "bytes=300000-")])
+        .await;
+    assert_eq!(status, 206);
+    assert_eq!(headers["content-range"], "bytes 300000-999999/1000000");
+    assert_eq!(headers["content-length"], "700000");
+    assert_eq!(rest, content[300_000..]);
+    // A range in the middle, and the last bytes by suffix.
+    let (status, _, middle) = pupil
+        .download_with(&path, &[("range", "bytes=262140-262150")])
+        .await;
+    assert_eq!(
+        (status, middle.as_slice()),
+        (206, &content[262_140..=262_150])
+    );
+    let (status, _, tail) = pupil.download_with(&path, &[("range", "bytes=-10")]).await;
+    assert_eq!((status, tail.as_slice()), (206, &content[999_990..]));
+    // If-Range with the current tag resumes; with another one the whole (new) file comes back.
+    let (status, _, resumed) = pupil
+        .download_with(
+            &path,
+            &[("range", "bytes=999999-"), ("if-range", &entity_tag)],
+        )
+        .await;
+    assert_eq!((status, resumed.as_slice()), (206, &content[999_999..]));
+    let (status, _, replaced) = pupil
+        .download_with(&path, &[("range", "bytes=10-"), ("if-range", "\"other\"")])
+        .await;
+    assert_eq!((status, replaced.len()), (200, content.len()));
+    // Several ranges, or a malformed header: the whole file.
+    for range in ["bytes=0-9,20-29", "bytes=abc", "items=0-9"] {
+        let (status, _, body) = pupil.download_with(&path, &[("range", range)]).await;
+        assert_eq!((status, body.len()), (200, content.len()), "{range}");
+    }
+    // Past the end: 416, saying how long the file is.
+    let (status, headers, body) = pupil
+        .download_with(&path, &[("range", "bytes=1000000-")])
+        .await;
+    assert_eq!(status, 416);
+    assert_eq!(headers["content-range"], "bytes */1000000");
+    let error: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error");
+    assert_eq!(error["error"], "range_not_satisfiable");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inboxes_tolerate_missing_threads_and_the_next_message_repairs_them() {
     let school = TestSchool::start().await;
@@ -522,4 +598,60 @@ async fn inboxes_tolerate_missing_threads_and_the_next_message_repairs_them() {
         .await;
     assert_eq!(status, 201);
     assert_eq!(unread_in_list(&teacher, thread_id.as_str()).await, 2);
+}
+
+/// A long inbox is read a page at a time, each page after the last thread of the previous one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_listing_pages_through_the_whole_inbox() {
+    let school = TestSchool::start().await;
+    let teacher = school.login("leena.korhonen").await;
+    for number in 0..5 {
+        let (status, thread) = teacher
+            .post(
+                "/api/v1/threads",
+                json!({ "participants": ["T02"], "subject": format!("Asia {number}"), "body": "Hei" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{thread}");
+    }
+    let (status, everything) = teacher.get("/api/v1/threads").await;
+    assert_eq!(status, 200);
+    let all_ids: Vec<String> = everything
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|thread| thread["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(all_ids.len(), 5);
+
+    let mut paged_ids = Vec::new();
+    let mut path = "/api/v1/threads?limit=2".to_owned();
+    loop {
+        let (status, page) = teacher.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let page = page.as_array().expect("a list").clone();
+        assert!(page.len() <= 2);
+        paged_ids.extend(
+            page.iter()
+                .map(|thread| thread["id"].as_str().expect("id").to_owned()),
+        );
+        if page.len() < 2 {
+            break;
+        }
+        let last = page.last().expect("a thread")["id"].as_str().expect("id");
+        path = format!("/api/v1/threads?limit=2&before={last}");
+    }
+    assert_eq!(
+        paged_ids, all_ids,
+        "the pages together are the whole list, in order"
+    );
+
+    let (status, refusal) = teacher
+        .get("/api/v1/threads?before=not-a-thread-of-mine")
+        .await;
+    assert_eq!(status, 400, "{refusal}");
+    let (status, refusal) = teacher.get("/api/v1/threads?limit=lots").await;
+    assert_eq!(status, 400, "{refusal}");
+    let (status, one) = teacher.get("/api/v1/threads?limit=0").await;
+    assert_eq!((status, one.as_array().map(Vec::len)), (200, Some(1)));
 }

@@ -145,6 +145,8 @@ struct Inner {
     compactions_total: AtomicU64,
     document_loads_total: AtomicU64,
     document_cache_hits_total: AtomicU64,
+    /// How many documents the store holds; see [`SledStore::document_count`].
+    document_count: AtomicU64,
     /// The families of documents whose writes are counted; see [`SledStore::change_counter`].
     watched_families: std::sync::RwLock<Vec<WatchedFamily>>,
 }
@@ -179,6 +181,18 @@ struct WriterState {
 impl SledStore {
     /// Opens the store in the directory `path`, creating it (and drawing its epoch) if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        match Self::open_unless_in_use(path.as_ref())? {
+            Some(store) => Ok(store),
+            None => Err(StoreError::Io(format!(
+                "the store in {} is in use by another process",
+                path.as_ref().display()
+            ))),
+        }
+    }
+
+    /// Opens the store like [`Self::open`], or answers `None` when another process holds it (sled
+    /// allows one at a time), so that a command can turn to the process that serves it instead.
+    pub fn open_unless_in_use(path: impl AsRef<Path>) -> Result<Option<Self>, StoreError> {
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(SLED_CACHE_CAPACITY_BYTES)
@@ -191,10 +205,12 @@ impl SledStore {
             match config.open() {
                 Ok(db) => break db,
                 Err(sled::Error::Io(error))
-                    if (error.kind() == std::io::ErrorKind::WouldBlock
-                        || error.to_string().contains("could not acquire lock"))
-                        && attempts_left > 1 =>
+                    if error.kind() == std::io::ErrorKind::WouldBlock
+                        || error.to_string().contains("could not acquire lock") =>
                 {
+                    if attempts_left <= 1 {
+                        return Ok(None);
+                    }
                     attempts_left -= 1;
                     std::thread::sleep(std::time::Duration::from_millis(OPEN_LOCK_RETRY_MS));
                 }
@@ -218,7 +234,13 @@ impl SledStore {
                 .ok_or_else(|| StoreError::Io("the sequence counter record is damaged".into()))?,
             None => 0,
         };
-        Ok(Self {
+        // Keys only, no values: a scan of the document index, once per open.
+        let mut document_count = 0;
+        for entry in tree.scan_prefix(layout::document_key_prefix()).keys() {
+            entry.map_err(io_error)?;
+            document_count += 1;
+        }
+        Ok(Some(Self {
             inner: Arc::new(Inner {
                 db,
                 tree,
@@ -230,9 +252,10 @@ impl SledStore {
                 compactions_total: AtomicU64::new(0),
                 document_loads_total: AtomicU64::new(0),
                 document_cache_hits_total: AtomicU64::new(0),
+                document_count: AtomicU64::new(document_count),
                 watched_families: std::sync::RwLock::new(Vec::new()),
             }),
-        })
+        }))
     }
 
     /// Applies local changes and returns once they are on disk, sharing the flush with every other
@@ -346,20 +369,10 @@ impl SledStore {
         Ok(ids)
     }
 
-    /// How many documents the store holds. Counts keys (no values are read), so it costs a scan of
-    /// the document index: fine for a status page or a metrics scrape, not for a hot path.
-    pub fn document_count(&self) -> Result<u64, StoreError> {
-        let mut count = 0;
-        for entry in self
-            .inner
-            .tree
-            .scan_prefix(layout::document_key_prefix())
-            .keys()
-        {
-            entry.map_err(io_error)?;
-            count += 1;
-        }
-        Ok(count)
+    /// How many documents the store holds: counted once when the store opens, then kept by every
+    /// write that creates one (documents are never deleted), so a metrics scrape costs one read.
+    pub fn document_count(&self) -> u64 {
+        self.inner.document_count.load(Ordering::Acquire)
     }
 
     /// A counter of the writes, local or from a peer, to the documents whose names start with one
@@ -1045,6 +1058,9 @@ impl SledStore {
         )?;
         self.apply(batch)?;
         writer.last_seq = seq;
+        if record.is_none() {
+            self.inner.document_count.fetch_add(1, Ordering::AcqRel);
+        }
         drop(writer);
         self.count_watched_write(doc);
         if compact {

@@ -209,3 +209,33 @@ fn a_change_counter_counts_the_writes_of_its_family_only() {
         .unwrap();
     assert_eq!(roster.get(), before + 2);
 }
+
+#[test]
+fn the_document_count_follows_new_documents_across_a_reopen() {
+    let directory = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(directory.path()).unwrap();
+        assert_eq!(store.document_count(), 0);
+        for (name, value) in [("a", 1), ("b", 1), ("a", 2)] {
+            store
+                .edit_document(&doc_id(&school(), name), |document| {
+                    set(document, "count", value)
+                })
+                .unwrap();
+        }
+        assert_eq!(
+            store.document_count(),
+            2,
+            "the second write of a is no new document"
+        );
+        let mut peer = common::editor(9);
+        let (change, _) = common::edit(&mut peer, "name", 1);
+        store
+            .apply_changes(&doc_id(&common::municipality(), "c"), vec![change])
+            .unwrap();
+        assert_eq!(store.document_count(), 3);
+        store.wait_durable().unwrap();
+    }
+    let store = SledStore::open(directory.path()).unwrap();
+    assert_eq!(store.document_count(), 3);
+}

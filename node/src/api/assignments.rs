@@ -43,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use autosurgeon::{Hydrate, Reconcile};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -852,12 +852,15 @@ pub async fn return_submission(
     params(("id" = String, Path, description = "the assignment's id"), ("blob" = String, Path, description = "the attachment's blob id")),
     responses(
         (status = 200, description = "the file, as an attachment", content_type = "application/octet-stream"),
+        (status = 206, description = "the requested byte range of the file", content_type = "application/octet-stream"),
+        (status = 416, description = "the requested range is outside the file"),
         (status = 403, description = "not a member of the class, guardian of one, or staff"),
         (status = 404, description = "no such assignment or attachment, or the node does not hold the file yet"),
     ))]
 pub async fn download_attachment(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     UrlPath((id, blob)): UrlPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let context = AssignmentContext::open(&state, &caller, &id).await?;
@@ -868,7 +871,7 @@ pub async fn download_attachment(
         .iter()
         .find(|file| file.blob == blob)
         .ok_or_else(|| ApiError::NotFound("the assignment has no such attachment".into()))?;
-    files::blob_response(&state, file).await
+    files::blob_response(&state, file, &headers).await
 }
 
 /// `GET /api/v1/assignments/{id}/submissions/{pupil}/files/{blob}`: downloads a file of the pupil's
@@ -877,12 +880,15 @@ pub async fn download_attachment(
     params(("id" = String, Path, description = "the assignment's id"), ("pupil" = String, Path, description = "the pupil's user id"), ("blob" = String, Path, description = "the file's blob id")),
     responses(
         (status = 200, description = "the file, as an attachment", content_type = "application/octet-stream"),
+        (status = 206, description = "the requested byte range of the file", content_type = "application/octet-stream"),
+        (status = 416, description = "the requested range is outside the file"),
         (status = 403, description = "may not read this submission"),
         (status = 404, description = "no such assignment, pupil in the class, or file, or the node does not hold the file yet"),
     ))]
 pub async fn download_submission_file(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     UrlPath((id, pupil, blob)): UrlPath<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let context = AssignmentContext::open(&state, &caller, &id).await?;
@@ -894,7 +900,7 @@ pub async fn download_submission_file(
             files_of(submission, caller.user_id == pupil).find(|file| file.blob == blob)
         })
         .ok_or_else(|| ApiError::NotFound("the submission has no such file".into()))?;
-    files::blob_response(&state, file).await
+    files::blob_response(&state, file, &headers).await
 }
 
 // ---------------------------------------------------------------------------------------------

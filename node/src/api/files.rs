@@ -21,7 +21,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ use sync_store::SledStore;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::{ApiError, blocking};
+use super::{ApiError, blocking, node_now_millis};
 use crate::auth::Caller;
 use crate::model::common::{FileRef, MAX_UPLOAD_BYTES};
 use crate::repository::RepositoryError;
@@ -127,10 +127,11 @@ pub struct UploadQuery {
         (status = 401, description = "not logged in"),
         (status = 403, description = "the CSRF token is missing or wrong"),
         (status = 413, description = "larger than the node's upload limit"),
+        (status = 429, description = "the caller's upload allowance for today is used up"),
     ))]
 pub async fn upload(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
@@ -150,12 +151,26 @@ pub async fn upload(
     if declared_length.is_some_and(|declared| declared > limit) {
         return Err(too_large(limit));
     }
+    let remaining = state
+        .upload_quota
+        .remaining(&caller.user_id, node_now_millis())
+        .map_err(|error| ApiError::Internal(format!("upload usage: {error}")))?;
+    if declared_length.is_some_and(|declared| declared > remaining) {
+        return Err(quota_exceeded(remaining));
+    }
     let _slot = UPLOAD_SLOTS
         .acquire()
         .await
         .map_err(|error| ApiError::Internal(format!("the upload slots are closed: {error}")))?;
     let content = read_within_limit(body, limit, declared_length).await?;
     let size_bytes = content.len() as u64;
+    if let Err(exceeded) = state
+        .upload_quota
+        .record(&caller.user_id, size_bytes, node_now_millis())
+        .map_err(|error| ApiError::Internal(format!("upload usage: {error}")))?
+    {
+        return Err(quota_exceeded(exceeded.remaining_bytes));
+    }
 
     let repository = state.repository.clone();
     let scope = Scope::School(state.identity.school.clone());
@@ -167,6 +182,13 @@ pub async fn upload(
 /// The node's upload limit: the configured one, never above what a file reference may state.
 fn upload_limit(state: &AppState) -> u64 {
     state.config.http.max_upload_bytes.min(MAX_UPLOAD_BYTES)
+}
+
+fn quota_exceeded(remaining: u64) -> ApiError {
+    ApiError::QuotaExceeded(format!(
+        "you have uploaded nearly all you may today: {remaining} bytes are left until the day \
+         changes (00:00 UTC)"
+    ))
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -274,8 +296,18 @@ pub async fn require_stored(state: &AppState, files: &[FileRef]) -> Result<(), A
 /// the store [`DOWNLOAD_CHUNK_BYTES`] at a time. 404 when the node does not hold the whole blob
 /// (yet): a replaced node may still be receiving files from the relay.
 ///
+/// One byte range (`Range: bytes=…`) is honoured, so that a tablet whose Wi-Fi dropped in the
+/// middle of a large material resumes where it stopped: 206 with `Content-Range`. A range wholly
+/// past the end gets 416. Several ranges, a malformed header, or an `If-Range` that is not the
+/// current entity tag get the whole file, as RFC 9110 allows. The entity tag is the blob id, the
+/// hash of the content, so one tag never names two contents.
+///
 /// Callers authorise first: the caller may read the record, and `file` is one of its files.
-pub async fn blob_response(state: &AppState, file: &FileRef) -> Result<Response, ApiError> {
+pub async fn blob_response(
+    state: &AppState,
+    file: &FileRef,
+    request_headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let blob = file.blob_id()?;
     let store = state.repository.store().clone();
     let length = {
@@ -289,18 +321,56 @@ pub async fn blob_response(state: &AppState, file: &FileRef) -> Result<Response,
             file.file_name
         )));
     };
+    let entity_tag = format!("\"{blob}\"");
+    let (status, range) = match requested_range(request_headers, &entity_tag, length) {
+        RequestedRange::Whole => (StatusCode::OK, 0..length),
+        RequestedRange::Part(range) => (StatusCode::PARTIAL_CONTENT, range),
+        RequestedRange::Unsatisfiable => {
+            let mut refused = (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                Json(serde_json::json!({
+                    "error": "range_not_satisfiable",
+                    "message": format!("the file has {length} bytes; the requested range is outside them"),
+                })),
+            )
+                .into_response();
+            refused.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::try_from(format!("bytes */{length}"))
+                    .map_err(|error| ApiError::Internal(format!("content range: {error}")))?,
+            );
+            return Ok(refused);
+        }
+    };
     let mut response = Response::new(Body::new(BlobBody {
         store,
         blob,
-        next_offset: 0,
-        length,
+        next_offset: range.start,
+        length: range.end,
         reading: None,
     }));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
+    if status == StatusCode::PARTIAL_CONTENT {
+        headers.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::try_from(format!("bytes {}-{}/{length}", range.start, range.end - 1))
+                .map_err(|error| ApiError::Internal(format!("content range: {error}")))?,
+        );
+    }
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::ETAG,
+        HeaderValue::try_from(entity_tag)
+            .map_err(|error| ApiError::Internal(format!("entity tag: {error}")))?,
+    );
     let media_type = HeaderValue::from_str(&file.media_type)
         .unwrap_or_else(|_| HeaderValue::from_static(FALLBACK_MEDIA_TYPE));
     headers.insert(header::CONTENT_TYPE, media_type);
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(range.end - range.start),
+    );
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::try_from(content_disposition(&file.file_name))
@@ -319,6 +389,38 @@ pub async fn blob_response(state: &AppState, file: &FileRef) -> Result<Response,
         HeaderValue::from_static(DOWNLOAD_CACHE_CONTROL),
     );
     Ok(response)
+}
+
+/// What a download request asked for, judged against the blob's `length`.
+#[derive(Debug, PartialEq, Eq)]
+enum RequestedRange {
+    Whole,
+    /// Bytes `start..end` (end exclusive), within the blob.
+    Part(std::ops::Range<u64>),
+    Unsatisfiable,
+}
+
+fn requested_range(headers: &HeaderMap, entity_tag: &str, length: u64) -> RequestedRange {
+    let Some(range) = headers
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return RequestedRange::Whole;
+    };
+    let if_range_matches = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|value| value.as_bytes() == entity_tag.as_bytes());
+    if !if_range_matches {
+        return RequestedRange::Whole;
+    }
+    let Ok(parsed) = http_range_header::parse_range_header(range) else {
+        return RequestedRange::Whole;
+    };
+    match parsed.validate(length).as_deref() {
+        Ok([only]) => RequestedRange::Part(*only.start()..only.end() + 1),
+        Ok(_) => RequestedRange::Whole,
+        Err(_) => RequestedRange::Unsatisfiable,
+    }
 }
 
 /// `attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<percent-encoded name>` (RFC 6266

@@ -12,7 +12,7 @@
 //! its blob in the store: blobs are content-addressed and may be named by other documents too.
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -208,11 +208,15 @@ pub async fn remove_material(
 /// for those who may read the class.
 #[utoipa::path(get, path = "/api/v1/classes/{class}/materials/{material}/file", tag = "materials",
     params(("class" = String, Path, description = "the class's OneRoster sourcedId"), ("material" = String, Path, description = "the material's id")),
-    responses((status = 200, description = "the file's bytes, with its media type"), (status = 403, description = "may not read this class"),
+    responses((status = 200, description = "the file's bytes, with its media type"),
+        (status = 206, description = "the requested byte range of the file"),
+        (status = 416, description = "the requested range is outside the file"),
+        (status = 403, description = "may not read this class"),
         (status = 404, description = "no such class, material or file")))]
 pub async fn material_file(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     UrlPath((class_id, material_id)): UrlPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let roster = roster_index(&state).await?;
@@ -234,7 +238,7 @@ pub async fn material_file(
         }
     })
     .await?;
-    files::blob_response(&state, &file).await
+    files::blob_response(&state, &file, &headers).await
 }
 
 // ---------------------------------------------------------------------------------------------

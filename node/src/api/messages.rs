@@ -33,8 +33,8 @@
 //! [`sourced_id_key`]), listing the ids of the threads they take part in with the node time of each
 //! thread's latest message. It holds at most [`MAX_INBOX_THREADS`] entries; beyond that the entries
 //! with the oldest activity are dropped (the threads themselves stay, and a new message in one puts
-//! it back). A listing reads the inbox, then only the [`MAX_THREADS_LISTED`] most recently active
-//! threads.
+//! it back). A listing reads the inbox, then only one page of threads, at most
+//! [`MAX_THREADS_LISTED`]; the next page starts after the last thread of this one (`before`).
 //!
 //! Starting a thread or posting to one writes the thread first, then every participant's inbox,
 //! each write durable on its own (the inboxes several at a time, so they share flushes). The inbox
@@ -56,7 +56,8 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use autosurgeon::{Hydrate, Reconcile};
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -104,6 +105,16 @@ pub struct NewThread {
     pub subject: String,
     /// The first message.
     pub body: String,
+}
+
+/// The query of a thread listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThreadListQuery {
+    /// Threads per page: 100 by default and at most (larger values are lowered).
+    pub limit: Option<usize>,
+    /// The id of the last thread of the previous page: this page starts after it.
+    pub before: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -227,25 +238,49 @@ pub async fn start_thread(
     ))
 }
 
-/// `GET /api/v1/threads`: the caller's threads, most recent activity first, with unread counts.
+/// `GET /api/v1/threads`: the caller's threads, most recent activity first, with unread counts, a
+/// page of at most [`MAX_THREADS_LISTED`] at a time.
 #[utoipa::path(get, path = "/api/v1/threads", tag = "messages",
-    responses((status = 200, body = [ThreadSummary]), (status = 401, description = "not logged in")))]
+    params(ThreadListQuery),
+    responses((status = 200, body = [ThreadSummary], description = "a page of threads; fewer than `limit` means the last page"),
+        (status = 400, description = "a bad `limit`, or a `before` that is not in the caller's inbox"),
+        (status = 401, description = "not logged in")))]
 pub async fn list_threads(
     State(state): State<AppState>,
     caller: Caller,
+    query: Result<Query<ThreadListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ThreadSummary>>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let limit = query
+        .limit
+        .unwrap_or(MAX_THREADS_LISTED)
+        .clamp(1, MAX_THREADS_LISTED);
     let roster = roster_index(&state).await?;
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
     let me = caller.user_id.clone();
     let mut summaries = blocking(move || {
         let inbox: InboxDocument = repository.read_or_default(&inbox_doc(&school, &me))?;
+        let ordered = inbox.most_recent_first();
+        // Pages follow the inbox's order, so a page starts right after the thread the previous
+        // one ended with.
+        let start = match &query.before {
+            None => 0,
+            Some(before) => {
+                ordered
+                    .iter()
+                    .position(|thread_id| thread_id == before)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "before={before:?} is not one of your threads; pass the id of the \
+                             last thread of the previous page"
+                        ))
+                    })?
+                    + 1
+            }
+        };
         let mut summaries = Vec::new();
-        for thread_id in inbox
-            .most_recent_first()
-            .into_iter()
-            .take(MAX_THREADS_LISTED)
-        {
+        for thread_id in ordered.into_iter().skip(start).take(limit) {
             // Each thread is summarised and dropped before the next is read, so a listing holds
             // one thread in memory at a time however long the threads are.
             if let Some(thread) = read_listed_thread(&repository, &school, thread_id, &me) {

@@ -55,6 +55,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The caller used up an allowance (of upload bytes per day); it renews by itself.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -73,6 +76,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::QuotaExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
             ApiError::Internal(message) => {
                 tracing::error!(%message, "request failed inside the node");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -85,7 +89,8 @@ impl IntoResponse for ApiError {
             | ApiError::Forbidden(message)
             | ApiError::NotFound(message)
             | ApiError::Conflict(message)
-            | ApiError::TooLarge(message) => message.as_str(),
+            | ApiError::TooLarge(message)
+            | ApiError::QuotaExceeded(message) => message.as_str(),
         };
         (
             status,

@@ -179,6 +179,26 @@ impl Client {
         .await
     }
 
+    /// Downloads raw bytes with extra request headers, answering the response headers too.
+    pub async fn download_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut request = self.request(reqwest::Method::GET, path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let response_headers = response.headers().clone();
+        (
+            status,
+            response_headers,
+            response.bytes().await.expect("body").to_vec(),
+        )
+    }
+
     /// Downloads raw bytes.
     pub async fn download(&self, path: &str) -> (u16, Vec<u8>) {
         let response = self
