@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use crate::authority::{Authority, TokenRequest};
+use crate::config::RelayConfig;
 use clap::{Args, Parser, Subcommand};
-use cloud_relay::authority::{Authority, TokenRequest};
-use cloud_relay::config::RelayConfig;
 use sync_protocol::ids::{MunicipalityCode, NodeId, SchoolCode};
 use sync_transport::identity::{FleetIdentity, Role};
 use tracing_subscriber::EnvFilter;
@@ -94,7 +94,8 @@ struct EnrolArgs {
     valid_for: Option<Duration>,
 }
 
-fn main() -> ExitCode {
+/// The whole program: parse the command line, run the command, report an error on stderr.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,7 +123,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve => serve(config),
         Command::InspectStore => {
             let store_dir = config.store_dir();
-            let description = cloud_relay::describe_store(&store_dir).map_err(|error| {
+            let description = crate::describe_store(&store_dir).map_err(|error| {
                 format!("cannot read the store in {}: {error}", store_dir.display())
             })?;
             println!("{description}");
@@ -298,7 +299,7 @@ fn serve(config: RelayConfig) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|error| format!("cannot start the async runtime: {error}"))?;
-    runtime.block_on(cloud_relay::server::run(config, authority))
+    runtime.block_on(crate::server::run(config, authority))
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `default_level`), as JSON lines when

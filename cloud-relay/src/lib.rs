@@ -8,6 +8,7 @@
 //! - [`ops`]: the operations HTTP listener: fleet JSON, Prometheus metrics, dashboard.
 
 pub mod authority;
+pub mod cli;
 pub mod config;
 pub mod fleet;
 pub mod metrics;

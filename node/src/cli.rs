@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::config::NodeConfig;
+use crate::identity::NodeIdentity;
 use clap::{Parser, Subcommand};
-use node::config::NodeConfig;
-use node::identity::NodeIdentity;
 use sync_protocol::ids::{MunicipalityCode, SchoolCode};
 use sync_transport::control::EnrolmentToken;
 
@@ -64,7 +64,8 @@ enum Command {
     InspectStore,
 }
 
-fn main() -> ExitCode {
+/// The whole program: parse the command line, run the command, report an error on stderr.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(matches!(cli.command, Command::Serve));
     match run(cli) {
@@ -131,19 +132,19 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Serve => runtime()?.block_on(node::server::run(config)),
-        Command::ImportRoster { path } => node::admin_cli::import_roster(&config, &path),
+        Command::Serve => runtime()?.block_on(crate::server::run(config)),
+        Command::ImportRoster { path } => crate::admin_cli::import_roster(&config, &path),
         Command::SetPassword { username } => {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password).map_err(|error| {
                 format!("cannot read the password from standard input: {error}")
             })?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            node::admin_cli::set_password(&config, &username, password)
+            crate::admin_cli::set_password(&config, &username, password)
         }
         Command::InspectStore => {
             let description =
-                node::describe_store(&config.store_dir()).map_err(|error| error.to_string())?;
+                crate::describe_store(&config.store_dir()).map_err(|error| error.to_string())?;
             println!("{description}");
             Ok(())
         }

@@ -7,6 +7,7 @@
 pub mod admin_cli;
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod identity;
@@ -14,8 +15,10 @@ pub mod metrics;
 pub mod model;
 pub mod repository;
 pub mod roster_import;
+pub mod school_generator;
 pub mod server;
 pub mod sync;
+pub mod upload_quota;
 
 use std::path::Path;
 

@@ -5,8 +5,9 @@
 //! ```
 //!
 //! Sets up a standalone node with a generated OneRoster school (`--pupils` pupils in classes of 25,
-//! each pupil in three classes, one guardian per pupil, a teacher per three classes), starts it as a
-//! child process (this binary again, with `--serve-node`) so its resident memory is measured alone,
+//! each pupil in three classes, one guardian per pupil, a teacher per three classes:
+//! `node::school_generator::load_test_school`), starts it as a child process (this binary again,
+//! with `--serve-node`) so its resident memory is measured alone,
 //! and then drives it like the bell does:
 //! - **resident memory** idle with the school loaded;
 //! - **the bell, all at once**: `--bell` pupils log in at the same instant;
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use node::config::NodeConfig;
 use node::identity::NodeIdentity;
+use node::model::UserRole;
 use node::model::common::ModelError;
 use node::model::credentials::{CredentialsDocument, credentials_doc};
 use node::model::roster::{RosterUsersDocument, roster_users_doc};
@@ -37,8 +39,6 @@ use sync_store::SledStore;
 use tokio::sync::{Semaphore, mpsc};
 
 const PASSWORD: &str = "bell rings at eight fifteen";
-const PUPILS_PER_CLASS: usize = 25;
-const CLASSES_PER_PUPIL: usize = 3;
 
 #[derive(Debug, Parser)]
 #[command(about = "Drive a node like a school morning and print what it cost")]
@@ -95,89 +95,6 @@ async fn serve_node(data_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The generated school: CSV files of a OneRoster 1.2 bulk package.
-fn write_roster(dir: &Path, pupils: usize) -> Result<(Vec<String>, Vec<String>), String> {
-    let classes = pupils.div_ceil(PUPILS_PER_CLASS) * CLASSES_PER_PUPIL;
-    let teachers = classes.div_ceil(3);
-    let write = |name: &str, text: String| {
-        std::fs::write(dir.join(name), text).map_err(|error| error.to_string())
-    };
-    write(
-        "manifest.csv",
-        "propertyName,value\nmanifest.version,1.0\noneroster.version,1.2\nfile.academicSessions,bulk\nfile.classes,bulk\nfile.courses,bulk\nfile.enrollments,bulk\nfile.orgs,bulk\nfile.users,bulk\nfile.roles,bulk\n".into(),
-    )?;
-    write(
-        "orgs.csv",
-        "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\nORG-1,,,Kuormituskoulu,school,30076,\n".into(),
-    )?;
-    write(
-        "academicSessions.csv",
-        "sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear\nYEAR,,,2026–2027,schoolYear,2026-08-01,2027-06-30,,2027\n".into(),
-    )?;
-    write(
-        "courses.csv",
-        "sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,subjectCodes\nCRS-1,,,YEAR,Yleinen,YL,07,ORG-1,,\n".into(),
-    )?;
-    let mut classes_csv = String::from(
-        "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\n",
-    );
-    for class in 0..classes {
-        classes_csv.push_str(&format!(
-            "C{class},,,Ryhmä {class},07,CRS-1,R{class},scheduled,,ORG-1,YEAR,,,\n"
-        ));
-    }
-    write("classes.csv", classes_csv)?;
-    let mut users = String::from(
-        "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns\n",
-    );
-    let mut roles = String::from(
-        "sourcedId,status,dateLastModified,userSourcedId,roleType,role,orgSourcedId,userProfileSourcedId,beginDate,endDate\n",
-    );
-    let mut pupil_names = Vec::new();
-    let mut teacher_names = Vec::new();
-    for teacher in 0..teachers {
-        users.push_str(&format!(
-            "T{teacher},,,true,teacher{teacher},,Opettaja,{teacher},,,,,,,,,,,,,,ORG-1,\n"
-        ));
-        roles.push_str(&format!(
-            "RT{teacher},,,T{teacher},primary,teacher,ORG-1,,,\n"
-        ));
-        teacher_names.push(format!("teacher{teacher}"));
-    }
-    for pupil in 0..pupils {
-        users.push_str(&format!(
-            "P{pupil},,,true,pupil{pupil},,Oppilas,{pupil},,,,,,G{pupil},07,,,,,,,ORG-1,\n"
-        ));
-        users.push_str(&format!(
-            "G{pupil},,,true,guardian{pupil},,Huoltaja,{pupil},,,,,,P{pupil},,,,,,,,ORG-1,\n"
-        ));
-        roles.push_str(&format!("RP{pupil},,,P{pupil},primary,student,ORG-1,,,\n"));
-        roles.push_str(&format!("RG{pupil},,,G{pupil},primary,guardian,ORG-1,,,\n"));
-        pupil_names.push(format!("pupil{pupil}"));
-    }
-    write("users.csv", users)?;
-    write("roles.csv", roles)?;
-    let mut enrollments = String::from(
-        "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate\n",
-    );
-    for class in 0..classes {
-        enrollments.push_str(&format!(
-            "ET{class},,,C{class},ORG-1,T{},teacher,true,,\n",
-            class / 3
-        ));
-    }
-    for pupil in 0..pupils {
-        for offset in 0..CLASSES_PER_PUPIL {
-            let class = (pupil / PUPILS_PER_CLASS) * CLASSES_PER_PUPIL + offset;
-            enrollments.push_str(&format!(
-                "EP{pupil}-{offset},,,C{class},ORG-1,P{pupil},student,false,,\n"
-            ));
-        }
-    }
-    write("enrollments.csv", enrollments)?;
-    Ok((pupil_names, teacher_names))
-}
-
 fn set_up_school(data_dir: &Path, pupils: usize) -> Result<(Vec<String>, Vec<String>), String> {
     let config = node_config(data_dir);
     let identity = NodeIdentity::init_standalone(
@@ -188,7 +105,20 @@ fn set_up_school(data_dir: &Path, pupils: usize) -> Result<(Vec<String>, Vec<Str
     .map_err(|error| error.to_string())?;
     let package = data_dir.join("roster-package");
     std::fs::create_dir_all(&package).map_err(|error| error.to_string())?;
-    let names = write_roster(&package, pupils)?;
+    let school = node::school_generator::load_test_school(pupils);
+    school
+        .write_package(&package)
+        .map_err(|error| error.to_string())?;
+    let usernames_with_role = |role| -> Vec<String> {
+        school
+            .people_with_role(role)
+            .map(|person| person.username.clone())
+            .collect()
+    };
+    let names = (
+        usernames_with_role(UserRole::Pupil),
+        usernames_with_role(UserRole::Teacher),
+    );
     let store = SledStore::open(config.store_dir()).map_err(|error| error.to_string())?;
     let (notices, _) = mpsc::channel(1);
     let repository = Repository::new(store, notices);

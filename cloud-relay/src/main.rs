@@ -1,0 +1,6 @@
+//! `digione-relay`: the program is [`cloud_relay::cli`], so that the end-to-end tests can build the same
+//! program as a binary of their own package (see `tests/src/bin/`).
+
+fn main() -> std::process::ExitCode {
+    cloud_relay::cli::main()
+}

@@ -1,0 +1,7 @@
+//! `digione-node` exactly (its whole program is `node::cli`), built as a binary of this package so
+//! that cargo builds it, fresh, before this package's tests run them as processes. Built by
+//! another package, it could be stale or need a build with other features.
+
+fn main() -> std::process::ExitCode {
+    node::cli::main()
+}

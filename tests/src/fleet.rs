@@ -1,0 +1,1081 @@
+//! A fleet of real processes for end-to-end scenarios: one `digione-relay` and two `digione-node`s
+//! of municipality 092 (schools 30076 and 30077), with the [`FaultProxy`] between the nodes and
+//! the relay.
+//!
+//! [`Fleet::start`] does what an operator and school IT do, through the command lines only:
+//! `ca init` and `serve` for the relay on free loopback ports, `enrol` for each school, `init`
+//! with the printed token against the proxy's address, `import-roster` (the node crate's OneRoster
+//! fixture at 30076, a small package of this crate at 30077), `set-password` for the users the
+//! scenarios log in as, then `serve`. Intervals are short (heartbeats every second, reconnect
+//! backoff from 100 ms up to 1 s) so that a scenario is quick on a two-core CI machine.
+//!
+//! Every process writes its stdout and stderr to a log file in the fleet's temporary directory. A
+//! failing test keeps that directory and prints where the logs are; processes are killed when the
+//! fleet is dropped, so a failing test leaves nothing running. Every wait has a named timeout.
+//!
+//! Replicas are compared on disk: [`Fleet::stop_all`] stops every process with SIGTERM, after which
+//! [`Fleet::replicas`] opens each sled store (the running processes hold their locks) and reads the
+//! heads of every document and the strings they contain.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use automerge::{ChangeHash, ObjType, ReadDoc, Value};
+use serde_json::Value as Json;
+use sync_protocol::ids::{BlobId, DocId, Scope};
+use sync_store::SledStore;
+use tempfile::TempDir;
+
+use crate::fault_proxy::FaultProxy;
+
+/// The password every scenario user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// The relay's operator token (the operations listener refuses tokens under 16 characters).
+pub const OPERATOR_TOKEN: &str = "fleet-harness-operator-token-0123456789";
+pub const MUNICIPALITY: &str = "092";
+/// The school with the node crate's OneRoster fixture (teachers T01, T02, pupils P01–P12, …).
+pub const SCHOOL_A: &str = "30076";
+/// The school with this crate's small package (`tests/fixtures/oneroster/school-30077`): teacher
+/// T21 `olli.virtanen` of class CLS-8A-MA, pupils P21 `ilona.virtanen21` and P22
+/// `aatu.virtanen22`, their guardian G21 `kaisa.virtanen`, principal ADM21 `tuula.rantanen`.
+pub const SCHOOL_B: &str = "30077";
+
+/// Users of school 30076 whose passwords are set (see `node/tests/common/mod.rs` for who is who).
+pub const SCHOOL_A_USERS: &[&str] = &[
+    "leena.korhonen",
+    "sari.lehtonen",
+    "marja.makinen",
+    "aino.makinen01",
+    "eino.makinen02",
+    "veera.laine03",
+    "onni.laine04",
+    "helmi.heikkinen05",
+    "vaino.heikkinen06",
+];
+/// Users of school 30077 whose passwords are set.
+pub const SCHOOL_B_USERS: &[&str] = &[
+    "olli.virtanen",
+    "kaisa.virtanen",
+    "ilona.virtanen21",
+    "aatu.virtanen22",
+    "tuula.rantanen",
+];
+
+/// One command-line command (`ca init`, `enrol`, `init`, `import-roster`, `set-password`, `revoke`)
+/// from start to exit. Enrolment is a QUIC round trip and `set-password` an argon2 hash; both take
+/// well under a second, but a debug build on a loaded two-core machine is many times slower.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// From spawning `serve` until the process logs the addresses it listens on (a node opens and
+/// scans its store first).
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// From SIGTERM until the process has exited (both flush their stores on the way out).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// One HTTP request to a node or the operations listener, answer included.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// From a node's `serve` (or a healed link) until it reports itself online. Backoff is capped at
+/// 1 s, so this is reconnection attempts plus handshakes on a loaded machine.
+pub const ONLINE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long every replica may take to converge once the link is good again: the promise.
+pub const CONVERGENCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often waits re-check their condition.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Heartbeats every second on both sides (the smallest either accepts), so that a cut link is
+/// noticed within three seconds and a healed one resyncs within one.
+const HEARTBEAT_INTERVAL_SECS: &str = "1";
+
+/// The paths of the two binaries, built once per test process.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub relay: PathBuf,
+    pub node: PathBuf,
+}
+
+/// Locates `e2e-digione-relay` and `e2e-digione-node`, this package's own builds of the two
+/// programs (see `src/bin/`). Cargo builds a package's binaries before its integration tests, into
+/// the directory above the test executable's `deps/`, so they are always as fresh as the test.
+pub fn binaries() -> &'static Binaries {
+    static BINARIES: OnceLock<Binaries> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        let test_executable = std::env::current_exe().expect("the test knows its own path");
+        let profile_directory = test_executable
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executables live in <target>/<profile>/deps");
+        let locate = |binary: &str| {
+            let path = profile_directory.join(format!("{binary}{}", std::env::consts::EXE_SUFFIX));
+            assert!(
+                path.is_file(),
+                "{} is missing; cargo builds it with this package's tests",
+                path.display()
+            );
+            path
+        };
+        Binaries {
+            relay: locate("e2e-digione-relay"),
+            node: locate("e2e-digione-node"),
+        }
+    })
+}
+
+/// Polls `condition` every [`POLL_INTERVAL`] until it holds; panics naming `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if condition().await {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes.
+
+/// A long-running child process (`serve`) whose output goes to a log file; killed on drop.
+#[derive(Debug)]
+pub struct ServeProcess {
+    name: String,
+    program: PathBuf,
+    environment: Vec<(String, String)>,
+    log_path: PathBuf,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl ServeProcess {
+    fn new(name: &str, program: &Path, environment: Vec<(String, String)>, logs: &Path) -> Self {
+        ServeProcess {
+            name: name.to_owned(),
+            program: program.to_owned(),
+            environment,
+            log_path: logs.join(format!("{name}.log")),
+            child: None,
+            starts: 0,
+        }
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Spawns `serve` and waits until its log has a line containing `ready_marker` written by
+    /// this start; returns that line. Earlier starts' lines are in the same log, above a marker.
+    async fn start(&mut self, ready_marker: &str) -> String {
+        assert!(!self.is_running(), "{} is already running", self.name);
+        self.starts += 1;
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file opens");
+        writeln!(log, "===== {} start {} =====", self.name, self.starts).expect("log marker");
+        let offset = log.metadata().expect("log metadata").len() as usize;
+        let mut command = Command::new(&self.program);
+        command
+            .arg("serve")
+            .envs(self.environment.iter().map(|(key, value)| (key, value)))
+            .env("RUST_LOG", "info")
+            .env_remove("DIGIONE_LOG_FORMAT")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log);
+        self.child = Some(command.spawn().expect("serve starts"));
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            if let Some(line) = text
+                .get(offset..)
+                .and_then(|new| new.lines().find(|line| line.contains(ready_marker)))
+            {
+                return line.to_owned();
+            }
+            assert!(
+                self.is_running(),
+                "{} exited before serving; see {}",
+                self.name,
+                self.log_path.display()
+            );
+            assert!(
+                started.elapsed() < STARTUP_TIMEOUT,
+                "{} did not log {ready_marker:?} within {STARTUP_TIMEOUT:?}; see {}",
+                self.name,
+                self.log_path.display()
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to flush or say goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits up to [`STOP_TIMEOUT`] for a clean exit (SIGKILL and a panic if not).
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // std offers only SIGKILL; the `kill` utility sends SIGTERM without an extra dependency.
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    assert!(
+                        status.success(),
+                        "{} exited with {status} on SIGTERM; see {}",
+                        self.name,
+                        self.log_path.display()
+                    );
+                    return;
+                }
+                Ok(None) if started.elapsed() < STOP_TIMEOUT => {
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "{} did not stop within {STOP_TIMEOUT:?} of SIGTERM; see {}",
+                        self.name,
+                        self.log_path.display()
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The value of `name=` in a log line (`… relay serving sync=127.0.0.1:4433 operations=…`).
+fn log_field(line: &str, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(prefix.as_str()))
+        .map(str::to_owned)
+}
+
+/// Runs one command to completion within [`COMMAND_TIMEOUT`], its stderr appended to
+/// `commands.log`; panics unless it succeeds, and returns its stdout.
+fn run_command(logs: &Path, mut command: Command, stdin: Option<&str>) -> String {
+    let described = format!("{command:?}");
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join("commands.log"))
+        .expect("commands log opens");
+    writeln!(log, "===== {described}").expect("commands log");
+    let stdout_path = logs.join("last-command.stdout");
+    command
+        .env_remove("DIGIONE_LOG_FORMAT")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(File::create(&stdout_path).expect("stdout file"))
+        .stderr(log);
+    let mut child = command.spawn().expect("command starts");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin piped")
+            .write_all(text.as_bytes())
+            .expect("stdin written");
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("command status") {
+            break status;
+        }
+        if started.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{described} did not finish within {COMMAND_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.success(),
+        "{described} failed with {status}; see {}",
+        logs.join("commands.log").display()
+    );
+    std::fs::read_to_string(stdout_path).expect("stdout readable")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The relay.
+
+#[derive(Debug)]
+pub struct RelayProcess {
+    pub data_dir: PathBuf,
+    pub process: ServeProcess,
+    pub sync_address: SocketAddr,
+    pub operations_base: String,
+    logs: PathBuf,
+}
+
+impl RelayProcess {
+    fn environment(data_dir: &Path) -> Vec<(String, String)> {
+        [
+            (
+                "DIGIONE_RELAY_DATA_DIR",
+                data_dir.to_string_lossy().as_ref(),
+            ),
+            // Port 0 on every start: a restarted relay gets a fresh port, and the fleet points
+            // the proxy at it, so no test ever races another process for a remembered port.
+            ("DIGIONE_RELAY_SYNC__LISTEN", "127.0.0.1:0"),
+            ("DIGIONE_RELAY_OPERATIONS__LISTEN", "127.0.0.1:0"),
+            ("DIGIONE_RELAY_OPERATIONS__OPERATOR_TOKEN", OPERATOR_TOKEN),
+            (
+                "DIGIONE_RELAY_SYNC__HEARTBEAT_INTERVAL_SECS",
+                HEARTBEAT_INTERVAL_SECS,
+            ),
+            ("DIGIONE_RELAY_SYNC__KEEP_ALIVE_SECS", "1"),
+            // Five heartbeats: a cut link ends the connection within seconds, while a relay busy
+            // with a catch-up on a loaded machine is not taken for a dead one.
+            ("DIGIONE_RELAY_SYNC__IDLE_TIMEOUT_SECS", "5"),
+            // Longer than the smallest allowed (two heartbeats), so that a burst on a lossy link
+            // is not mistaken for a stalled peer.
+            ("DIGIONE_RELAY_SYNC__WRITE_STALL_TIMEOUT_SECS", "10"),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+    }
+
+    fn command(&self, arguments: &[&str]) -> Command {
+        let mut command = Command::new(&binaries().relay);
+        command
+            .args(arguments)
+            .envs(Self::environment(&self.data_dir));
+        command
+    }
+
+    /// Runs a relay command (`enrol`, `revoke`) while the relay serves; returns its stdout.
+    pub fn run(&self, arguments: &[&str]) -> String {
+        run_command(&self.logs, self.command(arguments), None)
+    }
+
+    /// Starts `serve` and learns its addresses from its log.
+    pub async fn start(&mut self) {
+        let line = self.process.start("relay serving").await;
+        self.sync_address = log_field(&line, "sync")
+            .and_then(|address| address.parse().ok())
+            .expect("the relay logs its sync address");
+        self.operations_base = format!(
+            "http://{}",
+            log_field(&line, "operations").expect("the relay logs its operations address")
+        );
+    }
+
+    /// `GET /api/v1/fleet` as an operator.
+    pub async fn fleet(&self) -> Json {
+        self.operations_get("/api/v1/fleet").await
+    }
+
+    /// `GET /api/v1/fleet/{node}` as an operator.
+    pub async fn fleet_node(&self, node_id: &str) -> Json {
+        self.operations_get(&format!("/api/v1/fleet/{node_id}"))
+            .await
+    }
+
+    async fn operations_get(&self, path: &str) -> Json {
+        let response = http_client()
+            .get(format!("{}{path}", self.operations_base))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GET {path} at the relay: {error}"));
+        assert!(
+            response.status().is_success(),
+            "GET {path} at the relay: {}",
+            response.status()
+        );
+        response.json().await.expect("the fleet view is JSON")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// School nodes.
+
+#[derive(Debug)]
+pub struct SchoolNode {
+    pub school: String,
+    pub data_dir: PathBuf,
+    pub process: ServeProcess,
+    /// `http://127.0.0.1:PORT` of the running node (a new port on every start).
+    pub base: String,
+    /// The node id the relay issued at enrolment.
+    pub node_id: String,
+}
+
+impl SchoolNode {
+    fn environment(data_dir: &Path, relay_address: SocketAddr) -> Vec<(String, String)> {
+        [
+            ("DIGIONE_NODE_DATA_DIR", data_dir.to_string_lossy().as_ref()),
+            ("DIGIONE_NODE_HTTP__LISTEN", "127.0.0.1:0"),
+            ("DIGIONE_NODE_RELAY__ADDRESS", &relay_address.to_string()),
+            // The relay's certificate names "localhost"; the nodes connect to an IP address.
+            ("DIGIONE_NODE_RELAY__SERVER_NAME", "localhost"),
+            (
+                "DIGIONE_NODE_RELAY__HEARTBEAT_INTERVAL_SECS",
+                HEARTBEAT_INTERVAL_SECS,
+            ),
+            ("DIGIONE_NODE_RELAY__BACKOFF_INITIAL_MILLIS", "100"),
+            ("DIGIONE_NODE_RELAY__BACKOFF_MAX_SECS", "1"),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+    }
+
+    /// Starts `serve` and learns its HTTP address from its log.
+    pub async fn start(&mut self) {
+        let line = self.process.start("node serving").await;
+        self.base = format!(
+            "http://{}",
+            log_field(&line, "http").expect("the node logs its HTTP address")
+        );
+    }
+
+    /// SIGKILL and start again on the same data directory.
+    pub async fn crash_and_restart(&mut self) {
+        self.process.kill();
+        self.start().await;
+    }
+
+    /// `GET /api/v1/sync/status` (no login needed).
+    pub async fn sync_status(&self) -> Json {
+        http_client()
+            .get(format!("{}/api/v1/sync/status", self.base))
+            .send()
+            .await
+            .expect("sync status answers")
+            .json()
+            .await
+            .expect("sync status is JSON")
+    }
+
+    pub async fn wait_online(&self) -> Duration {
+        wait_until(
+            &format!("school {} is online", self.school),
+            ONLINE_TIMEOUT,
+            || async { self.sync_status().await["mode"] == "online" },
+        )
+        .await
+    }
+
+    /// Logs in through the API as `username` with [`PASSWORD`].
+    pub async fn login(&self, username: &str) -> ApiSession {
+        let http = http_client();
+        let response = http
+            .post(format!("{}/api/v1/session", self.base))
+            .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert!(
+            response.status().is_success(),
+            "{username} logs in at {}: {}",
+            self.school,
+            response.status()
+        );
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .expect("session cookie")
+            .to_owned();
+        let body: Json = response.json().await.expect("login body");
+        ApiSession {
+            http,
+            base: self.base.clone(),
+            username: username.to_owned(),
+            cookie,
+            csrf: body["csrf_token"].as_str().expect("csrf token").to_owned(),
+        }
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .expect("HTTP client")
+}
+
+/// A logged-in user: the session cookie and the CSRF token on every request.
+#[derive(Debug, Clone)]
+pub struct ApiSession {
+    http: reqwest::Client,
+    pub base: String,
+    pub username: String,
+    cookie: String,
+    csrf: String,
+}
+
+/// A status and a JSON body (or the body's text as a JSON string when it is not JSON).
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: Json,
+}
+
+impl ApiResponse {
+    pub fn acknowledged(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl ApiSession {
+    /// One request; `Err` when no answer came (connection refused or reset, a timeout), which a
+    /// caller crashing the node must expect.
+    pub async fn try_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Json>,
+    ) -> Result<ApiResponse, reqwest::Error> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
+        Ok(ApiResponse { status, body })
+    }
+
+    /// One request that must succeed (2xx); returns the body.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Json>) -> Json {
+        let response = self
+            .try_send(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path} as {}: {error}", self.username));
+        assert!(
+            response.acknowledged(),
+            "{method} {path} as {}: {} {}",
+            self.username,
+            response.status,
+            response.body
+        );
+        response.body
+    }
+
+    pub async fn get(&self, path: &str) -> Json {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Json) -> Json {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Json) -> Json {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// `POST /api/v1/files?name=…`: stores `bytes` and returns the file reference to attach.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> Json {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/files", self.base))
+            .query(&[("name", name)])
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload request");
+        let status = response.status();
+        let body: Json = response.json().await.unwrap_or_default();
+        assert!(status.is_success(), "upload {name}: {status} {body}");
+        body
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fleet.
+
+/// The relay, the proxy and the two school nodes, with their shared temporary directory.
+#[derive(Debug)]
+pub struct Fleet {
+    /// `None` once kept for a failed test's logs.
+    dir: Option<TempDir>,
+    pub root: PathBuf,
+    pub logs: PathBuf,
+    pub proxy: FaultProxy,
+    pub relay: RelayProcess,
+    /// School 30076 first, then 30077.
+    pub schools: Vec<SchoolNode>,
+}
+
+impl Fleet {
+    /// Starts the relay, the proxy (decisions from `seed`) and both school nodes, enrolled and
+    /// online, with their rosters and passwords.
+    pub async fn start(name: &str, seed: u64) -> Fleet {
+        let build_started = Instant::now();
+        let binaries = tokio::task::spawn_blocking(binaries)
+            .await
+            .expect("the binaries build");
+        let built_in = build_started.elapsed();
+        let setup_started = Instant::now();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("digione-{name}-"))
+            .tempdir()
+            .expect("tempdir");
+        let root = dir.path().to_owned();
+        let logs = root.join("logs");
+        std::fs::create_dir_all(&logs).expect("log directory");
+        eprintln!("[{name}] fleet in {} (proxy seed {seed})", root.display());
+
+        let relay_data = root.join("relay");
+        let mut relay = RelayProcess {
+            process: ServeProcess::new(
+                "relay",
+                &binaries.relay,
+                RelayProcess::environment(&relay_data),
+                &logs,
+            ),
+            data_dir: relay_data,
+            sync_address: "127.0.0.1:0".parse().expect("address"),
+            operations_base: String::new(),
+            logs: logs.clone(),
+        };
+        relay.run(&["ca", "init"]);
+        relay.start().await;
+        let proxy = FaultProxy::start(relay.sync_address, seed)
+            .await
+            .expect("the proxy starts");
+
+        let mut fleet = Fleet {
+            dir: Some(dir),
+            root,
+            logs,
+            proxy,
+            relay,
+            schools: Vec::new(),
+        };
+        let fixtures = [
+            (
+                SCHOOL_A,
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../node/tests/fixtures/oneroster/bulk"),
+                SCHOOL_A_USERS,
+            ),
+            (
+                SCHOOL_B,
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/oneroster/school-30077"),
+                SCHOOL_B_USERS,
+            ),
+        ];
+        for (school, roster, users) in fixtures {
+            let node = fleet.enrol_school(school, &roster, users).await;
+            fleet.schools.push(node);
+        }
+        for node in &fleet.schools {
+            node.wait_online().await;
+        }
+        for node in &mut fleet.schools {
+            node.node_id = node.sync_status().await["node_id"]
+                .as_str()
+                .expect("an enrolled node reports its id")
+                .to_owned();
+        }
+        eprintln!(
+            "[{name}] binaries located in {:.1} s; relay and two enrolled schools online in {:.1} s",
+            built_in.as_secs_f64(),
+            setup_started.elapsed().as_secs_f64()
+        );
+        fleet
+    }
+
+    /// Enrols, initialises, fills and starts the node of `school`, the way school IT would.
+    async fn enrol_school(&self, school: &str, roster: &Path, users: &[&str]) -> SchoolNode {
+        let token = self
+            .relay
+            .run(&["enrol", "--school", school, "--municipality", MUNICIPALITY])
+            .trim()
+            .to_owned();
+        let data_dir = self.root.join(format!("node-{school}"));
+        let environment = SchoolNode::environment(&data_dir, self.proxy.address());
+        let node_command = |arguments: &[&str]| {
+            let mut command = Command::new(&binaries().node);
+            command
+                .args(arguments)
+                .envs(environment.iter().map(|(key, value)| (key, value)));
+            command
+        };
+        let proxy = self.proxy.address().to_string();
+        let init = node_command(&[
+            "init",
+            "--token",
+            &token,
+            "--relay",
+            &proxy,
+            "--server-name",
+            "localhost",
+        ]);
+        run_command(&self.logs, init, None);
+        let mut import = node_command(&["import-roster"]);
+        import.arg(roster);
+        run_command(&self.logs, import, None);
+        for user in users {
+            let set = node_command(&["set-password", user]);
+            run_command(&self.logs, set, Some(&format!("{PASSWORD}\n")));
+        }
+        let mut node = SchoolNode {
+            school: school.to_owned(),
+            process: ServeProcess::new(
+                &format!("node-{school}"),
+                &binaries().node,
+                environment,
+                &self.logs,
+            ),
+            data_dir,
+            base: String::new(),
+            node_id: String::new(),
+        };
+        node.start().await;
+        node
+    }
+
+    pub fn school(&self, school: &str) -> &SchoolNode {
+        self.schools
+            .iter()
+            .find(|node| node.school == school)
+            .expect("a school of the fleet")
+    }
+
+    pub fn school_mut(&mut self, school: &str) -> &mut SchoolNode {
+        self.schools
+            .iter_mut()
+            .find(|node| node.school == school)
+            .expect("a school of the fleet")
+    }
+
+    /// SIGKILLs the relay and starts it again on the same data directory (on a new port, which
+    /// the proxy is pointed at, so the nodes reconnect through the proxy as before).
+    pub async fn crash_and_restart_relay(&mut self) {
+        self.relay.process.kill();
+        self.relay.start().await;
+        self.proxy.set_upstream(self.relay.sync_address);
+    }
+
+    /// Waits until each of `schools` and the relay say nothing waits in either direction, each node is
+    /// connected, and the relay's view of each node agrees; returns how long that took. A claim
+    /// only: [`Fleet::replicas`] checks it against the stores after [`Fleet::stop_all`].
+    pub async fn wait_converged(&self, schools: &[&str], timeout: Duration) -> Duration {
+        wait_until("every replica converged", timeout, || async {
+            for node in self
+                .schools
+                .iter()
+                .filter(|node| schools.contains(&node.school.as_str()))
+            {
+                let status = node.sync_status().await;
+                let idle = status["connected"] == true
+                    && status["documents_waiting_to_send"] == 0
+                    && status["blobs_waiting_to_send"] == 0
+                    && status["documents_waiting_to_receive"].as_u64().unwrap_or(0) == 0;
+                if !idle {
+                    return false;
+                }
+                let view = self.relay.fleet_node(&node.node_id).await;
+                let nothing_waits = |waiting: &Json| {
+                    waiting.is_null() || (waiting["docs"] == 0 && waiting["blobs"] == 0)
+                };
+                if view["connected"] != true
+                    || !nothing_waits(&view["waiting_to_node"])
+                    || !nothing_waits(&view["waiting_from_node"])
+                {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+    }
+
+    /// Stops every process with SIGTERM (nodes first), so their stores can be opened.
+    pub async fn stop_all(&mut self) {
+        for node in &mut self.schools {
+            node.process.stop().await;
+        }
+        self.relay.process.stop().await;
+    }
+
+    /// Every replica's documents, read from disk: the relay's first, then each school's. The
+    /// processes must be stopped.
+    pub fn replicas(&self) -> Replicas {
+        let relay = Replica::read("relay", &self.relay.data_dir.join("store"));
+        let schools = self
+            .schools
+            .iter()
+            .map(|node| {
+                (
+                    node.school.clone(),
+                    Replica::read(
+                        &format!("node-{}", node.school),
+                        &node.data_dir.join("store"),
+                    ),
+                )
+            })
+            .collect();
+        Replicas { relay, schools }
+    }
+
+    /// The log files, for a failure message.
+    pub fn log_files(&self) -> Vec<PathBuf> {
+        std::iter::once(self.relay.process.log_path().to_owned())
+            .chain(
+                self.schools
+                    .iter()
+                    .map(|node| node.process.log_path().to_owned()),
+            )
+            .chain(std::iter::once(self.logs.join("commands.log")))
+            .collect()
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for node in &mut self.schools {
+            node.process.kill();
+        }
+        self.relay.process.kill();
+        // A failed test keeps its directory, so its logs and stores can be read afterwards.
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            let kept = dir.keep();
+            eprintln!(
+                "the fleet's directory is kept at {}; {}; logs:",
+                kept.display(),
+                self.proxy.report()
+            );
+            for path in self.log_files() {
+                eprintln!("  {}", path.display());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replicas on disk.
+
+/// One store's documents: each document's heads and the strings in it.
+#[derive(Debug)]
+pub struct Replica {
+    pub name: String,
+    pub heads: BTreeMap<DocId, Vec<ChangeHash>>,
+    pub strings: BTreeMap<DocId, BTreeSet<String>>,
+    store: SledStore,
+}
+
+impl Replica {
+    fn read(name: &str, store_dir: &Path) -> Replica {
+        let store = SledStore::open(store_dir)
+            .unwrap_or_else(|error| panic!("{name}: cannot open {}: {error}", store_dir.display()));
+        let mut heads = BTreeMap::new();
+        let mut strings = BTreeMap::new();
+        for doc in store.document_ids().expect("document ids") {
+            let mut doc_heads = store.doc_heads(&doc).expect("heads").unwrap_or_default();
+            doc_heads.sort();
+            heads.insert(doc.clone(), doc_heads);
+            let document = store
+                .document(&doc)
+                .expect("document readable")
+                .expect("a listed document exists");
+            let mut found = BTreeSet::new();
+            collect_strings(&document, automerge::ROOT, &mut found);
+            strings.insert(doc, found);
+        }
+        Replica {
+            name: name.to_owned(),
+            heads,
+            strings,
+            store,
+        }
+    }
+
+    /// The heads of the documents in `scope`.
+    pub fn scope(&self, scope: &Scope) -> BTreeMap<DocId, Vec<ChangeHash>> {
+        self.heads
+            .iter()
+            .filter(|(doc, _)| doc.scope() == scope)
+            .map(|(doc, heads)| (doc.clone(), heads.clone()))
+            .collect()
+    }
+
+    /// Whether some document of `scope` holds exactly the string `text`.
+    pub fn holds(&self, scope: &Scope, text: &str) -> bool {
+        self.strings
+            .iter()
+            .any(|(doc, strings)| doc.scope() == scope && strings.contains(text))
+    }
+
+    /// The blob's length when the replica holds all of it.
+    pub fn blob_len(&self, blob: &str) -> Option<u64> {
+        let id: BlobId = blob.parse().expect("a blob id");
+        self.store.blob_len(&id).ok().flatten()
+    }
+}
+
+/// Every string under `object`, recursively: scalar strings, text objects and map keys (records
+/// are often keyed by their ids, such as a lesson's id in the attendance document).
+fn collect_strings(
+    document: &automerge::Automerge,
+    object: automerge::ObjId,
+    out: &mut BTreeSet<String>,
+) {
+    let Ok(object_type) = document.object_type(&object) else {
+        return;
+    };
+    let values: Vec<(Value<'static>, automerge::ObjId)> = match object_type {
+        ObjType::Text => {
+            if let Ok(text) = document.text(&object) {
+                out.insert(text);
+            }
+            Vec::new()
+        }
+        ObjType::Map | ObjType::Table => document
+            .map_range(&object, ..)
+            .map(|item| {
+                out.insert(item.key.to_string());
+                let id = item.id();
+                (Value::from(item.value), id)
+            })
+            .collect(),
+        ObjType::List => document
+            .list_range(&object, ..)
+            .map(|item| {
+                let id = item.id();
+                (Value::from(item.value), id)
+            })
+            .collect(),
+    };
+    for (value, id) in values {
+        match value {
+            Value::Scalar(scalar) => {
+                if let automerge::ScalarValue::Str(text) = scalar.as_ref() {
+                    out.insert(text.to_string());
+                }
+            }
+            Value::Object(_) => collect_strings(document, id, out),
+        }
+    }
+}
+
+/// The relay's replica and each school's.
+#[derive(Debug)]
+pub struct Replicas {
+    pub relay: Replica,
+    pub schools: BTreeMap<String, Replica>,
+}
+
+impl Replicas {
+    /// Asserts that each of `schools` holds exactly what the relay holds of the scopes it shares with
+    /// it (its school and its municipality), document by document and head by head, and nothing
+    /// of another school; returns how many documents were compared.
+    pub fn assert_converged(&self, schools: &[&str]) -> usize {
+        let municipality = Scope::Municipality(MUNICIPALITY.parse().expect("municipality"));
+        let mut compared = 0;
+        for (school, replica) in self
+            .schools
+            .iter()
+            .filter(|(school, _)| schools.contains(&school.as_str()))
+        {
+            let own = Scope::School(school.parse().expect("school"));
+            for scope in [&own, &municipality] {
+                let at_school = replica.scope(scope);
+                let at_relay = self.relay.scope(scope);
+                assert!(
+                    at_school == at_relay,
+                    "{scope}: {} and the relay differ:\n  only or different at the school: {:?}\n  only or different at the relay: {:?}",
+                    replica.name,
+                    difference(&at_school, &at_relay),
+                    difference(&at_relay, &at_school)
+                );
+                compared += at_school.len();
+            }
+            let foreign: Vec<&DocId> = replica
+                .heads
+                .keys()
+                .filter(
+                    |doc| matches!(doc.scope(), Scope::School(other) if *other != own_code(&own)),
+                )
+                .collect();
+            assert!(
+                foreign.is_empty(),
+                "{} holds another school's documents: {foreign:?}",
+                replica.name
+            );
+        }
+        compared
+    }
+}
+
+fn own_code(scope: &Scope) -> sync_protocol::ids::SchoolCode {
+    match scope {
+        Scope::School(code) => code.clone(),
+        _ => unreachable!("a school scope"),
+    }
+}
+
+fn difference(
+    left: &BTreeMap<DocId, Vec<ChangeHash>>,
+    right: &BTreeMap<DocId, Vec<ChangeHash>>,
+) -> Vec<String> {
+    left.iter()
+        .filter(|(doc, heads)| right.get(*doc) != Some(heads))
+        .map(|(doc, _)| doc.to_string())
+        .collect()
+}
+
+/// A scope's value for a school code or the fleet's municipality.
+pub fn school_scope(school: &str) -> Scope {
+    Scope::School(school.parse().expect("school code"))
+}
+
+pub fn municipality_scope() -> Scope {
+    Scope::Municipality(MUNICIPALITY.parse().expect("municipality code"))
+}
