@@ -782,7 +782,10 @@ async fn run_sync_session(
                 shared.registry.record_error(&node, &message, unix_now());
             }
             LinkOutput::Event(
-                Event::InSync | Event::ScopeMatched { .. } | Event::Closed { .. },
+                Event::InSync
+                | Event::ScopeMatched { .. }
+                | Event::BlobAcknowledged { .. }
+                | Event::Closed { .. },
             ) => {}
             LinkOutput::Activity(activity) => {
                 // A superseded connection's last reports would overwrite the figures of the

@@ -4,12 +4,12 @@
 //! The node serves fully without any of this: when the node is standalone, or the relay is down,
 //! every route works on the local store and the status says so.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sync_protocol::ids::{DocId, NodeId, Scope};
+use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
 use sync_protocol::session::Event;
 use sync_protocol::store::Seq;
 use sync_protocol::wire::NodeHealth;
@@ -27,6 +27,9 @@ pub const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 /// Local documents changed since the relay last confirmed everything (the last complete sync).
 /// Bounded: beyond this many, only the count grows.
 pub const MAX_TRACKED_PENDING_DOCUMENTS: usize = 100_000;
+
+/// Local files stored and not yet acknowledged by the relay, by id. Bounded like the documents.
+pub const MAX_TRACKED_PENDING_BLOBS: usize = 100_000;
 
 /// What `GET /api/v1/sync/status` answers.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -52,7 +55,9 @@ pub struct SyncStatusView {
     pub certificate_expires_unix: Option<i64>,
 }
 
-/// What waits to go out: tracked from local writes, cleared by a complete sync.
+/// What waits to go out: tracked from local writes, forgotten only once the relay confirmed it
+/// holds it (an acknowledgement, or a heartbeat digest equal to ours), never merely because our
+/// side of the link has nothing queued: the relay may not have asked for a file yet.
 #[derive(Debug, Default)]
 pub struct PendingChanges {
     inner: Mutex<PendingInner>,
@@ -61,8 +66,11 @@ pub struct PendingChanges {
 #[derive(Debug, Default)]
 struct PendingInner {
     documents: HashSet<DocId>,
+    blobs: HashMap<BlobId, Scope>,
+    /// Documents and files beyond the tracking bounds; cleared when everything tracked is confirmed
+    /// and the link is in sync.
     overflow: u64,
-    blobs: u64,
+    blob_overflow: u64,
 }
 
 impl PendingChanges {
@@ -76,14 +84,19 @@ impl PendingChanges {
                         inner.overflow += 1;
                     }
                 }
-                LocalNotice::Blob { .. } => inner.blobs += 1,
+                LocalNotice::Blob { scope, blob } => {
+                    if inner.blobs.len() < MAX_TRACKED_PENDING_BLOBS {
+                        inner.blobs.insert(*blob, scope.clone());
+                    } else if !inner.blobs.contains_key(blob) {
+                        inner.blob_overflow += 1;
+                    }
+                }
             }
         }
     }
 
     /// Forgets the documents the relay has confirmed: their shared heads with the relay (recorded
-    /// when the relay acknowledged them durably) equal their heads. Blobs are forgotten once the
-    /// link is in sync with nothing left to upload.
+    /// when the relay acknowledged them durably) equal their heads.
     fn confirm(&self, store: &SledStore, link_idle: bool) {
         let relay = NodeId::relay();
         let Ok(mut inner) = self.inner.lock() else {
@@ -94,11 +107,16 @@ impl PendingChanges {
             let shared = store.shared_heads(&relay, doc).ok().flatten();
             heads.is_none() || heads != shared
         });
-        if link_idle {
-            inner.blobs = 0;
-            if inner.documents.is_empty() {
-                inner.overflow = 0;
-            }
+        if link_idle && inner.documents.is_empty() && inner.blobs.is_empty() {
+            inner.overflow = 0;
+            inner.blob_overflow = 0;
+        }
+    }
+
+    /// The relay acknowledged holding `blob` whole and durably.
+    fn confirm_blob(&self, blob: &BlobId) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.blobs.remove(blob);
         }
     }
 
@@ -114,12 +132,22 @@ impl PendingChanges {
             doc.scope() != scope
                 || !matches!(store.document_log_seq(doc), Ok(Some(seq)) if seq <= log_head)
         });
+        // The digest covers the scope's files too.
+        inner.blobs.retain(|blob, blob_scope| {
+            blob_scope != scope
+                || !matches!(store.blob_log_seq(scope, blob), Ok(Some(seq)) if seq <= log_head)
+        });
     }
 
     fn counts(&self) -> (u64, u64) {
         self.inner
             .lock()
-            .map(|inner| (inner.documents.len() as u64 + inner.overflow, inner.blobs))
+            .map(|inner| {
+                (
+                    inner.documents.len() as u64 + inner.overflow,
+                    inner.blobs.len() as u64 + inner.blob_overflow,
+                )
+            })
             .unwrap_or((0, 0))
     }
 
@@ -253,6 +281,9 @@ pub fn start(
             LinkOutput::Event(Event::ScopeMatched { scope, log_head }) => {
                 confirm_pending.confirm_scope(&confirm_store, &scope, log_head)
             }
+            LinkOutput::Event(Event::BlobAcknowledged { blob }) => {
+                confirm_pending.confirm_blob(&blob)
+            }
             LinkOutput::Activity(activity) => confirm_pending.confirm(
                 &confirm_store,
                 activity.in_sync && activity.to_peer.blobs_waiting == 0,
@@ -342,5 +373,40 @@ mod tests {
         let left: HashSet<DocId> = pending.inner.lock().expect("lock").documents.clone();
         assert_eq!(left, HashSet::from([shared, after]));
         assert_eq!(pending.counts(), (2, 0));
+    }
+
+    #[test]
+    fn a_file_waits_until_the_relay_acknowledges_it_or_its_scope_matches() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(directory.path()).expect("store");
+        let school: Scope = "school:30076".parse().expect("scope");
+        let acknowledged = store.put_blob(&school, b"essee").expect("blob");
+        let matched = store.put_blob(&school, b"kuva").expect("blob");
+        let matched_head = store.scope_summary(&school).expect("summary").log_head;
+        let later = store.put_blob(&school, b"video").expect("blob");
+        let pending = PendingChanges::default();
+        for blob in [acknowledged, matched, later] {
+            pending.record(&LocalNotice::Blob {
+                scope: school.clone(),
+                blob,
+            });
+        }
+        assert_eq!(pending.counts(), (0, 3));
+
+        // Our side of the link being idle says nothing about what the relay holds.
+        pending.confirm(&store, true);
+        assert_eq!(pending.counts(), (0, 3));
+        pending.confirm_blob(&acknowledged);
+        assert_eq!(pending.counts(), (0, 2));
+        pending.confirm_scope(&store, &school, matched_head);
+        let left: Vec<BlobId> = pending
+            .inner
+            .lock()
+            .expect("lock")
+            .blobs
+            .keys()
+            .copied()
+            .collect();
+        assert_eq!(left, vec![later]);
     }
 }

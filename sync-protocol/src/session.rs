@@ -127,6 +127,8 @@ pub enum Event {
     /// confirms writes whose acknowledgement was lost (a peer that restarted between storing them
     /// and answering), without a message per document.
     ScopeMatched { scope: Scope, log_head: Seq },
+    /// The peer holds `blob` whole and durably (its `BlobAck`): an upload of ours is done.
+    BlobAcknowledged { blob: BlobId },
     /// The peer reported an error.
     PeerError {
         code: ErrorCode,
@@ -578,7 +580,11 @@ impl Session {
             Message::Heads(heads) => self.handle_heads(store, heads),
             Message::BlobRequest(request) => self.handle_blob_request(store, request),
             Message::BlobChunk(chunk) => self.handle_blob_chunk(store, chunk),
-            Message::BlobAck(_) => Ok(()),
+            Message::BlobAck(ack) => {
+                self.events
+                    .push_back(Event::BlobAcknowledged { blob: ack.blob });
+                Ok(())
+            }
             Message::Ack(ack) => self.handle_ack(store, ack),
             Message::Heartbeat(heartbeat) => self.handle_heartbeat(store, heartbeat),
             Message::Error(error) => {

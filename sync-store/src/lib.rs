@@ -453,13 +453,27 @@ impl SledStore {
     /// store does not hold. Compared with a scope's `log_head`, it tells whether a write happened
     /// before or after that summary was read.
     pub fn document_log_seq(&self, doc: &DocId) -> Result<Option<Seq>, StoreError> {
-        let key = layout::log_index_key(doc.scope(), &LogItem::Document(doc.clone()));
-        let Some(value) = self.inner.tree.get(key).map_err(io_error)? else {
+        self.log_seq_of(doc.scope(), &LogItem::Document(doc.clone()))
+    }
+
+    /// The sequence number at which `blob` entered `scope`'s log, `None` when it is not (whole) in
+    /// that scope; see [`Self::document_log_seq`].
+    pub fn blob_log_seq(&self, scope: &Scope, blob: &BlobId) -> Result<Option<Seq>, StoreError> {
+        self.log_seq_of(scope, &LogItem::Blob(*blob))
+    }
+
+    fn log_seq_of(&self, scope: &Scope, item: &LogItem) -> Result<Option<Seq>, StoreError> {
+        let Some(value) = self
+            .inner
+            .tree
+            .get(layout::log_index_key(scope, item))
+            .map_err(io_error)?
+        else {
             return Ok(None);
         };
         layout::read_u64(&value)
             .map(Some)
-            .ok_or_else(|| StoreError::Io(format!("the log index entry of {doc} is damaged")))
+            .ok_or_else(|| StoreError::Io(format!("a log index entry of {scope} is damaged")))
     }
 
     pub fn doc_heads(&self, doc: &DocId) -> Result<Option<Vec<ChangeHash>>, StoreError> {

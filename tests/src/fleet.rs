@@ -812,17 +812,19 @@ impl Fleet {
                 .filter(|node| schools.contains(&node.school.as_str()))
             {
                 let status = node.sync_status().await;
+                // Every count must be known, not merely absent: right after a reconnect neither
+                // side has heard the other's heartbeat yet, and "nothing reported" is not "nothing
+                // waits". The node's own counts go to zero only when the relay acknowledged (or
+                // its digest matched) every document and file.
                 let idle = status["connected"] == true
                     && status["documents_waiting_to_send"] == 0
                     && status["blobs_waiting_to_send"] == 0
-                    && status["documents_waiting_to_receive"].as_u64().unwrap_or(0) == 0;
+                    && status["documents_waiting_to_receive"].as_u64() == Some(0);
                 if !idle {
                     return false;
                 }
                 let view = self.relay.fleet_node(&node.node_id).await;
-                let nothing_waits = |waiting: &Json| {
-                    waiting.is_null() || (waiting["docs"] == 0 && waiting["blobs"] == 0)
-                };
+                let nothing_waits = |waiting: &Json| waiting["docs"] == 0 && waiting["blobs"] == 0;
                 if view["connected"] != true
                     || !nothing_waits(&view["waiting_to_node"])
                     || !nothing_waits(&view["waiting_from_node"])

@@ -311,18 +311,7 @@ async fn lossy_link_loses_no_acknowledged_edit() {
         tasks.push(tokio::spawn(message_burst(teacher, thread, school, 25)));
     }
     let pupils = ["aino.makinen01", "eino.makinen02", "veera.laine03"];
-    let assignment = fleet
-        .school(SCHOOL_A)
-        .login("leena.korhonen")
-        .await
-        .post(
-            "/api/v1/classes/CLS-7A-MA/assignments",
-            json!({ "title": "Essee", "due_at": now_millis() + 86_400_000 }),
-        )
-        .await["id"]
-        .as_str()
-        .expect("assignment id")
-        .to_owned();
+    let assignment = new_assignment(fleet.school(SCHOOL_A), "Essee").await;
     let mut draft_tasks = Vec::new();
     for pupil in pupils {
         let session = fleet.school(SCHOOL_A).login(pupil).await;
@@ -397,6 +386,21 @@ async fn draft_burst(pupil: ApiSession, assignment: String, count: usize) -> Str
     last
 }
 
+/// Leena Korhonen, teacher of 7A at school 30076, sets the class an assignment due tomorrow;
+/// answers its id.
+async fn new_assignment(node: &SchoolNode, title: &str) -> String {
+    node.login("leena.korhonen")
+        .await
+        .post(
+            "/api/v1/classes/CLS-7A-MA/assignments",
+            json!({ "title": title, "due_at": now_millis() + 86_400_000 }),
+        )
+        .await["id"]
+        .as_str()
+        .expect("assignment id")
+        .to_owned()
+}
+
 /// Content that differs per file, so each upload is its own blob.
 fn file_content(index: usize, size: usize) -> Vec<u8> {
     (0..size)
@@ -409,17 +413,7 @@ async fn relay_killed_during_a_large_catch_up_loses_nothing() {
     let started = Instant::now();
     let mut fleet = Fleet::start("relay-restart", seed()).await;
     let node = fleet.school(SCHOOL_A);
-    let assignment = node
-        .login("leena.korhonen")
-        .await
-        .post(
-            "/api/v1/classes/CLS-7A-MA/assignments",
-            json!({ "title": "Tutkielma", "due_at": now_millis() + 86_400_000 }),
-        )
-        .await["id"]
-        .as_str()
-        .expect("assignment id")
-        .to_owned();
+    let assignment = new_assignment(node, "Tutkielma").await;
     fleet.proxy.cut();
     let node = fleet.school(SCHOOL_A);
     wait_until("school 30076 is offline", OFFLINE_TIMEOUT, || async {
@@ -518,17 +512,7 @@ async fn node_killed_during_submissions_keeps_every_acknowledged_one() {
     let started = Instant::now();
     let mut fleet = Fleet::start("node-crash", seed()).await;
     let node = fleet.school(SCHOOL_A);
-    let assignment = node
-        .login("leena.korhonen")
-        .await
-        .post(
-            "/api/v1/classes/CLS-7A-MA/assignments",
-            json!({ "title": "Runo", "due_at": now_millis() + 86_400_000 }),
-        )
-        .await["id"]
-        .as_str()
-        .expect("assignment id")
-        .to_owned();
+    let assignment = new_assignment(node, "Runo").await;
     // Each pupil saves numbered drafts as fast as the node answers, until the node dies.
     let pupils = [
         ("aino.makinen01", "P01"),
