@@ -377,12 +377,7 @@ async fn reads(
             (latencies, errors)
         });
     }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    while let Some(Ok((mut worker_latencies, worker_errors))) = workers.join_next().await {
-        latencies.append(&mut worker_latencies);
-        errors += worker_errors;
-    }
+    let (latencies, errors) = gather_workers(workers).await;
     let elapsed = started.elapsed().as_secs_f64();
     json!({
         "concurrency": concurrency,
@@ -391,6 +386,29 @@ async fn reads(
         "requests_per_sec": latencies.len() as f64 / elapsed,
         "latency": percentiles(latencies),
     })
+}
+
+/// `GET /api/v1/me` as `session`.
+async fn who_am_i(http: &reqwest::Client, base: &str, session: &Session) -> Result<Value, String> {
+    http.get(format!("{base}/api/v1/me"))
+        .header("cookie", &session.cookie)
+        .send()
+        .await
+        .map_err(|error| error.to_string())?
+        .json()
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// Every worker's latencies (milliseconds) and error count, together.
+async fn gather_workers(mut workers: tokio::task::JoinSet<(Vec<f64>, u64)>) -> (Vec<f64>, u64) {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while let Some(Ok((mut worker_latencies, worker_errors))) = workers.join_next().await {
+        latencies.append(&mut worker_latencies);
+        errors += worker_errors;
+    }
+    (latencies, errors)
 }
 
 /// Pupils save submission drafts: every answer is a durable write.
@@ -407,15 +425,7 @@ async fn writes(
     let now_millis = sync_transport::link::now_millis() as i64;
     for teacher in teacher_usernames {
         let (session, _) = login(http, base, teacher).await?;
-        let me: Value = http
-            .get(format!("{base}/api/v1/me"))
-            .header("cookie", &session.cookie)
-            .send()
-            .await
-            .map_err(|error| error.to_string())?
-            .json()
-            .await
-            .map_err(|error| error.to_string())?;
+        let me = who_am_i(http, base, &session).await?;
         for class in me["classes"].as_array().cloned().unwrap_or_default() {
             let Some(class_id) = class["id"].as_str() else {
                 continue;
@@ -445,15 +455,7 @@ async fn writes(
     // Each pupil session writes to the assignment of its first class.
     let mut work = Vec::new();
     for session in pupils {
-        let me: Value = http
-            .get(format!("{base}/api/v1/me"))
-            .header("cookie", &session.cookie)
-            .send()
-            .await
-            .map_err(|error| error.to_string())?
-            .json()
-            .await
-            .map_err(|error| error.to_string())?;
+        let me = who_am_i(http, base, session).await?;
         if let Some(assignment) = me["classes"][0]["id"]
             .as_str()
             .and_then(|class| assignment_of_class.get(class))
@@ -498,12 +500,7 @@ async fn writes(
             (latencies, errors)
         });
     }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    while let Some(Ok((mut worker_latencies, worker_errors))) = workers.join_next().await {
-        latencies.append(&mut worker_latencies);
-        errors += worker_errors;
-    }
+    let (latencies, errors) = gather_workers(workers).await;
     let elapsed = started.elapsed().as_secs_f64();
     Ok(json!({
         "concurrency": concurrency,
