@@ -81,8 +81,12 @@ pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// into a school; one that lingers unused for longer is more likely lost than still needed.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// The longest "lost" threshold, in days (ten years); it only has to be finite.
-pub const MAX_OFFLINE_MAXIMUM_DAYS: u32 = 3650;
+/// The shortest "lost" threshold (10 seconds). Thresholds under a day are for drills and tests of
+/// the stale-node policy; a real fleet uses weeks (the default is 60 days).
+pub const MIN_OFFLINE_MAXIMUM: Duration = Duration::from_secs(10);
+
+/// The longest "lost" threshold (ten years); it only has to be finite.
+pub const MAX_OFFLINE_MAXIMUM: Duration = Duration::from_secs(3650 * 24 * 3600);
 
 /// What went wrong loading or checking the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -212,10 +216,13 @@ pub struct CertificateConfig {
     /// (default 24h, from 1 minute to 30 days). `digione-relay enrol --valid-for` overrides it.
     #[serde(with = "humantime_duration")]
     pub token_lifetime: Duration,
-    /// The stale-node policy: a node not seen for this many days is reported as "lost" in the fleet
-    /// view (default 60, at least 1). Its data stays on the relay; a lost node that still has a valid
-    /// certificate may reconnect, and one whose certificate has expired must re-enrol.
-    pub offline_maximum_days: u32,
+    /// The stale-node policy: a node not seen for this long is reported as "lost" in the fleet view,
+    /// as a humantime duration (default `60days`, from 10 seconds to ten years, and longer than the
+    /// stale window of `operations.stale_after_missed_heartbeats` heartbeats). Its data stays on the
+    /// relay; a lost node that still has a valid certificate may reconnect, and one whose
+    /// certificate has expired must re-enrol.
+    #[serde(with = "humantime_duration")]
+    pub offline_maximum: Duration,
 }
 
 impl Default for RelayConfig {
@@ -266,7 +273,7 @@ impl Default for CertificateConfig {
             node_lifetime_days: 30,
             renew_before_days: 10,
             token_lifetime: Duration::from_secs(24 * 3600),
-            offline_maximum_days: 60,
+            offline_maximum: days(60),
         }
     }
 }
@@ -371,7 +378,26 @@ impl RelayConfig {
         }
         self.sync.validate()?;
         self.operations.validate()?;
-        self.certificates.validate()
+        self.certificates.validate()?;
+        // A node is stale before it is offline, and offline before it is lost; a threshold inside
+        // the stale window would skip the `offline` state and call a node lost at its first silence.
+        let stale_window = self
+            .sync
+            .heartbeat_interval()
+            .saturating_mul(self.operations.stale_after_missed_heartbeats);
+        if self.certificates.offline_maximum <= stale_window {
+            return invalid(
+                "certificates.offline_maximum",
+                format!(
+                    "is {}, but must be longer than the stale window of {} ({} heartbeats of {} s)",
+                    humantime::format_duration(self.certificates.offline_maximum),
+                    humantime::format_duration(stale_window),
+                    self.operations.stale_after_missed_heartbeats,
+                    self.sync.heartbeat_interval_secs
+                ),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -558,7 +584,7 @@ impl CertificateConfig {
 
     /// How long a node may go unseen before the fleet view reports it as lost.
     pub fn offline_maximum(&self) -> Duration {
-        days(self.offline_maximum_days)
+        self.offline_maximum
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -588,12 +614,19 @@ impl CertificateConfig {
                 ),
             );
         }
-        within(
-            "certificates.offline_maximum_days",
-            self.offline_maximum_days,
-            1,
-            MAX_OFFLINE_MAXIMUM_DAYS,
-        )
+        if self.offline_maximum < MIN_OFFLINE_MAXIMUM || self.offline_maximum > MAX_OFFLINE_MAXIMUM
+        {
+            return invalid(
+                "certificates.offline_maximum",
+                format!(
+                    "is {}, but must be from {} to {}",
+                    humantime::format_duration(self.offline_maximum),
+                    humantime::format_duration(MIN_OFFLINE_MAXIMUM),
+                    humantime::format_duration(MAX_OFFLINE_MAXIMUM)
+                ),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -989,9 +1022,15 @@ mod tests {
                 "certificates.token_lifetime",
             ),
             (
-                "DIGIONE_RELAY_CERTIFICATES__OFFLINE_MAXIMUM_DAYS",
-                "0",
-                "certificates.offline_maximum_days",
+                "DIGIONE_RELAY_CERTIFICATES__OFFLINE_MAXIMUM",
+                "9s",
+                "certificates.offline_maximum",
+            ),
+            // Inside the default stale window of three 15-second heartbeats.
+            (
+                "DIGIONE_RELAY_CERTIFICATES__OFFLINE_MAXIMUM",
+                "30s",
+                "certificates.offline_maximum",
             ),
         ];
         for (name, value, key) in cases {

@@ -19,7 +19,7 @@
 //!    silent for longer (the connection is still open but nothing arrives).
 //! 4. Disconnected nodes are `stale` for the first stale window after the disconnect (a reconnect is
 //!    expected then: restarts and network blips should not page anyone), then `offline`, and `lost`
-//!    once they have been disconnected for longer than `offline_maximum_days`.
+//!    once they have been disconnected for longer than `certificates.offline_maximum`.
 //!
 //! "Offline for" is counted from the disconnect, "last seen" is the last frame or connection.
 //!
@@ -59,8 +59,8 @@ pub struct FleetPolicy {
     pub heartbeat_interval_secs: u64,
     /// After how many missed heartbeats a node stops being `online`.
     pub stale_after_missed_heartbeats: u32,
-    /// After how many days of disconnection a node is `lost` rather than `offline`.
-    pub offline_maximum_days: u32,
+    /// After how many seconds of disconnection a node is `lost` rather than `offline`.
+    pub offline_maximum_secs: u64,
 }
 
 impl Default for FleetPolicy {
@@ -70,7 +70,7 @@ impl Default for FleetPolicy {
         Self {
             heartbeat_interval_secs: 15,
             stale_after_missed_heartbeats: 3,
-            offline_maximum_days: 60,
+            offline_maximum_secs: 60 * SECONDS_PER_DAY,
         }
     }
 }
@@ -80,11 +80,6 @@ impl FleetPolicy {
     pub fn stale_window_secs(&self) -> u64 {
         self.heartbeat_interval_secs
             .saturating_mul(u64::from(self.stale_after_missed_heartbeats))
-    }
-
-    /// How long a node may be disconnected before it is `lost`.
-    pub fn offline_maximum_secs(&self) -> u64 {
-        u64::from(self.offline_maximum_days).saturating_mul(SECONDS_PER_DAY)
     }
 }
 
@@ -472,7 +467,7 @@ impl NodeRecord {
             seconds_between(self.offline_since_unix.unwrap_or(last_seen_unix), now_unix);
         if offline_for <= policy.stale_window_secs() {
             NodeState::Stale
-        } else if offline_for <= policy.offline_maximum_secs() {
+        } else if offline_for <= policy.offline_maximum_secs {
             NodeState::Offline
         } else {
             NodeState::Lost
@@ -883,7 +878,7 @@ mod tests {
         FleetPolicy {
             heartbeat_interval_secs: 10,
             stale_after_missed_heartbeats: 3,
-            offline_maximum_days: 60,
+            offline_maximum_secs: 60 * SECONDS_PER_DAY,
         }
     }
 

@@ -269,7 +269,7 @@ pub async fn start(config: RelayConfig, authority: Authority) -> Result<RunningR
         FleetPolicy {
             heartbeat_interval_secs: config.sync.heartbeat_interval_secs,
             stale_after_missed_heartbeats: config.operations.stale_after_missed_heartbeats,
-            offline_maximum_days: config.certificates.offline_maximum_days,
+            offline_maximum_secs: config.certificates.offline_maximum.as_secs(),
         },
     )
     .map_err(|error| error.to_string())?;

@@ -28,7 +28,7 @@ fn policy() -> FleetPolicy {
     FleetPolicy {
         heartbeat_interval_secs: 15,
         stale_after_missed_heartbeats: 3,
-        offline_maximum_days: 60,
+        offline_maximum_secs: 60 * 24 * 3600,
     }
 }
 

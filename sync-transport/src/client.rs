@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use quinn::VarInt;
 use rand::Rng;
 use sync_protocol::ids::NodeId;
 use sync_protocol::session::{Event, SessionConfig};
@@ -22,6 +23,13 @@ use crate::identity::CertificateFacts;
 use crate::link::{self, LinkConfig, LinkInputs, LinkOutput, LocalNotice};
 use crate::quic::{self, QuicTuning};
 use crate::tls::{self, NodeCredentials};
+
+/// How long one connection attempt may take to complete its QUIC and TLS handshake. Without it an
+/// attempt whose handshake stalls (the relay restarted mid-handshake and drops the packets of a
+/// connection it no longer knows, or they are lost) waits the whole idle timeout, 60 s by default,
+/// before the next attempt. Fifteen seconds leave a handshake on a slow, lossy school uplink room
+/// for several retransmissions.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -82,11 +90,21 @@ async fn connect(
         address: relay.to_string(),
         reason,
     };
-    endpoint
+    let connecting = endpoint
         .connect_with(config, relay, server_name)
-        .map_err(|error| failed(error.to_string()))?
-        .await
-        .map_err(|error| failed(error.to_string()))
+        .map_err(|error| failed(error.to_string()))?;
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
+        Ok(connected) => connected.map_err(|error| failed(error.to_string())),
+        Err(_) => {
+            // Closing the endpoint abandons the half-open connection now instead of at its idle
+            // timeout, so its socket does not linger beside the next attempt's.
+            endpoint.close(VarInt::from_u32(0), b"handshake timed out");
+            Err(failed(format!(
+                "no handshake within {} s (the relay is down, restarting or unreachable)",
+                HANDSHAKE_TIMEOUT.as_secs()
+            )))
+        }
+    }
 }
 
 /// One request and its answer on a fresh control stream.
