@@ -90,15 +90,20 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// noticed within three seconds and a healed one resyncs within one.
 const HEARTBEAT_INTERVAL_SECS: &str = "1";
 
-/// The paths of the two binaries, built once per test process.
+/// The relay's stale-node threshold in this harness (its smallest allowed); see
+/// `certificates.offline_maximum` in `cloud-relay/relay.example.toml`.
+pub const RELAY_OFFLINE_MAXIMUM: &str = "10s";
+
+/// The paths of the binaries, built once per test process.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub relay: PathBuf,
     pub node: PathBuf,
+    pub operator: PathBuf,
 }
 
-/// Locates `e2e-digione-relay` and `e2e-digione-node`, this package's own builds of the two
-/// programs (see `src/bin/`). Cargo builds a package's binaries before its integration tests, into
+/// Locates `e2e-digione-relay`, `e2e-digione-node` and `e2e-digione-operator`, this package's own
+/// builds of the programs (see `src/bin/`). Cargo builds a package's binaries before its integration tests, into
 /// the directory above the test executable's `deps/`, so they are always as fresh as the test.
 pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
@@ -120,6 +125,7 @@ pub fn binaries() -> &'static Binaries {
         Binaries {
             relay: locate("e2e-digione-relay"),
             node: locate("e2e-digione-node"),
+            operator: locate("e2e-digione-operator"),
         }
     })
 }
@@ -371,6 +377,12 @@ impl RelayProcess {
             // Longer than the smallest allowed (two heartbeats), so that a burst on a lossy link
             // is not mistaken for a stalled peer.
             ("DIGIONE_RELAY_SYNC__WRITE_STALL_TIMEOUT_SECS", "10"),
+            // The stale-node policy at its shortest, so that the stale-node scenario sees a node
+            // switched off for seconds become `lost` as one switched off for months would.
+            (
+                "DIGIONE_RELAY_CERTIFICATES__OFFLINE_MAXIMUM",
+                RELAY_OFFLINE_MAXIMUM,
+            ),
         ]
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
@@ -405,6 +417,27 @@ impl RelayProcess {
     /// `GET /api/v1/fleet` as an operator.
     pub async fn fleet(&self) -> Json {
         self.operations_get("/api/v1/fleet").await
+    }
+
+    /// `GET /api/v1/fleet?…` as an operator, `query` starting with `?`.
+    pub async fn fleet_query(&self, query: &str) -> Json {
+        self.operations_get(&format!("/api/v1/fleet{query}")).await
+    }
+
+    /// `GET /metrics` as an operator: the OpenMetrics text.
+    pub async fn metrics(&self) -> String {
+        let response = http_client()
+            .get(format!("{}/metrics", self.operations_base))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .expect("the relay's metrics answer");
+        assert!(
+            response.status().is_success(),
+            "GET /metrics: {}",
+            response.status()
+        );
+        response.text().await.expect("metrics text")
     }
 
     /// `GET /api/v1/fleet/{node}` as an operator.
@@ -501,35 +534,47 @@ impl SchoolNode {
 
     /// Logs in through the API as `username` with [`PASSWORD`].
     pub async fn login(&self, username: &str) -> ApiSession {
-        let http = http_client();
-        let response = http
-            .post(format!("{}/api/v1/session", self.base))
-            .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
-            .send()
+        try_login(&self.base, username)
             .await
-            .expect("login request");
-        assert!(
-            response.status().is_success(),
-            "{username} logs in at {}: {}",
-            self.school,
-            response.status()
-        );
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .expect("session cookie")
-            .to_owned();
-        let body: Json = response.json().await.expect("login body");
-        ApiSession {
-            http,
-            base: self.base.clone(),
-            username: username.to_owned(),
-            cookie,
-            csrf: body["csrf_token"].as_str().expect("csrf token").to_owned(),
-        }
+            .unwrap_or_else(|error| panic!("{username} logs in at {}: {error}", self.school))
     }
+}
+
+/// Logs in at the node serving `base` as `username` with [`PASSWORD`]; `Err` says why not (the
+/// node is down, the answer was not a session), for callers that crash nodes meanwhile.
+pub async fn try_login(base: &str, username: &str) -> Result<ApiSession, String> {
+    let http = http_client();
+    let response = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .map_err(|error| format!("no answer: {error}"))?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .ok_or("no session cookie")?
+        .to_owned();
+    let body: Json = response
+        .json()
+        .await
+        .map_err(|error| format!("unreadable login answer: {error}"))?;
+    let csrf = body["csrf_token"]
+        .as_str()
+        .ok_or("no CSRF token in the login answer")?
+        .to_owned();
+    Ok(ApiSession {
+        http,
+        base: base.to_owned(),
+        username: username.to_owned(),
+        cookie,
+        csrf,
+    })
 }
 
 fn http_client() -> reqwest::Client {
@@ -612,6 +657,24 @@ impl ApiSession {
 
     pub async fn put(&self, path: &str, body: Json) -> Json {
         self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// A `GET` that must succeed, returning the body's bytes (a file download).
+    pub async fn download(&self, path: &str) -> Vec<u8> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GET {path} as {}: {error}", self.username));
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "GET {path} as {}: {status}",
+            self.username
+        );
+        response.bytes().await.expect("download body").to_vec()
     }
 
     /// `POST /api/v1/files?name=…`: stores `bytes` and returns the file reference to attach.
@@ -731,12 +794,48 @@ impl Fleet {
 
     /// Enrols, initialises, fills and starts the node of `school`, the way school IT would.
     async fn enrol_school(&self, school: &str, roster: &Path, users: &[&str]) -> SchoolNode {
+        self.enrol_node(school, &format!("node-{school}"), Some((roster, users)))
+            .await
+    }
+
+    /// The disk of `school`'s node is lost: SIGKILLs the node and deletes its data directory. Then
+    /// school IT installs a new node the way the guide says: a fresh enrolment token from the
+    /// relay, `init --token` into an empty data directory, `serve`, and nothing else: no roster
+    /// import and no passwords, because the school's documents come back from the relay.
+    pub async fn replace_school(&mut self, school: &str) -> &SchoolNode {
+        let index = self
+            .schools
+            .iter()
+            .position(|node| node.school == school)
+            .expect("a school of the fleet");
+        let old = &mut self.schools[index];
+        old.process.kill();
+        std::fs::remove_dir_all(&old.data_dir).expect("the old node's disk is wiped");
+        let name = format!("node-{school}-replacement");
+        let mut replacement = self.enrol_node(school, &name, None).await;
+        replacement.wait_online().await;
+        replacement.node_id = replacement.sync_status().await["node_id"]
+            .as_str()
+            .expect("an enrolled node reports its id")
+            .to_owned();
+        self.schools[index] = replacement;
+        &self.schools[index]
+    }
+
+    /// Enrols a node of `school` into the data directory `name` under the fleet's root, imports
+    /// `roster` and sets the password of its `users` when given, and starts it.
+    async fn enrol_node(
+        &self,
+        school: &str,
+        name: &str,
+        roster_and_users: Option<(&Path, &[&str])>,
+    ) -> SchoolNode {
         let token = self
             .relay
             .run(&["enrol", "--school", school, "--municipality", MUNICIPALITY])
             .trim()
             .to_owned();
-        let data_dir = self.root.join(format!("node-{school}"));
+        let data_dir = self.root.join(name);
         let environment = SchoolNode::environment(&data_dir, self.proxy.address());
         let node_command = |arguments: &[&str]| {
             let mut command = Command::new(&binaries().node);
@@ -756,27 +855,60 @@ impl Fleet {
             "localhost",
         ]);
         run_command(&self.logs, init, None);
-        let mut import = node_command(&["import-roster"]);
-        import.arg(roster);
-        run_command(&self.logs, import, None);
-        for user in users {
-            let set = node_command(&["set-password", user]);
-            run_command(&self.logs, set, Some(&format!("{PASSWORD}\n")));
+        if let Some((roster, users)) = roster_and_users {
+            let mut import = node_command(&["import-roster"]);
+            import.arg(roster);
+            run_command(&self.logs, import, None);
+            for user in users {
+                let set = node_command(&["set-password", user]);
+                run_command(&self.logs, set, Some(&format!("{PASSWORD}\n")));
+            }
         }
         let mut node = SchoolNode {
             school: school.to_owned(),
-            process: ServeProcess::new(
-                &format!("node-{school}"),
-                &binaries().node,
-                environment,
-                &self.logs,
-            ),
+            process: ServeProcess::new(name, &binaries().node, environment, &self.logs),
             data_dir,
             base: String::new(),
             node_id: String::new(),
         };
         node.start().await;
         node
+    }
+
+    /// Issues a certificate for an operator of the municipality on the relay's machine, into a
+    /// fresh operator data directory named `name`, and returns that directory.
+    pub fn issue_operator(&self, name: &str) -> PathBuf {
+        let data_dir = self.root.join(format!("operator-{name}"));
+        let identity = data_dir.join("identity");
+        self.relay.run(&[
+            "operator-certificate",
+            "--municipality",
+            MUNICIPALITY,
+            "--out",
+            identity.to_str().expect("a UTF-8 temporary path"),
+        ]);
+        data_dir
+    }
+
+    /// Runs `digione-operator` with the operator data directory `data_dir` against the relay
+    /// directly (operators sit beside the relay; the proxy stands for the schools' links), and
+    /// returns its stdout; panics unless it succeeds.
+    pub async fn operator(&self, data_dir: &Path, arguments: &[&str]) -> String {
+        let mut command = Command::new(&binaries().operator);
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--relay",
+                &self.relay.sync_address.to_string(),
+                "--server-name",
+                "localhost",
+            ])
+            .args(arguments);
+        let logs = self.logs.clone();
+        tokio::task::spawn_blocking(move || run_command(&logs, command, None))
+            .await
+            .expect("the operator command runs")
     }
 
     pub fn school(&self, school: &str) -> &SchoolNode {
@@ -805,36 +937,51 @@ impl Fleet {
     /// connected, and the relay's view of each node agrees; returns how long that took. A claim
     /// only: [`Fleet::replicas`] checks it against the stores after [`Fleet::stop_all`].
     pub async fn wait_converged(&self, schools: &[&str], timeout: Duration) -> Duration {
-        wait_until("every replica converged", timeout, || async {
-            for node in self
-                .schools
-                .iter()
-                .filter(|node| schools.contains(&node.school.as_str()))
-            {
-                let status = node.sync_status().await;
-                // Every count must be known, not merely absent: right after a reconnect neither
-                // side has heard the other's heartbeat yet, and "nothing reported" is not "nothing
-                // waits". The node's own counts go to zero only when the relay acknowledged (or
-                // its digest matched) every document and file.
-                let idle = status["connected"] == true
-                    && status["documents_waiting_to_send"] == 0
-                    && status["blobs_waiting_to_send"] == 0
-                    && status["documents_waiting_to_receive"].as_u64() == Some(0);
-                if !idle {
-                    return false;
-                }
-                let view = self.relay.fleet_node(&node.node_id).await;
-                let nothing_waits = |waiting: &Json| waiting["docs"] == 0 && waiting["blobs"] == 0;
-                if view["connected"] != true
-                    || !nothing_waits(&view["waiting_to_node"])
-                    || !nothing_waits(&view["waiting_from_node"])
-                {
-                    return false;
-                }
+        let started = Instant::now();
+        loop {
+            // What is still missing, kept for the failure message: a timeout that only said
+            // "not converged" would leave the reader to guess which side was behind.
+            let Some(behind) = self.first_not_converged(schools).await else {
+                return started.elapsed();
+            };
+            assert!(
+                started.elapsed() < timeout,
+                "timed out after {timeout:?} waiting until every replica converged; last seen: {behind}"
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// `None` when the nodes of `schools` and the relay report nothing waiting either way, or a
+    /// description of the first one that is not there yet.
+    async fn first_not_converged(&self, schools: &[&str]) -> Option<String> {
+        for node in self
+            .schools
+            .iter()
+            .filter(|node| schools.contains(&node.school.as_str()))
+        {
+            let status = node.sync_status().await;
+            // Every count must be known, not merely absent: right after a reconnect neither side
+            // has heard the other's heartbeat yet, and "nothing reported" is not "nothing waits".
+            // The node's own counts go to zero only when the relay acknowledged (or its digest
+            // matched) every document and file.
+            let idle = status["connected"] == true
+                && status["documents_waiting_to_send"] == 0
+                && status["blobs_waiting_to_send"] == 0
+                && status["documents_waiting_to_receive"].as_u64() == Some(0);
+            if !idle {
+                return Some(format!("school {} reports {status}", node.school));
             }
-            true
-        })
-        .await
+            let view = self.relay.fleet_node(&node.node_id).await;
+            let nothing_waits = |waiting: &Json| waiting["docs"] == 0 && waiting["blobs"] == 0;
+            if view["connected"] != true
+                || !nothing_waits(&view["waiting_to_node"])
+                || !nothing_waits(&view["waiting_from_node"])
+            {
+                return Some(format!("the relay reports school {}: {view}", node.school));
+            }
+        }
+        None
     }
 
     /// Stops every process with SIGTERM (nodes first), so their stores can be opened.

@@ -17,8 +17,8 @@ use serde_json::json;
 use sync_protocol::ids::Scope;
 use tests::fault_proxy::{Direction, FaultProfile};
 use tests::fleet::{
-    ApiSession, CONVERGENCE_TIMEOUT, Fleet, Replicas, SCHOOL_A, SCHOOL_B, SchoolNode, school_scope,
-    wait_until,
+    ApiSession, CONVERGENCE_TIMEOUT, Fleet, Replicas, SCHOOL_A, SCHOOL_B, SchoolNode,
+    municipality_scope, school_scope, wait_until,
 };
 
 /// From cutting the link until both nodes report themselves offline: three missed heartbeats of
@@ -244,8 +244,30 @@ async fn school_day_offline_then_every_replica_converges() {
     let mut writes = 0;
     writes += DAY_AT_A.run(fleet.school(SCHOOL_A), &mut ledger).await;
     writes += DAY_AT_B.run(fleet.school(SCHOOL_B), &mut ledger).await;
-    // The municipality announcement of the issue is left out: municipality documents are written
-    // by operators through the relay, and no binary offers a command or route for it yet.
+    // Meanwhile the municipality's education office publishes an announcement through the relay,
+    // which the schools can only get once their link is back.
+    let operator = fleet.issue_operator("vantaa");
+    let announcement_title = format!("Kunnan tiedote {}", now_millis());
+    let announce = [
+        "announce",
+        "--title",
+        &announcement_title,
+        "--body",
+        "Koulujen syyslomaviikko on viikolla 42.",
+        "--author",
+        "vantaa-opetustoimi",
+    ];
+    let announcement_id = fleet.operator(&operator, &announce).await.trim().to_owned();
+    assert!(
+        !announcement_id.is_empty() && announcement_id.chars().all(|c| c.is_ascii_hexdigit()),
+        "the operator prints the new id: {announcement_id:?}"
+    );
+    // Run again (say, after a timeout at the terminal): the same announcement, not a second one.
+    let again = fleet.operator(&operator, &announce).await.trim().to_owned();
+    assert_eq!(again, announcement_id, "a rerun publishes nothing new");
+    for school in [SCHOOL_A, SCHOOL_B] {
+        ledger.record(school, municipality_scope(), announcement_title.clone());
+    }
     for node in &fleet.schools {
         let status = node.sync_status().await;
         assert_eq!(
@@ -262,10 +284,25 @@ async fn school_day_offline_then_every_replica_converges() {
     let converged = fleet
         .wait_converged(&[SCHOOL_A, SCHOOL_B], CONVERGENCE_TIMEOUT)
         .await;
+    for (node, day) in [
+        (fleet.school(SCHOOL_A), &DAY_AT_A),
+        (fleet.school(SCHOOL_B), &DAY_AT_B),
+    ] {
+        let shown = node
+            .login(day.pupil)
+            .await
+            .get("/api/v1/announcements")
+            .await;
+        assert!(
+            shown.to_string().contains(&announcement_title),
+            "a pupil of {} does not see the municipality's announcement: {shown}",
+            node.school
+        );
+    }
     let report = fleet.proxy.report();
     let (compared, checked) = stop_and_check(&mut fleet, &[SCHOOL_A, SCHOOL_B], &ledger).await;
     eprintln!(
-        "SCENARIO school-day-offline: {writes} writes acknowledged offline at two schools; after healing, nodes and relay reported in sync in {:.1} s (limit {}s); on disk {compared} documents have identical heads at node and relay, neither school holds the other's, and all {checked} acknowledged writes are at their node and the relay; total {:.1} s; {report}",
+        "SCENARIO school-day-offline: {writes} writes acknowledged offline at two schools and a municipality announcement published by `digione-operator` through the relay meanwhile; after healing, nodes and relay reported in sync in {:.1} s (limit {}s); on disk {compared} documents have identical heads at node and relay, neither school holds the other's, and all {checked} acknowledged writes (the announcement counted once per school) are at their node and the relay, and a pupil at each school sees the announcement; total {:.1} s; {report}",
         converged.as_secs_f64(),
         CONVERGENCE_TIMEOUT.as_secs(),
         started.elapsed().as_secs_f64()
@@ -664,6 +701,211 @@ async fn a_revoked_node_is_cut_off_while_the_other_school_syncs_on() {
     eprintln!(
         "SCENARIO revoked-node: after `digione-relay revoke` the relay showed 30077's node revoked and disconnected and the node itself offline; it stayed out for {} s of reconnection attempts and its later write never reached the relay, while 30076 acknowledged {writes} writes and was in sync {:.1} s later (limit {}s); on disk {compared} documents identical at 30076 and the relay, all {checked} acknowledged writes at both; total {:.1} s; {report}",
         REVOKED_WATCH.as_secs(),
+        converged.as_secs_f64(),
+        CONVERGENCE_TIMEOUT.as_secs(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// How long the replaced node may take to hold its whole school again, files included, after it
+/// came online: the school's documents and a 600 KiB file from the relay, on a loaded machine.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_node_gets_its_whole_school_back_from_the_relay_files_included() {
+    let started = Instant::now();
+    let mut fleet = Fleet::start("replaced-node", seed()).await;
+    let mut ledger = Ledger::default();
+    let writes = DAY_AT_A.run(fleet.school(SCHOOL_A), &mut ledger).await;
+    // A pupil hands in work with a file, which must come back too.
+    let node = fleet.school(SCHOOL_A);
+    let assignment = new_assignment(node, "Kevätprojekti").await;
+    let pupil = node.login(DAY_AT_A.pupil).await;
+    let file_bytes = file_content(7, 600 * 1024);
+    let file = pupil.upload("kevatprojekti.pdf", file_bytes.clone()).await;
+    let blob = file["blob"].as_str().expect("blob id").to_owned();
+    let submission_text = "Kevätprojekti palautettu";
+    pupil
+        .put(
+            &format!("/api/v1/assignments/{assignment}/submission"),
+            json!({ "text": submission_text, "files": [file], "submit": true }),
+        )
+        .await;
+    ledger.record(SCHOOL_A, school_scope(SCHOOL_A), submission_text);
+    ledger.record(SCHOOL_A, school_scope(SCHOOL_A), blob.clone());
+    fleet
+        .wait_converged(&[SCHOOL_A, SCHOOL_B], CONVERGENCE_TIMEOUT)
+        .await;
+    let old_node_id = fleet.school(SCHOOL_A).node_id.clone();
+
+    // The disk is lost; a new node is enrolled for the same school with nothing but a token.
+    let replaced_at = Instant::now();
+    let replacement = fleet.replace_school(SCHOOL_A).await;
+    assert_ne!(
+        replacement.node_id, old_node_id,
+        "the new node has its own identity"
+    );
+    // The passwords are part of the school's documents: the teacher logs in as before, once the
+    // credentials document is back.
+    let download_path = format!(
+        "/api/v1/assignments/{assignment}/submissions/{}/files/{blob}",
+        DAY_AT_A.pupil_id
+    );
+    wait_until(
+        "the replaced node serves the school's work again",
+        RESTORE_TIMEOUT,
+        || async {
+            let status = replacement.sync_status().await;
+            status["documents_waiting_to_receive"] == 0
+                && status["last_complete_sync_unix"].is_i64()
+        },
+    )
+    .await;
+    let teacher = replacement.login(DAY_AT_A.teacher).await;
+    let restored = wait_until(
+        "the file handed in is back, whole",
+        RESTORE_TIMEOUT,
+        || async {
+            let response = teacher
+                .try_send(reqwest::Method::GET, &download_path, None)
+                .await;
+            matches!(response, Ok(response) if response.status == 200)
+        },
+    )
+    .await;
+    let downloaded = teacher.download(&download_path).await;
+    assert_eq!(downloaded, file_bytes, "the file came back byte for byte");
+    let submissions = teacher
+        .get(&format!("/api/v1/assignments/{assignment}/submissions"))
+        .await;
+    assert!(
+        submissions
+            .as_array()
+            .is_some_and(|all| all.iter().any(|submission| {
+                submission["pupil"] == DAY_AT_A.pupil_id && submission["status"] == "submitted"
+            })),
+        "the teacher sees the submission on the new node: {submissions}"
+    );
+    let whole_school_back = replaced_at.elapsed();
+    let converged = fleet
+        .wait_converged(&[SCHOOL_A, SCHOOL_B], CONVERGENCE_TIMEOUT)
+        .await;
+    let report = fleet.proxy.report();
+    fleet.stop_all().await;
+    let replicas = fleet.replicas();
+    let compared = replicas.assert_converged(&[SCHOOL_A, SCHOOL_B]);
+    let checked = ledger.assert_everywhere(&replicas);
+    assert_eq!(
+        replicas.schools[SCHOOL_A].blob_len(&blob),
+        Some(600 * 1024),
+        "the new node holds the file"
+    );
+    eprintln!(
+        "SCENARIO replaced-node: 30076 acknowledged {writes} writes and a submission with a 600 KiB file; its disk was wiped and a new node enrolled with only a token (no roster import, no passwords); the teacher logged in with the old password and downloaded the file byte for byte {:.1} s after the replacement started (file {:.1} s after login), in sync {:.1} s later (limit {}s); on disk {compared} documents identical at the new node and the relay, all {checked} acknowledged writes at both; total {:.1} s; {report}",
+        whole_school_back.as_secs_f64(),
+        restored.as_secs_f64(),
+        converged.as_secs_f64(),
+        CONVERGENCE_TIMEOUT.as_secs(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// From stopping a node until the relay's fleet view calls it lost: the harness's
+/// `certificates.offline_maximum` (10 s) plus the stale window, on a loaded machine.
+const LOST_TIMEOUT: Duration = Duration::from_secs(45);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_offline_past_the_maximum_is_reported_lost_and_comes_back_whole() {
+    let started = Instant::now();
+    let mut fleet = Fleet::start("stale-node", seed()).await;
+    let mut ledger = Ledger::default();
+    // School 30077 works, then its node is switched off (for the summer, say), with some of the
+    // day's writes perhaps not yet at the relay.
+    let mut writes = DAY_AT_B.run(fleet.school(SCHOOL_B), &mut ledger).await;
+    let stale_id = fleet.school(SCHOOL_B).node_id.clone();
+    let online_id = fleet.school(SCHOOL_A).node_id.clone();
+    fleet.school_mut(SCHOOL_B).process.stop().await;
+    let relay = &fleet.relay;
+    let lost_after = wait_until(
+        "the relay reports school 30077's node lost",
+        LOST_TIMEOUT,
+        || async { relay.fleet_node(&stale_id).await["state"] == "lost" },
+    )
+    .await;
+    let lost_nodes = relay.fleet_query("?state=lost").await;
+    let lost_ids: Vec<&str> = lost_nodes["nodes"]
+        .as_array()
+        .expect("the fleet view lists nodes")
+        .iter()
+        .filter_map(|node| node["node_id"].as_str())
+        .collect();
+    assert_eq!(
+        lost_ids,
+        [stale_id.as_str()],
+        "only the switched-off node is lost: {lost_nodes}"
+    );
+    assert_eq!(
+        relay.fleet_node(&online_id).await["state"],
+        "online",
+        "the other school is unaffected"
+    );
+    let metrics = relay.metrics().await;
+    assert!(
+        metrics.contains("digione_relay_nodes{state=\"lost\"} 1"),
+        "the metrics count one lost node:\n{metrics}"
+    );
+
+    // Meanwhile the fleet goes on: 30076 works and the municipality publishes an announcement.
+    writes += DAY_AT_A.run(fleet.school(SCHOOL_A), &mut ledger).await;
+    let operator = fleet.issue_operator("vantaa");
+    let announcement_title = "Kesäloman jälkeen koulu alkaa 12.8.";
+    fleet
+        .operator(
+            &operator,
+            &[
+                "announce",
+                "--title",
+                announcement_title,
+                "--body",
+                "Tervetuloa takaisin!",
+            ],
+        )
+        .await;
+    for school in [SCHOOL_A, SCHOOL_B] {
+        ledger.record(school, municipality_scope(), announcement_title);
+    }
+
+    // As documented: the lost node's data stayed on the relay, and with its certificate still
+    // valid it simply reconnects and catches up.
+    fleet.school_mut(SCHOOL_B).start().await;
+    let returned = fleet.school(SCHOOL_B).wait_online().await;
+    let relay = &fleet.relay;
+    wait_until(
+        "the relay reports the returned node online",
+        LOST_TIMEOUT,
+        || async { relay.fleet_node(&stale_id).await["state"] == "online" },
+    )
+    .await;
+    let converged = fleet
+        .wait_converged(&[SCHOOL_A, SCHOOL_B], CONVERGENCE_TIMEOUT)
+        .await;
+    let shown = fleet
+        .school(SCHOOL_B)
+        .login(DAY_AT_B.pupil)
+        .await
+        .get("/api/v1/announcements")
+        .await;
+    assert!(
+        shown.to_string().contains(announcement_title),
+        "the returned school shows what was published while it was lost: {shown}"
+    );
+    let report = fleet.proxy.report();
+    let (compared, checked) = stop_and_check(&mut fleet, &[SCHOOL_A, SCHOOL_B], &ledger).await;
+    eprintln!(
+        "SCENARIO stale-node: 30077's node was switched off after {writes} writes in all; the relay's fleet view called it lost {:.1} s later (policy: certificates.offline_maximum = {}), listed it alone under state=lost and counted it in digione_relay_nodes{{state=\"lost\"}}, while 30076 stayed online, worked and got a municipality announcement; restarted with its valid certificate, the node was online {:.1} s later, reported online by the relay, and in sync {:.1} s after that (limit {}s); on disk {compared} documents identical at both nodes and the relay, all {checked} acknowledged writes everywhere, and the returned school's pupil sees the announcement; total {:.1} s; {report}",
+        lost_after.as_secs_f64(),
+        tests::fleet::RELAY_OFFLINE_MAXIMUM,
+        returned.as_secs_f64(),
         converged.as_secs_f64(),
         CONVERGENCE_TIMEOUT.as_secs(),
         started.elapsed().as_secs_f64()
