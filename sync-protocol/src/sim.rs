@@ -2,20 +2,31 @@
 //!
 //! Everything a fault schedule needs comes from one seed: which frames are lost, duplicated or
 //! delayed past later ones (reordering), when links are cut and healed, when a peer crashes and
-//! restarts from what its store had made durable, and what pupils and teachers edit. The simulator
-//! drives the real [`Session`] state machines over [`MemoryStore`]s in simulated milliseconds, so a
-//! failing seed replays exactly.
+//! restarts from what its store had made durable, and what pupils, teachers and operators edit. The
+//! simulator drives the real [`Session`] state machines over [`MemoryStore`]s in simulated
+//! milliseconds, so a failing seed replays exactly.
+//!
+//! The clock skips from one event to the next instead of ticking: each step jumps to the earliest of
+//! every session's [`Session::poll_timeout`], the next frame delivery, the next scheduled action
+//! (an edit, a link cut or heal, a crash or restart, the start or end of a lossy period) and the next
+//! reconnection. A quiet night costs a few heartbeats, not millions of ticks, so a run can cover
+//! simulated days; its work is proportional to what happens, and [`MAX_STEPS_PER_RUN`] bounds it.
 //!
 //! A run has two phases: `fault_millis` of edits under faults, then a healing phase with a clean
 //! network in which everything must converge. [`Simulation::check`] then asserts the invariants:
 //! every replica of every document has the same heads, and every acknowledged edit and blob is at
 //! every replica whose scopes include it.
+//!
+//! Two scenarios come ready-made: [`SimConfig::with_faults`], twenty seconds of dense edits under
+//! constant faults, and [`SimConfig::school_days`], a school week of lessons with day-long outages,
+//! relay partitions, crashes of nodes and of the relay, and lossy periods.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{ActorId, Automerge, ChangeHash, ROOT, transaction::Transactable};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::Serialize;
 
 use crate::ids::{BlobId, DocId, MunicipalityCode, NodeId, SchoolCode, Scope};
 use crate::memory::MemoryStore;
@@ -23,100 +34,443 @@ use crate::session::{Event, Session, SessionConfig};
 use crate::store::ReplicaStore;
 use crate::wire::FRAME_HEADER_BYTES;
 
+/// The most steps (distinct instants of simulated time at which something happened) one run may
+/// take, both phases together. A run that reaches it stops and fails its check: either the clock
+/// stopped skipping (a timer that keeps firing without moving its deadline) or the scenario is far
+/// larger than any the tests use. A school week of the `school_days` scenario takes about 150 000.
+pub const MAX_STEPS_PER_RUN: u64 = 5_000_000;
+
+/// The most scheduled actions (edits, blobs, cuts, heals, crashes, restarts, lossy periods) one run
+/// may plan. The schedule is made whole before the run starts, so this bounds its memory.
+pub const MAX_SCHEDULED_ACTIONS: usize = 200_000;
+
+/// Simulated milliseconds in an hour and in a day, for scenarios measured in school days.
+pub const HOUR_MILLIS: u64 = 60 * 60 * 1_000;
+pub const DAY_MILLIS: u64 = 24 * HOUR_MILLIS;
+
+/// Lessons happen between these hours of a weekday; day 0 of a run is a Monday starting at midnight.
+const SCHOOL_DAY_START_HOUR: u64 = 8;
+const SCHOOL_DAY_END_HOUR: u64 = 15;
+const SCHOOL_DAYS_PER_WEEK: u64 = 5;
+const DAYS_PER_WEEK: u64 = 7;
+
+const BASE_LATENCY_MILLIS: u64 = 5;
+const RECONNECT_DELAY_MILLIS: u64 = 500;
+const DOCS_PER_SCOPE: usize = 3;
+/// Municipality codes the schools are spread over, in order: Vantaa, Helsinki, Espoo, Turku.
+const MUNICIPALITY_CODES: [&str; 4] = ["092", "091", "049", "853"];
+
 /// The fault schedule and workload of one simulation.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub seed: u64,
     pub nodes: usize,
+    /// How many municipalities the schools belong to, at most four: the nodes are split into that
+    /// many consecutive groups, each sharing one municipality scope.
+    pub municipalities: usize,
     /// How long edits and faults go on, in simulated milliseconds.
     pub fault_millis: u64,
     /// The longest the healing phase may take before the run counts as not converging.
     pub max_heal_millis: u64,
+    /// The sessions' heartbeat interval; a sync request is retried after three of them.
+    pub heartbeat_interval_millis: u64,
+    /// What a lossy period does to each frame.
+    pub network_faults: NetworkFaults,
+    pub lossy_periods: LossyPeriods,
+    /// Each school's own link to the relay is cut now and then, for a time drawn from the range.
+    pub link_cuts: Vec<Occurrences>,
+    /// Times a randomly chosen school is cut off from the start of a school day until the next
+    /// morning: a school day offline, guaranteed rather than left to chance.
+    pub whole_day_outages: usize,
+    /// The relay is cut off from several schools at once (a network fault at the data centre).
+    pub relay_partitions: Occurrences,
+    /// At most this many schools are behind one relay partition.
+    pub relay_partition_most_nodes: usize,
+    /// Per node: each crash loses the unflushed writes; the node is down for a time from the range.
+    pub node_crashes: Occurrences,
+    /// The relay's crashes, with the same meaning.
+    pub relay_crashes: Occurrences,
+    pub workload: Workload,
+    /// The largest file a pupil or teacher uploads; every replica of its scope keeps a copy.
+    pub max_blob_bytes: usize,
+}
+
+/// How a lossy period treats each frame.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkFaults {
     pub loss_probability: f64,
     pub duplicate_probability: f64,
     /// Extra random delay that lets later frames overtake earlier ones, in milliseconds.
     pub reorder_jitter_millis: u64,
-    /// Per node and per second of simulated time.
-    pub partition_probability_per_second: f64,
-    pub crash_probability_per_second: f64,
-    pub edit_probability_per_step: f64,
-    pub blob_probability_per_step: f64,
+}
+
+/// When frames suffer [`NetworkFaults`].
+#[derive(Debug, Clone, Copy)]
+pub enum LossyPeriods {
+    /// Throughout the fault phase.
+    Always,
+    /// In periods that start at random and last a time from the range.
+    Sometimes(Occurrences),
+}
+
+/// Something that happens at random moments at a steady average rate (a Poisson process), and lasts
+/// a time drawn uniformly from `shortest_millis..=longest_millis` (zero for an instant restart).
+#[derive(Debug, Clone, Copy)]
+pub struct Occurrences {
+    pub per_hour: f64,
+    pub shortest_millis: u64,
+    pub longest_millis: u64,
+}
+
+impl Occurrences {
+    pub const NEVER: Self = Self {
+        per_hour: 0.0,
+        shortest_millis: 0,
+        longest_millis: 0,
+    };
+}
+
+/// What pupils, teachers and operators edit and upload.
+#[derive(Debug, Clone, Copy)]
+pub enum Workload {
+    /// Edits and uploads at steady rates throughout the fault phase.
+    Steady {
+        edits_per_node_per_hour: f64,
+        blobs_per_node_per_hour: f64,
+        /// National documents edited on the relay by an operator.
+        operator_edits_per_hour: f64,
+    },
+    /// Lessons: on weekdays between 08:00 and 15:00, each school has bursts of edits (a class
+    /// handing in work, a teacher marking), sometimes with a file; operators write municipal and
+    /// national announcements in the same hours.
+    SchoolDays {
+        bursts_per_node_per_school_day: u32,
+        fewest_edits_per_burst: u32,
+        most_edits_per_burst: u32,
+        /// The average time between two edits of one burst.
+        mean_edit_gap_millis: u64,
+        blob_probability_per_burst: f64,
+        operator_edits_per_school_day: u32,
+    },
 }
 
 impl SimConfig {
-    /// A schedule with every kind of fault, sized for CI.
+    /// Twenty seconds of dense edits and uploads under constant loss, duplication and reordering,
+    /// with cut links and crashes, sized for CI.
     pub fn with_faults(seed: u64) -> Self {
         Self {
             seed,
             nodes: 5,
+            municipalities: 1,
             fault_millis: 20_000,
             max_heal_millis: 120_000,
-            loss_probability: 0.05,
-            duplicate_probability: 0.05,
-            reorder_jitter_millis: 40,
-            partition_probability_per_second: 0.05,
-            crash_probability_per_second: 0.03,
-            edit_probability_per_step: 0.05,
-            blob_probability_per_step: 0.003,
+            heartbeat_interval_millis: 1_000,
+            network_faults: NetworkFaults {
+                loss_probability: 0.05,
+                duplicate_probability: 0.05,
+                reorder_jitter_millis: 40,
+            },
+            lossy_periods: LossyPeriods::Always,
+            link_cuts: vec![Occurrences {
+                per_hour: 0.05 * 3_600.0,
+                shortest_millis: 500,
+                longest_millis: 8_000,
+            }],
+            whole_day_outages: 0,
+            relay_partitions: Occurrences::NEVER,
+            relay_partition_most_nodes: 0,
+            node_crashes: Occurrences {
+                per_hour: 0.03 * 3_600.0,
+                ..Occurrences::NEVER
+            },
+            relay_crashes: Occurrences {
+                per_hour: 0.015 * 3_600.0,
+                ..Occurrences::NEVER
+            },
+            workload: Workload::Steady {
+                edits_per_node_per_hour: 5.0 * 3_600.0,
+                blobs_per_node_per_hour: 0.3 * 3_600.0,
+                operator_edits_per_hour: 1.25 * 3_600.0,
+            },
+            max_blob_bytes: 600_000,
+        }
+    }
+
+    /// A school week: six schools of two municipalities from Monday midnight to Friday afternoon,
+    /// with lessons in bursts, a school offline for a whole day, shorter cuts, the relay
+    /// partitioned from several schools for hours, crash-restarts of nodes and of the relay, and
+    /// lossy periods of 10% loss, duplication and reordering.
+    pub fn school_days(seed: u64) -> Self {
+        Self {
+            seed,
+            nodes: 6,
+            municipalities: 2,
+            // Faults end on Friday at 16:00, so that the healing phase has outages to mend.
+            fault_millis: 4 * DAY_MILLIS + 16 * HOUR_MILLIS,
+            max_heal_millis: 2 * HOUR_MILLIS,
+            // The longest interval the protocol allows: heartbeats are most of a week's work, and
+            // the anti-entropy they carry finds the same differences at any interval.
+            heartbeat_interval_millis: 30_000,
+            network_faults: NetworkFaults {
+                loss_probability: 0.10,
+                duplicate_probability: 0.10,
+                reorder_jitter_millis: 300,
+            },
+            lossy_periods: LossyPeriods::Sometimes(Occurrences {
+                per_hour: 4.0 / 24.0,
+                shortest_millis: 5 * 60_000,
+                longest_millis: 2 * HOUR_MILLIS,
+            }),
+            link_cuts: vec![
+                // A flaky school connection: minutes.
+                Occurrences {
+                    per_hour: 2.0 / 24.0,
+                    shortest_millis: 10_000,
+                    longest_millis: 30 * 60_000,
+                },
+                // A broken router or a cut fibre: hours to a day and a half.
+                Occurrences {
+                    per_hour: 0.1 / 24.0,
+                    shortest_millis: 2 * HOUR_MILLIS,
+                    longest_millis: 36 * HOUR_MILLIS,
+                },
+            ],
+            whole_day_outages: 1,
+            relay_partitions: Occurrences {
+                per_hour: 0.5 / 24.0,
+                shortest_millis: 10 * 60_000,
+                longest_millis: 6 * HOUR_MILLIS,
+            },
+            relay_partition_most_nodes: 4,
+            node_crashes: Occurrences {
+                per_hour: 0.5 / 24.0,
+                shortest_millis: 30_000,
+                longest_millis: 20 * 60_000,
+            },
+            relay_crashes: Occurrences {
+                per_hour: 1.0 / 24.0,
+                shortest_millis: 10_000,
+                longest_millis: 5 * 60_000,
+            },
+            workload: Workload::SchoolDays {
+                bursts_per_node_per_school_day: 6,
+                fewest_edits_per_burst: 3,
+                most_edits_per_burst: 25,
+                mean_edit_gap_millis: 20_000,
+                blob_probability_per_burst: 0.3,
+                operator_edits_per_school_day: 4,
+            },
+            max_blob_bytes: 300_000,
         }
     }
 }
 
-/// What a run did, for the test's failure message and for curiosity.
-#[derive(Debug, Clone, Default)]
+/// What a run did, for the test's failure message and the JSON lines of the `simulate` example.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SimReport {
     pub seed: u64,
+    /// Simulated time at the end of the run, both phases.
+    pub simulated_millis: u64,
+    pub heal_millis: u64,
+    /// Whether the healing phase ended with every replica equal and nothing in flight.
+    pub converged: bool,
+    /// Distinct instants of simulated time the clock stopped at.
+    pub steps: u64,
+    /// Steps at which nothing was due: zero unless the clock computes its next stop wrongly.
+    pub idle_steps: u64,
+    /// What the steps processed: scheduled actions run, frames delivered, session timers fired,
+    /// sessions started. Every step processes at least one, so `steps <= events_processed`.
+    pub events_processed: u64,
+    pub actions_run: u64,
+    pub timeouts_handled: u64,
+    /// Flushes that copied the store's state (see `flushes_of_bookkeeping_only`).
+    pub flushes: u64,
+    /// Flushes asked for when only cursors and shared heads had changed; see `Peer::flush_if_waiting`.
+    pub flushes_of_bookkeeping_only: u64,
+    pub frames_sent: u64,
+    pub frames_delivered: u64,
+    /// Frames dropped by a lossy period.
+    pub frames_lost: u64,
+    /// Frames sent into a cut link.
+    pub frames_cut: u64,
+    pub frames_duplicated: u64,
+    pub edits_made: usize,
     pub edits_acknowledged: usize,
     pub blobs_acknowledged: usize,
-    pub crashes: usize,
+    /// Edits and uploads that were due at a node (or at the relay) while it was down.
+    pub writes_skipped_while_down: usize,
+    pub node_crashes: usize,
+    pub relay_crashes: usize,
     pub partitions: usize,
-    pub frames_sent: u64,
-    pub frames_lost: u64,
-    pub frames_duplicated: u64,
+    pub relay_partitions: usize,
+    pub lossy_periods: usize,
     pub sessions_started: u64,
-    pub heal_millis: u64,
 }
 
-const STEP_MILLIS: u64 = 10;
-const HEARTBEAT_MILLIS: u64 = 1_000;
-const BASE_LATENCY_MILLIS: u64 = 5;
-const RECONNECT_DELAY_MILLIS: u64 = 500;
-const MUNICIPALITY: &str = "092";
-const DOCS_PER_SCOPE: usize = 3;
+/// Who makes an edit or uploads a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    Node(usize),
+    /// An operator, on the relay.
+    Operator,
+}
+
+/// Something the schedule makes happen at a planned moment.
+#[derive(Debug, Clone)]
+enum Action {
+    Edit {
+        writer: Writer,
+        scope: Scope,
+    },
+    Blob {
+        writer: Writer,
+        scope: Scope,
+    },
+    /// Cuts take effect by counting, so overlapping cuts of one link heal only when all have ended.
+    CutLink(usize),
+    HealLink(usize),
+    CrashNode(usize),
+    RestartNode(usize),
+    CrashRelay,
+    RestartRelay,
+    StartLossyPeriod,
+    EndLossyPeriod,
+}
+
+/// The planned actions of a run, by time and then by the order in which they were planned.
+type Schedule = BTreeMap<(u64, u64), Action>;
+
+/// Frames in flight on one direction of a link, by delivery time and then by order of sending.
+type InFlight = BTreeMap<(u64, u64), Vec<u8>>;
 
 struct Peer {
     id: NodeId,
     store: MemoryStore,
+    /// Crashed and not yet restarted: it neither edits nor connects.
+    down: bool,
     /// Bumped at every restart: each process start writes with a fresh automerge actor, so that a
     /// change lost in a crash can never collide with a new change of the same sequence number.
     incarnation: u64,
     /// Local edits and blobs written but not yet flushed: acknowledged at the next flush.
     unflushed_edits: Vec<(DocId, ChangeHash)>,
     unflushed_blobs: Vec<(Scope, BlobId)>,
+    /// The store's [`content_stamp`] at its last flush.
+    flushed_stamp: Vec<u64>,
+}
+
+impl Peer {
+    fn new(id: NodeId, epoch: u64) -> Self {
+        Self {
+            id,
+            store: MemoryStore::with_crash_model(epoch),
+            down: false,
+            incarnation: 0,
+            unflushed_edits: Vec::new(),
+            unflushed_blobs: Vec::new(),
+            flushed_stamp: Vec::new(),
+        }
+    }
+
+    fn has_unflushed_writes(&self) -> bool {
+        !self.unflushed_edits.is_empty() || !self.unflushed_blobs.is_empty()
+    }
+
+    /// Flushes the store if anything waits for it, and returns whether it did; the caller then tells
+    /// the sessions on this store that their writes are durable.
+    ///
+    /// A flush of the crash-modelling store copies its whole state, and heartbeats alone ask for
+    /// one every few seconds on every connection (each matching digest moves a cursor), which over
+    /// simulated days would cost more than everything else together. So the copy is made only when
+    /// the documents or blobs changed since the last one ([`content_stamp`]); otherwise the only
+    /// writes waiting are a session's own bookkeeping (cursors, shared heads) about content that is
+    /// already durable. Those become durable with the next copy, and a crash before it loses them,
+    /// which costs a larger offer or push after the restart, never data: the session says as much of
+    /// its cursor writes. Every crash still loses a suffix of the writes, as a real store's would.
+    fn flush_if_waiting(
+        &mut self,
+        sessions_waiting: bool,
+        fleet_scopes: &[Scope],
+        report: &mut SimReport,
+    ) -> bool {
+        if self.down || !(sessions_waiting || self.has_unflushed_writes()) {
+            return false;
+        }
+        let stamp = content_stamp(&self.store, fleet_scopes);
+        if stamp != self.flushed_stamp || self.has_unflushed_writes() {
+            if self.store.flush().is_err() {
+                return false;
+            }
+            self.flushed_stamp = stamp;
+            report.flushes += 1;
+        } else {
+            report.flushes_of_bookkeeping_only += 1;
+        }
+        true
+    }
+}
+
+/// What a flush must make durable, in brief: where each scope's change log ends, and how many blobs
+/// are half received. Every write of a document or of a whole blob moves the end of its scope's log.
+fn content_stamp(store: &MemoryStore, fleet_scopes: &[Scope]) -> Vec<u64> {
+    fleet_scopes
+        .iter()
+        .map(|scope| {
+            store
+                .scope_summary(scope)
+                .map_or(u64::MAX, |summary| summary.log_head)
+        })
+        .chain([store.blob_count_partial() as u64])
+        .collect()
 }
 
 struct Link {
-    up: bool,
-    /// Frames in flight to the relay and to the node: (delivery time, order of sending, bytes).
-    to_relay: Vec<(u64, u64, Vec<u8>)>,
-    to_node: Vec<(u64, u64, Vec<u8>)>,
+    /// How many cuts are in force; the link carries frames only at zero.
+    cuts_in_force: u32,
+    to_relay: InFlight,
+    to_node: InFlight,
     /// The two ends of the current connection, if any.
     node_session: Option<Session>,
     relay_session: Option<Session>,
     reconnect_at: u64,
-    heal_at: u64,
 }
 
+impl Link {
+    fn is_up(&self) -> bool {
+        self.cuts_in_force == 0
+    }
+
+    fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.node_session.iter().chain(self.relay_session.iter())
+    }
+}
+
+/// True when a session has something to do at once: frames or work queued, or writes to flush.
+fn session_has_pending_work(session: &Session) -> bool {
+    !session.is_closed() && (!session.is_idle() || session.needs_flush())
+}
+
+/// See the module documentation.
 pub struct Simulation {
     config: SimConfig,
     rng: StdRng,
     now: u64,
-    send_order: u64,
+    /// Grows with every planned action and every frame put on a link, so that two of them due at
+    /// the same millisecond happen in the order they were planned or sent.
+    order: u64,
     relay: Peer,
     nodes: Vec<Peer>,
+    /// Which of [`MUNICIPALITY_CODES`] each node's school belongs to.
+    municipality_of_node: Vec<usize>,
+    /// Every scope of the fleet: each school's, each municipality's, and the national one.
+    fleet_scopes: Vec<Scope>,
     links: Vec<Link>,
+    schedule: Schedule,
+    /// How many lossy periods are in force; frames suffer faults while it is above zero.
+    lossy_periods_in_force: u32,
     acknowledged_edits: Vec<(DocId, ChangeHash)>,
     acknowledged_blobs: Vec<(Scope, BlobId)>,
+    /// Why the run could not be planned or had to stop; [`Self::check`] reports it.
+    aborted: Option<String>,
     report: SimReport,
 }
 
@@ -143,8 +497,8 @@ fn school_scope(index: usize) -> Scope {
     Scope::School(code)
 }
 
-fn municipality_scope() -> Scope {
-    let code: MunicipalityCode = MUNICIPALITY
+fn municipality_scope(municipality: usize) -> Scope {
+    let code: MunicipalityCode = MUNICIPALITY_CODES[municipality % MUNICIPALITY_CODES.len()]
         .parse()
         .unwrap_or_else(|_| unreachable!("three digits"));
     Scope::Municipality(code)
@@ -155,132 +509,124 @@ fn doc_in(scope: &Scope, number: usize) -> DocId {
         .unwrap_or_else(|_| unreachable!("valid name"))
 }
 
-/// The scopes a node receives and sends, as its certificate would grant them.
-fn node_receive_scopes(index: usize) -> Vec<Scope> {
-    vec![school_scope(index), municipality_scope(), Scope::National]
-}
-
-fn node_send_scopes(index: usize) -> Vec<Scope> {
-    vec![school_scope(index), municipality_scope()]
-}
-
 impl Simulation {
     pub fn new(config: SimConfig) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
-        let relay = Peer {
-            id: "relay".parse().unwrap_or_else(|_| unreachable!("valid")),
-            store: MemoryStore::with_crash_model(rng.random()),
-            incarnation: 0,
-            unflushed_edits: Vec::new(),
-            unflushed_blobs: Vec::new(),
-        };
+        let relay = Peer::new(
+            "relay".parse().unwrap_or_else(|_| unreachable!("valid")),
+            rng.random(),
+        );
         let nodes = (0..config.nodes)
-            .map(|index| Peer {
-                id: node_id(index),
-                store: MemoryStore::with_crash_model(rng.random()),
-                incarnation: 0,
-                unflushed_edits: Vec::new(),
-                unflushed_blobs: Vec::new(),
-            })
+            .map(|index| Peer::new(node_id(index), rng.random()))
+            .collect();
+        let municipalities = config.municipalities.clamp(1, MUNICIPALITY_CODES.len());
+        let municipality_of_node: Vec<usize> = (0..config.nodes)
+            .map(|index| index * municipalities / config.nodes.max(1))
+            .collect();
+        let fleet_scopes = (0..config.nodes)
+            .map(school_scope)
+            .chain((0..municipalities).map(municipality_scope))
+            .chain([Scope::National])
             .collect();
         let links = (0..config.nodes)
             .map(|_| Link {
-                up: true,
-                to_relay: Vec::new(),
-                to_node: Vec::new(),
+                cuts_in_force: 0,
+                to_relay: InFlight::new(),
+                to_node: InFlight::new(),
                 node_session: None,
                 relay_session: None,
                 reconnect_at: 0,
-                heal_at: 0,
             })
             .collect();
-        Self {
+        let mut simulation = Self {
             report: SimReport {
                 seed: config.seed,
                 ..SimReport::default()
             },
-            config,
             rng,
             now: 0,
-            send_order: 0,
+            order: 0,
             relay,
             nodes,
+            municipality_of_node,
+            fleet_scopes,
             links,
+            schedule: Schedule::new(),
+            lossy_periods_in_force: u32::from(matches!(config.lossy_periods, LossyPeriods::Always)),
             acknowledged_edits: Vec::new(),
             acknowledged_blobs: Vec::new(),
+            aborted: None,
+            config,
+        };
+        if let Err(problem) = simulation.plan() {
+            simulation.aborted = Some(problem);
         }
+        simulation
     }
 
     /// Runs both phases and returns what happened; call [`Self::check`] afterwards.
     pub fn run(&mut self) -> SimReport {
-        while self.now < self.config.fault_millis {
-            self.inject_faults_and_edits();
-            self.step(true);
+        if self.aborted.is_none() {
+            self.run_phases();
         }
-        for link in &mut self.links {
-            link.up = true;
-        }
-        let heal_started = self.now;
-        while self.now < heal_started + self.config.max_heal_millis {
-            self.step(false);
-            if self.now.is_multiple_of(HEARTBEAT_MILLIS) && self.converged() {
-                break;
-            }
-        }
-        self.report.heal_millis = self.now - heal_started;
+        self.report.simulated_millis = self.now;
         self.report.edits_acknowledged = self.acknowledged_edits.len();
         self.report.blobs_acknowledged = self.acknowledged_blobs.len();
+        self.report.events_processed = self.events_so_far();
         self.report.clone()
     }
 
-    /// Asserts convergence and that nothing acknowledged was lost; the error says what differs.
+    fn run_phases(&mut self) {
+        let fault_end = self.config.fault_millis;
+        while let Some(next) = self.next_wakeup() {
+            if next >= fault_end {
+                break;
+            }
+            if !self.step(next) {
+                return;
+            }
+        }
+        self.now = self.now.max(fault_end);
+        self.begin_healing();
+        let heal_started = self.now;
+        let heal_deadline = heal_started + self.config.max_heal_millis;
+        loop {
+            if self.converged() {
+                self.report.converged = true;
+                break;
+            }
+            match self.next_wakeup() {
+                Some(next) if next <= heal_deadline => {
+                    if !self.step(next) {
+                        return;
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.report.heal_millis = self.now - heal_started;
+    }
+
+    /// Asserts that the run finished, converged, and lost nothing acknowledged; the error says what
+    /// differs.
     pub fn check(&mut self) -> Result<(), String> {
         let seed = self.config.seed;
-        for (index, node) in self.nodes.iter().enumerate() {
-            for scope in node_receive_scopes(index) {
-                let relay_summary = self
-                    .relay
-                    .store
-                    .scope_summary(&scope)
-                    .map_err(|error| error.to_string())?;
-                let node_summary = node
-                    .store
-                    .scope_summary(&scope)
-                    .map_err(|error| error.to_string())?;
-                if relay_summary.digest != node_summary.digest {
-                    let mut differing = Vec::new();
-                    for doc in (0..DOCS_PER_SCOPE).map(|number| doc_in(&scope, number)) {
-                        let relay_heads = self
-                            .relay
-                            .store
-                            .doc_heads(&doc)
-                            .map_err(|error| error.to_string())?;
-                        let node_heads = node
-                            .store
-                            .doc_heads(&doc)
-                            .map_err(|error| error.to_string())?;
-                        if relay_heads != node_heads {
-                            differing.push(format!(
-                                "{doc}: relay {relay_heads:?} vs node {node_heads:?}"
-                            ));
-                        }
-                    }
-                    return Err(format!(
-                        "seed {seed}: scope {scope} differs between the relay and {}: {differing:?}",
-                        node.id
-                    ));
-                }
+        if let Some(problem) = &self.aborted {
+            return Err(format!("seed {seed}: {problem}"));
+        }
+        if self.report.idle_steps > 0 {
+            return Err(format!(
+                "seed {seed}: the clock stopped {} times at a moment when nothing was due",
+                self.report.idle_steps
+            ));
+        }
+        for index in 0..self.nodes.len() {
+            for scope in self.node_receive_scopes(index) {
+                self.check_scope_equal(index, &scope)?;
             }
         }
         for (doc, hash) in &self.acknowledged_edits {
-            let holders = std::iter::once(&self.relay).chain(
-                self.nodes
-                    .iter()
-                    .enumerate()
-                    .filter(|(index, _)| node_receive_scopes(*index).contains(doc.scope()))
-                    .map(|(_, node)| node),
-            );
-            for holder in holders {
+            for holder in self.holders_of(doc.scope()) {
                 if !holder
                     .store
                     .contains_changes(doc, &[*hash])
@@ -294,14 +640,7 @@ impl Simulation {
             }
         }
         for (scope, blob) in &self.acknowledged_blobs {
-            let holders = std::iter::once(&self.relay).chain(
-                self.nodes
-                    .iter()
-                    .enumerate()
-                    .filter(|(index, _)| node_receive_scopes(*index).contains(scope))
-                    .map(|(_, node)| node),
-            );
-            for holder in holders {
+            for holder in self.holders_of(scope) {
                 if holder
                     .store
                     .blob_len(blob)
@@ -315,7 +654,79 @@ impl Simulation {
                 }
             }
         }
+        if !self.report.converged {
+            return Err(format!(
+                "seed {seed}: the replicas hold the same content but did not settle (frames still \
+                 in flight or blobs half received) within {} ms of healing",
+                self.config.max_heal_millis
+            ));
+        }
         Ok(())
+    }
+
+    /// The relay and every node that receives `scope`: every replica that must hold its writes.
+    fn holders_of<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a Peer> + 'a {
+        std::iter::once(&self.relay).chain(
+            self.nodes
+                .iter()
+                .enumerate()
+                .filter(move |(index, _)| self.node_receive_scopes(*index).contains(scope))
+                .map(|(_, node)| node),
+        )
+    }
+
+    fn check_scope_equal(&self, index: usize, scope: &Scope) -> Result<(), String> {
+        let node = &self.nodes[index];
+        let relay_summary = self
+            .relay
+            .store
+            .scope_summary(scope)
+            .map_err(|error| error.to_string())?;
+        let node_summary = node
+            .store
+            .scope_summary(scope)
+            .map_err(|error| error.to_string())?;
+        if relay_summary.digest == node_summary.digest {
+            return Ok(());
+        }
+        let mut differing = Vec::new();
+        for doc in (0..DOCS_PER_SCOPE).map(|number| doc_in(scope, number)) {
+            let relay_heads = self
+                .relay
+                .store
+                .doc_heads(&doc)
+                .map_err(|error| error.to_string())?;
+            let node_heads = node
+                .store
+                .doc_heads(&doc)
+                .map_err(|error| error.to_string())?;
+            if relay_heads != node_heads {
+                differing.push(format!(
+                    "{doc}: relay {relay_heads:?} vs node {node_heads:?}"
+                ));
+            }
+        }
+        Err(format!(
+            "seed {}: scope {scope} differs between the relay and {}: {differing:?}",
+            self.config.seed, node.id
+        ))
+    }
+
+    /// The scopes a node receives, as its certificate would grant them.
+    fn node_receive_scopes(&self, index: usize) -> Vec<Scope> {
+        vec![
+            school_scope(index),
+            municipality_scope(self.municipality_of_node[index]),
+            Scope::National,
+        ]
+    }
+
+    /// The scopes a node sends: its school's and its municipality's.
+    fn node_send_scopes(&self, index: usize) -> Vec<Scope> {
+        vec![
+            school_scope(index),
+            municipality_scope(self.municipality_of_node[index]),
+        ]
     }
 
     fn converged(&self) -> bool {
@@ -323,7 +734,7 @@ impl Simulation {
             .iter()
             .all(|link| link.to_node.is_empty() && link.to_relay.is_empty())
             && self.nodes.iter().enumerate().all(|(index, node)| {
-                node_receive_scopes(index).iter().all(|scope| {
+                self.node_receive_scopes(index).iter().all(|scope| {
                     let relay = self
                         .relay
                         .store
@@ -342,70 +753,406 @@ impl Simulation {
                 .all(|node| node.store.blob_count_partial() == 0)
     }
 
-    fn inject_faults_and_edits(&mut self) {
-        let per_step = STEP_MILLIS as f64 / 1000.0;
-        for index in 0..self.nodes.len() {
-            if self.links[index].up
-                && self
-                    .rng
-                    .random_bool(self.config.partition_probability_per_second * per_step)
-            {
-                self.links[index].up = false;
-                self.links[index].heal_at = self.now + self.rng.random_range(500..8_000);
-                self.report.partitions += 1;
-            } else if !self.links[index].up && self.now >= self.links[index].heal_at {
-                self.links[index].up = true;
+    // Planning: the whole fault schedule is drawn from the seed before the run starts.
+
+    fn plan(&mut self) -> Result<(), String> {
+        let fault_end = self.config.fault_millis;
+        match self.config.workload {
+            Workload::Steady {
+                edits_per_node_per_hour,
+                blobs_per_node_per_hour,
+                operator_edits_per_hour,
+            } => {
+                for index in 0..self.config.nodes {
+                    for at in self.poisson_moments(edits_per_node_per_hour, 0, fault_end) {
+                        let scope = self.node_write_scope(index, 0.6);
+                        self.plan_action(
+                            at,
+                            Action::Edit {
+                                writer: Writer::Node(index),
+                                scope,
+                            },
+                        )?;
+                    }
+                    for at in self.poisson_moments(blobs_per_node_per_hour, 0, fault_end) {
+                        let scope = self.node_write_scope(index, 0.5);
+                        self.plan_action(
+                            at,
+                            Action::Blob {
+                                writer: Writer::Node(index),
+                                scope,
+                            },
+                        )?;
+                    }
+                }
+                for at in self.poisson_moments(operator_edits_per_hour, 0, fault_end) {
+                    let action = Action::Edit {
+                        writer: Writer::Operator,
+                        scope: Scope::National,
+                    };
+                    self.plan_action(at, action)?;
+                }
             }
-            if self
-                .rng
-                .random_bool(self.config.crash_probability_per_second * per_step)
-            {
-                self.crash_node(index);
+            Workload::SchoolDays { .. } => self.plan_school_days()?,
+        }
+        for index in 0..self.config.nodes {
+            for cuts in self.config.link_cuts.clone() {
+                for at in self.poisson_moments(cuts.per_hour, 0, fault_end) {
+                    let lasts = self.duration_of(cuts);
+                    self.plan_cut(&[index], at, lasts)?;
+                }
             }
-            if self.rng.random_bool(self.config.edit_probability_per_step) {
-                let scope = if self.rng.random_bool(0.6) {
-                    school_scope(index)
-                } else {
-                    municipality_scope()
-                };
-                self.edit(Some(index), &scope);
+            let crashes = self.config.node_crashes;
+            for at in self.poisson_moments(crashes.per_hour, 0, fault_end) {
+                let down_for = self.duration_of(crashes);
+                self.plan_action(at, Action::CrashNode(index))?;
+                self.plan_action(at + down_for, Action::RestartNode(index))?;
             }
-            if self.rng.random_bool(self.config.blob_probability_per_step) {
+        }
+        self.plan_whole_day_outages()?;
+        let partitions = self.config.relay_partitions;
+        for at in self.poisson_moments(partitions.per_hour, 0, fault_end) {
+            let most = self
+                .config
+                .relay_partition_most_nodes
+                .clamp(1, self.config.nodes.max(1));
+            let count = self.rng.random_range(most.min(2)..=most);
+            let mut cut_off: Vec<usize> = (0..self.config.nodes).collect();
+            // A seeded partial shuffle: the first `count` entries are the schools cut off.
+            for position in 0..count.min(cut_off.len()) {
+                let other = self.rng.random_range(position..cut_off.len());
+                cut_off.swap(position, other);
+            }
+            cut_off.truncate(count);
+            let lasts = self.duration_of(partitions);
+            self.plan_cut(&cut_off, at, lasts)?;
+            self.report.relay_partitions += 1;
+        }
+        let crashes = self.config.relay_crashes;
+        for at in self.poisson_moments(crashes.per_hour, 0, fault_end) {
+            let down_for = self.duration_of(crashes);
+            self.plan_action(at, Action::CrashRelay)?;
+            self.plan_action(at + down_for, Action::RestartRelay)?;
+        }
+        if let LossyPeriods::Sometimes(periods) = self.config.lossy_periods {
+            for at in self.poisson_moments(periods.per_hour, 0, fault_end) {
+                let lasts = self.duration_of(periods);
+                self.plan_action(at, Action::StartLossyPeriod)?;
+                self.plan_action(at + lasts, Action::EndLossyPeriod)?;
+                self.report.lossy_periods += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_school_days(&mut self) -> Result<(), String> {
+        let Workload::SchoolDays {
+            bursts_per_node_per_school_day,
+            fewest_edits_per_burst,
+            most_edits_per_burst,
+            mean_edit_gap_millis,
+            blob_probability_per_burst,
+            operator_edits_per_school_day,
+        } = self.config.workload
+        else {
+            return Ok(());
+        };
+        for day in self.school_days() {
+            let (lessons_start, lessons_end) = school_hours(day);
+            for index in 0..self.config.nodes {
+                for _ in 0..bursts_per_node_per_school_day {
+                    let mut at = self.rng.random_range(lessons_start..lessons_end);
+                    let edits = self.rng.random_range(
+                        fewest_edits_per_burst..=most_edits_per_burst.max(fewest_edits_per_burst),
+                    );
+                    let burst_start = at;
+                    for _ in 0..edits {
+                        let scope = self.node_write_scope(index, 0.7);
+                        self.plan_action(
+                            at,
+                            Action::Edit {
+                                writer: Writer::Node(index),
+                                scope,
+                            },
+                        )?;
+                        at += self.exponential_gap_millis(mean_edit_gap_millis);
+                    }
+                    if self.rng.random_bool(blob_probability_per_burst) {
+                        let upload_at = self.rng.random_range(burst_start..=at);
+                        let scope = self.node_write_scope(index, 0.8);
+                        self.plan_action(
+                            upload_at,
+                            Action::Blob {
+                                writer: Writer::Node(index),
+                                scope,
+                            },
+                        )?;
+                    }
+                }
+            }
+            for _ in 0..operator_edits_per_school_day {
+                let at = self.rng.random_range(lessons_start..lessons_end);
                 let scope = if self.rng.random_bool(0.5) {
-                    school_scope(index)
+                    Scope::National
                 } else {
-                    municipality_scope()
+                    let municipalities = self
+                        .config
+                        .municipalities
+                        .clamp(1, MUNICIPALITY_CODES.len());
+                    municipality_scope(self.rng.random_range(0..municipalities))
                 };
-                self.add_blob(Some(index), &scope);
+                self.plan_action(
+                    at,
+                    Action::Edit {
+                        writer: Writer::Operator,
+                        scope,
+                    },
+                )?;
             }
         }
-        if self
-            .rng
-            .random_bool(self.config.crash_probability_per_second * per_step / 2.0)
-        {
-            self.crash_relay();
+        Ok(())
+    }
+
+    /// A school offline from the morning of a random school day until the next morning, whatever
+    /// else the schedule does.
+    fn plan_whole_day_outages(&mut self) -> Result<(), String> {
+        let days: Vec<u64> = self.school_days().collect();
+        if days.is_empty() || self.config.nodes == 0 {
+            return Ok(());
         }
-        if self
-            .rng
-            .random_bool(self.config.edit_probability_per_step / 4.0)
-        {
-            self.edit(None, &Scope::National);
+        for _ in 0..self.config.whole_day_outages {
+            let day = days[self.rng.random_range(0..days.len())];
+            let index = self.rng.random_range(0..self.config.nodes);
+            let from =
+                day * DAY_MILLIS + self.rng.random_range(0..SCHOOL_DAY_START_HOUR) * HOUR_MILLIS;
+            let until = (day + 1) * DAY_MILLIS + SCHOOL_DAY_START_HOUR * HOUR_MILLIS;
+            self.plan_cut(&[index], from, until - from)?;
+        }
+        Ok(())
+    }
+
+    /// The weekdays of the fault phase whose lessons fit in it, counted from day 0.
+    fn school_days(&self) -> impl Iterator<Item = u64> + use<> {
+        let fault_end = self.config.fault_millis;
+        (0..fault_end.div_ceil(DAY_MILLIS)).filter(move |day| {
+            day % DAYS_PER_WEEK < SCHOOL_DAYS_PER_WEEK && school_hours(*day).1 <= fault_end
+        })
+    }
+
+    fn plan_cut(&mut self, indices: &[usize], at: u64, lasts: u64) -> Result<(), String> {
+        for &index in indices {
+            self.plan_action(at, Action::CutLink(index))?;
+            self.plan_action(at + lasts, Action::HealLink(index))?;
+            self.report.partitions += 1;
+        }
+        Ok(())
+    }
+
+    fn plan_action(&mut self, at: u64, action: Action) -> Result<(), String> {
+        if self.schedule.len() >= MAX_SCHEDULED_ACTIONS {
+            return Err(format!(
+                "the scenario plans more than MAX_SCHEDULED_ACTIONS ({MAX_SCHEDULED_ACTIONS}) \
+                 actions; make it smaller"
+            ));
+        }
+        self.order += 1;
+        self.schedule.insert((at, self.order), action);
+        Ok(())
+    }
+
+    /// The moments in `from..until` at which something happening `per_hour` times an hour on
+    /// average happens, drawn as exponential gaps.
+    fn poisson_moments(&mut self, per_hour: f64, from: u64, until: u64) -> Vec<u64> {
+        let mut moments = Vec::new();
+        if per_hour <= 0.0 {
+            return moments;
+        }
+        let mean_gap_millis = HOUR_MILLIS as f64 / per_hour;
+        let mut at = from;
+        loop {
+            let uniform: f64 = self.rng.random();
+            let gap = (-(1.0 - uniform).ln() * mean_gap_millis).ceil().max(1.0);
+            at = at.saturating_add(gap as u64);
+            if at >= until || moments.len() > MAX_SCHEDULED_ACTIONS {
+                return moments;
+            }
+            moments.push(at);
         }
     }
 
-    fn peer_mut(&mut self, node: Option<usize>) -> &mut Peer {
-        match node {
-            Some(index) => &mut self.nodes[index],
-            None => &mut self.relay,
+    fn exponential_gap_millis(&mut self, mean_millis: u64) -> u64 {
+        let uniform: f64 = self.rng.random();
+        (-(1.0 - uniform).ln() * mean_millis as f64).ceil().max(1.0) as u64
+    }
+
+    fn duration_of(&mut self, occurrences: Occurrences) -> u64 {
+        let longest = occurrences.longest_millis.max(occurrences.shortest_millis);
+        self.rng.random_range(occurrences.shortest_millis..=longest)
+    }
+
+    /// A node's own school's scope with probability `school_share`, otherwise its municipality's.
+    fn node_write_scope(&mut self, index: usize, school_share: f64) -> Scope {
+        if self.rng.random_bool(school_share) {
+            school_scope(index)
+        } else {
+            municipality_scope(self.municipality_of_node[index])
         }
     }
 
-    /// A pupil or teacher edits a document (an operator, on the relay, when `node` is `None`).
-    fn edit(&mut self, node: Option<usize>, scope: &Scope) {
+    // Running: the clock skips from one moment at which something is due to the next.
+
+    /// The next moment at which anything can happen, strictly after now; `None` when nothing ever
+    /// will (every peer down and nothing scheduled).
+    fn next_wakeup(&self) -> Option<u64> {
+        let mut next: Option<u64> = self.schedule.keys().next().map(|(at, _)| *at);
+        let mut consider = |at: u64| next = Some(next.map_or(at, |next| next.min(at)));
+        for link in &self.links {
+            for in_flight in [&link.to_relay, &link.to_node] {
+                if let Some((at, _)) = in_flight.keys().next() {
+                    consider(*at);
+                }
+            }
+            for session in link.sessions() {
+                if let Some(deadline) = session.poll_timeout() {
+                    consider(deadline);
+                }
+            }
+        }
+        for (index, link) in self.links.iter().enumerate() {
+            if self.can_connect(index) {
+                consider(link.reconnect_at);
+            }
+        }
+        if self.has_pending_work() {
+            consider(self.now + 1);
+        }
+        // Time moves forward at every step, which is what bounds a run by MAX_STEPS_PER_RUN.
+        next.map(|at| at.max(self.now + 1))
+    }
+
+    /// True when something must be done at once: a session with frames, work or writes to flush,
+    /// or a local write not yet flushed.
+    fn has_pending_work(&self) -> bool {
+        self.links
+            .iter()
+            .any(|link| link.sessions().any(session_has_pending_work))
+            || self
+                .nodes
+                .iter()
+                .chain(std::iter::once(&self.relay))
+                .any(Peer::has_unflushed_writes)
+    }
+
+    fn can_connect(&self, index: usize) -> bool {
+        let link = &self.links[index];
+        link.is_up() && link.node_session.is_none() && !self.nodes[index].down && !self.relay.down
+    }
+
+    /// One step at `at`: scheduled actions, connections, deliveries, timers, flushes, outputs.
+    /// Returns false when the run must stop because it reached [`MAX_STEPS_PER_RUN`].
+    fn step(&mut self, at: u64) -> bool {
+        self.report.steps += 1;
+        if self.report.steps > MAX_STEPS_PER_RUN {
+            self.aborted = Some(format!(
+                "the run reached MAX_STEPS_PER_RUN ({MAX_STEPS_PER_RUN}) at simulated millisecond \
+                 {}; either the clock stopped skipping or the scenario is too large",
+                self.now
+            ));
+            return false;
+        }
+        self.now = at;
+        let events_before = self.events_so_far();
+        let pending_before = self.has_pending_work();
+        self.run_due_actions();
+        for index in 0..self.links.len() {
+            if self.can_connect(index) && self.now >= self.links[index].reconnect_at {
+                self.connect(index);
+            }
+        }
+        for index in 0..self.links.len() {
+            self.deliver(index);
+            self.run_timers(index);
+        }
+        self.flush_stores();
+        for index in 0..self.links.len() {
+            self.transmit(index);
+            self.drain_events(index);
+        }
+        if self.events_so_far() == events_before && !pending_before {
+            self.report.idle_steps += 1;
+        }
+        true
+    }
+
+    fn events_so_far(&self) -> u64 {
+        self.report.actions_run
+            + self.report.frames_delivered
+            + self.report.timeouts_handled
+            + self.report.sessions_started
+    }
+
+    fn run_due_actions(&mut self) {
+        while let Some(entry) = self.schedule.first_entry() {
+            if entry.key().0 > self.now {
+                break;
+            }
+            let action = entry.remove();
+            self.report.actions_run += 1;
+            match action {
+                Action::Edit { writer, scope } => self.edit(writer, &scope),
+                Action::Blob { writer, scope } => self.add_blob(writer, &scope),
+                Action::CutLink(index) => self.links[index].cuts_in_force += 1,
+                Action::HealLink(index) => {
+                    let link = &mut self.links[index];
+                    link.cuts_in_force = link.cuts_in_force.saturating_sub(1);
+                }
+                Action::CrashNode(index) => self.crash_node(index),
+                Action::RestartNode(index) => self.restart_node(index),
+                Action::CrashRelay => self.crash_relay(),
+                Action::RestartRelay => self.restart_relay(),
+                Action::StartLossyPeriod => self.lossy_periods_in_force += 1,
+                Action::EndLossyPeriod => {
+                    self.lossy_periods_in_force = self.lossy_periods_in_force.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// The end of the fault phase: what was still planned is dropped, every link and every peer
+    /// comes back, and the network stops losing frames.
+    fn begin_healing(&mut self) {
+        self.schedule.clear();
+        self.lossy_periods_in_force = 0;
+        for link in &mut self.links {
+            link.cuts_in_force = 0;
+        }
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].down {
+                self.restart_node(index);
+            }
+        }
+        if self.relay.down {
+            self.restart_relay();
+        }
+    }
+
+    fn peer_mut(&mut self, writer: Writer) -> &mut Peer {
+        match writer {
+            Writer::Node(index) => &mut self.nodes[index],
+            Writer::Operator => &mut self.relay,
+        }
+    }
+
+    /// A pupil or teacher edits a document (an operator, on the relay, for [`Writer::Operator`]).
+    fn edit(&mut self, writer: Writer, scope: &Scope) {
+        if self.peer_mut(writer).down {
+            self.report.writes_skipped_while_down += 1;
+            return;
+        }
         let doc = doc_in(scope, self.rng.random_range(0..DOCS_PER_SCOPE));
         let key = format!("k{}", self.rng.random_range(0..20));
         let value: i64 = self.rng.random();
-        let peer = self.peer_mut(node);
+        let peer = self.peer_mut(writer);
         let actor = ActorId::from(format!("{}-{}", peer.id, peer.incarnation).into_bytes());
         let mut automerge = match peer.store.document(&doc) {
             Ok(Some(existing)) => existing.clone(),
@@ -432,44 +1179,49 @@ impl Simulation {
         if peer.store.apply_changes(&doc, changes).is_ok() {
             peer.unflushed_edits
                 .extend(hashes.into_iter().map(|hash| (doc.clone(), hash)));
-            self.notify_local_change(node, &doc);
+            self.report.edits_made += 1;
+            self.notify_local_change(writer, &doc);
         }
     }
 
-    fn add_blob(&mut self, node: Option<usize>, scope: &Scope) {
-        let len = self.rng.random_range(1..600_000);
+    fn add_blob(&mut self, writer: Writer, scope: &Scope) {
+        if self.peer_mut(writer).down {
+            self.report.writes_skipped_while_down += 1;
+            return;
+        }
+        let len = self.rng.random_range(1..self.config.max_blob_bytes.max(2));
         let mut content = vec![0u8; len];
         self.rng.fill(&mut content[..]);
-        let peer = self.peer_mut(node);
+        let peer = self.peer_mut(writer);
         let Ok(blob) = peer.store.put_blob(scope, &content) else {
             return;
         };
         peer.unflushed_blobs.push((scope.clone(), blob));
-        let sessions: Vec<&mut Session> = match node {
-            Some(index) => self.links[index].node_session.iter_mut().collect(),
-            None => self
+        let sessions: Vec<&mut Session> = match writer {
+            Writer::Node(index) => self.links[index].node_session.iter_mut().collect(),
+            Writer::Operator => self
                 .links
                 .iter_mut()
                 .filter_map(|link| link.relay_session.as_mut())
                 .collect(),
         };
-        let store = match node {
-            Some(index) => &self.nodes[index].store,
-            None => &self.relay.store,
+        let store = match writer {
+            Writer::Node(index) => &self.nodes[index].store,
+            Writer::Operator => &self.relay.store,
         };
         for session in sessions {
             session.handle_local_blob(store, scope, &blob);
         }
     }
 
-    fn notify_local_change(&mut self, node: Option<usize>, doc: &DocId) {
-        match node {
-            Some(index) => {
+    fn notify_local_change(&mut self, writer: Writer, doc: &DocId) {
+        match writer {
+            Writer::Node(index) => {
                 if let Some(session) = self.links[index].node_session.as_mut() {
                     session.handle_local_change(doc);
                 }
             }
-            None => {
+            Writer::Operator => {
                 for link in &mut self.links {
                     if let Some(session) = link.relay_session.as_mut() {
                         session.handle_local_change(doc);
@@ -479,14 +1231,22 @@ impl Simulation {
         }
     }
 
+    /// A power cut: the node loses what it had not flushed and its connection, and stays down
+    /// until its restart.
     fn crash_node(&mut self, index: usize) {
         let node = &mut self.nodes[index];
         node.store.crash_and_restart();
         node.incarnation += 1;
         node.unflushed_edits.clear();
         node.unflushed_blobs.clear();
+        node.down = true;
         self.disconnect(index);
-        self.report.crashes += 1;
+        self.report.node_crashes += 1;
+    }
+
+    fn restart_node(&mut self, index: usize) {
+        self.nodes[index].down = false;
+        self.links[index].reconnect_at = self.now + RECONNECT_DELAY_MILLIS;
     }
 
     fn crash_relay(&mut self) {
@@ -494,10 +1254,18 @@ impl Simulation {
         self.relay.incarnation += 1;
         self.relay.unflushed_edits.clear();
         self.relay.unflushed_blobs.clear();
+        self.relay.down = true;
         for index in 0..self.links.len() {
             self.disconnect(index);
         }
-        self.report.crashes += 1;
+        self.report.relay_crashes += 1;
+    }
+
+    fn restart_relay(&mut self) {
+        self.relay.down = false;
+        for link in &mut self.links {
+            link.reconnect_at = link.reconnect_at.max(self.now + RECONNECT_DELAY_MILLIS);
+        }
     }
 
     fn disconnect(&mut self, index: usize) {
@@ -510,24 +1278,26 @@ impl Simulation {
     }
 
     fn connect(&mut self, index: usize) {
+        let heartbeat_interval_millis = self.config.heartbeat_interval_millis;
+        let request_retry_millis = 3 * heartbeat_interval_millis;
         let node_config = SessionConfig {
-            heartbeat_interval_millis: HEARTBEAT_MILLIS,
-            request_retry_millis: 3 * HEARTBEAT_MILLIS,
+            heartbeat_interval_millis,
+            request_retry_millis,
             ..SessionConfig::new(
                 node_id(index),
                 self.relay.id.clone(),
-                node_send_scopes(index),
-                node_receive_scopes(index),
+                self.node_send_scopes(index),
+                self.node_receive_scopes(index),
             )
         };
         let relay_config = SessionConfig {
-            heartbeat_interval_millis: HEARTBEAT_MILLIS,
-            request_retry_millis: 3 * HEARTBEAT_MILLIS,
+            heartbeat_interval_millis,
+            request_retry_millis,
             ..SessionConfig::new(
                 self.relay.id.clone(),
                 node_id(index),
-                node_receive_scopes(index),
-                node_send_scopes(index),
+                self.node_receive_scopes(index),
+                self.node_send_scopes(index),
             )
         };
         let node_session = Session::new(node_config, &self.nodes[index].store, self.now);
@@ -538,57 +1308,20 @@ impl Simulation {
         self.report.sessions_started += 1;
     }
 
-    /// One step of simulated time: timers, deliveries, outputs, flushes.
-    fn step(&mut self, faulty: bool) {
-        self.now += STEP_MILLIS;
-        for index in 0..self.links.len() {
-            let link = &self.links[index];
-            if link.up && link.node_session.is_none() && self.now >= link.reconnect_at {
-                self.connect(index);
-            }
-        }
-        for index in 0..self.links.len() {
-            self.deliver(index);
-            self.run_timers(index);
-        }
-        self.flush_stores();
-        for index in 0..self.links.len() {
-            self.transmit(index, faulty);
-            self.drain_events(index);
-        }
-    }
-
     fn deliver(&mut self, index: usize) {
         let now = self.now;
         let link = &mut self.links[index];
-        let mut due_to_node: Vec<(u64, u64, Vec<u8>)> = Vec::new();
-        let mut due_to_relay: Vec<(u64, u64, Vec<u8>)> = Vec::new();
-        link.to_node.retain(|frame| {
-            if frame.0 <= now {
-                due_to_node.push(frame.clone());
-                false
-            } else {
-                true
-            }
-        });
-        link.to_relay.retain(|frame| {
-            if frame.0 <= now {
-                due_to_relay.push(frame.clone());
-                false
-            } else {
-                true
-            }
-        });
-        due_to_node.sort_by_key(|(at, order, _)| (*at, *order));
-        due_to_relay.sort_by_key(|(at, order, _)| (*at, *order));
-        for (_, _, frame) in due_to_node {
+        let due_to_node = take_due(&mut link.to_node, now);
+        let due_to_relay = take_due(&mut link.to_relay, now);
+        self.report.frames_delivered += (due_to_node.len() + due_to_relay.len()) as u64;
+        for frame in &due_to_node {
             if let Some(session) = self.links[index].node_session.as_mut() {
-                deliver_frame(session, &mut self.nodes[index].store, &frame, now);
+                deliver_frame(session, &mut self.nodes[index].store, frame, now);
             }
         }
-        for (_, _, frame) in due_to_relay {
+        for frame in &due_to_relay {
             if let Some(session) = self.links[index].relay_session.as_mut() {
-                deliver_frame(session, &mut self.relay.store, &frame, now);
+                deliver_frame(session, &mut self.relay.store, frame, now);
             }
         }
     }
@@ -602,6 +1335,7 @@ impl Simulation {
                 .is_some_and(|deadline| deadline <= now)
         {
             session.handle_timeout(&mut self.nodes[index].store, now);
+            self.report.timeouts_handled += 1;
         }
         if let Some(session) = link.relay_session.as_mut()
             && session
@@ -609,36 +1343,51 @@ impl Simulation {
                 .is_some_and(|deadline| deadline <= now)
         {
             session.handle_timeout(&mut self.relay.store, now);
+            self.report.timeouts_handled += 1;
         }
     }
 
-    /// Group commit: each store flushes once per step, and only then are acknowledgements released.
+    /// Group commit: a store flushes once per step when anything of it waits for durability, and
+    /// only then are acknowledgements released.
     fn flush_stores(&mut self) {
         for index in 0..self.nodes.len() {
             let node = &mut self.nodes[index];
-            if node.store.flush().is_ok() {
-                self.acknowledged_edits.append(&mut node.unflushed_edits);
-                self.acknowledged_blobs.append(&mut node.unflushed_blobs);
-                if let Some(session) = self.links[index].node_session.as_mut() {
-                    session.handle_durable(&mut node.store);
-                }
+            let session = self.links[index].node_session.as_mut();
+            let session_waiting = session
+                .as_ref()
+                .is_some_and(|session| session.needs_flush());
+            if !node.flush_if_waiting(session_waiting, &self.fleet_scopes, &mut self.report) {
+                continue;
+            }
+            self.acknowledged_edits.append(&mut node.unflushed_edits);
+            self.acknowledged_blobs.append(&mut node.unflushed_blobs);
+            if let Some(session) = session {
+                session.handle_durable(&mut node.store);
             }
         }
-        if self.relay.store.flush().is_ok() {
-            self.acknowledged_edits
-                .append(&mut self.relay.unflushed_edits);
-            self.acknowledged_blobs
-                .append(&mut self.relay.unflushed_blobs);
-            for link in &mut self.links {
-                if let Some(session) = link.relay_session.as_mut() {
-                    session.handle_durable(&mut self.relay.store);
-                }
+        let sessions_waiting = self
+            .links
+            .iter()
+            .filter_map(|link| link.relay_session.as_ref())
+            .any(Session::needs_flush);
+        if !self
+            .relay
+            .flush_if_waiting(sessions_waiting, &self.fleet_scopes, &mut self.report)
+        {
+            return;
+        }
+        self.acknowledged_edits
+            .append(&mut self.relay.unflushed_edits);
+        self.acknowledged_blobs
+            .append(&mut self.relay.unflushed_blobs);
+        for link in &mut self.links {
+            if let Some(session) = link.relay_session.as_mut() {
+                session.handle_durable(&mut self.relay.store);
             }
         }
     }
 
-    fn transmit(&mut self, index: usize, faulty: bool) {
-        let now = self.now;
+    fn transmit(&mut self, index: usize) {
         let mut outgoing_to_relay = Vec::new();
         let mut outgoing_to_node = Vec::new();
         {
@@ -655,50 +1404,47 @@ impl Simulation {
             }
         }
         for frame in outgoing_to_relay {
-            self.put_on_wire(index, frame, true, faulty, now);
+            self.put_on_wire(index, frame, true);
         }
         for frame in outgoing_to_node {
-            self.put_on_wire(index, frame, false, faulty, now);
+            self.put_on_wire(index, frame, false);
         }
     }
 
-    fn put_on_wire(
-        &mut self,
-        index: usize,
-        frame: Vec<u8>,
-        to_relay: bool,
-        faulty: bool,
-        now: u64,
-    ) {
+    fn put_on_wire(&mut self, index: usize, frame: Vec<u8>, to_relay: bool) {
         self.report.frames_sent += 1;
-        if !self.links[index].up || (faulty && self.rng.random_bool(self.config.loss_probability)) {
+        if !self.links[index].is_up() {
+            self.report.frames_cut += 1;
+            return;
+        }
+        let faults = (self.lossy_periods_in_force > 0).then_some(self.config.network_faults);
+        if let Some(faults) = faults
+            && self.rng.random_bool(faults.loss_probability)
+        {
             self.report.frames_lost += 1;
             return;
         }
-        let copies = if faulty && self.rng.random_bool(self.config.duplicate_probability) {
-            self.report.frames_duplicated += 1;
-            2
-        } else {
-            1
+        let copies = match faults {
+            Some(faults) if self.rng.random_bool(faults.duplicate_probability) => {
+                self.report.frames_duplicated += 1;
+                2
+            }
+            _ => 1,
         };
         for _ in 0..copies {
-            let jitter = if faulty {
-                self.rng.random_range(0..=self.config.reorder_jitter_millis)
-            } else {
-                0
+            let jitter = match faults {
+                Some(faults) => self.rng.random_range(0..=faults.reorder_jitter_millis),
+                None => 0,
             };
-            self.send_order += 1;
-            let entry = (
-                now + BASE_LATENCY_MILLIS + jitter,
-                self.send_order,
-                frame.clone(),
-            );
+            self.order += 1;
+            let key = (self.now + BASE_LATENCY_MILLIS + jitter, self.order);
             let link = &mut self.links[index];
-            if to_relay {
-                link.to_relay.push(entry);
+            let in_flight = if to_relay {
+                &mut link.to_relay
             } else {
-                link.to_node.push(entry);
-            }
+                &mut link.to_node
+            };
+            in_flight.insert(key, frame.clone());
         }
     }
 
@@ -743,28 +1489,51 @@ impl Simulation {
     }
 }
 
+/// The start and end of lessons on `day`, in simulated milliseconds.
+fn school_hours(day: u64) -> (u64, u64) {
+    (
+        day * DAY_MILLIS + SCHOOL_DAY_START_HOUR * HOUR_MILLIS,
+        day * DAY_MILLIS + SCHOOL_DAY_END_HOUR * HOUR_MILLIS,
+    )
+}
+
+/// The frames due by `now`, in order of delivery time and then of sending, taken off the link.
+fn take_due(in_flight: &mut InFlight, now: u64) -> Vec<Vec<u8>> {
+    let mut due = Vec::new();
+    while let Some(entry) = in_flight.first_entry() {
+        if entry.key().0 > now {
+            break;
+        }
+        due.push(entry.remove());
+    }
+    due
+}
+
 fn deliver_frame(session: &mut Session, store: &mut MemoryStore, frame: &[u8], now: u64) {
     // Frames on a simulated link are whole, so the payload is everything after the length prefix.
     let payload = frame.get(FRAME_HEADER_BYTES..).unwrap_or_default();
     session.handle_payload(store, payload, now);
 }
 
-/// Which seeds a test runs: `DIGIONE_SIM_SEED` replays one, `DIGIONE_SIM_CASES` sets how many.
+/// Which seeds a test runs: `DIGIONE_SIM_SEED` replays one, `DIGIONE_SIM_CASES` sets how many,
+/// `DIGIONE_SIM_FIRST_SEED` where they start.
 pub fn seeds_from_env(default_cases: u64) -> Vec<u64> {
-    if let Some(seed) = std::env::var("DIGIONE_SIM_SEED")
-        .ok()
-        .and_then(|text| text.parse().ok())
-    {
+    seeds_from_env_named("DIGIONE_SIM", default_cases)
+}
+
+/// Which seeds a test runs, from `{prefix}_SEED` (replays one), `{prefix}_CASES` (how many) and
+/// `{prefix}_FIRST_SEED` (where they start, 1 by default).
+pub fn seeds_from_env_named(prefix: &str, default_cases: u64) -> Vec<u64> {
+    let number = |name: &str| -> Option<u64> {
+        std::env::var(format!("{prefix}_{name}"))
+            .ok()
+            .and_then(|text| text.parse().ok())
+    };
+    if let Some(seed) = number("SEED") {
         return vec![seed];
     }
-    let cases = std::env::var("DIGIONE_SIM_CASES")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(default_cases);
-    let first = std::env::var("DIGIONE_SIM_FIRST_SEED")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(1);
+    let cases = number("CASES").unwrap_or(default_cases);
+    let first = number("FIRST_SEED").unwrap_or(1);
     (first..first + cases).collect()
 }
 
