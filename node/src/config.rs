@@ -58,6 +58,23 @@ pub struct HttpConfig {
     /// Requests handled at once (default 512); more wait in the kernel's accept queue. Bounds memory
     /// when a whole school logs in at the same moment.
     pub max_concurrent_requests: usize,
+    /// Where HTTPS is served when a certificate and key are configured (default `0.0.0.0:8443`);
+    /// `listen` then only redirects to it.
+    pub https_listen: SocketAddr,
+    /// The PEM certificate chain for HTTPS (the school's LAN name). Unset: plain HTTP only.
+    pub tls_certificate_file: Option<PathBuf>,
+    /// The PEM private key of `tls_certificate_file`.
+    pub tls_private_key_file: Option<PathBuf>,
+}
+
+impl HttpConfig {
+    /// The certificate and key when HTTPS is configured.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        match (&self.tls_certificate_file, &self.tls_private_key_file) {
+            (Some(certificate), Some(key)) => Some((certificate, key)),
+            _ => None,
+        }
+    }
 }
 
 /// The link to the relay.
@@ -96,6 +113,9 @@ impl Default for HttpConfig {
             max_upload_bytes_per_user_per_day: 1024 * 1024 * 1024,
             max_json_body_bytes: 1024 * 1024,
             max_concurrent_requests: 512,
+            https_listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            tls_certificate_file: None,
+            tls_private_key_file: None,
         }
     }
 }
@@ -154,6 +174,18 @@ impl NodeConfig {
         }
         if self.http.max_concurrent_requests == 0 {
             return invalid("http.max_concurrent_requests", "must be at least 1");
+        }
+        if self.http.tls_certificate_file.is_some() != self.http.tls_private_key_file.is_some() {
+            return invalid(
+                "http.tls_certificate_file",
+                "HTTPS needs both http.tls_certificate_file and http.tls_private_key_file",
+            );
+        }
+        if self.http.tls_files().is_some() && self.http.https_listen == self.http.listen {
+            return invalid(
+                "http.https_listen",
+                "must differ from http.listen, which redirects to it",
+            );
         }
         if !(1..=MAX_HEARTBEAT_INTERVAL_SECS).contains(&self.relay.heartbeat_interval_secs) {
             return invalid("relay.heartbeat_interval_secs", "must be 1 to 30");

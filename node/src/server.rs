@@ -57,10 +57,14 @@ impl FromRef<AppState> for Arc<Repository> {
 /// A started node; [`RunningNode::shutdown`] stops it.
 #[derive(Debug)]
 pub struct RunningNode {
+    /// The plain-HTTP listener: the platform, or, when HTTPS is configured, a redirect to it.
     pub http_address: SocketAddr,
+    /// The HTTPS listener, when a certificate is configured.
+    pub https_address: Option<SocketAddr>,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
+    https_server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningNode {
@@ -68,6 +72,9 @@ impl RunningNode {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
+        if let Some(https_server) = self.https_server {
+            let _ = https_server.await;
+        }
         let store = self.state.repository.store().clone();
         let _ = tokio::task::spawn_blocking(move || store.wait_durable()).await;
     }
@@ -76,7 +83,7 @@ impl RunningNode {
 /// Runs the node until Ctrl-C or SIGTERM.
 pub async fn run(config: NodeConfig) -> Result<(), String> {
     let node = start(config).await?;
-    tracing::info!(http = %node.http_address, school = %node.state.identity.school, "node serving");
+    tracing::info!(http = %node.http_address, https = ?node.https_address, school = %node.state.identity.school, "node serving");
     wait_for_termination().await;
     tracing::info!("shutting down");
     node.shutdown().await;
@@ -117,7 +124,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     let sessions = store
         .auxiliary_tree("sessions")
         .map_err(|error| error.to_string())?;
-    let auth = AuthState::new(AuthConfig::default(), sessions, directory);
+    // Under HTTPS the session cookie is `__Host-` and `Secure`.
+    let tls = match config.http.tls_files() {
+        Some((certificate, key)) => Some(crate::web::https::server_config(certificate, key)?),
+        None => None,
+    };
+    let auth_config = AuthConfig {
+        https: tls.is_some(),
+        ..AuthConfig::default()
+    };
+    let auth = AuthState::new(auth_config, sessions, directory);
     tokio::spawn(prune_sessions(auth.clone(), shutdown_receiver.clone()));
     let upload_quota = crate::upload_quota::UploadQuota::new(
         store
@@ -137,6 +153,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.http.listen))?;
     let http_address = listener.local_addr().map_err(|error| error.to_string())?;
+    let https_listener = match &tls {
+        Some(_) => Some(
+            tokio::net::TcpListener::bind(config.http.https_listen)
+                .await
+                .map_err(|error| {
+                    format!("cannot listen on {}: {error}", config.http.https_listen)
+                })?,
+        ),
+        None => None,
+    };
     let state = AppState {
         config: Arc::new(config),
         identity: Arc::new(identity),
@@ -147,10 +173,38 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         upload_quota,
         started,
     };
-    let app = router(state.clone());
+    // With HTTPS the platform is served there (with HSTS), and plain HTTP only redirects to it.
+    let (plain_app, https_address, https_server) = match (tls, https_listener) {
+        (Some(tls), Some(https_listener)) => {
+            let tls_listener =
+                crate::web::https::TlsListener::new(https_listener, tls, shutdown_receiver.clone())
+                    .map_err(|error| error.to_string())?;
+            let https_address = axum::serve::Listener::local_addr(&tls_listener)
+                .map_err(|error| error.to_string())?;
+            let https_app = router(state.clone()).layer(axum::middleware::from_fn(
+                crate::web::security::strict_transport_security,
+            ));
+            let mut stop = shutdown_receiver.clone();
+            let https_server = tokio::spawn(async move {
+                let served = axum::serve(tls_listener, https_app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "the HTTPS server failed");
+                }
+            });
+            let redirect = crate::web::https::redirect_to_https(https_address.port()).layer(
+                axum::middleware::from_fn(crate::web::security::security_headers),
+            );
+            (redirect, Some(https_address), Some(https_server))
+        }
+        _ => (router(state.clone()), None, None),
+    };
     let mut stop = shutdown_receiver;
     let server = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
+        let served = axum::serve(listener, plain_app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stop| *stop).await;
             })
@@ -161,9 +215,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     });
     Ok(RunningNode {
         http_address,
+        https_address,
         state,
         shutdown,
         server,
+        https_server,
     })
 }
 
@@ -194,9 +250,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(crate::api::openapi::document))
         .merge(crate::auth::routes())
         .merge(crate::api::routes())
+        .merge(crate::web::routes(state.config.http.max_upload_bytes))
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::middleware::from_fn(close_after_refused_body))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(
+            crate::web::security::security_headers,
+        ))
         .layer(tower::limit::ConcurrencyLimitLayer::new(concurrency))
         .with_state(state)
 }
@@ -266,29 +325,6 @@ async fn close_after_refused_body(
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    response
-}
-
-/// Headers every response carries (the web UI adds its own CSP details later).
-async fn security_headers(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers
-        .entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(
-            "default-src 'self'; frame-ancestors 'none'",
-        ));
     response
 }
 

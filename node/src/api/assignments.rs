@@ -908,7 +908,7 @@ pub async fn download_submission_file(
 // ---------------------------------------------------------------------------------------------
 
 /// The teacher role and a teacher's enrollment in the class.
-fn require_class_teacher(access: &Access<'_>, class: &str) -> Result<(), ApiError> {
+pub(crate) fn require_class_teacher(access: &Access<'_>, class: &str) -> Result<(), ApiError> {
     access.require_role(UserRole::Teacher)?;
     access.require_teacher_of(class)
 }

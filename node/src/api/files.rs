@@ -158,29 +158,51 @@ pub async fn upload(
     if declared_length.is_some_and(|declared| declared > remaining) {
         return Err(quota_exceeded(remaining));
     }
-    let _slot = UPLOAD_SLOTS
-        .acquire()
-        .await
-        .map_err(|error| ApiError::Internal(format!("the upload slots are closed: {error}")))?;
+    let _slot = upload_slot().await?;
     let content = read_within_limit(body, limit, declared_length).await?;
+    let file =
+        store_uploaded_file(&state, &caller.user_id, &query.name, &media_type, content).await?;
+    Ok((StatusCode::CREATED, Json(FileRefView::from(&file))))
+}
+
+/// Counts `content` against the user's daily allowance and stores it durably as a blob of the
+/// school; answers the reference to attach. Shared by the JSON upload and the web UI's forms, which
+/// read the bytes (within [`upload_limit`], holding an [`upload_slot`]) their own way.
+pub async fn store_uploaded_file(
+    state: &AppState,
+    user_id: &crate::model::UserId,
+    file_name: &str,
+    media_type: &str,
+    content: Vec<u8>,
+) -> Result<FileRef, ApiError> {
+    FileRef::new(BlobId([0; 32]), file_name, 0, media_type)?;
     let size_bytes = content.len() as u64;
+    if size_bytes > upload_limit(state) {
+        return Err(too_large(upload_limit(state)));
+    }
     if let Err(exceeded) = state
         .upload_quota
-        .record(&caller.user_id, size_bytes, node_now_millis())
+        .record(user_id, size_bytes, node_now_millis())
         .map_err(|error| ApiError::Internal(format!("upload usage: {error}")))?
     {
         return Err(quota_exceeded(exceeded.remaining_bytes));
     }
-
     let repository = state.repository.clone();
     let scope = Scope::School(state.identity.school.clone());
     let blob = blocking(move || Ok(repository.put_blob(&scope, &content)?)).await?;
-    let file = FileRef::new(blob, &query.name, size_bytes, &media_type)?;
-    Ok((StatusCode::CREATED, Json(FileRefView::from(&file))))
+    Ok(FileRef::new(blob, file_name, size_bytes, media_type)?)
+}
+
+/// One of the [`MAX_CONCURRENT_UPLOADS`] slots; an upload holds it while its bytes are in memory.
+pub async fn upload_slot() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
+    UPLOAD_SLOTS
+        .acquire()
+        .await
+        .map_err(|error| ApiError::Internal(format!("the upload slots are closed: {error}")))
 }
 
 /// The node's upload limit: the configured one, never above what a file reference may state.
-fn upload_limit(state: &AppState) -> u64 {
+pub fn upload_limit(state: &AppState) -> u64 {
     state.config.http.max_upload_bytes.min(MAX_UPLOAD_BYTES)
 }
 

@@ -276,45 +276,68 @@ pub async fn import(
     Json(package): Json<RosterPackage>,
 ) -> Result<Json<ImportOutcome>, axum::response::Response> {
     use axum::response::IntoResponse;
-    let total: usize = package.files.values().map(String::len).sum();
-    if total > MAX_ROSTER_PACKAGE_BYTES {
-        return Err(ApiError::TooLarge(format!(
-            "the package is {total} bytes; at most {MAX_ROSTER_PACKAGE_BYTES} are accepted"
-        ))
-        .into_response());
+    match import_files(&state, package.files).await {
+        Ok(outcome) => Ok(Json(outcome)),
+        Err(ImportRefused::Invalid(problems)) => Err((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            Json(ImportRefusal {
+                error: "invalid_package",
+                message: "the roster package was not imported; nothing was changed".into(),
+                problems,
+            }),
+        )
+            .into_response()),
+        Err(ImportRefused::Refused(error)) => Err(error.into_response()),
     }
-    for name in package.files.keys() {
+}
+
+/// Why [`import_files`] imported nothing.
+#[derive(Debug)]
+pub enum ImportRefused {
+    /// The package is wrong; every problem as `file:line: message`.
+    Invalid(Vec<String>),
+    /// Too large, a file name this node does not read, or a failure of the node.
+    Refused(ApiError),
+}
+
+/// Imports a package given as file name → CSV text: the bounds, then the whole package validated,
+/// then written. Shared by the JSON import and the web UI's upload form; the caller has checked that
+/// the user is an administrator.
+pub async fn import_files(
+    state: &AppState,
+    files: BTreeMap<String, String>,
+) -> Result<ImportOutcome, ImportRefused> {
+    let total: usize = files.values().map(String::len).sum();
+    if total > MAX_ROSTER_PACKAGE_BYTES {
+        return Err(ImportRefused::Refused(ApiError::TooLarge(format!(
+            "the package is {total} bytes; at most {MAX_ROSTER_PACKAGE_BYTES} are accepted"
+        ))));
+    }
+    for name in files.keys() {
         if !PACKAGE_FILE_NAMES.contains(&name.as_str()) {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ImportRefused::Refused(ApiError::BadRequest(format!(
                 "{name:?} is not a OneRoster 1.2 CSV file name this node reads"
-            ))
-            .into_response());
+            ))));
         }
     }
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
     let outcome = blocking(move || {
         let dir = tempfile::tempdir().map_err(|error| ApiError::Internal(error.to_string()))?;
-        for (name, content) in &package.files {
+        for (name, content) in &files {
             std::fs::write(dir.path().join(name), content)
                 .map_err(|error| ApiError::Internal(error.to_string()))?;
         }
         Ok(import_package(&repository, &school, dir.path()))
     })
     .await
-    .map_err(IntoResponse::into_response)?;
+    .map_err(ImportRefused::Refused)?;
     match outcome {
-        Ok(outcome) => Ok(Json(outcome)),
-        Err(ImportFailure::Invalid(errors)) => Err((
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            Json(ImportRefusal {
-                error: "invalid_package",
-                message: "the roster package was not imported; nothing was changed".into(),
-                problems: errors,
-            }),
-        )
-            .into_response()),
-        Err(ImportFailure::Failed(message)) => Err(ApiError::Internal(message).into_response()),
+        Ok(outcome) => Ok(outcome),
+        Err(ImportFailure::Invalid(problems)) => Err(ImportRefused::Invalid(problems)),
+        Err(ImportFailure::Failed(message)) => {
+            Err(ImportRefused::Refused(ApiError::Internal(message)))
+        }
     }
 }
 

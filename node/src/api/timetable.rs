@@ -554,6 +554,12 @@ pub(crate) fn school_today() -> Result<CalendarDate, ApiError> {
 /// here rather than from a time-zone database, which a node on an offline school LAN may lack or
 /// have outdated.
 pub(crate) fn school_date_at(moment: NodeTime) -> Result<CalendarDate, ApiError> {
+    Ok(CalendarDate::new(school_local_time_at(moment)?.date()))
+}
+
+/// The school's local date and time at `moment` (Europe/Helsinki, see [`school_date_at`]); the web
+/// UI shows times in it.
+pub(crate) fn school_local_time_at(moment: NodeTime) -> Result<time::OffsetDateTime, ApiError> {
     let out_of_range = |what: &str| ApiError::Internal(format!("node time {moment} {what}"));
     let utc = time::OffsetDateTime::from_unix_timestamp_nanos(
         i128::from(moment.unix_millis()) * 1_000_000,
@@ -570,10 +576,8 @@ pub(crate) fn school_date_at(moment: NodeTime) -> Result<CalendarDate, ApiError>
     };
     let offset =
         time::UtcOffset::from_hms(hours, 0, 0).map_err(|_| out_of_range("has no valid offset"))?;
-    let local = utc
-        .checked_to_offset(offset)
-        .ok_or_else(|| out_of_range("is out of range in local time"))?;
-    Ok(CalendarDate::new(local.date()))
+    utc.checked_to_offset(offset)
+        .ok_or_else(|| out_of_range("is out of range in local time"))
 }
 
 /// 01:00 UTC on the last Sunday of `month` (March or October, which both have 31 days).

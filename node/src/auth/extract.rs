@@ -41,6 +41,23 @@ impl AuthState {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<(Caller, SessionRecord), AuthError> {
+        let (caller, record) = self.authenticate_before_csrf(method, uri, headers)?;
+        if is_unsafe_method(method) {
+            check_csrf_header(headers, &record.csrf_token)?;
+        }
+        Ok((caller, record))
+    }
+
+    /// Every check of [`AuthState::authenticate`] but the CSRF token's. Only for a route whose token
+    /// travels where no middleware can lift it into the header: the web UI's file-upload forms
+    /// (`multipart/form-data`), which must compare the form's `csrf_token` with the returned
+    /// record's (`csrf::csrf_tokens_match`) before they change anything.
+    pub(crate) fn authenticate_before_csrf(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(Caller, SessionRecord), AuthError> {
         check_origin(method, headers, uri)?;
         let token = session_token_from_headers(headers, self.config().https)
             .ok_or(AuthError::NotAuthenticated)?;
@@ -48,9 +65,6 @@ impl AuthState {
             .sessions()
             .authenticate(&token, unix_millis_now())?
             .ok_or(AuthError::NotAuthenticated)?;
-        if is_unsafe_method(method) {
-            check_csrf_header(headers, &record.csrf_token)?;
-        }
         let Some(roles) = self.directory().user_roles(&record.user_id) else {
             // The user was disabled or removed: the session ends now rather than lingering until it
             // expires.

@@ -23,10 +23,11 @@ use serde::Deserialize;
 use super::AuthState;
 use super::cookies::{clear_session_cookie, session_token_from_headers, set_session_cookie};
 use super::csrf::check_origin;
+use super::directory::LoginRecord;
 use super::error::AuthError;
 use super::extract::Caller;
 use super::password::MAX_PASSWORD_BYTES;
-use super::session::unix_millis_now;
+use super::session::{NewSession, unix_millis_now};
 use crate::model::{UserId, UserRole};
 
 /// The path of the session resource.
@@ -120,15 +121,35 @@ pub async fn log_in(
     // A login form posted from another site would log the victim into the attacker's account.
     check_origin(&method, &headers, &uri)?;
     let Json(request) = body.map_err(|rejection| AuthError::BadRequest(rejection.body_text()))?;
-    if request.username.is_empty() || request.username.len() > MAX_USERNAME_BYTES {
+    let (login, session) =
+        log_in_with_password(&auth, &headers, &request.username, request.password).await?;
+    let view = SessionView {
+        user_id: &login.user_id,
+        roles: &login.roles,
+        csrf_token: &session.record.csrf_token,
+    };
+    let response = no_store((StatusCode::OK, Json(view)).into_response());
+    with_cookie(
+        response,
+        &set_session_cookie(auth.config().https, &session.token),
+    )
+}
+
+/// Checks a username and password under the per-account throttle and, when they match an enabled
+/// account, starts a session, ending the one the browser still held. Shared by the JSON login and
+/// the web UI's login form, so both log in one way; the caller checks the `Origin` first and sets
+/// the session cookie ([`set_session_cookie`]) on its answer.
+pub(crate) async fn log_in_with_password(
+    auth: &AuthState,
+    headers: &HeaderMap,
+    username: &str,
+    password: String,
+) -> Result<(LoginRecord, NewSession), AuthError> {
+    if username.is_empty() || username.len() > MAX_USERNAME_BYTES {
         return Err(AuthError::InvalidCredentials);
     }
-
-    let login = auth.directory().find_login(&request.username);
-    let key = login_throttle_key(
-        login.as_ref().map(|record| &record.user_id),
-        &request.username,
-    );
+    let login = auth.directory().find_login(username);
+    let key = login_throttle_key(login.as_ref().map(|record| &record.user_id), username);
     let attempt = auth
         .throttle()
         .begin_attempt(&key, Instant::now())
@@ -137,10 +158,7 @@ pub async fn log_in(
         })?;
 
     let stored_hash = login.as_ref().map(|record| record.password_hash.clone());
-    let password_matches = auth
-        .passwords()
-        .verify(request.password, stored_hash)
-        .await?;
+    let password_matches = auth.passwords().verify(password, stored_hash).await?;
     let login = match login {
         Some(record) if password_matches && record.enabled => record,
         _ => {
@@ -152,23 +170,14 @@ pub async fn log_in(
 
     // A session cookie the browser still holds is ended, so that logging in always starts a fresh
     // session and leaves no orphan behind.
-    if let Some(previous) = session_token_from_headers(&headers, auth.config().https) {
+    if let Some(previous) = session_token_from_headers(headers, auth.config().https) {
         auth.sessions().delete(&previous.id_hash())?;
     }
     let session = auth
         .sessions()
         .create(&login.user_id, login.roles.clone(), unix_millis_now())?;
     tracing::info!(user = %login.user_id, session = %hex::encode(&session.id_hash[..8]), "logged in");
-    let view = SessionView {
-        user_id: &login.user_id,
-        roles: &login.roles,
-        csrf_token: &session.record.csrf_token,
-    };
-    let response = no_store((StatusCode::OK, Json(view)).into_response());
-    with_cookie(
-        response,
-        &set_session_cookie(auth.config().https, &session.token),
-    )
+    Ok((login, session))
 }
 
 /// `GET /api/v1/session`: the current session and its CSRF token.

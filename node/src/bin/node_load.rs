@@ -15,7 +15,10 @@
 //! - **reads**: the logged-in sessions, `--read-concurrency` at a time, read their home data
 //!   (`GET /api/v1/me`, `GET /api/v1/classes/{class}`) for `--read-secs`;
 //! - **durable writes**: pupils save submission drafts (each answered only once on disk) for
-//!   `--write-secs`, `--write-concurrency` at a time.
+//!   `--write-secs`, `--write-concurrency` at a time;
+//! - **web pages**: the web UI's heaviest pages, the pupil home page and a teacher's review of a
+//!   submission, each alone (size, render time), then the pupil home page by `--read-concurrency`
+//!   sessions at once for `--page-secs` (pages per second, latency).
 //!
 //! Every user's password is the same argon2id hash (computed once): hashing thousands of users at
 //! setup would take minutes and measure nothing; the login phases pay the real verification cost.
@@ -59,6 +62,9 @@ struct Arguments {
     write_secs: u64,
     #[arg(long, default_value_t = 64)]
     write_concurrency: usize,
+    /// Seconds the web UI's pupil home page is loaded by `--read-concurrency` sessions at once.
+    #[arg(long, default_value_t = 10)]
+    page_secs: u64,
     /// Internal: serve the node in this data directory and print its address.
     #[arg(long, hide = true)]
     serve_node: Option<PathBuf>,
@@ -419,9 +425,10 @@ async fn writes(
     pupils: &[Session],
     concurrency: usize,
     duration: Duration,
-) -> Result<Value, String> {
+) -> Result<(Value, WrittenWork), String> {
     // One assignment per class the sessions' pupils attend, created by the class's teacher.
     let mut assignment_of_class = std::collections::HashMap::new();
+    let mut teacher_of_class = std::collections::HashMap::new();
     let now_millis = sync_transport::link::now_millis() as i64;
     for teacher in teacher_usernames {
         let (session, _) = login(http, base, teacher).await?;
@@ -449,6 +456,7 @@ async fn writes(
                 .map_err(|error| error.to_string())?;
             if let Some(id) = created["id"].as_str() {
                 assignment_of_class.insert(class_id.to_owned(), id.to_owned());
+                teacher_of_class.insert(id.to_owned(), session.clone());
             }
         }
     }
@@ -502,12 +510,134 @@ async fn writes(
     }
     let (latencies, errors) = gather_workers(workers).await;
     let elapsed = started.elapsed().as_secs_f64();
-    Ok(json!({
+    let report = json!({
         "concurrency": concurrency,
         "writes": latencies.len(),
         "errors": errors,
         "writes_per_sec": latencies.len() as f64 / elapsed,
         "latency": percentiles(latencies),
+    });
+    Ok((
+        report,
+        WrittenWork {
+            work,
+            teacher_of_assignment: teacher_of_class,
+        },
+    ))
+}
+
+/// What the write phase left behind for the page phase: each pupil session's assignment, and a
+/// logged-in teacher of each assignment's class.
+struct WrittenWork {
+    work: Vec<(Session, String)>,
+    teacher_of_assignment: std::collections::HashMap<String, Session>,
+}
+
+/// `GET path` as `session`: the latency in milliseconds and the body's bytes, when it succeeded.
+async fn get_page(
+    http: &reqwest::Client,
+    base: &str,
+    session: &Session,
+    path: &str,
+) -> Option<(f64, usize)> {
+    let started = Instant::now();
+    let response = http
+        .get(format!("{base}{path}"))
+        .header("cookie", &session.cookie)
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let body = response.bytes().await.ok()?;
+    Some((started.elapsed().as_secs_f64() * 1000.0, body.len()))
+}
+
+/// One page requested `times` times in a row: its size and how long it takes with no other load
+/// (on loopback, so almost all of it is the node's work of rendering it).
+async fn page_alone(
+    http: &reqwest::Client,
+    base: &str,
+    session: &Session,
+    path: &str,
+    times: usize,
+) -> Value {
+    let mut latencies = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..times {
+        if let Some((latency, size)) = get_page(http, base, session, path).await {
+            latencies.push(latency);
+            bytes = size;
+        }
+    }
+    json!({ "html_bytes": bytes, "render": percentiles(latencies) })
+}
+
+/// The web UI's heaviest pages: the pupil home page and the teacher's review of a submission, each
+/// alone, then the pupil home page by `concurrency` sessions at once for `duration`.
+async fn web_pages(
+    http: &reqwest::Client,
+    base: &str,
+    written: &WrittenWork,
+    sessions: &[Session],
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Value, String> {
+    let (pupil, assignment) = written.work.first().ok_or("no pupil has work")?;
+    // A submitted attempt, so that the review page shows work and its return form.
+    http.put(format!("{base}/api/v1/assignments/{assignment}/submission"))
+        .header("cookie", &pupil.cookie)
+        .header("x-csrf-token", &pupil.csrf)
+        .json(&json!({ "text": "Valmis työ, jossa on vähän enemmän tekstiä tarkistettavaksi.", "files": [], "submit": true }))
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    let teacher = written
+        .teacher_of_assignment
+        .get(assignment)
+        .ok_or("no teacher for the assignment")?;
+    let stylesheet_bytes = node::web::assets::STYLESHEET.len();
+    let pupil_home = page_alone(http, base, pupil, "/home", 200).await;
+    let review_path = format!("/assignments/{assignment}/submissions/{}", pupil.user_id);
+    let teacher_review = page_alone(http, base, teacher, &review_path, 200).await;
+
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency.min(sessions.len()).max(1) {
+        let Some(session) = sessions.get(worker % sessions.len().max(1)).cloned() else {
+            break;
+        };
+        let http = http.clone();
+        let base = base.to_owned();
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                match get_page(&http, &base, &session, "/home").await {
+                    Some((latency, _)) => latencies.push(latency),
+                    None => errors += 1,
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let (latencies, errors) = gather_workers(workers).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let pupil_home_html = pupil_home["html_bytes"].as_u64().unwrap_or(0) as usize;
+    Ok(json!({
+        "stylesheet_bytes": stylesheet_bytes,
+        "pupil_home": pupil_home,
+        "pupil_home_html_and_css_bytes": pupil_home_html + stylesheet_bytes,
+        "teacher_review": teacher_review,
+        "pupil_home_under_load": {
+            "concurrency": concurrency,
+            "pages": latencies.len(),
+            "errors": errors,
+            "pages_per_sec": latencies.len() as f64 / elapsed,
+            "latency": percentiles(latencies),
+        },
     }))
 }
 
@@ -552,13 +682,22 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
         Duration::from_secs(arguments.read_secs),
     )
     .await;
-    let write_report = writes(
+    let (write_report, written) = writes(
         &http,
         &node.base,
         &teachers,
         &sessions,
         arguments.write_concurrency,
         Duration::from_secs(arguments.write_secs),
+    )
+    .await?;
+    let page_report = web_pages(
+        &http,
+        &node.base,
+        &written,
+        &sessions,
+        arguments.read_concurrency,
+        Duration::from_secs(arguments.page_secs),
     )
     .await?;
     let rss_after = resident_bytes(node.child.id());
@@ -572,6 +711,7 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
         "bell_spread": spread,
         "reads": read_report,
         "durable_writes": write_report,
+        "web_pages": page_report,
     });
     let _ = writeln!(std::io::stdout(), "{report:#}");
     Ok(())

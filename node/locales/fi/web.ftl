@@ -1,0 +1,203 @@
+# DigiOne-verkkokäyttöliittymä, suomi. Jokaisen avaimen on oltava fi-, sv- ja en-tiedostoissa ja
+# käytössä node/src/web-koodissa (tarkistaa node/tests/web_i18n.rs).
+
+## Jokaisen sivun kehys
+skip-to-content = Siirry sisältöön
+nav-main-label = Päävalikko
+nav-home = Etusivu
+nav-log-out = Kirjaudu ulos
+nav-language-label = Kieli
+footer-accessibility = Saavutettavuusseloste
+offline-banner = { $count ->
+    [0] Koulun verkkoyhteys on nyt poikki. Voit jatkaa työskentelyä: kaikki tallentuu tänne koululle.
+    [one] Koulun verkkoyhteys on nyt poikki. Voit jatkaa työskentelyä: 1 muutos odottaa koululla ja lähtee, kun yhteys palaa.
+   *[other] Koulun verkkoyhteys on nyt poikki. Voit jatkaa työskentelyä: { $count } muutosta odottaa koululla ja lähtee, kun yhteys palaa.
+}
+form-errors-title = Korjaa nämä ensin
+error-too-long = Tämä on liian pitkä: enintään { $max } merkkiä.
+
+## Virheet
+error-back-home = Takaisin etusivulle
+error-not-found-title = Sivua ei löydy
+error-not-found = Täällä ei ole mitään. Linkki voi olla vanha.
+error-forbidden-title = Ei sallittu
+error-forbidden = Sinulla ei ole pääsyä tälle sivulle.
+error-conflict-title = Tätä ei voi tehdä nyt
+error-conflict = Tätä ei voi tehdä nyt, esimerkiksi koska määräaika on mennyt tai työ on jo palautettu.
+error-too-large-title = Liian suuri
+error-too-large = Lähettämäsi tieto on liian suuri.
+error-file-too-large = Tiedosto on liian suuri.
+error-too-many-title = Liian monta yritystä
+error-too-many = Yritit liian monta kertaa. Odota hetki ja yritä uudelleen.
+error-bad-request-title = Jokin meni vikaan
+error-bad-request = Koulun palvelin ei voinut ottaa tätä vastaan. Tarkista antamasi tiedot ja yritä uudelleen.
+error-internal-title = Jokin meni vikaan
+error-internal = Koulun palvelimella oli ongelma. Yritä hetken kuluttua uudelleen.
+
+## Kirjautuminen
+login-title = Kirjaudu sisään
+login-intro = Kirjaudu koulun käyttäjätunnuksella ja salasanalla.
+login-username = Käyttäjätunnus
+login-password = Salasana
+login-submit = Kirjaudu
+login-username-missing = Kirjoita käyttäjätunnuksesi.
+login-password-missing = Kirjoita salasanasi.
+login-invalid = Käyttäjätunnus tai salasana on väärin.
+login-throttled = Liian monta väärää yritystä. Yritä uudelleen { $seconds } sekunnin kuluttua.
+login-busy = Koulun palvelin on kiireinen. Yritä hetken kuluttua uudelleen.
+
+## Etusivu
+home-title = Etusivu
+home-greeting = Hei, { $name }!
+home-today = Tämän päivän tunnit
+home-no-lessons = Tänään ei ole tunteja.
+lesson-time = Aika
+lesson-class = Oppitunti
+lesson-room = Luokka
+lesson-teacher = Opettaja
+home-assignments-due = Tehtävät
+home-nothing-due = Ei palautettavia tehtäviä juuri nyt.
+home-feedback = Palautetta sinulle
+home-to-review = Tarkistettavat palautukset
+home-nothing-to-review = Palautuksia ei odota.
+home-waiting-count = { $count ->
+    [one] 1 odottaa tarkistusta
+   *[other] { $count } odottaa tarkistusta
+}
+home-my-classes = Ryhmäni
+home-new-assignment = Uusi tehtävä ryhmälle { $class }
+home-children = Lapseni
+home-unread-messages = Lukemattomat viestit
+home-no-unread = Ei lukemattomia viestejä.
+home-unread-from = { $count ->
+    [one] 1 uusi, viimeisin lähettäjältä { $name }
+   *[other] { $count } uutta, viimeisin lähettäjältä { $name }
+}
+home-announcements = Tiedotteet
+home-no-announcements = Ei tiedotteita.
+
+## Koulun IT
+admin-node = Koulun palvelin
+admin-school = Koulun koodi
+admin-sync = Yhteys DigiOneen
+admin-sync-online = Yhteydessä
+admin-sync-offline = Ei yhteyttä
+admin-sync-standalone = Ei liitetty (itsenäinen)
+admin-waiting = Lähettämistä odottavat muutokset / tiedostot
+admin-last-sync = Viimeisin täydellinen synkronointi
+admin-never = Ei koskaan
+admin-users = Käyttäjät
+admin-classes = Ryhmät
+
+## Tehtävät
+assignment-due = Palautettava { $when }
+assignment-grade = Arvosana: { $grade }
+assignment-instructions = Ohjeet
+assignment-no-instructions = Ei ohjeita.
+assignment-attachments = Liitetiedostot
+assignment-my-work = Oma työni
+assignment-status = Tila: { $status }
+assignment-draft-files = Luonnokseni tiedostot
+assignment-attempts = Palautetut
+assignment-pupils = Oppilaat
+status-not-submitted = ei palautettu
+status-submitted = palautettu, odottaa opettajaa
+status-returned = palautettu palautteen kanssa
+attempt-title = Palautus { $number }
+attempt-submitted-at = Palautettu { $when }
+attempt-late = Myöhässä
+feedback-title = Palaute
+submission-text = Vastauksesi
+submission-file = Lisää tiedosto
+submission-file-hint = Vapaaehtoinen. Yksi tiedosto kerrallaan; se säilyy työsi mukana.
+submission-submit = Palauta
+submission-save-draft = Tallenna luonnos
+submission-empty = Kirjoita vastaus tai lisää tiedosto ennen palauttamista.
+submission-closed = Tämän tehtävän palautus on suljettu.
+column-pupil = Oppilas
+column-status = Tila
+column-submitted = Palautettu
+column-grade = Arvosana
+notice-draft-saved = Luonnoksesi on tallennettu.
+notice-submitted = Työsi on palautettu.
+notice-returned = Työ on palautettu oppilaalle.
+notice-created = Tehtävä on luotu.
+
+## Tehtävän luominen
+new-assignment-title = Uusi tehtävä ryhmälle { $class }
+new-assignment-name = Otsikko
+new-assignment-name-missing = Anna tehtävälle otsikko.
+new-assignment-instructions = Ohjeet
+new-assignment-due-date = Palautuspäivä
+new-assignment-due-date-hint = Esimerkiksi 2026-12-04.
+new-assignment-due-date-invalid = Kirjoita päivä muodossa vuosi-kuukausi-päivä, esimerkiksi 2026-12-04.
+new-assignment-due-time = Kellonaika
+new-assignment-due-time-hint = Esimerkiksi 16:00.
+new-assignment-due-time-invalid = Kirjoita aika muodossa tunnit:minuutit, esimerkiksi 16:00.
+new-assignment-due-in-past = Palautuspäivän on oltava tulevaisuudessa.
+new-assignment-create = Luo tehtävä
+
+## Tarkistaminen
+review-title = { $pupil }: { $assignment }
+review-back = Takaisin tehtävään
+review-nothing-submitted = Mitään ei ole vielä palautettu.
+review-return-heading = Palauta palautteen kanssa
+review-feedback = Palaute
+review-feedback-missing = Kirjoita palaute ennen palauttamista.
+review-grade = Arvosana
+review-grade-hint = Vapaaehtoinen, enintään 20 merkkiä.
+review-allow-resubmission = Oppilas saa palauttaa uudelleen
+review-return = Palauta oppilaalle
+
+## Viestit
+nav-messages = Viestit
+messages-title = Viestit
+messages-none = Ei vielä viestejä.
+messages-unread-count = { $count ->
+    [one] 1 lukematon
+   *[other] { $count } lukematonta
+}
+messages-participants = Mukana: { $names }
+message-reply = Vastauksesi
+message-send = Lähetä
+message-body-missing = Kirjoita viesti ennen lähettämistä.
+message-full = Tämä keskustelu on täynnä; aloita uusi.
+message-mark-read = Merkitse luetuksi
+notice-sent = Viestisi on lähetetty.
+
+## Poissaolot
+lesson-mark-attendance = Merkitse läsnäolot
+attendance-title = Läsnäolot: { $class }, { $date } klo { $time }
+attendance-present = Paikalla
+attendance-absent = Poissa
+attendance-late = Myöhässä
+attendance-save = Tallenna läsnäolot
+notice-marked = Läsnäolot on tallennettu.
+
+## Oppilashallinnon tiedot
+admin-import-roster = Tuo oppilastiedot
+roster-title = Tuo oppilastiedot
+roster-intro = Lataa koulun OneRoster 1.2 -CSV-tiedostot oppilashallintojärjestelmästä. Koko paketti tarkistetaan ensin; jos jokin on vialla, mikään ei muutu ja jokainen ongelma luetellaan.
+roster-files = Oppilastiedostot (CSV)
+roster-files-hint = Valitse CSV-tiedostot kerralla: manifest.csv, orgs.csv, users.csv, classes.csv ja muut.
+roster-files-missing = Valitse oppilastietojen CSV-tiedostot.
+roster-invalid = Pakettia ei tuotu; mikään ei muuttunut. Korjaa nämä ongelmat ja yritä uudelleen.
+roster-more-problems = …ja { $count } muuta ongelmaa.
+roster-import = Tuo
+notice-imported = Oppilastiedot on tuotu.
+
+## Saavutettavuusseloste
+statement-title = Saavutettavuusseloste
+statement-intro = Tämä seloste koskee DigiOne-verkkopalvelua, jota koulusi palvelin tarjoaa. Laki digitaalisten palvelujen tarjoamisesta (306/2019) edellyttää sitä.
+statement-status-heading = Palvelun saavutettavuus
+statement-status = Palvelu pyrkii täyttämään WCAG 2.1 AA -kriteerit. Jokainen sivu tarkistetaan automaattisesti nimilappujen, otsikoiden, alueiden, kielen ja värikontrastin osalta ja testataan oikealla selaimella.
+statement-how-heading = Mitä olemme tehneet
+statement-how-keyboard = Kaikki toimii näppäimistöllä, ja kohdistus näkyy aina.
+statement-how-no-script = Sivut toimivat ilman JavaScriptiä ja vanhoilla laitteilla.
+statement-how-languages = Palvelu toimii suomeksi, ruotsiksi ja englanniksi; kielen voi vaihtaa jokaisella sivulla.
+statement-how-contrast = Tekstin ja taustan kontrastisuhde on vähintään 4,5:1.
+statement-gaps-heading = Tunnetut puutteet
+statement-gaps = Opettajien ja oppilaiden lataamat tiedostot (asiakirjat, kuvat) eivät välttämättä ole saavutettavia. Osa palvelusta (poissaoloilmoitukset, materiaalit, uuden keskustelun aloittaminen) on vielä käytettävissä vain sovelluksille koulun palvelimen rajapinnan kautta.
+statement-feedback-heading = Palaute
+statement-feedback = Jos huomaat saavutettavuusongelman, kerro siitä koulusi IT-tuelle tai opettajallesi. Koulun on vastattava 14 päivän kuluessa.
+statement-supervision = Jos et ole tyytyväinen vastaukseen, voit ottaa yhteyttä valvontaviranomaiseen, Etelä-Suomen aluehallintovirastoon (saavutettavuusvaatimukset.fi).

@@ -1,0 +1,203 @@
+# DigiOne webbgränssnitt, svenska. Varje nyckel måste finnas på fi, sv och en och användas av
+# node/src/web (kontrolleras av node/tests/web_i18n.rs).
+
+## Ramen på varje sida
+skip-to-content = Hoppa till innehållet
+nav-main-label = Huvudmeny
+nav-home = Startsida
+nav-log-out = Logga ut
+nav-language-label = Språk
+footer-accessibility = Tillgänglighetsutlåtande
+offline-banner = { $count ->
+    [0] Skolan har ingen nätförbindelse just nu. Du kan fortsätta arbeta: allt sparas här i skolan.
+    [one] Skolan har ingen nätförbindelse just nu. Du kan fortsätta arbeta: 1 ändring väntar här i skolan och skickas när förbindelsen är tillbaka.
+   *[other] Skolan har ingen nätförbindelse just nu. Du kan fortsätta arbeta: { $count } ändringar väntar här i skolan och skickas när förbindelsen är tillbaka.
+}
+form-errors-title = Rätta först det här
+error-too-long = Det här är för långt: högst { $max } tecken.
+
+## Fel
+error-back-home = Tillbaka till startsidan
+error-not-found-title = Sidan finns inte
+error-not-found = Här finns ingenting. Länken kan vara gammal.
+error-forbidden-title = Inte tillåtet
+error-forbidden = Du har inte tillgång till den här sidan.
+error-conflict-title = Det här går inte nu
+error-conflict = Det här går inte nu, till exempel för att tidsfristen har gått ut eller arbetet redan har lämnats in.
+error-too-large-title = För stort
+error-too-large = Det du skickade är för stort.
+error-file-too-large = Filen är för stor.
+error-too-many-title = För många försök
+error-too-many = Du har försökt för många gånger. Vänta en stund och försök igen.
+error-bad-request-title = Något var fel
+error-bad-request = Skolans server kunde inte ta emot det här. Kontrollera det du skrev och försök igen.
+error-internal-title = Något gick fel
+error-internal = Skolans server fick ett problem. Försök igen om en stund.
+
+## Inloggning
+login-title = Logga in
+login-intro = Logga in med skolans användarnamn och lösenord.
+login-username = Användarnamn
+login-password = Lösenord
+login-submit = Logga in
+login-username-missing = Skriv ditt användarnamn.
+login-password-missing = Skriv ditt lösenord.
+login-invalid = Användarnamnet eller lösenordet är fel.
+login-throttled = För många felaktiga försök. Försök igen om { $seconds } sekunder.
+login-busy = Skolans server är upptagen. Försök igen om en stund.
+
+## Startsida
+home-title = Startsida
+home-greeting = Hej, { $name }!
+home-today = Dagens lektioner
+home-no-lessons = Inga lektioner i dag.
+lesson-time = Tid
+lesson-class = Lektion
+lesson-room = Klassrum
+lesson-teacher = Lärare
+home-assignments-due = Uppgifter att göra
+home-nothing-due = Inget att lämna in just nu.
+home-feedback = Respons till dig
+home-to-review = Inlämningar att granska
+home-nothing-to-review = Inga inlämningar väntar.
+home-waiting-count = { $count ->
+    [one] 1 väntar på granskning
+   *[other] { $count } väntar på granskning
+}
+home-my-classes = Mina grupper
+home-new-assignment = Ny uppgift för { $class }
+home-children = Mina barn
+home-unread-messages = Olästa meddelanden
+home-no-unread = Inga olästa meddelanden.
+home-unread-from = { $count ->
+    [one] 1 nytt, senast från { $name }
+   *[other] { $count } nya, senast från { $name }
+}
+home-announcements = Meddelanden till alla
+home-no-announcements = Inga meddelanden.
+
+## Skolans IT
+admin-node = Skolans server
+admin-school = Skolkod
+admin-sync = Förbindelse till DigiOne
+admin-sync-online = Ansluten
+admin-sync-offline = Ingen förbindelse
+admin-sync-standalone = Inte ansluten (fristående)
+admin-waiting = Ändringar / filer som väntar på att skickas
+admin-last-sync = Senaste fullständiga synkronisering
+admin-never = Aldrig
+admin-users = Användare
+admin-classes = Grupper
+
+## Uppgifter
+assignment-due = Ska lämnas in { $when }
+assignment-grade = Vitsord: { $grade }
+assignment-instructions = Instruktioner
+assignment-no-instructions = Inga instruktioner.
+assignment-attachments = Bifogade filer
+assignment-my-work = Mitt arbete
+assignment-status = Status: { $status }
+assignment-draft-files = Filer i mitt utkast
+assignment-attempts = Inlämnat
+assignment-pupils = Elever
+status-not-submitted = inte inlämnat
+status-submitted = inlämnat, väntar på läraren
+status-returned = returnerat med respons
+attempt-title = Inlämning { $number }
+attempt-submitted-at = Inlämnat { $when }
+attempt-late = Försenat
+feedback-title = Respons
+submission-text = Ditt svar
+submission-file = Lägg till en fil
+submission-file-hint = Frivilligt. En fil åt gången; den sparas med ditt arbete.
+submission-submit = Lämna in
+submission-save-draft = Spara utkast
+submission-empty = Skriv ett svar eller lägg till en fil innan du lämnar in.
+submission-closed = Inlämningen är stängd för den här uppgiften.
+column-pupil = Elev
+column-status = Status
+column-submitted = Inlämnat
+column-grade = Vitsord
+notice-draft-saved = Ditt utkast är sparat.
+notice-submitted = Ditt arbete är inlämnat.
+notice-returned = Arbetet är returnerat till eleven.
+notice-created = Uppgiften är skapad.
+
+## Skapa en uppgift
+new-assignment-title = Ny uppgift för { $class }
+new-assignment-name = Rubrik
+new-assignment-name-missing = Ge uppgiften en rubrik.
+new-assignment-instructions = Instruktioner
+new-assignment-due-date = Inlämningsdag
+new-assignment-due-date-hint = Till exempel 2026-12-04.
+new-assignment-due-date-invalid = Skriv dagen som år-månad-dag, till exempel 2026-12-04.
+new-assignment-due-time = Klockslag
+new-assignment-due-time-hint = Till exempel 16:00.
+new-assignment-due-time-invalid = Skriv tiden som timmar:minuter, till exempel 16:00.
+new-assignment-due-in-past = Inlämningsdagen måste vara i framtiden.
+new-assignment-create = Skapa uppgift
+
+## Granskning
+review-title = { $pupil }: { $assignment }
+review-back = Tillbaka till uppgiften
+review-nothing-submitted = Ingenting har lämnats in ännu.
+review-return-heading = Returnera med respons
+review-feedback = Respons
+review-feedback-missing = Skriv respons innan du returnerar.
+review-grade = Vitsord
+review-grade-hint = Frivilligt, högst 20 tecken.
+review-allow-resubmission = Eleven får lämna in på nytt
+review-return = Returnera till eleven
+
+## Meddelanden
+nav-messages = Meddelanden
+messages-title = Meddelanden
+messages-none = Inga meddelanden ännu.
+messages-unread-count = { $count ->
+    [one] 1 oläst
+   *[other] { $count } olästa
+}
+messages-participants = Deltar: { $names }
+message-reply = Ditt svar
+message-send = Skicka
+message-body-missing = Skriv ett meddelande innan du skickar.
+message-full = Den här konversationen är full; börja en ny.
+message-mark-read = Markera som läst
+notice-sent = Ditt meddelande är skickat.
+
+## Närvaro
+lesson-mark-attendance = Markera närvaro
+attendance-title = Närvaro: { $class }, { $date } kl. { $time }
+attendance-present = Närvarande
+attendance-absent = Frånvarande
+attendance-late = Försenad
+attendance-save = Spara närvaro
+notice-marked = Närvaron är sparad.
+
+## Import av elevregistret
+admin-import-roster = Importera elevregistret
+roster-title = Importera elevregistret
+roster-intro = Ladda upp skolans OneRoster 1.2-CSV-filer från elevregistret. Hela paketet kontrolleras först; om något är fel ändras ingenting och varje problem listas.
+roster-files = Registerfiler (CSV)
+roster-files-hint = Välj CSV-filerna på en gång: manifest.csv, orgs.csv, users.csv, classes.csv och de andra.
+roster-files-missing = Välj registrets CSV-filer.
+roster-invalid = Paketet importerades inte; ingenting ändrades. Rätta problemen och försök igen.
+roster-more-problems = …och { $count } problem till.
+roster-import = Importera
+notice-imported = Elevregistret är importerat.
+
+## Tillgänglighetsutlåtande
+statement-title = Tillgänglighetsutlåtande
+statement-intro = Detta utlåtande gäller webbtjänsten DigiOne som din skolas server erbjuder. Lagen om tillhandahållande av digitala tjänster (306/2019) kräver det.
+statement-status-heading = Tjänstens tillgänglighet
+statement-status = Tjänsten strävar efter att uppfylla kriterierna i WCAG 2.1 AA. Varje sida kontrolleras automatiskt för etiketter, rubriker, områden, språk och färgkontrast och testas i en riktig webbläsare.
+statement-how-heading = Vad vi har gjort
+statement-how-keyboard = Allt fungerar med tangentbordet, och fokus syns alltid.
+statement-how-no-script = Sidorna fungerar utan JavaScript och på gamla enheter.
+statement-how-languages = Tjänsten finns på finska, svenska och engelska; språket kan bytas på varje sida.
+statement-how-contrast = Text och bakgrund har ett kontrastförhållande på minst 4,5:1.
+statement-gaps-heading = Kända brister
+statement-gaps = Filer som lärare och elever laddar upp (dokument, bilder) är inte nödvändigtvis tillgängliga. En del av tjänsten (frånvaroanmälningar, material, att börja en ny konversation) finns ännu bara för appar via skolserverns gränssnitt.
+statement-feedback-heading = Respons
+statement-feedback = Om du märker ett tillgänglighetsproblem, berätta det för skolans IT-stöd eller din lärare. Skolan ska svara inom 14 dagar.
+statement-supervision = Om du inte är nöjd med svaret kan du kontakta tillsynsmyndigheten, Regionförvaltningsverket i Södra Finland (saavutettavuusvaatimukset.fi).

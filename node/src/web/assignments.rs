@@ -1,0 +1,949 @@
+//! Assignments in the web UI: a pupil opens one, saves or submits work with a file, and reads the
+//! feedback; a teacher creates one for a class, sees where each pupil stands, and reviews and returns
+//! a submission with feedback. Every read and write goes through the JSON API's handlers.
+
+use axum::body::Bytes;
+use axum::extract::multipart::{Field as MultipartField, MultipartRejection};
+use axum::extract::{Multipart, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use fluent_bundle::FluentValue;
+use maud::{Markup, html};
+
+use super::i18n::Translator;
+use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
+use super::{Viewer, WebError, api_status, form_fields};
+use crate::api::assignments::{
+    AssignmentRequest, AttemptView, ReturnRequest, SubmissionRequest, SubmissionStatusView,
+    SubmissionSummary, SubmissionView, get_assignment, get_submission, list_submissions,
+    require_class_teacher,
+};
+use crate::api::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
+use crate::api::timetable::school_local_time_at;
+use crate::api::{Access, ApiError, node_now_millis, roster_index};
+use crate::auth::AuthError;
+use crate::auth::csrf::csrf_tokens_match;
+use crate::model::assignments::MAX_GRADE_CHARS;
+use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS, NodeTime};
+use crate::server::AppState;
+
+/// What a page says after a successful form, from the redirect's query.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Notice {
+    done: Option<String>,
+}
+
+impl Notice {
+    fn render(&self, t: &Translator) -> Markup {
+        let text = match self.done.as_deref() {
+            Some("draft") => t.text("notice-draft-saved"),
+            Some("submitted") => t.text("notice-submitted"),
+            Some("returned") => t.text("notice-returned"),
+            Some("created") => t.text("notice-created"),
+            _ => return html! {},
+        };
+        html! { p class="notice" role="status" { (text) } }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The assignment page: the pupil's work, or the teacher's overview.
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /assignments/{id}`.
+pub async fn assignment_page(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    Query(notice): Query<Notice>,
+) -> Result<Response, WebError> {
+    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+    render_assignment_page(
+        &state,
+        &viewer,
+        &id,
+        &notice,
+        StatusCode::OK,
+        &SubmissionForm::default(),
+    )
+    .await
+}
+
+/// The pupil's form as they sent it, with its errors, when it must be shown again.
+#[derive(Debug, Default)]
+struct SubmissionForm {
+    text: Option<String>,
+    errors: FormErrors,
+}
+
+async fn render_assignment_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    notice: &Notice,
+    status: StatusCode,
+    form: &SubmissionForm,
+) -> Result<Response, WebError> {
+    let t = viewer.t;
+    let caller = viewer.caller.clone();
+    let assignment = get_assignment(State(state.clone()), caller.clone(), UrlPath(id.to_owned()))
+        .await?
+        .0;
+    let roster = roster_index(state).await?;
+    let is_pupil = roster.attends(&caller.user_id, &assignment.class_id);
+    let is_teacher = roster.teaches(&caller.user_id, &assignment.class_id);
+    let submission = if is_pupil {
+        Some(
+            get_submission(
+                State(state.clone()),
+                caller.clone(),
+                UrlPath((id.to_owned(), caller.user_id.clone())),
+            )
+            .await?
+            .0,
+        )
+    } else {
+        None
+    };
+    let submissions = if is_teacher {
+        Some(
+            list_submissions(State(state.clone()), caller.clone(), UrlPath(id.to_owned()))
+                .await?
+                .0,
+        )
+    } else {
+        None
+    };
+    let due_at = assignment
+        .my_deadline
+        .as_ref()
+        .map_or(assignment.due_at, |deadline| deadline.due_at);
+    let content = html! {
+        (notice.render(&t))
+        p class="meta" { (t.text_with("assignment-due", &[("when", FluentValue::from(t.date_time(due_at)))])) }
+        section aria-labelledby="instructions-heading" {
+            h2 id="instructions-heading" { (t.text("assignment-instructions")) }
+            @if assignment.instructions.is_empty() {
+                p { (t.text("assignment-no-instructions")) }
+            } @else {
+                div class="prose" { (paragraphs(&assignment.instructions)) }
+            }
+            @if !assignment.attachments.is_empty() {
+                h3 { (t.text("assignment-attachments")) }
+                (file_list(&t, &assignment.attachments, |blob| format!("/api/v1/assignments/{id}/attachments/{blob}")))
+            }
+        }
+        @if let Some(submission) = &submission {
+            (pupil_section(&t, viewer, id, submission, form))
+        }
+        @if let Some(submissions) = &submissions {
+            (teacher_section(&t, id, submissions))
+        }
+    };
+    let frame = Frame::new(state, viewer, &format!("/assignments/{id}"));
+    Ok(page_with_status(&frame, status, &assignment.title, content))
+}
+
+/// Text as paragraphs, one per blank-line-separated block; never as HTML.
+fn paragraphs(text: &str) -> Markup {
+    html! {
+        @for block in text.split("\n\n").filter(|block| !block.trim().is_empty()) {
+            p { (block.trim()) }
+        }
+    }
+}
+
+fn file_list(t: &Translator, files: &[FileRefView], link: impl Fn(&str) -> String) -> Markup {
+    html! {
+        ul class="files" {
+            @for file in files {
+                li {
+                    a href=(link(&file.blob)) download=(file.file_name) { (file.file_name) }
+                    " "
+                    span class="meta" { "(" (t.file_size(file.size_bytes)) ")" }
+                }
+            }
+        }
+    }
+}
+
+fn status_text(t: &Translator, status: SubmissionStatusView) -> String {
+    match status {
+        SubmissionStatusView::Draft => t.text("status-not-submitted"),
+        SubmissionStatusView::Submitted => t.text("status-submitted"),
+        SubmissionStatusView::Returned => t.text("status-returned"),
+    }
+}
+
+fn attempts(t: &Translator, id: &str, pupil: &str, attempts: &[AttemptView]) -> Markup {
+    html! {
+        @for attempt in attempts.iter().rev() {
+            article class="attempt" aria-labelledby=(format!("attempt-{}", attempt.number)) {
+                h3 id=(format!("attempt-{}", attempt.number)) {
+                    (t.text_with("attempt-title", &[("number", FluentValue::from(attempt.number))]))
+                }
+                p class="meta" {
+                    (t.text_with("attempt-submitted-at", &[("when", FluentValue::from(t.date_time(attempt.submitted_at)))]))
+                    @if attempt.late { " " strong class="late" { (t.text("attempt-late")) } }
+                }
+                @if !attempt.work.text.is_empty() {
+                    div class="prose" { (paragraphs(&attempt.work.text)) }
+                }
+                @if !attempt.work.files.is_empty() {
+                    (file_list(t, &attempt.work.files, |blob| format!("/api/v1/assignments/{id}/submissions/{pupil}/files/{blob}")))
+                }
+                @if let Some(feedback) = &attempt.feedback {
+                    div class="feedback" {
+                        h4 { (t.text("feedback-title")) }
+                        @if let Some(grade) = &feedback.grade {
+                            p { strong { (t.text_with("assignment-grade", &[("grade", FluentValue::from(grade.as_str()))])) } }
+                        }
+                        div class="prose" { (paragraphs(&feedback.text)) }
+                        p class="meta" { (t.date_time(feedback.returned_at)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pupil_section(
+    t: &Translator,
+    viewer: &Viewer,
+    id: &str,
+    submission: &SubmissionView,
+    form: &SubmissionForm,
+) -> Markup {
+    let draft_text = submission
+        .draft
+        .as_ref()
+        .map(|draft| draft.text.as_str())
+        .unwrap_or("");
+    let text = form.text.as_deref().unwrap_or(draft_text);
+    html! {
+        section aria-labelledby="work-heading" {
+            h2 id="work-heading" { (t.text("assignment-my-work")) }
+            p { (t.text_with("assignment-status", &[("status", FluentValue::from(status_text(t, submission.status)))])) }
+            // A submitted draft stays in the model; its files are shown only while they can still
+            // be handed in (again).
+            @if let Some(draft) = submission.draft.as_ref().filter(|_| submission.can_submit) {
+                @if !draft.files.is_empty() {
+                    h3 { (t.text("assignment-draft-files")) }
+                    (file_list(t, &draft.files, |blob| format!("/api/v1/assignments/{id}/submissions/{}/files/{blob}", viewer.caller.user_id)))
+                }
+            }
+            @if submission.can_submit {
+                form method="post" action=(format!("/assignments/{id}/submission")) enctype="multipart/form-data" class="stack" novalidate {
+                    (form.errors.summary(t))
+                    (csrf_field(viewer))
+                    (Field::new("text", t.text("submission-text"), "textarea", text)
+                        .max_chars(MAX_BODY_CHARS).render(&form.errors))
+                    (Field::new("file", t.text("submission-file"), "file", "")
+                        .hint(t.text("submission-file-hint")).render(&form.errors))
+                    div class="buttons" {
+                        button type="submit" name="action" value="submit" { (t.text("submission-submit")) }
+                        button type="submit" name="action" value="draft" class="secondary" { (t.text("submission-save-draft")) }
+                    }
+                }
+            } @else if submission.status != SubmissionStatusView::Returned {
+                p { (t.text("submission-closed")) }
+            }
+        }
+        @if !submission.attempts.is_empty() {
+            section aria-labelledby="attempts-heading" {
+                h2 id="attempts-heading" { (t.text("assignment-attempts")) }
+                (attempts(t, id, &viewer.caller.user_id, &submission.attempts))
+            }
+        }
+    }
+}
+
+fn teacher_section(t: &Translator, id: &str, submissions: &[SubmissionSummary]) -> Markup {
+    html! {
+        section aria-labelledby="pupils-heading" {
+            h2 id="pupils-heading" { (t.text("assignment-pupils")) }
+            table {
+                caption class="visually-hidden" { (t.text("assignment-pupils")) }
+                thead {
+                    tr {
+                        th scope="col" { (t.text("column-pupil")) }
+                        th scope="col" { (t.text("column-status")) }
+                        th scope="col" { (t.text("column-submitted")) }
+                        th scope="col" { (t.text("column-grade")) }
+                    }
+                }
+                tbody {
+                    @for summary in submissions {
+                        tr {
+                            th scope="row" {
+                                a href=(format!("/assignments/{id}/submissions/{}", summary.pupil)) { (summary.display_name) }
+                            }
+                            td { (status_text(t, summary.status)) @if summary.late { " " strong class="late" { (t.text("attempt-late")) } } }
+                            td { @if let Some(at) = summary.submitted_at { (t.date_time(at)) } }
+                            td { (summary.grade.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A pupil saves or submits work.
+// ---------------------------------------------------------------------------------------------
+
+/// What the multipart form of a submission carried.
+#[derive(Debug, Default)]
+struct SubmissionUpload {
+    csrf_token: String,
+    text: String,
+    submit: bool,
+    file: Option<(String, String, Vec<u8>)>,
+}
+
+/// `POST /assignments/{id}/submission` (`multipart/form-data`): saves the pupil's text and an
+/// optional file as the draft, or submits them.
+pub async fn save_submission(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, WebError> {
+    // The token is in the body, where no middleware reads it: checked below, before anything is
+    // written.
+    let (caller, record) = state
+        .auth
+        .authenticate_before_csrf(&method, &uri, &headers)?;
+    let viewer = Viewer {
+        caller,
+        csrf_token: record.csrf_token,
+        t: super::i18n::Translator::new(super::i18n::Language::for_request(&headers)),
+    };
+    let t = viewer.t;
+    let mut multipart = multipart.map_err(|_| ApiError::BadRequest("not a form".into()))?;
+    let _slot = upload_slot().await?;
+    let upload = read_submission_form(&mut multipart, upload_limit(&state)).await?;
+    if !csrf_tokens_match(upload.csrf_token.as_bytes(), &viewer.csrf_token) {
+        return Err(WebError::Auth(AuthError::CsrfTokenMismatch));
+    }
+
+    let mut errors = FormErrors::default();
+    if upload.text.chars().count() > MAX_BODY_CHARS {
+        errors.add(
+            "text",
+            t.text_with(
+                "error-too-long",
+                &[("max", FluentValue::from(MAX_BODY_CHARS))],
+            ),
+        );
+    }
+    if upload.submit && upload.text.trim().is_empty() && upload.file.is_none() {
+        errors.add("text", t.text("submission-empty"));
+    }
+    if !errors.is_empty() {
+        let form = SubmissionForm {
+            text: Some(upload.text),
+            errors,
+        };
+        return render_assignment_page(
+            &state,
+            &viewer,
+            &id,
+            &Notice::default(),
+            StatusCode::BAD_REQUEST,
+            &form,
+        )
+        .await;
+    }
+
+    // The files already in the draft stay; a new file joins them.
+    let current = get_submission(
+        State(state.clone()),
+        viewer.caller.clone(),
+        UrlPath((id.clone(), viewer.caller.user_id.clone())),
+    )
+    .await?
+    .0;
+    let mut files: Vec<FileRefView> = current.draft.map(|draft| draft.files).unwrap_or_default();
+    if let Some((file_name, media_type, content)) = upload.file {
+        let stored = store_uploaded_file(
+            &state,
+            &viewer.caller.user_id,
+            &file_name,
+            &media_type,
+            content,
+        )
+        .await;
+        match stored {
+            Ok(file) => files.push(FileRefView::from(&file)),
+            Err(error) => {
+                let mut errors = FormErrors::default();
+                errors.add("file", refusal_text(&t, &error));
+                let form = SubmissionForm {
+                    text: Some(upload.text),
+                    errors,
+                };
+                return render_assignment_page(
+                    &state,
+                    &viewer,
+                    &id,
+                    &Notice::default(),
+                    api_status(&error),
+                    &form,
+                )
+                .await;
+            }
+        }
+    }
+    let request = SubmissionRequest {
+        text: upload.text.clone(),
+        files,
+        submit: upload.submit,
+        device_time: None,
+    };
+    let saved = crate::api::assignments::save_submission(
+        State(state.clone()),
+        viewer.caller.clone(),
+        UrlPath(id.clone()),
+        axum::Json(request),
+    )
+    .await;
+    match saved {
+        Ok(_) => {
+            let done = if upload.submit { "submitted" } else { "draft" };
+            Ok(Redirect::to(&format!("/assignments/{id}?done={done}")).into_response())
+        }
+        Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
+            let errors = FormErrors {
+                form: Some(refusal_text(&t, &error)),
+                ..FormErrors::default()
+            };
+            let form = SubmissionForm {
+                text: Some(upload.text),
+                errors,
+            };
+            render_assignment_page(
+                &state,
+                &viewer,
+                &id,
+                &Notice::default(),
+                api_status(&error),
+                &form,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Reads the submission form's fields; the file at most `limit` bytes, the text fields bounded too.
+async fn read_submission_form(
+    multipart: &mut Multipart,
+    limit: u64,
+) -> Result<SubmissionUpload, ApiError> {
+    let bad = |error: axum::extract::multipart::MultipartError| {
+        ApiError::BadRequest(format!("the form could not be read: {error}"))
+    };
+    let mut upload = SubmissionUpload::default();
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "csrf_token" => upload.csrf_token = bounded_text(field, 256).await?,
+            "text" => {
+                // Four bytes a character at most, and a little over, so the length check can
+                // answer next to the field rather than refusing the form.
+                upload.text = bounded_text(field, 4 * MAX_BODY_CHARS + 1024).await?;
+            }
+            "action" => upload.submit = bounded_text(field, 64).await? == "submit",
+            "file" => {
+                let file_name = field.file_name().unwrap_or("").to_owned();
+                let media_type = field
+                    .content_type()
+                    .unwrap_or(crate::api::files::FALLBACK_MEDIA_TYPE)
+                    .to_owned();
+                let content = bounded_bytes(field, limit).await?;
+                // A form sent without choosing a file has an empty, nameless file part.
+                if !file_name.is_empty() || !content.is_empty() {
+                    upload.file = Some((file_name, media_type, content));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(upload)
+}
+
+async fn bounded_bytes(mut field: MultipartField<'_>, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let mut content = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|error| ApiError::BadRequest(format!("the upload broke off: {error}")))?
+    {
+        if (content.len() + chunk.len()) as u64 > limit {
+            return Err(ApiError::TooLarge(format!(
+                "the file is larger than this node accepts ({limit} bytes at most)"
+            )));
+        }
+        content.extend_from_slice(&chunk);
+    }
+    Ok(content)
+}
+
+async fn bounded_text(field: MultipartField<'_>, limit: usize) -> Result<String, ApiError> {
+    let bytes = bounded_bytes(field, limit as u64).await?;
+    String::from_utf8(bytes).map_err(|_| ApiError::BadRequest("a field is not UTF-8".into()))
+}
+
+/// A refusal of the node, in the viewer's language where we know its kind.
+fn refusal_text(t: &Translator, error: &ApiError) -> String {
+    match error {
+        ApiError::TooLarge(_) => t.text("error-file-too-large"),
+        ApiError::QuotaExceeded(_) => t.text("error-too-many"),
+        ApiError::Conflict(_) => t.text("error-conflict"),
+        _ => t.text("error-bad-request"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A teacher creates an assignment.
+// ---------------------------------------------------------------------------------------------
+
+/// The create form's values, as sent.
+#[derive(Debug, Default)]
+struct AssignmentForm {
+    title: String,
+    instructions: String,
+    due_date: String,
+    due_time: String,
+}
+
+/// `GET /classes/{class}/assignments/new`.
+pub async fn new_assignment_page(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath(class): UrlPath<String>,
+) -> Result<Response, WebError> {
+    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+    let class_title = teacher_class_title(&state, &viewer, &class).await?;
+    let form = AssignmentForm {
+        due_time: "16:00".into(),
+        ..AssignmentForm::default()
+    };
+    Ok(assignment_form_page(
+        &state,
+        &viewer,
+        &class,
+        &class_title,
+        &form,
+        &FormErrors::default(),
+        StatusCode::OK,
+    ))
+}
+
+/// The class's title, when the viewer teaches it; the API's refusal otherwise.
+async fn teacher_class_title(
+    state: &AppState,
+    viewer: &Viewer,
+    class: &str,
+) -> Result<String, WebError> {
+    let roster = roster_index(state).await?;
+    let access = Access::new(&viewer.caller, roster);
+    require_class_teacher(&access, class)?;
+    Ok(access.class(class)?.class.title.clone())
+}
+
+fn assignment_form_page(
+    state: &AppState,
+    viewer: &Viewer,
+    class: &str,
+    class_title: &str,
+    form: &AssignmentForm,
+    errors: &FormErrors,
+    status: StatusCode,
+) -> Response {
+    let t = viewer.t;
+    let frame = Frame::new(state, viewer, &format!("/classes/{class}/assignments/new"));
+    let title = t.text_with(
+        "new-assignment-title",
+        &[("class", FluentValue::from(class_title))],
+    );
+    page_with_status(
+        &frame,
+        status,
+        &title,
+        html! {
+            form method="post" action=(format!("/classes/{class}/assignments")) class="stack" novalidate {
+                (errors.summary(&t))
+                (csrf_field(viewer))
+                (Field::new("title", t.text("new-assignment-name"), "text", &form.title)
+                    .required().max_chars(MAX_TITLE_CHARS).render(errors))
+                (Field::new("instructions", t.text("new-assignment-instructions"), "textarea", &form.instructions)
+                    .max_chars(MAX_BODY_CHARS).render(errors))
+                (Field::new("due_date", t.text("new-assignment-due-date"), "date", &form.due_date)
+                    .required().hint(t.text("new-assignment-due-date-hint")).render(errors))
+                (Field::new("due_time", t.text("new-assignment-due-time"), "time", &form.due_time)
+                    .required().hint(t.text("new-assignment-due-time-hint")).render(errors))
+                button type="submit" { (t.text("new-assignment-create")) }
+            }
+        },
+    )
+}
+
+/// `POST /classes/{class}/assignments` (form): checks every field, and only when all are right
+/// creates the assignment through the API.
+pub async fn create_assignment(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath(class): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+    let t = viewer.t;
+    let class_title = teacher_class_title(&state, &viewer, &class).await?;
+    let fields = form_fields(&body);
+    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    let form = AssignmentForm {
+        title: field("title").trim().to_owned(),
+        instructions: field("instructions"),
+        due_date: field("due_date").trim().to_owned(),
+        due_time: field("due_time").trim().to_owned(),
+    };
+    let mut errors = FormErrors::default();
+    if form.title.is_empty() {
+        errors.add("title", t.text("new-assignment-name-missing"));
+    } else if form.title.chars().count() > MAX_TITLE_CHARS {
+        errors.add(
+            "title",
+            t.text_with(
+                "error-too-long",
+                &[("max", FluentValue::from(MAX_TITLE_CHARS))],
+            ),
+        );
+    }
+    if form.instructions.chars().count() > MAX_BODY_CHARS {
+        errors.add(
+            "instructions",
+            t.text_with(
+                "error-too-long",
+                &[("max", FluentValue::from(MAX_BODY_CHARS))],
+            ),
+        );
+    }
+    let date = time::Date::parse(
+        &form.due_date,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    );
+    let clock = time::Time::parse(
+        &form.due_time,
+        time::macros::format_description!("[hour]:[minute]"),
+    );
+    if date.is_err() {
+        errors.add("due_date", t.text("new-assignment-due-date-invalid"));
+    }
+    if clock.is_err() {
+        errors.add("due_time", t.text("new-assignment-due-time-invalid"));
+    }
+    let due_at = match (date, clock) {
+        (Ok(date), Ok(clock)) => school_local_to_node_millis(date, clock),
+        _ => None,
+    };
+    if let Some(due_at) = due_at
+        && due_at <= node_now_millis()
+    {
+        errors.add("due_date", t.text("new-assignment-due-in-past"));
+    }
+    if !errors.is_empty() {
+        return Ok(assignment_form_page(
+            &state,
+            &viewer,
+            &class,
+            &class_title,
+            &form,
+            &errors,
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    let Some(due_at) = due_at else {
+        return Err(ApiError::BadRequest("no due time".into()).into());
+    };
+    let request = AssignmentRequest {
+        title: form.title.clone(),
+        instructions: form.instructions.clone(),
+        attachments: Vec::new(),
+        due_at,
+        cut_off_at: None,
+    };
+    let created = crate::api::assignments::create_assignment(
+        State(state.clone()),
+        viewer.caller.clone(),
+        UrlPath(class.clone()),
+        axum::Json(request),
+    )
+    .await;
+    match created {
+        Ok(response) => {
+            let id = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|location| location.rsplit('/').next())
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::Internal("a created assignment has no location".into()))?;
+            Ok(Redirect::to(&format!("/assignments/{id}?done=created")).into_response())
+        }
+        Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
+            errors.form = Some(refusal_text(&t, &error));
+            Ok(assignment_form_page(
+                &state,
+                &viewer,
+                &class,
+                &class_title,
+                &form,
+                &errors,
+                api_status(&error),
+            ))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A date and clock time on the school's local clock as node time. Finnish time is UTC+2 or, in
+/// summer, UTC+3; the offset that the school's clock has at the resulting moment is the right one.
+fn school_local_to_node_millis(date: time::Date, clock: time::Time) -> Option<i64> {
+    let local = time::PrimitiveDateTime::new(date, clock);
+    for hours in [3, 2] {
+        let offset = time::UtcOffset::from_hms(hours, 0, 0).ok()?;
+        let moment = local.assume_offset(offset);
+        let millis = i64::try_from(moment.unix_timestamp_nanos() / 1_000_000).ok()?;
+        let school_offset = school_local_time_at(NodeTime::from_unix_millis(millis))
+            .ok()?
+            .offset();
+        if school_offset == offset {
+            return Some(millis);
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// A teacher reviews a submission and returns it.
+// ---------------------------------------------------------------------------------------------
+
+/// The return form's values, as sent.
+#[derive(Debug, Default)]
+struct ReturnForm {
+    feedback: String,
+    grade: String,
+    allow_resubmission: bool,
+}
+
+/// `GET /assignments/{id}/submissions/{pupil}`.
+pub async fn review_page(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath((id, pupil)): UrlPath<(String, String)>,
+) -> Result<Response, WebError> {
+    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+    render_review_page(
+        &state,
+        &viewer,
+        &id,
+        &pupil,
+        &ReturnForm::default(),
+        &FormErrors::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn render_review_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    pupil: &str,
+    form: &ReturnForm,
+    errors: &FormErrors,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let t = viewer.t;
+    let caller = viewer.caller.clone();
+    let assignment = get_assignment(State(state.clone()), caller.clone(), UrlPath(id.to_owned()))
+        .await?
+        .0;
+    let submission = get_submission(
+        State(state.clone()),
+        caller.clone(),
+        UrlPath((id.to_owned(), pupil.to_owned())),
+    )
+    .await?
+    .0;
+    let roster = roster_index(state).await?;
+    let may_return = roster.teaches(&caller.user_id, &assignment.class_id);
+    let pupil_name = roster
+        .users
+        .user(pupil)
+        .map(|user| user.display_name())
+        .unwrap_or_else(|| pupil.to_owned());
+    let title = t.text_with(
+        "review-title",
+        &[
+            ("pupil", FluentValue::from(pupil_name.as_str())),
+            ("assignment", FluentValue::from(assignment.title.as_str())),
+        ],
+    );
+    let content = html! {
+        p { a href=(format!("/assignments/{id}")) { (t.text("review-back")) } }
+        p { (t.text_with("assignment-status", &[("status", FluentValue::from(status_text(&t, submission.status)))])) }
+        @if submission.attempts.is_empty() {
+            p { (t.text("review-nothing-submitted")) }
+        } @else {
+            section aria-labelledby="attempts-heading" {
+                h2 id="attempts-heading" { (t.text("assignment-attempts")) }
+                (attempts(&t, id, pupil, &submission.attempts))
+            }
+        }
+        @if may_return && submission.status == SubmissionStatusView::Submitted {
+            section aria-labelledby="return-heading" {
+                h2 id="return-heading" { (t.text("review-return-heading")) }
+                form method="post" action=(format!("/assignments/{id}/submissions/{pupil}/return")) class="stack" novalidate {
+                    (errors.summary(&t))
+                    (csrf_field(viewer))
+                    (Field::new("feedback", t.text("review-feedback"), "textarea", &form.feedback)
+                        .required().max_chars(MAX_BODY_CHARS).render(errors))
+                    (Field::new("grade", t.text("review-grade"), "text", &form.grade)
+                        .max_chars(MAX_GRADE_CHARS).hint(t.text("review-grade-hint")).render(errors))
+                    div class="field checkbox" {
+                        input type="checkbox" id="allow_resubmission" name="allow_resubmission" value="yes"
+                            checked[form.allow_resubmission];
+                        label for="allow_resubmission" { (t.text("review-allow-resubmission")) }
+                    }
+                    button type="submit" { (t.text("review-return")) }
+                }
+            }
+        }
+    };
+    let frame = Frame::new(
+        state,
+        viewer,
+        &format!("/assignments/{id}/submissions/{pupil}"),
+    );
+    Ok(page_with_status(&frame, status, &title, content))
+}
+
+/// `POST /assignments/{id}/submissions/{pupil}/return` (form).
+pub async fn return_submission(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    UrlPath((id, pupil)): UrlPath<(String, String)>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+    let t = viewer.t;
+    let fields = form_fields(&body);
+    let form = ReturnForm {
+        feedback: fields.get("feedback").cloned().unwrap_or_default(),
+        grade: fields
+            .get("grade")
+            .map(|grade| grade.trim().to_owned())
+            .unwrap_or_default(),
+        allow_resubmission: fields.contains_key("allow_resubmission"),
+    };
+    let mut errors = FormErrors::default();
+    if form.feedback.trim().is_empty() {
+        errors.add("feedback", t.text("review-feedback-missing"));
+    } else if form.feedback.chars().count() > MAX_BODY_CHARS {
+        errors.add(
+            "feedback",
+            t.text_with(
+                "error-too-long",
+                &[("max", FluentValue::from(MAX_BODY_CHARS))],
+            ),
+        );
+    }
+    if form.grade.chars().count() > MAX_GRADE_CHARS {
+        errors.add(
+            "grade",
+            t.text_with(
+                "error-too-long",
+                &[("max", FluentValue::from(MAX_GRADE_CHARS))],
+            ),
+        );
+    }
+    if !errors.is_empty() {
+        return render_review_page(
+            &state,
+            &viewer,
+            &id,
+            &pupil,
+            &form,
+            &errors,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let request = ReturnRequest {
+        feedback: form.feedback.clone(),
+        grade: (!form.grade.is_empty()).then(|| form.grade.clone()),
+        allow_resubmission: form.allow_resubmission,
+    };
+    let returned = crate::api::assignments::return_submission(
+        State(state.clone()),
+        viewer.caller.clone(),
+        UrlPath((id.clone(), pupil.clone())),
+        axum::Json(request),
+    )
+    .await;
+    match returned {
+        Ok(_) => Ok(Redirect::to(&format!("/assignments/{id}?done=returned")).into_response()),
+        Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
+            errors.form = Some(refusal_text(&t, &error));
+            render_review_page(
+                &state,
+                &viewer,
+                &id,
+                &pupil,
+                &form,
+                &errors,
+                api_status(&error),
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn school_local_times_become_node_time() {
+        let winter = time::macros::date!(2026 - 11 - 27);
+        let nine_fifteen = time::macros::time!(9:15);
+        assert_eq!(
+            school_local_to_node_millis(winter, nine_fifteen),
+            Some(1_795_763_700_000)
+        );
+        let summer = time::macros::date!(2026 - 06 - 01);
+        let noon = time::macros::time!(12:00);
+        // 12:00 EEST is 09:00 UTC.
+        assert_eq!(
+            school_local_to_node_millis(summer, noon),
+            Some(1_780_304_400_000)
+        );
+    }
+}

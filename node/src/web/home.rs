@@ -1,0 +1,425 @@
+//! `GET /home`: one home page, with a section for each of the viewer's roles: a pupil's day (today's
+//! lessons, work to do, feedback, unread messages, announcements), a teacher's (today's lessons,
+//! submissions to review, classes), a guardian's (children, messages), school IT's (the node and its
+//! sync, the roster).
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use fluent_bundle::FluentValue;
+use maud::{Markup, html};
+
+use super::layout::{Frame, page};
+use super::{Viewer, WebError};
+use crate::api::announcements::{AnnouncementView, my_announcements};
+use crate::api::assignments::{
+    AssignmentListQuery, AssignmentSummary, SubmissionStatusView, list_assignments,
+};
+use crate::api::messages::{ThreadListQuery, ThreadSummary, list_threads};
+use crate::api::timetable::{DayQuery, DayView, day_timetable};
+use crate::api::{ApiError, node_now_millis, roster_index};
+use crate::model::UserRole;
+use crate::server::AppState;
+use crate::web::i18n::Translator;
+
+/// Announcements a home page shows; the newest first.
+const ANNOUNCEMENTS_SHOWN: usize = 5;
+/// Unread threads a home page lists.
+const UNREAD_THREADS_SHOWN: usize = 10;
+/// Assignments read per class for a home page: the newest page of the class's list.
+const ASSIGNMENTS_READ_PER_CLASS: usize = 20;
+
+pub async fn home(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+    let t = viewer.t;
+    let caller = &viewer.caller;
+    let roster = roster_index(&state).await?;
+    let name = roster
+        .users
+        .user(&caller.user_id)
+        .map(|user| user.display_name())
+        .unwrap_or_else(|| caller.user_id.clone());
+
+    let is_pupil = caller.has_role(UserRole::Pupil);
+    let is_teacher = caller.has_role(UserRole::Teacher);
+    let is_guardian = caller.has_role(UserRole::Guardian);
+    let is_admin = caller.has_role(UserRole::Admin) || caller.has_role(UserRole::Staff);
+
+    let today = if is_pupil || is_teacher {
+        Some(
+            day_timetable(
+                State(state.clone()),
+                caller.clone(),
+                Query(DayQuery {
+                    date: None,
+                    pupil: None,
+                }),
+            )
+            .await?
+            .0,
+        )
+    } else {
+        None
+    };
+    let threads = list_threads(
+        State(state.clone()),
+        caller.clone(),
+        Ok(Query(ThreadListQuery {
+            limit: None,
+            before: None,
+        })),
+    )
+    .await?
+    .0;
+    let announcements = my_announcements(State(state.clone()), caller.clone())
+        .await?
+        .0;
+
+    let mut pupil_assignments = Vec::new();
+    if is_pupil {
+        for class in roster
+            .classes_as_pupil
+            .get(&caller.user_id)
+            .into_iter()
+            .flatten()
+        {
+            pupil_assignments.extend(class_assignments(&state, &viewer, class).await?);
+        }
+    }
+    let mut taught_assignments = Vec::new();
+    let mut taught_classes = Vec::new();
+    if is_teacher {
+        for class in roster
+            .classes_as_teacher
+            .get(&caller.user_id)
+            .into_iter()
+            .flatten()
+        {
+            let title = roster
+                .classes
+                .get(class)
+                .map(|document| document.class.title.clone())
+                .unwrap_or_else(|| class.clone());
+            taught_classes.push((class.clone(), title));
+            taught_assignments.extend(class_assignments(&state, &viewer, class).await?);
+        }
+    }
+
+    let content = html! {
+        p class="lead" { (t.text_with("home-greeting", &[("name", FluentValue::from(name.as_str()))])) }
+        @if let Some(today) = &today {
+            (todays_lessons(&t, today))
+        }
+        @if is_pupil {
+            (pupil_work(&t, &pupil_assignments))
+        }
+        @if is_teacher {
+            (teacher_work(&t, &taught_assignments, &taught_classes))
+        }
+        @if is_guardian {
+            (guardian_children(&t, &roster, &caller.user_id))
+        }
+        (unread_messages(&t, &threads))
+        (announcement_list(&t, &announcements))
+        @if is_admin {
+            (admin_status(&t, &state, &roster, caller.has_role(UserRole::Admin)))
+        }
+    };
+    let frame = Frame::new(&state, &viewer, "/home");
+    Ok(page(&frame, &t.text("home-title"), content))
+}
+
+/// The newest assignments of one class, as the API lists them for the viewer.
+async fn class_assignments(
+    state: &AppState,
+    viewer: &Viewer,
+    class: &str,
+) -> Result<Vec<AssignmentSummary>, ApiError> {
+    Ok(list_assignments(
+        State(state.clone()),
+        viewer.caller.clone(),
+        UrlPath(class.to_owned()),
+        Ok(Query(AssignmentListQuery {
+            limit: Some(ASSIGNMENTS_READ_PER_CLASS),
+            before: None,
+        })),
+    )
+    .await?
+    .0
+    .assignments)
+}
+
+fn clock(t: &Translator, time: crate::model::common::ClockTime) -> String {
+    let minutes = time.minutes_since_midnight();
+    t.clock((minutes / 60) as u8, (minutes % 60) as u8)
+}
+
+fn todays_lessons(t: &Translator, today: &DayView) -> Markup {
+    html! {
+        section aria-labelledby="today-heading" {
+            h2 id="today-heading" { (t.text("home-today")) }
+            @if today.lessons.is_empty() {
+                p { (t.text("home-no-lessons")) }
+            } @else {
+                table class="timetable" {
+                    caption class="visually-hidden" { (t.text("home-today")) }
+                    thead {
+                        tr {
+                            th scope="col" { (t.text("lesson-time")) }
+                            th scope="col" { (t.text("lesson-class")) }
+                            th scope="col" { (t.text("lesson-room")) }
+                            th scope="col" { (t.text("lesson-teacher")) }
+                        }
+                    }
+                    tbody {
+                        @for lesson in &today.lessons {
+                            tr {
+                                td { (clock(t, lesson.start)) "–" (clock(t, lesson.end)) }
+                                td {
+                                    (lesson.subject.as_deref().unwrap_or(&lesson.class_title))
+                                    @if lesson.role == "teacher" {
+                                        " "
+                                        a href=(super::attendance::attendance_path(&lesson.class, today.date, &lesson.lesson_id)) {
+                                            (t.text("lesson-mark-attendance"))
+                                        }
+                                    }
+                                }
+                                td { (lesson.room.as_deref().unwrap_or("")) }
+                                td { (lesson.teacher_name) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pupil_work(t: &Translator, assignments: &[AssignmentSummary]) -> Markup {
+    let now = node_now_millis();
+    let mut to_do: Vec<&AssignmentSummary> = assignments
+        .iter()
+        .filter(|assignment| {
+            assignment.my_submission.as_ref().is_some_and(|submission| {
+                submission.status == SubmissionStatusView::Draft && submission.cut_off_at > now
+            })
+        })
+        .collect();
+    to_do.sort_by_key(|assignment| {
+        assignment
+            .my_submission
+            .as_ref()
+            .map_or(assignment.due_at, |submission| submission.due_at)
+    });
+    let returned: Vec<&AssignmentSummary> = assignments
+        .iter()
+        .filter(|assignment| {
+            assignment
+                .my_submission
+                .as_ref()
+                .is_some_and(|submission| submission.status == SubmissionStatusView::Returned)
+        })
+        .collect();
+    html! {
+        section aria-labelledby="due-heading" {
+            h2 id="due-heading" { (t.text("home-assignments-due")) }
+            @if to_do.is_empty() {
+                p { (t.text("home-nothing-due")) }
+            } @else {
+                ul class="cards" {
+                    @for assignment in &to_do {
+                        li {
+                            a href=(format!("/assignments/{}", assignment.id)) { (assignment.title) }
+                            " "
+                            span class="meta" {
+                                (t.text_with("assignment-due", &[("when", FluentValue::from(
+                                    t.date_time(assignment.my_submission.as_ref()
+                                        .map_or(assignment.due_at, |submission| submission.due_at))))]))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !returned.is_empty() {
+            section aria-labelledby="feedback-heading" {
+                h2 id="feedback-heading" { (t.text("home-feedback")) }
+                ul class="cards" {
+                    @for assignment in &returned {
+                        li {
+                            a href=(format!("/assignments/{}", assignment.id)) { (assignment.title) }
+                            @if let Some(grade) = assignment.my_submission.as_ref().and_then(|submission| submission.grade.as_deref()) {
+                                " "
+                                span class="meta" { (t.text_with("assignment-grade", &[("grade", FluentValue::from(grade))])) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn teacher_work(
+    t: &Translator,
+    assignments: &[AssignmentSummary],
+    classes: &[(String, String)],
+) -> Markup {
+    let waiting: Vec<(&AssignmentSummary, usize)> = assignments
+        .iter()
+        .filter_map(|assignment| {
+            let submitted = assignment.submission_counts.as_ref()?.submitted;
+            (submitted > 0).then_some((assignment, submitted))
+        })
+        .collect();
+    html! {
+        section aria-labelledby="review-heading" {
+            h2 id="review-heading" { (t.text("home-to-review")) }
+            @if waiting.is_empty() {
+                p { (t.text("home-nothing-to-review")) }
+            } @else {
+                ul class="cards" {
+                    @for (assignment, submitted) in &waiting {
+                        li {
+                            a href=(format!("/assignments/{}", assignment.id)) { (assignment.title) }
+                            " "
+                            span class="meta" { (t.text_with("home-waiting-count", &[("count", FluentValue::from(*submitted))])) }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="classes-heading" {
+            h2 id="classes-heading" { (t.text("home-my-classes")) }
+            ul class="cards" {
+                @for (class, title) in classes {
+                    li {
+                        span class="class-title" { (title) }
+                        " "
+                        a href=(format!("/classes/{class}/assignments/new")) {
+                            (t.text_with("home-new-assignment", &[("class", FluentValue::from(title.as_str()))]))
+                        }
+                        ul {
+                            @for assignment in assignments.iter().filter(|assignment| &assignment.class_id == class) {
+                                li { a href=(format!("/assignments/{}", assignment.id)) { (assignment.title) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn guardian_children(t: &Translator, roster: &crate::api::RosterIndex, guardian: &str) -> Markup {
+    html! {
+        section aria-labelledby="children-heading" {
+            h2 id="children-heading" { (t.text("home-children")) }
+            ul {
+                @for child in roster.children.get(guardian).into_iter().flatten() {
+                    li { (roster.users.user(child).map(|user| user.display_name()).unwrap_or_else(|| child.clone())) }
+                }
+            }
+        }
+    }
+}
+
+fn unread_messages(t: &Translator, threads: &[ThreadSummary]) -> Markup {
+    let unread: Vec<&ThreadSummary> = threads
+        .iter()
+        .filter(|thread| thread.unread_count > 0)
+        .take(UNREAD_THREADS_SHOWN)
+        .collect();
+    html! {
+        section aria-labelledby="messages-heading" {
+            h2 id="messages-heading" { (t.text("home-unread-messages")) }
+            @if unread.is_empty() {
+                p { (t.text("home-no-unread")) }
+            } @else {
+                ul class="cards" {
+                    @for thread in &unread {
+                        li {
+                            a href=(format!("/messages/{}", thread.id)) { (thread.subject) }
+                            " "
+                            span class="meta" {
+                                (t.text_with("home-unread-from", &[
+                                    ("count", FluentValue::from(thread.unread_count)),
+                                    ("name", FluentValue::from(thread.last_message_author_name.as_str())),
+                                ]))
+                            }
+                            p { (thread.last_message_preview) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn announcement_list(t: &Translator, announcements: &[AnnouncementView]) -> Markup {
+    html! {
+        section aria-labelledby="announcements-heading" {
+            h2 id="announcements-heading" { (t.text("home-announcements")) }
+            @if announcements.is_empty() {
+                p { (t.text("home-no-announcements")) }
+            } @else {
+                ul class="cards" {
+                    @for announcement in announcements.iter().take(ANNOUNCEMENTS_SHOWN) {
+                        li {
+                            strong { (announcement.title) }
+                            " "
+                            span class="meta" {
+                                (announcement.author_name.as_deref().unwrap_or(&announcement.author))
+                                ", "
+                                (t.date_time(announcement.published_at))
+                            }
+                            p { (announcement.body) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn admin_status(
+    t: &Translator,
+    state: &AppState,
+    roster: &crate::api::RosterIndex,
+    state_is_admin: bool,
+) -> Markup {
+    let sync = state.sync.view();
+    let mode = match sync.mode {
+        "online" => t.text("admin-sync-online"),
+        "offline" => t.text("admin-sync-offline"),
+        _ => t.text("admin-sync-standalone"),
+    };
+    html! {
+        section aria-labelledby="node-heading" {
+            h2 id="node-heading" { (t.text("admin-node")) }
+            dl class="facts" {
+                dt { (t.text("admin-school")) } dd { (state.identity.school.to_string()) }
+                dt { (t.text("admin-sync")) } dd { (mode) }
+                dt { (t.text("admin-waiting")) }
+                dd { (sync.documents_waiting_to_send) " / " (sync.blobs_waiting_to_send) }
+                dt { (t.text("admin-last-sync")) }
+                dd {
+                    @match sync.last_complete_sync_unix {
+                        Some(seconds) => (t.date_time(seconds.saturating_mul(1000))),
+                        None => (t.text("admin-never")),
+                    }
+                }
+                dt { (t.text("admin-users")) } dd { (roster.users.users.len()) }
+                dt { (t.text("admin-classes")) } dd { (roster.classes.len()) }
+            }
+            @if state_is_admin {
+                p { a href="/admin/roster" { (t.text("admin-import-roster")) } }
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Logging in and out through forms, and choosing the language.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use maud::html;
+
+use super::i18n::{LANGUAGE_COOKIE_NAME, Language, Translator};
+use super::layout::{Field, FormErrors, Frame, page_with_status};
+use super::{Viewer, WebError, form_fields};
+use crate::auth::cookies::{clear_session_cookie, set_session_cookie};
+use crate::auth::csrf::check_origin;
+use crate::auth::routes::log_in_with_password;
+use crate::auth::{AuthError, MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES};
+use crate::server::AppState;
+
+/// How long the language choice is kept: a year.
+const LANGUAGE_COOKIE_MAX_AGE_SECS: i64 = 365 * 24 * 3600;
+
+/// `GET /login`: the login form; the home page for someone already logged in.
+pub async fn login_page(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if Viewer::of_request(&state, &method, &uri, &headers).is_ok() {
+        return Redirect::to("/home").into_response();
+    }
+    let t = Translator::new(Language::for_request(&headers));
+    login_form(&state, t, StatusCode::OK, "", &FormErrors::default())
+}
+
+fn login_form(
+    state: &AppState,
+    t: Translator,
+    status: StatusCode,
+    username: &str,
+    errors: &FormErrors,
+) -> Response {
+    let frame = Frame::anonymous(Some(state), t, "/login");
+    page_with_status(
+        &frame,
+        status,
+        &t.text("login-title"),
+        html! {
+            p { (t.text("login-intro")) }
+            form method="post" action="/login" class="stack" novalidate {
+                (errors.summary(&t))
+                (Field::new("username", t.text("login-username"), "text", username)
+                    .required().max_chars(MAX_USERNAME_BYTES).autocomplete("username").render(errors))
+                (Field::new("password", t.text("login-password"), "password", "")
+                    .required().max_chars(MAX_PASSWORD_BYTES).autocomplete("current-password").render(errors))
+                button type="submit" { (t.text("login-submit")) }
+            }
+        },
+    )
+}
+
+/// `POST /login`: checks the form's username and password the way the JSON login does (throttle,
+/// argon2id, one answer for every wrong combination) and starts a session.
+pub async fn log_in(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    // A login form posted from another site would log the victim into the attacker's account.
+    check_origin(&method, &headers, &uri)?;
+    let t = Translator::new(Language::for_request(&headers));
+    let fields = form_fields(&body);
+    let username = fields
+        .get("username")
+        .map(String::as_str)
+        .unwrap_or("")
+        .trim();
+    let password = fields.get("password").cloned().unwrap_or_default();
+    let mut errors = FormErrors::default();
+    if username.is_empty() {
+        errors.add("username", t.text("login-username-missing"));
+    }
+    if password.is_empty() {
+        errors.add("password", t.text("login-password-missing"));
+    }
+    if !errors.is_empty() {
+        return Ok(login_form(
+            &state,
+            t,
+            StatusCode::BAD_REQUEST,
+            username,
+            &errors,
+        ));
+    }
+    match log_in_with_password(&state.auth, &headers, username, password).await {
+        Ok((_, session)) => {
+            let mut response = Redirect::to("/home").into_response();
+            let cookie = set_session_cookie(state.auth.config().https, &session.token);
+            append_cookie(&mut response, &cookie)?;
+            Ok(response)
+        }
+        Err(AuthError::InvalidCredentials) => {
+            errors.form = Some(t.text("login-invalid"));
+            Ok(login_form(
+                &state,
+                t,
+                StatusCode::UNAUTHORIZED,
+                username,
+                &errors,
+            ))
+        }
+        Err(AuthError::Throttled { retry_after }) => {
+            errors.form = Some(t.text_with(
+                "login-throttled",
+                &[("seconds", retry_after.as_secs().max(1).into())],
+            ));
+            Ok(login_form(
+                &state,
+                t,
+                StatusCode::TOO_MANY_REQUESTS,
+                username,
+                &errors,
+            ))
+        }
+        Err(AuthError::Busy) => {
+            errors.form = Some(t.text("login-busy"));
+            Ok(login_form(
+                &state,
+                t,
+                StatusCode::SERVICE_UNAVAILABLE,
+                username,
+                &errors,
+            ))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `POST /logout` (CSRF-checked): ends the session and goes to the login page.
+pub async fn log_out(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+    state
+        .auth
+        .sessions()
+        .delete_durably(&viewer.caller.session_id_hash)
+        .await
+        .map_err(|error| WebError::Auth(AuthError::from(error)))?;
+    let mut response = Redirect::to("/login").into_response();
+    append_cookie(
+        &mut response,
+        &clear_session_cookie(state.auth.config().https),
+    )?;
+    Ok(response)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LanguageQuery {
+    back: Option<String>,
+}
+
+/// `GET /language/{code}?back=/path`: keeps the chosen language in a cookie and returns to the page.
+/// A plain link rather than a form, so it works everywhere without JavaScript; it changes nothing
+/// but the visitor's own preference.
+pub async fn choose_language(
+    Path(code): Path<String>,
+    Query(query): Query<LanguageQuery>,
+) -> Result<Response, WebError> {
+    let Some(language) = Language::from_code(&code) else {
+        return Err(WebError::Api(crate::api::ApiError::NotFound(format!(
+            "no language {code:?}"
+        ))));
+    };
+    // Only a path of this node: never an open redirect to another site.
+    let back = query
+        .back
+        .filter(|path| path.starts_with('/') && !path.starts_with("//") && !path.contains('\\'))
+        .unwrap_or_else(|| "/home".to_owned());
+    let cookie = Cookie::build((LANGUAGE_COOKIE_NAME, language.code()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(LANGUAGE_COOKIE_MAX_AGE_SECS))
+        .build();
+    let mut response = Redirect::to(&back).into_response();
+    append_cookie(&mut response, &cookie.to_string())?;
+    Ok(response)
+}
+
+fn append_cookie(response: &mut Response, cookie: &str) -> Result<(), WebError> {
+    let value = HeaderValue::from_str(cookie).map_err(|error| {
+        WebError::Auth(AuthError::Internal(format!(
+            "a cookie is not a header value: {error}"
+        )))
+    })?;
+    response.headers_mut().append(header::SET_COOKIE, value);
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The web UI: server-rendered HTML pages for pupils, teachers, guardians and school IT, in
+//! Finnish, Swedish and English, that work without JavaScript.
+//!
+//! Pages are thin: every rule (who may see or change what, every bound) is the JSON API's, whose
+//! handler functions the pages call directly ([`crate::api`]), so a page can never allow what the API
+//! refuses. Forms post `application/x-www-form-urlencoded` bodies carrying the session's CSRF token
+//! (lifted into the header by [`crate::auth::lift_form_csrf_token`] and checked by
+//! [`crate::auth::Caller`]), or, to upload a file, `multipart/form-data`, whose token the page checks
+//! itself. Logging in uses the API's login (`auth::routes::log_in_with_password`).
+//!
+//! - `i18n`: languages, Fluent texts, dates. `layout`: the page frame (landmarks, skip link, offline
+//!   banner, navigation) and form pieces. `security`: the headers of every response. `assets`: the
+//!   stylesheet under a hashed name. `https`: the TLS listener and the redirect to it.
+//! - Pages: `login` (log in and out, language choice), `home` (a home per role), `assignments`
+//!   (view, submit, create, review and return), `attendance` (marking a lesson), `messages` (threads, reading, replying),
+//!   `admin` (the roster import), `statement` (the accessibility statement).
+
+mod admin;
+pub mod assets;
+mod assignments;
+mod attendance;
+mod home;
+pub mod https;
+pub mod i18n;
+mod layout;
+mod login;
+mod messages;
+pub mod security;
+mod statement;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use self::i18n::{Language, Translator};
+use crate::api::ApiError;
+use crate::auth::{AuthError, Caller};
+use crate::server::AppState;
+
+/// The largest urlencoded form the pages take: the longest text field (an assignment's
+/// instructions, 20,000 characters of up to 4 bytes, percent-encoded at 3 bytes a byte) and room
+/// for the rest.
+pub const MAX_FORM_BYTES: usize = 3 * 4 * crate::model::common::MAX_BODY_CHARS + 16 * 1024;
+
+/// What a file-upload form may carry beyond the file itself: its text fields and multipart framing.
+pub const MAX_MULTIPART_OVERHEAD_BYTES: u64 = 512 * 1024;
+
+/// Every page of the web UI. `max_upload_bytes` (the node's upload limit) bounds the file-upload
+/// forms' bodies.
+pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
+    let upload_body_limit =
+        usize::try_from(max_upload_bytes + MAX_MULTIPART_OVERHEAD_BYTES).unwrap_or(usize::MAX);
+    let forms = Router::new()
+        .route("/", get(root))
+        .route("/login", get(login::login_page).post(login::log_in))
+        .route("/logout", post(login::log_out))
+        .route("/language/{code}", get(login::choose_language))
+        .route("/home", get(home::home))
+        .route("/accessibility", get(statement::statement))
+        .route("/assignments/{id}", get(assignments::assignment_page))
+        .route(
+            "/classes/{class}/assignments/new",
+            get(assignments::new_assignment_page),
+        )
+        .route(
+            "/classes/{class}/assignments",
+            post(assignments::create_assignment),
+        )
+        .route(
+            "/assignments/{id}/submissions/{pupil}",
+            get(assignments::review_page),
+        )
+        .route(
+            "/assignments/{id}/submissions/{pupil}/return",
+            post(assignments::return_submission),
+        )
+        .route(
+            "/classes/{class}/attendance/{date}/{lesson}",
+            get(attendance::attendance_page).post(attendance::mark),
+        )
+        .route("/messages", get(messages::threads_page))
+        .route(
+            "/messages/{thread}",
+            get(messages::thread_page).post(messages::reply),
+        )
+        .route("/messages/{thread}/read", post(messages::mark_read))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES));
+    let uploads = Router::new()
+        .route(
+            "/assignments/{id}/submission",
+            post(assignments::save_submission),
+        )
+        .layer(DefaultBodyLimit::max(upload_body_limit));
+    let roster_body_limit =
+        crate::api::roster::MAX_ROSTER_PACKAGE_BYTES + MAX_MULTIPART_OVERHEAD_BYTES as usize;
+    let roster_upload = Router::new()
+        .route("/admin/roster", get(admin::roster_page).post(admin::import))
+        .layer(DefaultBodyLimit::max(roster_body_limit));
+    Router::new()
+        .merge(forms)
+        .merge(uploads)
+        .merge(roster_upload)
+        .route("/static/{name}", get(assets::static_file))
+        .layer(axum::middleware::from_fn(render_error_pages))
+        .layer(axum::middleware::from_fn(crate::auth::lift_form_csrf_token))
+}
+
+/// `GET /`: the home page, or the login page for a visitor.
+async fn root() -> Redirect {
+    Redirect::to("/home")
+}
+
+/// A logged-in person looking at a page: who, in which language, with which CSRF token for forms.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub caller: Caller,
+    pub csrf_token: String,
+    pub t: Translator,
+}
+
+impl Viewer {
+    /// Authenticates the request with the session machinery of the JSON API (for unsafe methods
+    /// that includes the CSRF token, which forms send as a field).
+    pub fn of_request(
+        state: &AppState,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Viewer, WebError> {
+        let (caller, record) = state.auth.authenticate(method, uri, headers)?;
+        Ok(Viewer {
+            caller,
+            csrf_token: record.csrf_token,
+            t: Translator::new(Language::for_request(headers)),
+        })
+    }
+}
+
+/// Why a page could not be shown. A visitor without a session goes to the login page; everything
+/// else becomes an error page in the visitor's language ([`render_error_pages`]).
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not logged in")]
+    NotLoggedIn,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Auth(AuthError),
+}
+
+impl From<AuthError> for WebError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::NotAuthenticated => WebError::NotLoggedIn,
+            other => WebError::Auth(other),
+        }
+    }
+}
+
+/// What [`render_error_pages`] turns into a page: the response's status says which page.
+#[derive(Debug, Clone, Copy)]
+struct ErrorPageMarker;
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            WebError::NotLoggedIn => return Redirect::to("/login").into_response(),
+            WebError::Api(error) => {
+                if let ApiError::Internal(message) = error {
+                    // Internal details go to the log, never to the page.
+                    tracing::error!(%message, "a page failed inside the node");
+                }
+                api_status(error)
+            }
+            WebError::Auth(error) => error.status(),
+        };
+        marked(status)
+    }
+}
+
+fn marked(status: StatusCode) -> Response {
+    let mut response = status.into_response();
+    response.extensions_mut().insert(ErrorPageMarker);
+    response
+}
+
+/// The HTTP status of an API refusal, as the JSON API answers it.
+pub fn api_status(error: &ApiError) -> StatusCode {
+    match error {
+        ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        ApiError::Conflict(_) => StatusCode::CONFLICT,
+        ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ApiError::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Middleware: renders the error page of every [`WebError`] in the visitor's language, and turns
+/// axum's own refusals of a web form (too large, malformed) into pages too.
+async fn render_error_pages(request: Request, next: Next) -> Response {
+    let language = Language::for_request(request.headers());
+    let is_static = request.uri().path().starts_with("/static/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let marked = response.extensions().get::<ErrorPageMarker>().is_some();
+    let axum_rejection = status.is_client_error()
+        && !is_static
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/plain"));
+    if marked || axum_rejection {
+        layout::error_page(Translator::new(language), status)
+    } else {
+        response
+    }
+}
+
+/// The fields of an urlencoded form body, the first value of each name. The body's size is bounded
+/// by the route ([`MAX_FORM_BYTES`]).
+pub fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let mut fields = std::collections::HashMap::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        fields
+            .entry(name.into_owned())
+            .or_insert_with(|| value.into_owned());
+    }
+    fields
+}
