@@ -38,12 +38,9 @@ async fn require_admin(state: &AppState, viewer: &Viewer) -> Result<(), WebError
 /// `GET /admin/roster`.
 pub async fn roster_page(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     Query(notice): Query<ImportNotice>,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     require_admin(&state, &viewer).await?;
     Ok(render(
         &state,

@@ -53,13 +53,10 @@ impl Notice {
 /// `GET /assignments/{id}`.
 pub async fn assignment_page(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath(id): UrlPath<String>,
     Query(notice): Query<Notice>,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     render_assignment_page(
         &state,
         &viewer,
@@ -334,13 +331,7 @@ pub async fn save_submission(
 
     let mut errors = FormErrors::default();
     if upload.text.chars().count() > MAX_BODY_CHARS {
-        errors.add(
-            "text",
-            t.text_with(
-                "error-too-long",
-                &[("max", FluentValue::from(MAX_BODY_CHARS))],
-            ),
-        );
+        errors.add_too_long("text", &t, MAX_BODY_CHARS);
     }
     if upload.submit && upload.text.trim().is_empty() && upload.file.is_none() {
         errors.add("text", t.text("submission-empty"));
@@ -526,12 +517,9 @@ struct AssignmentForm {
 /// `GET /classes/{class}/assignments/new`.
 pub async fn new_assignment_page(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath(class): UrlPath<String>,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     let class_title = teacher_class_title(&state, &viewer, &class).await?;
     let form = AssignmentForm {
         due_time: "16:00".into(),
@@ -601,13 +589,10 @@ fn assignment_form_page(
 /// creates the assignment through the API.
 pub async fn create_assignment(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath(class): UrlPath<String>,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     let t = viewer.t;
     let class_title = teacher_class_title(&state, &viewer, &class).await?;
     let fields = form_fields(&body);
@@ -622,22 +607,10 @@ pub async fn create_assignment(
     if form.title.is_empty() {
         errors.add("title", t.text("new-assignment-name-missing"));
     } else if form.title.chars().count() > MAX_TITLE_CHARS {
-        errors.add(
-            "title",
-            t.text_with(
-                "error-too-long",
-                &[("max", FluentValue::from(MAX_TITLE_CHARS))],
-            ),
-        );
+        errors.add_too_long("title", &t, MAX_TITLE_CHARS);
     }
     if form.instructions.chars().count() > MAX_BODY_CHARS {
-        errors.add(
-            "instructions",
-            t.text_with(
-                "error-too-long",
-                &[("max", FluentValue::from(MAX_BODY_CHARS))],
-            ),
-        );
+        errors.add_too_long("instructions", &t, MAX_BODY_CHARS);
     }
     let date = time::Date::parse(
         &form.due_date,
@@ -750,12 +723,9 @@ struct ReturnForm {
 /// `GET /assignments/{id}/submissions/{pupil}`.
 pub async fn review_page(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath((id, pupil)): UrlPath<(String, String)>,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     render_review_page(
         &state,
         &viewer,
@@ -845,13 +815,10 @@ async fn render_review_page(
 /// `POST /assignments/{id}/submissions/{pupil}/return` (form).
 pub async fn return_submission(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath((id, pupil)): UrlPath<(String, String)>,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     let t = viewer.t;
     let fields = form_fields(&body);
     let form = ReturnForm {
@@ -866,22 +833,10 @@ pub async fn return_submission(
     if form.feedback.trim().is_empty() {
         errors.add("feedback", t.text("review-feedback-missing"));
     } else if form.feedback.chars().count() > MAX_BODY_CHARS {
-        errors.add(
-            "feedback",
-            t.text_with(
-                "error-too-long",
-                &[("max", FluentValue::from(MAX_BODY_CHARS))],
-            ),
-        );
+        errors.add_too_long("feedback", &t, MAX_BODY_CHARS);
     }
     if form.grade.chars().count() > MAX_GRADE_CHARS {
-        errors.add(
-            "grade",
-            t.text_with(
-                "error-too-long",
-                &[("max", FluentValue::from(MAX_GRADE_CHARS))],
-            ),
-        );
+        errors.add_too_long("grade", &t, MAX_GRADE_CHARS);
     }
     if !errors.is_empty() {
         return render_review_page(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
 use maud::html;
@@ -46,13 +46,10 @@ fn status_label(t: &Translator, status: MarkStatus) -> String {
 /// `GET /classes/{class}/attendance/{date}/{lesson}`.
 pub async fn attendance_page(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath((class, date, lesson)): UrlPath<(String, String, String)>,
     Query(notice): Query<AttendanceNotice>,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     render(
         &state,
         &viewer,
@@ -159,13 +156,10 @@ async fn render(
 /// `POST /classes/{class}/attendance/{date}/{lesson}` (form).
 pub async fn mark(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath((class, date, lesson)): UrlPath<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     let t = viewer.t;
     let fields = form_fields(&body);
     let mut entered = BTreeMap::new();

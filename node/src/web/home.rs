@@ -4,7 +4,6 @@
 //! sync, the roster).
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use fluent_bundle::FluentValue;
 use maud::{Markup, html};
@@ -29,13 +28,7 @@ const UNREAD_THREADS_SHOWN: usize = 10;
 /// Assignments read per class for a home page: the newest page of the class's list.
 const ASSIGNMENTS_READ_PER_CLASS: usize = 20;
 
-pub async fn home(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
     let t = viewer.t;
     let caller = &viewer.caller;
     let roster = roster_index(&state).await?;

@@ -195,6 +195,14 @@ impl FormErrors {
         self.fields.push(FieldError { field, message });
     }
 
+    /// The field's text is longer than `max_chars` characters, which the model would refuse.
+    pub fn add_too_long(&mut self, field: &'static str, t: &Translator, max_chars: usize) {
+        self.add(
+            field,
+            t.text_with("error-too-long", &[("max", FluentValue::from(max_chars))]),
+        );
+    }
+
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.form.is_none()
     }

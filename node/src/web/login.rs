@@ -139,13 +139,7 @@ pub async fn log_in(
 }
 
 /// `POST /logout` (CSRF-checked): ends the session and goes to the login page.
-pub async fn log_out(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
+pub async fn log_out(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
     state
         .auth
         .sessions()

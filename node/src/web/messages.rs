@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
 use maud::html;
@@ -19,11 +19,8 @@ use crate::server::AppState;
 /// `GET /messages`: the viewer's threads, the most recently active first.
 pub async fn threads_page(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     let t = viewer.t;
     let threads = list_threads(
         State(state.clone()),
@@ -68,13 +65,10 @@ pub struct ThreadNotice {
 /// `GET /messages/{thread}`.
 pub async fn thread_page(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath(thread_id): UrlPath<String>,
     Query(notice): Query<ThreadNotice>,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     let sent = notice.done.as_deref() == Some("sent");
     render_thread(
         &state,
@@ -149,13 +143,10 @@ async fn render_thread(
 /// `POST /messages/{thread}` (form): replies, and counts the thread as read up to the reply.
 pub async fn reply(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath(thread_id): UrlPath<String>,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     let t = viewer.t;
     let fields = form_fields(&body);
     let text = fields.get("body").cloned().unwrap_or_default();
@@ -163,13 +154,7 @@ pub async fn reply(
     if text.trim().is_empty() {
         errors.add("body", t.text("message-body-missing"));
     } else if text.chars().count() > MAX_BODY_CHARS {
-        errors.add(
-            "body",
-            t.text_with(
-                "error-too-long",
-                &[("max", FluentValue::from(MAX_BODY_CHARS))],
-            ),
-        );
+        errors.add_too_long("body", &t, MAX_BODY_CHARS);
     }
     if !errors.is_empty() {
         return render_thread(
@@ -223,12 +208,9 @@ pub async fn reply(
 /// `POST /messages/{thread}/read` (form): the viewer has read the whole thread.
 pub async fn mark_read(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    viewer: Viewer,
     UrlPath(thread_id): UrlPath<String>,
 ) -> Result<Response, WebError> {
-    let viewer = Viewer::of_request(&state, &method, &uri, &headers)?;
     let _read_state = crate::api::messages::mark_read(
         State(state.clone()),
         viewer.caller.clone(),

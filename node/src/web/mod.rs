@@ -29,7 +29,8 @@ pub mod security;
 mod statement;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -119,6 +120,16 @@ pub struct Viewer {
     pub caller: Caller,
     pub csrf_token: String,
     pub t: Translator,
+}
+
+/// Handlers take a `Viewer` as an argument: the request is authenticated before the handler runs,
+/// and a visitor without a session gets [`WebError::NotLoggedIn`] (the login page).
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        Viewer::of_request(state, &parts.method, &parts.uri, &parts.headers)
+    }
 }
 
 impl Viewer {
