@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sync_protocol::ids::Scope;
 use tests::fault_proxy::{Direction, FaultProfile};
 use tests::fleet::{
-    ApiSession, CONVERGENCE_TIMEOUT, Fleet, Replicas, SCHOOL_A, SCHOOL_B, SchoolNode,
-    municipality_scope, school_scope, wait_until,
+    ApiSession, CONVERGENCE_TIMEOUT, Fleet, SCHOOL_A, SCHOOL_B, SchoolNode, municipality_scope,
+    school_scope, wait_until,
 };
+use tests::ledger::{Ledger, now_millis};
 
 /// From cutting the link until both nodes report themselves offline: three missed heartbeats of
 /// one second plus the QUIC idle timeout, on a loaded machine.
@@ -43,42 +43,6 @@ fn seed() -> u64 {
         .ok()
         .and_then(|seed| seed.parse().ok())
         .unwrap_or_else(rand::random)
-}
-
-/// The writes the nodes acknowledged: for each, the scope it wrote and a string only it wrote.
-#[derive(Debug, Default)]
-struct Ledger {
-    entries: Vec<(String, Scope, String)>,
-}
-
-impl Ledger {
-    fn record(&mut self, school: &str, scope: Scope, marker: impl Into<String>) {
-        self.entries.push((school.to_owned(), scope, marker.into()));
-    }
-
-    /// Asserts that every acknowledged write is in its node's replica and in the relay's; returns
-    /// how many were checked.
-    fn assert_everywhere(&self, replicas: &Replicas) -> usize {
-        for (school, scope, marker) in &self.entries {
-            let node = &replicas.schools[school];
-            assert!(
-                node.holds(scope, marker),
-                "school {school} acknowledged {marker:?} in {scope} but its replica lacks it"
-            );
-            assert!(
-                replicas.relay.holds(scope, marker),
-                "school {school} acknowledged {marker:?} in {scope} but the relay lacks it"
-            );
-        }
-        self.entries.len()
-    }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis() as i64
 }
 
 /// A school's working day through the API: an assignment created, submitted, returned with

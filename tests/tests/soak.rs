@@ -17,12 +17,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use sync_protocol::ids::Scope;
 use tests::fault_proxy::{Direction, FaultProfile};
 use tests::fleet::{
-    CONVERGENCE_TIMEOUT, Fleet, Replicas, SCHOOL_A, SCHOOL_B, municipality_scope, school_scope,
-    try_login,
+    CONVERGENCE_TIMEOUT, Fleet, SCHOOL_A, SCHOOL_B, municipality_scope, school_scope, try_login,
 };
+use tests::ledger::{Ledger, now_millis};
 
 /// How long the faults go on when `DIGIONE_SOAK_SECS` is not set: enough for a dozen steps.
 const DEFAULT_SOAK: Duration = Duration::from_secs(20);
@@ -95,30 +94,6 @@ fn soak_seed() -> u64 {
         .unwrap_or_else(rand::random)
 }
 
-/// Every acknowledged write: the schools whose replicas must hold it, its scope, its marker.
-#[derive(Debug, Default)]
-struct Ledger {
-    entries: Vec<(Vec<String>, Scope, String)>,
-}
-
-impl Ledger {
-    fn assert_everywhere(&self, replicas: &Replicas) -> usize {
-        for (schools, scope, marker) in &self.entries {
-            for school in schools {
-                assert!(
-                    replicas.schools[school].holds(scope, marker),
-                    "{marker:?} was acknowledged in {scope} but school {school}'s replica lacks it"
-                );
-            }
-            assert!(
-                replicas.relay.holds(scope, marker),
-                "{marker:?} was acknowledged in {scope} but the relay lacks it"
-            );
-        }
-        self.entries.len()
-    }
-}
-
 /// Puts a finished burst's acknowledged writes in the ledger and counts its outcome.
 fn settle(
     ledger: &mut Ledger,
@@ -129,11 +104,8 @@ fn settle(
 ) {
     *acknowledged += outcome.acknowledged.len();
     *refused += outcome.refused;
-    let scope = school_scope(school);
     for marker in outcome.acknowledged {
-        ledger
-            .entries
-            .push((vec![school.to_owned()], scope.clone(), marker));
+        ledger.record(school, school_scope(school), marker);
     }
 }
 
@@ -247,11 +219,9 @@ async fn soak_random_faults_against_the_real_processes() {
                             ],
                         )
                         .await;
-                    ledger.entries.push((
-                        vec![SCHOOL_A.to_owned(), SCHOOL_B.to_owned()],
-                        municipality_scope(),
-                        title,
-                    ));
+                    for school in [SCHOOL_A, SCHOOL_B] {
+                        ledger.record(school, municipality_scope(), title.clone());
+                    }
                 }
             }
         }
@@ -406,11 +376,4 @@ async fn write_burst(
         .await;
     outcome.record(response, draft);
     outcome
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis() as i64
 }
