@@ -298,6 +298,21 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
                 .await,
         ));
         pages.push(("not found", pupil.get("/assignments/missing").await));
+        pages.push(("pupil announcements", pupil.get("/announcements").await));
+        pages.push((
+            "pupil materials",
+            pupil.get(&format!("/classes/{MATHS_7A}/materials")).await,
+        ));
+        pages.push(("own absences", pupil.get("/pupils/P01/absences").await));
+        let new_message = pupil.get("/messages/new").await;
+        let csrf = new_message.csrf_token();
+        pages.push(("new message", new_message));
+        pages.push((
+            "new message with errors",
+            pupil
+                .post_form("/messages/new", &[("csrf_token", &csrf), ("to", "")])
+                .await,
+        ));
         pages.push((
             "forbidden",
             pupil
@@ -352,12 +367,66 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
                 .await,
         ));
 
+        let materials = teacher.get(&format!("/classes/{MATHS_7A}/materials")).await;
+        let csrf = materials.csrf_token();
+        pages.push(("teacher materials", materials));
+        pages.push((
+            "materials with errors",
+            teacher
+                .post_multipart(
+                    &format!("/classes/{MATHS_7A}/materials"),
+                    &[Part::Text("csrf_token", &csrf), Part::Text("title", "")],
+                )
+                .await,
+        ));
+        let announcements = teacher.get("/announcements").await;
+        let csrf = announcements.csrf_token();
+        pages.push(("teacher announcements", announcements));
+        pages.push((
+            "announcements with errors",
+            teacher
+                .post_form(
+                    "/announcements",
+                    &[
+                        ("csrf_token", &csrf),
+                        ("audience", "school"),
+                        ("shown_until", "x"),
+                    ],
+                )
+                .await,
+        ));
+
         let mut guardian = Browser::logged_in(&school, "marja.makinen").await;
         guardian.accept_language = Some(language.into());
         pages.push(("guardian home", guardian.get("/home").await));
+        let absences = guardian.get("/pupils/P01/absences").await;
+        let csrf = absences.csrf_token();
+        pages.push(("guardian absences", absences));
+        pages.push((
+            "absences with errors",
+            guardian
+                .post_form(
+                    "/pupils/P01/absences/explain",
+                    &[("csrf_token", &csrf), ("first_date", "x"), ("reason", "")],
+                )
+                .await,
+        ));
         let mut admin = Browser::logged_in(&school, "sari.lehtonen").await;
         admin.accept_language = Some(language.into());
         pages.push(("admin home", admin.get("/home").await));
+        pages.push(("users", admin.get("/admin/users?q=m").await));
+        let password = admin.get("/admin/users/aino.makinen01/password").await;
+        let csrf = password.csrf_token();
+        pages.push(("password", password));
+        pages.push((
+            "password with errors",
+            admin
+                .post_form(
+                    "/admin/users/aino.makinen01/password",
+                    &[("csrf_token", &csrf), ("password", "x")],
+                )
+                .await,
+        ));
         let roster = admin.get("/admin/roster").await;
         let csrf = roster.csrf_token();
         pages.push(("roster import", roster));
@@ -384,7 +453,7 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(checked, 3 * 21);
+    assert_eq!(checked, 3 * 35);
 }
 
 // ---------------------------------------------------------------------------------------------

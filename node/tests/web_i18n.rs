@@ -141,6 +141,16 @@ fn every_key_formats_in_every_language() {
                     ("names", "Aino, Leena".into()),
                     ("date", "8.9.2025".into()),
                     ("time", "8.15".into()),
+                    ("dates", "8.9.2025–9.9.2025".into()),
+                    ("hours", 30.into()),
+                    ("days", 90.into()),
+                    ("code", "092".into()),
+                    ("title", "Worksheet".into()),
+                    ("size", "50 MB".into()),
+                    ("min", 8.into()),
+                    ("page", 1.into()),
+                    ("pages", 3.into()),
+                    ("username", "aino.makinen01".into()),
                 ],
             );
             assert!(

@@ -656,3 +656,654 @@ async fn school_it_imports_the_roster_and_a_bad_package_changes_nothing() {
         Some("/admin/roster?done=imported")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Absences, materials, announcements, new conversations, users: the rest of the pages.
+// ---------------------------------------------------------------------------------------------
+
+const GUARDIAN: &str = "marja.makinen";
+const ADMIN: &str = "sari.lehtonen";
+/// The Monday of the maths lesson in the autumn term 2025 (the node's past, so it may be marked).
+const MONDAY: &str = "2025-09-08";
+
+/// Marks P01 absent at the Monday maths lesson through the teacher's form.
+async fn mark_pupil_absent(school: &TestSchool, lesson: &str) {
+    let mut teacher = Browser::logged_in(school, TEACHER).await;
+    let path = format!("/classes/{MATHS_7A}/attendance/{MONDAY}/{lesson}");
+    let page = teacher.get(&path).await;
+    let csrf = page.csrf_token();
+    let marked = teacher
+        .post_form(
+            &path,
+            &[
+                ("csrf_token", &csrf),
+                (&format!("mark-{PUPIL_ID}"), "absent"),
+            ],
+        )
+        .await;
+    assert_eq!(marked.status, StatusCode::SEE_OTHER, "{}", marked.body);
+}
+
+#[tokio::test]
+async fn a_guardian_sees_and_explains_a_childs_absences() {
+    let school = TestSchool::start().await;
+    let lesson = monday_maths_lesson(&school).await;
+    mark_pupil_absent(&school, &lesson).await;
+
+    let mut guardian = Browser::logged_in(&school, GUARDIAN).await;
+    let home = guardian.get("/home").await;
+    let absences_path = format!("/pupils/{PUPIL_ID}/absences");
+    assert!(
+        home.links("#children-heading ~ ul a")
+            .contains(&absences_path),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.texts("#children-heading ~ ul a")
+            .iter()
+            .any(|text| text.contains('1')),
+        "the home page counts one absence to explain: {:?}",
+        home.texts("#children-heading ~ ul a")
+    );
+    let page = guardian.get(&absences_path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.texts("#to-clear-heading ~ table tbody tr").len(), 1);
+    // The form starts at the absence to explain.
+    let first_date = page.html();
+    let selector = scraper::Selector::parse("#first_date").expect("selector");
+    assert_eq!(
+        first_date
+            .select(&selector)
+            .next()
+            .and_then(|input| input.value().attr("value")),
+        Some(MONDAY)
+    );
+    let csrf = page.csrf_token();
+
+    // Bad dates and a missing reason are shown by their fields and change nothing.
+    let refused = guardian
+        .post_form(
+            &format!("{absences_path}/explain"),
+            &[
+                ("csrf_token", &csrf),
+                ("first_date", "yesterday"),
+                ("last_date", "2025-09-01"),
+                ("reason", " "),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.texts("#first_date-error").len(), 1);
+    assert_eq!(refused.texts("#reason-error").len(), 1);
+    let backwards = guardian
+        .post_form(
+            &format!("{absences_path}/explain"),
+            &[
+                ("csrf_token", &csrf),
+                ("first_date", MONDAY),
+                ("last_date", "2025-09-01"),
+                ("reason", "Flu"),
+            ],
+        )
+        .await;
+    assert_eq!(backwards.status, StatusCode::BAD_REQUEST);
+    assert_eq!(backwards.texts("#last_date-error").len(), 1);
+    let api = school.login(GUARDIAN).await;
+    let (_, before) = api
+        .get(&format!("/api/v1/pupils/{PUPIL_ID}/absences"))
+        .await;
+    assert_eq!(before["reports"], serde_json::json!([]));
+
+    let explained = guardian
+        .post_form(
+            &format!("{absences_path}/explain"),
+            &[
+                ("csrf_token", &csrf),
+                ("first_date", MONDAY),
+                ("last_date", ""),
+                ("reason", "Flu"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        explained.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        explained.body
+    );
+    let (_, after) = api
+        .get(&format!("/api/v1/pupils/{PUPIL_ID}/absences"))
+        .await;
+    assert_eq!(after["absences"][0]["explained"], true, "{after}");
+    assert_eq!(after["reports"][0]["reason"], "Flu");
+    let page = guardian
+        .get(&format!("{absences_path}?done=explained"))
+        .await;
+    assert_eq!(page.texts(".notice").len(), 1);
+    assert!(page.texts("#to-clear-heading ~ table").is_empty());
+
+    // A report filed earlier (through the API, as a phone app would) is cleared with its button.
+    let (status, report) = api
+        .post(
+            &format!("/api/v1/pupils/{PUPIL_ID}/absence-reports"),
+            serde_json::json!({ "first_date": "2025-09-15", "reason": "Dentist" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{report}");
+    let page = guardian.get(&absences_path).await;
+    assert!(page.body.contains("Dentist"));
+    let cleared = guardian
+        .post_form(
+            &format!("{absences_path}/clear"),
+            &[
+                ("csrf_token", &page.csrf_token()),
+                ("report_id", report["id"].as_str().expect("id")),
+            ],
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::SEE_OTHER, "{}", cleared.body);
+    let (_, reports) = api
+        .get(&format!("/api/v1/pupils/{PUPIL_ID}/absences"))
+        .await;
+    assert!(
+        reports["reports"]
+            .as_array()
+            .expect("reports")
+            .iter()
+            .all(|report| report["cleared"] == true),
+        "{reports}"
+    );
+
+    // Someone else's child is not this guardian's business.
+    let other = guardian.get("/pupils/P03/absences").await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    // A pupil sees their own absences but has nothing to explain with.
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    let own = pupil.get(&absences_path).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.texts("#explain-heading").is_empty());
+}
+
+#[tokio::test]
+async fn a_teacher_shares_materials_that_the_class_opens() {
+    let school = TestSchool::start().await;
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    let path = format!("/classes/{MATHS_7A}/materials");
+    let home = teacher.get("/home").await;
+    assert!(home.links("a").contains(&path));
+    let page = teacher.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf_token();
+
+    let nothing = teacher
+        .post_multipart(
+            &path,
+            &[
+                Part::Text("csrf_token", &csrf),
+                Part::Text("title", "Notes"),
+            ],
+        )
+        .await;
+    assert_eq!(nothing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(nothing.texts("#url-error").len(), 1);
+    let bad_link = teacher
+        .post_multipart(
+            &path,
+            &[
+                Part::Text("csrf_token", &csrf),
+                Part::Text("title", "Notes"),
+                Part::Text("url", "javascript:alert(1)"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        bad_link.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_link.body
+    );
+    assert_eq!(bad_link.texts("#url-error").len(), 1);
+
+    let shared_file = teacher
+        .post_multipart(
+            &path,
+            &[
+                Part::Text("csrf_token", &csrf),
+                Part::Text("title", "Worksheet"),
+                Part::File("file", "worksheet.txt", "text/plain", b"1 + 1 = ?"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        shared_file.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        shared_file.body
+    );
+    let shared_link = teacher
+        .post_multipart(
+            &path,
+            &[
+                Part::Text("csrf_token", &csrf),
+                Part::Text("title", "Calculator"),
+                Part::Text("url", "https://www.geogebra.org/calculator"),
+                Part::File("file", "", "application/octet-stream", b""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        shared_link.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        shared_link.body
+    );
+
+    // A pupil of the class finds both from the home page, and the file opens whole.
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    let home = pupil.get("/home").await;
+    assert!(home.links("a").contains(&path), "{}", home.body);
+    let list = pupil.get(&path).await;
+    assert!(
+        list.links("a")
+            .contains(&"https://www.geogebra.org/calculator".to_owned())
+    );
+    let download = list
+        .links("a[download]")
+        .into_iter()
+        .next()
+        .expect("the worksheet's link");
+    let file = pupil.get(&download).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.body, "1 + 1 = ?");
+    // The pupil has no share form, and a forged one stores nothing.
+    assert!(list.texts("#share-heading").is_empty());
+    let forged = pupil
+        .post_multipart(
+            &path,
+            &[
+                Part::Text("csrf_token", &list.csrf_token()),
+                Part::Text("title", "Mine"),
+                Part::Text("url", "https://example.org/"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let api = school.login(TEACHER).await;
+    let (_, materials) = api
+        .get(&format!("/api/v1/classes/{MATHS_7A}/materials"))
+        .await;
+    assert_eq!(materials.as_array().map(Vec::len), Some(2), "{materials}");
+
+    // The teacher removes the link.
+    let link_id = materials
+        .as_array()
+        .expect("materials")
+        .iter()
+        .find(|material| material["kind"] == "link")
+        .and_then(|material| material["id"].as_str())
+        .expect("the link")
+        .to_owned();
+    let removed = teacher
+        .post_form(
+            &format!("{path}/{link_id}/remove"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    let (_, materials) = api
+        .get(&format!("/api/v1/classes/{MATHS_7A}/materials"))
+        .await;
+    assert_eq!(materials.as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn an_upload_over_the_limit_gets_413_and_stores_nothing() {
+    // A small limit, so the test sends little; the rule is the same at 50 MiB.
+    let school = TestSchool::start_with(|config| config.http.max_upload_bytes = 64 * 1024).await;
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    let id = create_assignment(&mut teacher, "Essay").await;
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    let page = pupil.get(&format!("/assignments/{id}")).await;
+    let csrf = page.csrf_token();
+    // Over the file limit but inside the body's bound: refused by the file's own check.
+    let just_over = vec![b'x'; 64 * 1024 + 1];
+    // Far over: the body's bound stops reading it.
+    let far_over = vec![b'x'; 2 * 1024 * 1024];
+    for content in [&just_over, &far_over] {
+        let refused = pupil
+            .post_multipart(
+                &format!("/assignments/{id}/submission"),
+                &[
+                    Part::Text("csrf_token", &csrf),
+                    Part::Text("text", "My essay"),
+                    Part::File("file", "essay.txt", "text/plain", content),
+                    Part::Text("action", "save"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{} bytes",
+            content.len()
+        );
+        assert!(
+            refused.headers["content-type"]
+                .to_str()
+                .expect("type")
+                .starts_with("text/html")
+        );
+        assert_eq!(refused.texts("#file-error").len(), 1, "{}", refused.body);
+    }
+    let api = school.login(PUPIL).await;
+    let (_, submission) = api
+        .get(&format!("/api/v1/assignments/{id}/submissions/{PUPIL_ID}"))
+        .await;
+    assert!(
+        submission["draft"].is_null() || submission["draft"]["files"] == serde_json::json!([]),
+        "{submission}"
+    );
+}
+
+#[tokio::test]
+async fn announcements_are_published_read_and_withdrawn() {
+    let school = TestSchool::start().await;
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    let page = teacher.get("/announcements").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf_token();
+    let audience = format!("class:{MATHS_7A}");
+    // A teacher may not announce to the whole school, and empty fields are shown.
+    let refused = teacher
+        .post_form(
+            "/announcements",
+            &[
+                ("csrf_token", &csrf),
+                ("audience", "school"),
+                ("title", ""),
+                ("body", "Hello"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.texts("#audience-error").len(), 1);
+    assert_eq!(refused.texts("#title-error").len(), 1);
+    let past = teacher
+        .post_form(
+            "/announcements",
+            &[
+                ("csrf_token", &csrf),
+                ("audience", &audience),
+                ("title", "Test"),
+                ("body", "Bring a ruler."),
+                ("shown_until", "2020-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(past.status, StatusCode::BAD_REQUEST);
+    assert_eq!(past.texts("#shown_until-error").len(), 1);
+    let published = teacher
+        .post_form(
+            "/announcements",
+            &[
+                ("csrf_token", &csrf),
+                ("audience", &audience),
+                ("title", "Maths test on Friday"),
+                ("body", "Bring a ruler."),
+                ("shown_until", FUTURE_DATE),
+            ],
+        )
+        .await;
+    assert_eq!(
+        published.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        published.body
+    );
+
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    assert!(
+        pupil
+            .get("/home")
+            .await
+            .body
+            .contains("Maths test on Friday")
+    );
+    let list = pupil.get("/announcements").await;
+    assert!(list.body.contains("Bring a ruler."));
+    assert!(
+        list.texts("#publish-heading").is_empty(),
+        "a pupil publishes nothing"
+    );
+    assert!(
+        list.texts("form[action='/announcements/withdraw'] button")
+            .is_empty()
+    );
+
+    let mut admin = Browser::logged_in(&school, ADMIN).await;
+    let page = admin.get("/announcements").await;
+    let school_wide = admin
+        .post_form(
+            "/announcements",
+            &[
+                ("csrf_token", &page.csrf_token()),
+                ("audience", "school"),
+                ("title", "School photo"),
+                ("body", "Tuesday morning."),
+            ],
+        )
+        .await;
+    assert_eq!(
+        school_wide.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        school_wide.body
+    );
+    assert!(
+        pupil
+            .get("/announcements")
+            .await
+            .body
+            .contains("School photo")
+    );
+
+    // The teacher withdraws theirs; the pupil no longer sees it.
+    let mine = teacher.get("/announcements").await;
+    let buttons = mine.texts("form[action='/announcements/withdraw'] button");
+    assert_eq!(
+        buttons.len(),
+        1,
+        "the teacher may withdraw only their own: {buttons:?}"
+    );
+    let html = mine.html();
+    let selector =
+        scraper::Selector::parse("form[action='/announcements/withdraw'] input[name=id]")
+            .expect("selector");
+    let announcement = html
+        .select(&selector)
+        .next()
+        .and_then(|input| input.value().attr("value"))
+        .expect("the id")
+        .to_owned();
+    let withdrawn = teacher
+        .post_form(
+            "/announcements/withdraw",
+            &[
+                ("csrf_token", &csrf),
+                ("audience", &audience),
+                ("id", &announcement),
+            ],
+        )
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::SEE_OTHER);
+    let after = pupil.get("/announcements").await;
+    assert!(!after.body.contains("Maths test on Friday"));
+    assert!(after.body.contains("School photo"));
+}
+
+#[tokio::test]
+async fn conversations_are_started_within_the_safeguarding_rules() {
+    let school = TestSchool::start().await;
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    let list = pupil.get("/messages").await;
+    assert!(list.links("a").contains(&"/messages/new".to_owned()));
+    let form = pupil.get("/messages/new").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let html = form.html();
+    let selector = scraper::Selector::parse("#to option").expect("selector");
+    let offered: Vec<String> = html
+        .select(&selector)
+        .filter_map(|option| option.value().attr("value").map(str::to_owned))
+        .collect();
+    assert!(
+        offered.contains(&"T01".to_owned()),
+        "the pupil's teacher is offered: {offered:?}"
+    );
+    assert!(
+        !offered.contains(&"P02".to_owned()),
+        "pupils are never offered to pupils"
+    );
+    let csrf = form.csrf_token();
+
+    // Writing to another pupil is refused by the API's rules, shown by the field.
+    let refused = pupil
+        .post_form(
+            "/messages/new",
+            &[
+                ("csrf_token", &csrf),
+                ("to", "P02"),
+                ("subject", "Hi"),
+                ("body", "Hello"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.texts("#to-error").len(), 1);
+    let missing = pupil
+        .post_form(
+            "/messages/new",
+            &[
+                ("csrf_token", &csrf),
+                ("to", ""),
+                ("subject", ""),
+                ("body", ""),
+            ],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.texts(".field-error").len(), 3);
+    let api = school.login(PUPIL).await;
+    let (_, threads) = api.get("/api/v1/threads").await;
+    assert_eq!(threads, serde_json::json!([]), "nothing was started");
+
+    let sent = pupil
+        .post_form(
+            "/messages/new",
+            &[
+                ("csrf_token", &csrf),
+                ("to", "T01"),
+                ("subject", "Homework"),
+                ("body", "Which pages?"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let thread = sent.location().expect("the new thread");
+    let teacher_api = school.login(TEACHER).await;
+    let (_, inbox) = teacher_api.get("/api/v1/threads").await;
+    assert_eq!(inbox[0]["subject"], "Homework");
+    assert!(thread.starts_with(&format!(
+        "/messages/{}",
+        inbox[0]["id"].as_str().expect("id")
+    )));
+
+    // A link may name the person: the teacher writes to a guardian from the class's families.
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    let to_guardian = teacher.get("/messages/new?to=G01").await;
+    let html = to_guardian.html();
+    let selector = scraper::Selector::parse("#to option[selected]").expect("selector");
+    let chosen: Vec<&str> = html
+        .select(&selector)
+        .filter_map(|option| option.value().attr("value"))
+        .collect();
+    assert_eq!(chosen, ["G01"], "{}", to_guardian.body);
+}
+
+#[tokio::test]
+async fn school_it_finds_users_and_sets_a_password() {
+    let school = TestSchool::start().await;
+    let mut admin = Browser::logged_in(&school, ADMIN).await;
+    let home = admin.get("/home").await;
+    assert!(home.links("a").contains(&"/admin/users".to_owned()));
+    let all = admin.get("/admin/users").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.texts("tbody tr").len() > 1);
+    let found = admin.get("/admin/users?q=AINO.MAKINEN").await;
+    let rows = found.texts("tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].contains(PUPIL));
+    let password_path = format!("/admin/users/{PUPIL}/password");
+    assert!(found.links("tbody a").contains(&password_path));
+
+    let form = admin.get(&password_path).await;
+    let csrf = form.csrf_token();
+    let short = admin
+        .post_form(
+            &password_path,
+            &[("csrf_token", &csrf), ("password", "short")],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert_eq!(short.texts("#password-error").len(), 1);
+    assert!(
+        Browser::new(&school)
+            .post_form(
+                "/login",
+                &[("username", PUPIL), ("password", common::PASSWORD)]
+            )
+            .await
+            .status
+            == StatusCode::SEE_OTHER,
+        "the old password still works"
+    );
+    let set = admin
+        .post_form(
+            &password_path,
+            &[("csrf_token", &csrf), ("password", "a new long password")],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    let with_new = Browser::new(&school)
+        .post_form(
+            "/login",
+            &[("username", PUPIL), ("password", "a new long password")],
+        )
+        .await;
+    assert_eq!(with_new.status, StatusCode::SEE_OTHER);
+    let with_old = Browser::new(&school)
+        .post_form(
+            "/login",
+            &[("username", PUPIL), ("password", common::PASSWORD)],
+        )
+        .await;
+    assert_ne!(with_old.status, StatusCode::SEE_OTHER);
+
+    // Teachers do not administer users.
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    assert_eq!(
+        teacher.get("/admin/users").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let page = teacher.get("/home").await;
+    let forged = teacher
+        .post_form(
+            &password_path,
+            &[
+                ("csrf_token", &page.csrf_token()),
+                ("password", "teacher chose this"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}

@@ -201,3 +201,138 @@ statement-gaps = Files that teachers and pupils upload (documents, images) may n
 statement-feedback-heading = Feedback
 statement-feedback = If you notice an accessibility problem, tell your school's IT support or your teacher. The school must answer within 14 days.
 statement-supervision = If you are not satisfied with the answer, you can contact the supervisory authority, the Regional State Administrative Agency for Southern Finland (saavutettavuusvaatimukset.fi).
+
+## Announcements
+nav-announcements = Announcements
+announcements-title = Announcements
+announcements-whole-school = Whole school
+announcements-municipality = Municipality { $code }
+announcements-shown-until-at = shown until { $when }
+announcements-withdraw = Withdraw “{ $title }”
+announcements-publish = Publish an announcement
+announcements-audience = To whom
+announcements-audience-invalid = Choose whom the announcement is for.
+announcements-title-field = Title
+announcements-title-missing = Write a title.
+announcements-body = Announcement
+announcements-body-missing = Write the announcement.
+announcements-shown-until = Shown until
+announcements-shown-until-hint = Optional. The announcement disappears after this day.
+announcements-shown-until-invalid = Give the date as a day of the calendar.
+announcements-shown-until-past = This day is already over.
+announcements-publish-button = Publish
+notice-published = The announcement is published.
+notice-withdrawn = The announcement is withdrawn.
+
+## New message
+new-message-title = New message
+new-message-to = To
+new-message-choose = Choose a person
+new-message-to-missing = Choose whom to write to.
+new-message-to-refused = You cannot send a message to this person.
+new-message-group-pupils = Pupils of your classes
+new-message-group-guardians = Their guardians
+new-message-group-teachers = Teachers
+new-message-group-adults = School staff
+new-message-group-chosen = Chosen
+new-message-subject = Subject
+new-message-subject-missing = Write a subject.
+new-message-body = Message
+
+## Absences
+home-absences-to-clear = { $count ->
+    [0] Absences of { $name }: nothing to explain
+    [one] Absences of { $name }: 1 to explain
+   *[other] Absences of { $name }: { $count } to explain
+}
+absences-title = Absences: { $name }
+absences-hours = { $hours } h
+absences-no-year = The school year has not begun yet.
+absences-total = Absences this school year
+absences-explained = Explained
+absences-late = Late arrivals
+absences-threshold = The absences have reached { $hours } hours. The school will contact the family.
+absences-to-clear = Absences to explain
+absences-nothing-to-clear = Every absence is explained.
+absences-explain = Explain absences
+absences-first-date = First day
+absences-last-date = Last day
+absences-last-date-hint = Leave empty for one day.
+absences-reason = Reason
+absences-reason-missing = Write the reason for the absence.
+absences-date-invalid = Give the date as a day of the calendar.
+absences-last-before-first = The last day cannot be before the first.
+absences-refused = These dates cannot be explained: they must be in this school year, and one explanation covers at most { $days } days.
+absences-explain-button = Explain
+absences-reports = Reports and explanations
+absences-no-reports = No reports yet.
+absences-report-cleared = Cleared.
+absences-report-open = Not cleared yet.
+absences-clear-report = Clear the report for { $dates }
+absences-all = All absences and late arrivals
+absences-none = No absences this school year.
+absences-date = Date
+absences-class = Lesson
+absences-kind = Kind
+absences-state = Explained
+absences-state-explained = Explained
+absences-state-open = Not explained
+notice-explained = The absences are explained.
+notice-cleared = The report is cleared.
+
+## Materials
+home-class-materials = Materials of { $class }
+materials-title = Materials: { $class }
+materials-none = No materials yet.
+materials-link = Link
+materials-remove = Remove “{ $title }”
+materials-share = Share material
+materials-title-field = Title
+materials-title-missing = Write a title.
+materials-url = Link address
+materials-url-hint = A web address starting with https://. Share either a link or a file.
+materials-url-invalid = The link must be a web address starting with http:// or https://.
+materials-file = File
+materials-file-hint = At most { $size }.
+materials-nothing-shared = Give a link or choose a file.
+materials-both-shared = Share either a link or a file, not both.
+materials-share-button = Share
+notice-shared = The material is shared with the class.
+notice-removed = The material is removed.
+
+## Users
+admin-users-link = Users and passwords
+users-title = Users
+users-search = Search by name or username
+users-search-button = Search
+users-count = { $count ->
+    [one] 1 user
+   *[other] { $count } users
+}
+users-name = Name
+users-username = Username
+users-roles = Roles
+users-classes = Classes
+users-state = Login
+users-actions = Password
+users-enabled = Allowed
+users-disabled = Disabled
+users-set-password = Set a password for { $name }
+users-pages = Pages
+users-previous = Previous page
+users-next = Next page
+users-page-of = Page { $page } of { $pages }
+role-pupil = Pupil
+role-teacher = Teacher
+role-guardian = Guardian
+role-staff = Staff
+role-admin = Administrator
+password-title = Password for { $name }
+password-intro = Set a new password for { $name } (username { $username }). Give it to them in person.
+password-new = New password
+password-hint = At least { $min } characters.
+password-too-short = The password must be at least { $min } characters long.
+password-too-long = The password is too long.
+password-set = Set the password
+password-back = Back to the users
+notice-password-set = The password is set.

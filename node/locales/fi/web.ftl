@@ -201,3 +201,138 @@ statement-gaps = Opettajien ja oppilaiden lataamat tiedostot (asiakirjat, kuvat)
 statement-feedback-heading = Palaute
 statement-feedback = Jos huomaat saavutettavuusongelman, kerro siitä koulusi IT-tuelle tai opettajallesi. Koulun on vastattava 14 päivän kuluessa.
 statement-supervision = Jos et ole tyytyväinen vastaukseen, voit ottaa yhteyttä valvontaviranomaiseen, Etelä-Suomen aluehallintovirastoon (saavutettavuusvaatimukset.fi).
+
+## Tiedotteet
+nav-announcements = Tiedotteet
+announcements-title = Tiedotteet
+announcements-whole-school = Koko koulu
+announcements-municipality = Kunta { $code }
+announcements-shown-until-at = näkyy { $when } asti
+announcements-withdraw = Poista tiedote ”{ $title }”
+announcements-publish = Julkaise tiedote
+announcements-audience = Kenelle
+announcements-audience-invalid = Valitse, kenelle tiedote on.
+announcements-title-field = Otsikko
+announcements-title-missing = Kirjoita otsikko.
+announcements-body = Tiedote
+announcements-body-missing = Kirjoita tiedote.
+announcements-shown-until = Näkyy asti
+announcements-shown-until-hint = Vapaaehtoinen. Tiedote katoaa tämän päivän jälkeen.
+announcements-shown-until-invalid = Anna päivämäärä kalenterin päivänä.
+announcements-shown-until-past = Tämä päivä on jo ohi.
+announcements-publish-button = Julkaise
+notice-published = Tiedote on julkaistu.
+notice-withdrawn = Tiedote on poistettu.
+
+## Uusi viesti
+new-message-title = Uusi viesti
+new-message-to = Vastaanottaja
+new-message-choose = Valitse henkilö
+new-message-to-missing = Valitse, kenelle kirjoitat.
+new-message-to-refused = Et voi lähettää viestiä tälle henkilölle.
+new-message-group-pupils = Ryhmiesi oppilaat
+new-message-group-guardians = Heidän huoltajansa
+new-message-group-teachers = Opettajat
+new-message-group-adults = Koulun henkilökunta
+new-message-group-chosen = Valittu
+new-message-subject = Aihe
+new-message-subject-missing = Kirjoita aihe.
+new-message-body = Viesti
+
+## Poissaolot
+home-absences-to-clear = { $count ->
+    [0] { $name }: ei selvitettäviä poissaoloja
+    [one] { $name }: 1 selvitettävä poissaolo
+   *[other] { $name }: { $count } selvitettävää poissaoloa
+}
+absences-title = Poissaolot: { $name }
+absences-hours = { $hours } h
+absences-no-year = Lukuvuosi ei ole vielä alkanut.
+absences-total = Poissaolot tänä lukuvuonna
+absences-explained = Selvitetty
+absences-late = Myöhästymiset
+absences-threshold = Poissaoloja on kertynyt { $hours } tuntia. Koulu ottaa yhteyttä perheeseen.
+absences-to-clear = Selvitettävät poissaolot
+absences-nothing-to-clear = Kaikki poissaolot on selvitetty.
+absences-explain = Selvitä poissaolot
+absences-first-date = Ensimmäinen päivä
+absences-last-date = Viimeinen päivä
+absences-last-date-hint = Jätä tyhjäksi, jos poissaolo kesti yhden päivän.
+absences-reason = Syy
+absences-reason-missing = Kirjoita poissaolon syy.
+absences-date-invalid = Anna päivämäärä kalenterin päivänä.
+absences-last-before-first = Viimeinen päivä ei voi olla ennen ensimmäistä.
+absences-refused = Näitä päiviä ei voi selvittää: niiden on oltava tällä lukuvuodella, ja yksi selvitys kattaa enintään { $days } päivää.
+absences-explain-button = Selvitä
+absences-reports = Ilmoitukset ja selvitykset
+absences-no-reports = Ei vielä ilmoituksia.
+absences-report-cleared = Kuitattu.
+absences-report-open = Ei vielä kuitattu.
+absences-clear-report = Kuittaa ilmoitus { $dates }
+absences-all = Kaikki poissaolot ja myöhästymiset
+absences-none = Ei poissaoloja tänä lukuvuonna.
+absences-date = Päivä
+absences-class = Oppitunti
+absences-kind = Laji
+absences-state = Selvitetty
+absences-state-explained = Selvitetty
+absences-state-open = Selvittämättä
+notice-explained = Poissaolot on selvitetty.
+notice-cleared = Ilmoitus on kuitattu.
+
+## Materiaalit
+home-class-materials = Materiaalit: { $class }
+materials-title = Materiaalit: { $class }
+materials-none = Ei vielä materiaaleja.
+materials-link = Linkki
+materials-remove = Poista ”{ $title }”
+materials-share = Jaa materiaalia
+materials-title-field = Otsikko
+materials-title-missing = Kirjoita otsikko.
+materials-url = Linkin osoite
+materials-url-hint = Verkko-osoite, joka alkaa https://. Jaa joko linkki tai tiedosto.
+materials-url-invalid = Linkin on oltava verkko-osoite, joka alkaa http:// tai https://.
+materials-file = Tiedosto
+materials-file-hint = Enintään { $size }.
+materials-nothing-shared = Anna linkki tai valitse tiedosto.
+materials-both-shared = Jaa joko linkki tai tiedosto, ei molempia.
+materials-share-button = Jaa
+notice-shared = Materiaali on jaettu ryhmälle.
+notice-removed = Materiaali on poistettu.
+
+## Käyttäjät
+admin-users-link = Käyttäjät ja salasanat
+users-title = Käyttäjät
+users-search = Hae nimellä tai käyttäjätunnuksella
+users-search-button = Hae
+users-count = { $count ->
+    [one] 1 käyttäjä
+   *[other] { $count } käyttäjää
+}
+users-name = Nimi
+users-username = Käyttäjätunnus
+users-roles = Roolit
+users-classes = Ryhmät
+users-state = Kirjautuminen
+users-actions = Salasana
+users-enabled = Sallittu
+users-disabled = Estetty
+users-set-password = Aseta salasana: { $name }
+users-pages = Sivut
+users-previous = Edellinen sivu
+users-next = Seuraava sivu
+users-page-of = Sivu { $page } / { $pages }
+role-pupil = Oppilas
+role-teacher = Opettaja
+role-guardian = Huoltaja
+role-staff = Henkilökunta
+role-admin = Ylläpitäjä
+password-title = Salasana: { $name }
+password-intro = Aseta uusi salasana käyttäjälle { $name } (käyttäjätunnus { $username }). Anna se hänelle henkilökohtaisesti.
+password-new = Uusi salasana
+password-hint = Vähintään { $min } merkkiä.
+password-too-short = Salasanassa on oltava vähintään { $min } merkkiä.
+password-too-long = Salasana on liian pitkä.
+password-set = Aseta salasana
+password-back = Takaisin käyttäjiin
+notice-password-set = Salasana on asetettu.

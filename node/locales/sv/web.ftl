@@ -201,3 +201,138 @@ statement-gaps = Filer som lärare och elever laddar upp (dokument, bilder) är 
 statement-feedback-heading = Respons
 statement-feedback = Om du märker ett tillgänglighetsproblem, berätta det för skolans IT-stöd eller din lärare. Skolan ska svara inom 14 dagar.
 statement-supervision = Om du inte är nöjd med svaret kan du kontakta tillsynsmyndigheten, Regionförvaltningsverket i Södra Finland (saavutettavuusvaatimukset.fi).
+
+## Meddelanden till alla
+nav-announcements = Meddelanden
+announcements-title = Meddelanden
+announcements-whole-school = Hela skolan
+announcements-municipality = Kommun { $code }
+announcements-shown-until-at = visas till { $when }
+announcements-withdraw = Ta bort ”{ $title }”
+announcements-publish = Publicera ett meddelande
+announcements-audience = Till vem
+announcements-audience-invalid = Välj vem meddelandet är till.
+announcements-title-field = Rubrik
+announcements-title-missing = Skriv en rubrik.
+announcements-body = Meddelande
+announcements-body-missing = Skriv meddelandet.
+announcements-shown-until = Visas till
+announcements-shown-until-hint = Frivilligt. Meddelandet försvinner efter den här dagen.
+announcements-shown-until-invalid = Ange datumet som en dag i kalendern.
+announcements-shown-until-past = Den här dagen är redan slut.
+announcements-publish-button = Publicera
+notice-published = Meddelandet är publicerat.
+notice-withdrawn = Meddelandet är borttaget.
+
+## Nytt meddelande
+new-message-title = Nytt meddelande
+new-message-to = Till
+new-message-choose = Välj en person
+new-message-to-missing = Välj vem du skriver till.
+new-message-to-refused = Du kan inte skicka ett meddelande till den här personen.
+new-message-group-pupils = Elever i dina grupper
+new-message-group-guardians = Deras vårdnadshavare
+new-message-group-teachers = Lärare
+new-message-group-adults = Skolans personal
+new-message-group-chosen = Vald
+new-message-subject = Ämne
+new-message-subject-missing = Skriv ett ämne.
+new-message-body = Meddelande
+
+## Frånvaro
+home-absences-to-clear = { $count ->
+    [0] { $name }: ingen frånvaro att förklara
+    [one] { $name }: 1 frånvaro att förklara
+   *[other] { $name }: { $count } frånvaron att förklara
+}
+absences-title = Frånvaro: { $name }
+absences-hours = { $hours } h
+absences-no-year = Läsåret har inte börjat ännu.
+absences-total = Frånvaro detta läsår
+absences-explained = Förklarad
+absences-late = Förseningar
+absences-threshold = Frånvaron har nått { $hours } timmar. Skolan kontaktar familjen.
+absences-to-clear = Frånvaro att förklara
+absences-nothing-to-clear = All frånvaro är förklarad.
+absences-explain = Förklara frånvaro
+absences-first-date = Första dagen
+absences-last-date = Sista dagen
+absences-last-date-hint = Lämna tomt för en dag.
+absences-reason = Orsak
+absences-reason-missing = Skriv orsaken till frånvaron.
+absences-date-invalid = Ange datumet som en dag i kalendern.
+absences-last-before-first = Den sista dagen kan inte vara före den första.
+absences-refused = De här dagarna kan inte förklaras: de måste höra till detta läsår, och en förklaring gäller högst { $days } dagar.
+absences-explain-button = Förklara
+absences-reports = Anmälningar och förklaringar
+absences-no-reports = Inga anmälningar ännu.
+absences-report-cleared = Kvitterad.
+absences-report-open = Inte kvitterad ännu.
+absences-clear-report = Kvittera anmälan för { $dates }
+absences-all = All frånvaro och alla förseningar
+absences-none = Ingen frånvaro detta läsår.
+absences-date = Datum
+absences-class = Lektion
+absences-kind = Slag
+absences-state = Förklarad
+absences-state-explained = Förklarad
+absences-state-open = Inte förklarad
+notice-explained = Frånvaron är förklarad.
+notice-cleared = Anmälan är kvitterad.
+
+## Material
+home-class-materials = Material för { $class }
+materials-title = Material: { $class }
+materials-none = Inget material ännu.
+materials-link = Länk
+materials-remove = Ta bort ”{ $title }”
+materials-share = Dela material
+materials-title-field = Rubrik
+materials-title-missing = Skriv en rubrik.
+materials-url = Länkens adress
+materials-url-hint = En webbadress som börjar med https://. Dela antingen en länk eller en fil.
+materials-url-invalid = Länken måste vara en webbadress som börjar med http:// eller https://.
+materials-file = Fil
+materials-file-hint = Högst { $size }.
+materials-nothing-shared = Ange en länk eller välj en fil.
+materials-both-shared = Dela antingen en länk eller en fil, inte båda.
+materials-share-button = Dela
+notice-shared = Materialet är delat med gruppen.
+notice-removed = Materialet är borttaget.
+
+## Användare
+admin-users-link = Användare och lösenord
+users-title = Användare
+users-search = Sök med namn eller användarnamn
+users-search-button = Sök
+users-count = { $count ->
+    [one] 1 användare
+   *[other] { $count } användare
+}
+users-name = Namn
+users-username = Användarnamn
+users-roles = Roller
+users-classes = Grupper
+users-state = Inloggning
+users-actions = Lösenord
+users-enabled = Tillåten
+users-disabled = Spärrad
+users-set-password = Ange lösenord för { $name }
+users-pages = Sidor
+users-previous = Föregående sida
+users-next = Nästa sida
+users-page-of = Sida { $page } av { $pages }
+role-pupil = Elev
+role-teacher = Lärare
+role-guardian = Vårdnadshavare
+role-staff = Personal
+role-admin = Administratör
+password-title = Lösenord för { $name }
+password-intro = Ange ett nytt lösenord för { $name } (användarnamn { $username }). Ge det till personen personligen.
+password-new = Nytt lösenord
+password-hint = Minst { $min } tecken.
+password-too-short = Lösenordet måste ha minst { $min } tecken.
+password-too-long = Lösenordet är för långt.
+password-set = Ange lösenordet
+password-back = Tillbaka till användarna
+notice-password-set = Lösenordet är angivet.

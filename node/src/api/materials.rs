@@ -263,7 +263,7 @@ fn material_view(roster: &RosterIndex, class_id: &str, material: &Material) -> M
             file: FileRefView::from(file),
             download_path: format!(
                 "/api/v1/classes/{}/materials/{}/file",
-                encode_path_segment(class_id),
+                super::path_segment(class_id),
                 material.id
             ),
         },
@@ -279,18 +279,4 @@ fn material_view(roster: &RosterIndex, class_id: &str, material: &Material) -> M
             .map(|user| user.display_name()),
         shared_at: material.shared_at.unix_millis(),
     }
-}
-
-/// Percent-encodes a path segment: sourcedIds may hold any characters (`{…}`, `/`, spaces).
-fn encode_path_segment(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|byte| {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                char::from(byte).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect()
 }

@@ -6,6 +6,7 @@
 //! memory. [`PasswordWorkers`] therefore runs hashes on tokio's blocking pool behind a semaphore.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -154,6 +155,9 @@ pub struct PasswordWorkers {
     /// Permits to be queued or running: bounds the waiting line.
     admitted: Arc<Semaphore>,
     concurrency: usize,
+    /// Hashes and verifications handed to the workers since start: what a throttled or refused
+    /// login must not add to (the tests check that), and a figure for operators.
+    jobs_started: Arc<AtomicU64>,
 }
 
 /// A hash to run on a worker thread; it sends its own answer.
@@ -192,6 +196,7 @@ impl PasswordWorkers {
             jobs,
             admitted: Arc::new(Semaphore::new(admitted)),
             concurrency,
+            jobs_started: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -203,6 +208,11 @@ impl PasswordWorkers {
     /// How many hashes may run at once.
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// How many hashes and verifications were handed to the workers since start.
+    pub fn jobs_started(&self) -> u64 {
+        self.jobs_started.load(Ordering::Relaxed)
     }
 
     /// Hashes a new password (see [`hash_password`]) on a worker.
@@ -255,6 +265,7 @@ impl PasswordWorkers {
         self.jobs
             .try_send(job)
             .map_err(|_| PasswordError::WorkerFailed)?;
+        self.jobs_started.fetch_add(1, Ordering::Relaxed);
         answered.await.map_err(|_| PasswordError::WorkerFailed)
     }
 }

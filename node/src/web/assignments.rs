@@ -3,7 +3,7 @@
 //! a submission with feedback. Every read and write goes through the JSON API's handlers.
 
 use axum::body::Bytes;
-use axum::extract::multipart::{Field as MultipartField, MultipartRejection};
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,6 +12,7 @@ use maud::{Markup, html};
 
 use super::i18n::Translator;
 use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
+use super::upload::{check_csrf, read_upload_form, upload_viewer};
 use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::assignments::{
     AssignmentRequest, AttemptView, ReturnRequest, SubmissionRequest, SubmissionStatusView,
@@ -21,8 +22,6 @@ use crate::api::assignments::{
 use crate::api::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
 use crate::api::timetable::school_local_time_at;
 use crate::api::{Access, ApiError, node_now_millis, roster_index};
-use crate::auth::AuthError;
-use crate::auth::csrf::csrf_tokens_match;
 use crate::model::assignments::MAX_GRADE_CHARS;
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS, NodeTime};
 use crate::server::AppState;
@@ -292,14 +291,10 @@ fn teacher_section(t: &Translator, id: &str, submissions: &[SubmissionSummary]) 
 // A pupil saves or submits work.
 // ---------------------------------------------------------------------------------------------
 
-/// What the multipart form of a submission carried.
-#[derive(Debug, Default)]
-struct SubmissionUpload {
-    csrf_token: String,
-    text: String,
-    submit: bool,
-    file: Option<(String, String, Vec<u8>)>,
-}
+/// The submission form's text fields and their bounds: four bytes a character at most and a
+/// little over, so the length check can answer next to the field rather than refusing the form.
+const SUBMISSION_TEXT_FIELDS: [(&str, usize); 2] =
+    [("text", 4 * MAX_BODY_CHARS + 1024), ("action", 64)];
 
 /// `POST /assignments/{id}/submission` (`multipart/form-data`): saves the pupil's text and an
 /// optional file as the draft, or submits them.
@@ -311,34 +306,50 @@ pub async fn save_submission(
     UrlPath(id): UrlPath<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, WebError> {
-    // The token is in the body, where no middleware reads it: checked below, before anything is
-    // written.
-    let (caller, record) = state
-        .auth
-        .authenticate_before_csrf(&method, &uri, &headers)?;
-    let viewer = Viewer {
-        caller,
-        csrf_token: record.csrf_token,
-        t: super::i18n::Translator::new(super::i18n::Language::for_request(&headers)),
-    };
+    let viewer = upload_viewer(&state, &method, &uri, &headers)?;
     let t = viewer.t;
-    let mut multipart = multipart.map_err(|_| ApiError::BadRequest("not a form".into()))?;
     let _slot = upload_slot().await?;
-    let upload = read_submission_form(&mut multipart, upload_limit(&state)).await?;
-    if !csrf_tokens_match(upload.csrf_token.as_bytes(), &viewer.csrf_token) {
-        return Err(WebError::Auth(AuthError::CsrfTokenMismatch));
-    }
+    let upload = match read_upload_form(
+        multipart,
+        "file",
+        upload_limit(&state),
+        &SUBMISSION_TEXT_FIELDS,
+    )
+    .await
+    {
+        Ok(upload) => upload,
+        // A file over the limit is shown on the form, like any other problem of a field, with
+        // the status that says why. (The CSRF token may not have been read: nothing is written.)
+        Err(error @ ApiError::TooLarge(_)) => {
+            let mut errors = FormErrors::default();
+            errors.add("file", t.text("error-file-too-large"));
+            let form = SubmissionForm { text: None, errors };
+            return render_assignment_page(
+                &state,
+                &viewer,
+                &id,
+                &Notice::default(),
+                api_status(&error),
+                &form,
+            )
+            .await;
+        }
+        Err(other) => return Err(other.into()),
+    };
+    check_csrf(&viewer, &upload)?;
+    let text = upload.field("text").to_owned();
+    let submit = upload.field("action") == "submit";
 
     let mut errors = FormErrors::default();
-    if upload.text.chars().count() > MAX_BODY_CHARS {
+    if text.chars().count() > MAX_BODY_CHARS {
         errors.add_too_long("text", &t, MAX_BODY_CHARS);
     }
-    if upload.submit && upload.text.trim().is_empty() && upload.file.is_none() {
+    if submit && text.trim().is_empty() && upload.file.is_none() {
         errors.add("text", t.text("submission-empty"));
     }
     if !errors.is_empty() {
         let form = SubmissionForm {
-            text: Some(upload.text),
+            text: Some(text),
             errors,
         };
         return render_assignment_page(
@@ -361,13 +372,13 @@ pub async fn save_submission(
     .await?
     .0;
     let mut files: Vec<FileRefView> = current.draft.map(|draft| draft.files).unwrap_or_default();
-    if let Some((file_name, media_type, content)) = upload.file {
+    if let Some(file) = upload.file {
         let stored = store_uploaded_file(
             &state,
             &viewer.caller.user_id,
-            &file_name,
-            &media_type,
-            content,
+            &file.name,
+            &file.media_type,
+            file.content,
         )
         .await;
         match stored {
@@ -376,7 +387,7 @@ pub async fn save_submission(
                 let mut errors = FormErrors::default();
                 errors.add("file", refusal_text(&t, &error));
                 let form = SubmissionForm {
-                    text: Some(upload.text),
+                    text: Some(text),
                     errors,
                 };
                 return render_assignment_page(
@@ -392,9 +403,9 @@ pub async fn save_submission(
         }
     }
     let request = SubmissionRequest {
-        text: upload.text.clone(),
+        text: text.clone(),
         files,
-        submit: upload.submit,
+        submit,
         device_time: None,
     };
     let saved = crate::api::assignments::save_submission(
@@ -406,7 +417,7 @@ pub async fn save_submission(
     .await;
     match saved {
         Ok(_) => {
-            let done = if upload.submit { "submitted" } else { "draft" };
+            let done = if submit { "submitted" } else { "draft" };
             Ok(Redirect::to(&format!("/assignments/{id}?done={done}")).into_response())
         }
         Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
@@ -415,7 +426,7 @@ pub async fn save_submission(
                 ..FormErrors::default()
             };
             let form = SubmissionForm {
-                text: Some(upload.text),
+                text: Some(text),
                 errors,
             };
             render_assignment_page(
@@ -432,67 +443,8 @@ pub async fn save_submission(
     }
 }
 
-/// Reads the submission form's fields; the file at most `limit` bytes, the text fields bounded too.
-async fn read_submission_form(
-    multipart: &mut Multipart,
-    limit: u64,
-) -> Result<SubmissionUpload, ApiError> {
-    let bad = |error: axum::extract::multipart::MultipartError| {
-        ApiError::BadRequest(format!("the form could not be read: {error}"))
-    };
-    let mut upload = SubmissionUpload::default();
-    while let Some(field) = multipart.next_field().await.map_err(bad)? {
-        let name = field.name().unwrap_or("").to_owned();
-        match name.as_str() {
-            "csrf_token" => upload.csrf_token = bounded_text(field, 256).await?,
-            "text" => {
-                // Four bytes a character at most, and a little over, so the length check can
-                // answer next to the field rather than refusing the form.
-                upload.text = bounded_text(field, 4 * MAX_BODY_CHARS + 1024).await?;
-            }
-            "action" => upload.submit = bounded_text(field, 64).await? == "submit",
-            "file" => {
-                let file_name = field.file_name().unwrap_or("").to_owned();
-                let media_type = field
-                    .content_type()
-                    .unwrap_or(crate::api::files::FALLBACK_MEDIA_TYPE)
-                    .to_owned();
-                let content = bounded_bytes(field, limit).await?;
-                // A form sent without choosing a file has an empty, nameless file part.
-                if !file_name.is_empty() || !content.is_empty() {
-                    upload.file = Some((file_name, media_type, content));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(upload)
-}
-
-async fn bounded_bytes(mut field: MultipartField<'_>, limit: u64) -> Result<Vec<u8>, ApiError> {
-    let mut content = Vec::new();
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|error| ApiError::BadRequest(format!("the upload broke off: {error}")))?
-    {
-        if (content.len() + chunk.len()) as u64 > limit {
-            return Err(ApiError::TooLarge(format!(
-                "the file is larger than this node accepts ({limit} bytes at most)"
-            )));
-        }
-        content.extend_from_slice(&chunk);
-    }
-    Ok(content)
-}
-
-async fn bounded_text(field: MultipartField<'_>, limit: usize) -> Result<String, ApiError> {
-    let bytes = bounded_bytes(field, limit as u64).await?;
-    String::from_utf8(bytes).map_err(|_| ApiError::BadRequest("a field is not UTF-8".into()))
-}
-
 /// A refusal of the node, in the viewer's language where we know its kind.
-fn refusal_text(t: &Translator, error: &ApiError) -> String {
+pub fn refusal_text(t: &Translator, error: &ApiError) -> String {
     match error {
         ApiError::TooLarge(_) => t.text("error-file-too-large"),
         ApiError::QuotaExceeded(_) => t.text("error-too-many"),
@@ -692,7 +644,7 @@ pub async fn create_assignment(
 
 /// A date and clock time on the school's local clock as node time. Finnish time is UTC+2 or, in
 /// summer, UTC+3; the offset that the school's clock has at the resulting moment is the right one.
-fn school_local_to_node_millis(date: time::Date, clock: time::Time) -> Option<i64> {
+pub fn school_local_to_node_millis(date: time::Date, clock: time::Time) -> Option<i64> {
     let local = time::PrimitiveDateTime::new(date, clock);
     for hours in [3, 2] {
         let offset = time::UtcOffset::from_hms(hours, 0, 0).ok()?;

@@ -8,7 +8,9 @@ use axum::response::Response;
 use fluent_bundle::FluentValue;
 use maud::{Markup, html};
 
+use super::absences::{absences_of, absences_path, unexplained};
 use super::layout::{Frame, page};
+use super::materials::materials_path;
 use super::{Viewer, WebError};
 use crate::api::announcements::{AnnouncementView, my_announcements};
 use crate::api::assignments::{
@@ -73,6 +75,36 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         .await?
         .0;
 
+    // Each child's absences still to explain: what a guardian comes to the home page for.
+    let mut children = Vec::new();
+    if is_guardian {
+        for child in roster.children.get(&caller.user_id).into_iter().flatten() {
+            let name = roster
+                .users
+                .user(child)
+                .map(|user| user.display_name())
+                .unwrap_or_else(|| child.clone());
+            // A child the roster no longer lists as a pupil has no absences page.
+            match absences_of(&state, &viewer, child).await {
+                Ok(absences) => {
+                    children.push((child.clone(), name, unexplained(&absences).count()))
+                }
+                Err(ApiError::NotFound(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+    let pupil_classes: Vec<(String, String)> = roster
+        .classes_as_pupil
+        .get(&caller.user_id)
+        .into_iter()
+        .flatten()
+        .filter_map(|class| {
+            let document = roster.classes.get(class)?;
+            Some((class.clone(), document.class.title.clone()))
+        })
+        .collect();
+
     let mut pupil_assignments = Vec::new();
     if is_pupil {
         for class in roster
@@ -110,12 +142,13 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         }
         @if is_pupil {
             (pupil_work(&t, &pupil_assignments))
+            (pupil_classes_list(&t, &pupil_classes))
         }
         @if is_teacher {
             (teacher_work(&t, &taught_assignments, &taught_classes))
         }
         @if is_guardian {
-            (guardian_children(&t, &roster, &caller.user_id))
+            (guardian_children(&t, &children))
         }
         (unread_messages(&t, &threads))
         (announcement_list(&t, &announcements))
@@ -297,6 +330,10 @@ fn teacher_work(
                         a href=(format!("/classes/{class}/assignments/new")) {
                             (t.text_with("home-new-assignment", &[("class", FluentValue::from(title.as_str()))]))
                         }
+                        " "
+                        a href=(materials_path(class)) {
+                            (t.text_with("home-class-materials", &[("class", FluentValue::from(title.as_str()))]))
+                        }
                         ul {
                             @for assignment in assignments.iter().filter(|assignment| &assignment.class_id == class) {
                                 li { a href=(format!("/assignments/{}", assignment.id)) { (assignment.title) } }
@@ -309,13 +346,43 @@ fn teacher_work(
     }
 }
 
-fn guardian_children(t: &Translator, roster: &crate::api::RosterIndex, guardian: &str) -> Markup {
+/// A guardian's children, each with a link to their absences and how many wait to be explained.
+fn guardian_children(t: &Translator, children: &[(String, String, usize)]) -> Markup {
     html! {
         section aria-labelledby="children-heading" {
             h2 id="children-heading" { (t.text("home-children")) }
-            ul {
-                @for child in roster.children.get(guardian).into_iter().flatten() {
-                    li { (roster.users.user(child).map(|user| user.display_name()).unwrap_or_else(|| child.clone())) }
+            ul class="cards" {
+                @for (child, name, to_clear) in children {
+                    li {
+                        strong { (name) }
+                        " "
+                        a href=(absences_path(child)) {
+                            (t.text_with("home-absences-to-clear", &[
+                                ("count", FluentValue::from(*to_clear)),
+                                ("name", FluentValue::from(name.as_str())),
+                            ]))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A pupil's classes, each with its materials.
+fn pupil_classes_list(t: &Translator, classes: &[(String, String)]) -> Markup {
+    html! {
+        @if !classes.is_empty() {
+            section aria-labelledby="pupil-classes-heading" {
+                h2 id="pupil-classes-heading" { (t.text("home-my-classes")) }
+                ul class="inline-list" {
+                    @for (class, title) in classes {
+                        li {
+                            a href=(materials_path(class)) {
+                                (t.text_with("home-class-materials", &[("class", FluentValue::from(title.as_str()))]))
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -411,7 +478,10 @@ fn admin_status(
                 dt { (t.text("admin-classes")) } dd { (roster.classes.len()) }
             }
             @if state_is_admin {
-                p { a href="/admin/roster" { (t.text("admin-import-roster")) } }
+                ul class="inline-list" {
+                    li { a href="/admin/users" { (t.text("admin-users-link")) } }
+                    li { a href="/admin/roster" { (t.text("admin-import-roster")) } }
+                }
             }
         }
     }

@@ -92,6 +92,7 @@ pub fn page_with_status(
                             ul {
                                 li { a href="/home" { (t.text("nav-home")) } }
                                 li { a href="/messages" { (t.text("nav-messages")) } }
+                                li { a href="/announcements" { (t.text("nav-announcements")) } }
                             }
                         }
                         form class="logout" method="post" action="/logout" {

@@ -2,6 +2,8 @@
 //! read. Reading a thread never changes it by itself (a `GET` writes nothing); replying or pressing
 //! "mark as read" does.
 
+use std::collections::BTreeSet;
+
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
@@ -11,9 +13,12 @@ use maud::html;
 
 use super::layout::{Field, FormErrors, Frame, csrf_field, page, page_with_status};
 use super::{Viewer, WebError, api_status, form_fields};
-use crate::api::ApiError;
-use crate::api::messages::{MarkRead, NewMessage, ThreadListQuery, list_threads, thread};
-use crate::model::common::MAX_BODY_CHARS;
+use crate::api::messages::{
+    MarkRead, NewMessage, NewThread, ThreadListQuery, list_threads, thread,
+};
+use crate::api::{ApiError, RosterIndex, roster_index};
+use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
+use crate::model::{UserId, UserRole};
 use crate::server::AppState;
 
 /// `GET /messages`: the viewer's threads, the most recently active first.
@@ -33,6 +38,7 @@ pub async fn threads_page(
     .await?
     .0;
     let content = html! {
+        p { a href="/messages/new" class="button" { (t.text("new-message-title")) } }
         @if threads.is_empty() {
             p { (t.text("messages-none")) }
         } @else {
@@ -219,4 +225,243 @@ pub async fn mark_read(
     )
     .await?;
     Ok(Redirect::to(&format!("/messages/{thread_id}")).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting a conversation.
+// ---------------------------------------------------------------------------------------------
+
+/// The new-message form's values, as sent.
+#[derive(Debug, Default)]
+struct NewThreadForm {
+    to: String,
+    subject: String,
+    body: String,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct NewThreadQuery {
+    /// A recipient chosen beforehand, from a link on another page.
+    to: Option<String>,
+}
+
+/// A group of people the viewer may write to, with its heading's message key.
+struct RecipientGroup {
+    label: &'static str,
+    people: Vec<(UserId, String)>,
+}
+
+/// Whom the viewer is offered to write to: for pupils and guardians, the teachers of their (or
+/// their children's) classes and the school's other adults; for the school's adults, the pupils of
+/// the classes they teach, those pupils' guardians, and their colleagues. A school's whole roster
+/// would make a page of thousands of names, so other people are reached through a link that names
+/// them (`?to=`). The API decides what is allowed, whatever the list offers.
+fn recipients(roster: &RosterIndex, viewer: &Viewer) -> Vec<RecipientGroup> {
+    let me = viewer.caller.user_id.as_str();
+    let enabled = |id: &UserId| {
+        roster
+            .users
+            .user(id)
+            .filter(|user| user.enabled && id != me)
+            .map(|user| (id.clone(), user.display_name()))
+    };
+    let is_adult = |user: &crate::model::roster::RosterUser| {
+        [UserRole::Teacher, UserRole::Staff, UserRole::Admin]
+            .iter()
+            .any(|role| user.has_role(*role))
+    };
+    let sorted = |people: BTreeSet<UserId>| {
+        let mut people: Vec<(UserId, String)> = people.iter().filter_map(enabled).collect();
+        people.sort_by(|first, second| first.1.cmp(&second.1));
+        people
+    };
+    let mut groups = Vec::new();
+    let is_school_adult = [UserRole::Teacher, UserRole::Staff, UserRole::Admin]
+        .iter()
+        .any(|role| viewer.caller.has_role(*role));
+    let mut teachers = BTreeSet::new();
+    if is_school_adult {
+        let mut pupils = BTreeSet::new();
+        for class in roster.classes_as_teacher.get(me).into_iter().flatten() {
+            if let Some(document) = roster.classes.get(class) {
+                pupils.extend(document.pupils().into_iter().cloned());
+            }
+        }
+        let guardians: BTreeSet<UserId> = pupils
+            .iter()
+            .flat_map(|pupil| roster.users.guardians_of(pupil))
+            .map(|guardian| guardian.sourced_id.clone())
+            .collect();
+        groups.push(RecipientGroup {
+            label: "new-message-group-pupils",
+            people: sorted(pupils),
+        });
+        groups.push(RecipientGroup {
+            label: "new-message-group-guardians",
+            people: sorted(guardians),
+        });
+    } else {
+        let mut pupils: BTreeSet<&UserId> = roster.children.get(me).into_iter().flatten().collect();
+        pupils.insert(&viewer.caller.user_id);
+        for pupil in pupils {
+            for class in roster.classes_as_pupil.get(pupil).into_iter().flatten() {
+                if let Some(document) = roster.classes.get(class) {
+                    teachers.extend(document.teachers().into_iter().cloned());
+                }
+            }
+        }
+        groups.push(RecipientGroup {
+            label: "new-message-group-teachers",
+            people: sorted(teachers.clone()),
+        });
+    }
+    let adults: BTreeSet<UserId> = roster
+        .users
+        .users
+        .values()
+        .filter(|user| is_adult(user) && !teachers.contains(&user.sourced_id))
+        .map(|user| user.sourced_id.clone())
+        .collect();
+    groups.push(RecipientGroup {
+        label: "new-message-group-adults",
+        people: sorted(adults),
+    });
+    groups.retain(|group| !group.people.is_empty());
+    groups
+}
+
+/// `GET /messages/new?to=`.
+pub async fn new_thread_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<NewThreadQuery>,
+) -> Result<Response, WebError> {
+    let form = NewThreadForm {
+        to: query.to.unwrap_or_default(),
+        ..NewThreadForm::default()
+    };
+    render_new_thread(
+        &state,
+        &viewer,
+        &form,
+        &FormErrors::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn render_new_thread(
+    state: &AppState,
+    viewer: &Viewer,
+    form: &NewThreadForm,
+    errors: &FormErrors,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let t = viewer.t;
+    let roster = roster_index(state).await?;
+    let mut groups = recipients(&roster, viewer);
+    // Someone named by a link but not in the lists is offered too, so the link works.
+    let listed = groups
+        .iter()
+        .any(|group| group.people.iter().any(|(id, _)| *id == form.to));
+    if !listed && let Some(user) = roster.users.user(&form.to).filter(|user| user.enabled) {
+        groups.insert(
+            0,
+            RecipientGroup {
+                label: "new-message-group-chosen",
+                people: vec![(user.sourced_id.clone(), user.display_name())],
+            },
+        );
+    }
+    let to_error = errors.for_field("to");
+    let content = html! {
+        form method="post" action="/messages/new" class="stack" novalidate {
+            (errors.summary(&t))
+            (csrf_field(viewer))
+            div class=(if to_error.is_some() { "field field-invalid" } else { "field" }) {
+                label for="to" { (t.text("new-message-to")) }
+                @if let Some(error) = to_error {
+                    p class="field-error" id="to-error" { (error) }
+                }
+                select id="to" name="to" required
+                    aria-describedby=[to_error.map(|_| "to-error")]
+                    aria-invalid=[to_error.map(|_| "true")] {
+                    option value="" { (t.text("new-message-choose")) }
+                    @for group in &groups {
+                        optgroup label=(t.text(group.label)) {
+                            @for (id, name) in &group.people {
+                                option value=(id) selected[*id == form.to] { (name) }
+                            }
+                        }
+                    }
+                }
+            }
+            (Field::new("subject", t.text("new-message-subject"), "text", &form.subject)
+                .required().max_chars(MAX_TITLE_CHARS).render(errors))
+            (Field::new("body", t.text("new-message-body"), "textarea", &form.body)
+                .required().max_chars(MAX_BODY_CHARS).render(errors))
+            button type="submit" { (t.text("message-send")) }
+        }
+    };
+    let frame = Frame::new(state, viewer, "/messages/new");
+    Ok(page_with_status(
+        &frame,
+        status,
+        &t.text("new-message-title"),
+        content,
+    ))
+}
+
+/// `POST /messages/new` (form): starts the thread with its first message.
+pub async fn start_thread(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let t = viewer.t;
+    let fields = form_fields(&body);
+    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    let form = NewThreadForm {
+        to: field("to"),
+        subject: field("subject").trim().to_owned(),
+        body: field("body").trim().to_owned(),
+    };
+    let mut errors = FormErrors::default();
+    if form.to.is_empty() {
+        errors.add("to", t.text("new-message-to-missing"));
+    }
+    if form.subject.is_empty() {
+        errors.add("subject", t.text("new-message-subject-missing"));
+    } else if form.subject.chars().count() > MAX_TITLE_CHARS {
+        errors.add_too_long("subject", &t, MAX_TITLE_CHARS);
+    }
+    if form.body.is_empty() {
+        errors.add("body", t.text("message-body-missing"));
+    } else if form.body.chars().count() > MAX_BODY_CHARS {
+        errors.add_too_long("body", &t, MAX_BODY_CHARS);
+    }
+    if !errors.is_empty() {
+        return render_new_thread(&state, &viewer, &form, &errors, StatusCode::BAD_REQUEST).await;
+    }
+    let started = crate::api::messages::start_thread(
+        State(state.clone()),
+        viewer.caller.clone(),
+        axum::Json(NewThread {
+            participants: vec![form.to.clone()],
+            subject: form.subject.clone(),
+            body: form.body.clone(),
+        }),
+    )
+    .await;
+    match started {
+        Ok((_, thread)) => {
+            Ok(Redirect::to(&format!("/messages/{}?done=sent", thread.0.id)).into_response())
+        }
+        // Not someone the viewer may write to (the safeguarding rules), or no such person.
+        Err(error @ (ApiError::BadRequest(_) | ApiError::Forbidden(_))) => {
+            errors.add("to", t.text("new-message-to-refused"));
+            render_new_thread(&state, &viewer, &form, &errors, api_status(&error)).await
+        }
+        Err(other) => Err(other.into()),
+    }
 }

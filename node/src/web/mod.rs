@@ -12,10 +12,16 @@
 //!   banner, navigation) and form pieces. `security`: the headers of every response. `assets`: the
 //!   stylesheet under a hashed name. `https`: the TLS listener and the redirect to it.
 //! - Pages: `login` (log in and out, language choice), `home` (a home per role), `assignments`
-//!   (view, submit, create, review and return), `attendance` (marking a lesson), `messages` (threads, reading, replying),
-//!   `admin` (the roster import), `statement` (the accessibility statement).
+//!   (view, submit, create, review and return), `attendance` (marking a lesson), `absences` (a
+//!   pupil's absences; guardians explain and clear them), `messages` (threads, starting one,
+//!   reading, replying), `announcements` (reading, publishing, withdrawing), `materials` (a class's
+//!   links and files, shared by its teachers), `admin` (the roster import, the users, setting a
+//!   password), `statement` (the accessibility statement). `upload`: what the file-upload forms
+//!   share (reading a bounded multipart form, its CSRF token, 413 for what is too large).
 
+mod absences;
 mod admin;
+mod announcements;
 pub mod assets;
 mod assignments;
 mod attendance;
@@ -24,9 +30,11 @@ pub mod https;
 pub mod i18n;
 mod layout;
 mod login;
+mod materials;
 mod messages;
 pub mod security;
 mod statement;
+mod upload;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
@@ -84,15 +92,40 @@ pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
         )
         .route("/messages", get(messages::threads_page))
         .route(
+            "/messages/new",
+            get(messages::new_thread_page).post(messages::start_thread),
+        )
+        .route(
             "/messages/{thread}",
             get(messages::thread_page).post(messages::reply),
         )
         .route("/messages/{thread}/read", post(messages::mark_read))
+        .route(
+            "/announcements",
+            get(announcements::announcements_page).post(announcements::publish),
+        )
+        .route("/announcements/withdraw", post(announcements::withdraw))
+        .route("/pupils/{pupil}/absences", get(absences::absences_page))
+        .route("/pupils/{pupil}/absences/explain", post(absences::explain))
+        .route("/pupils/{pupil}/absences/clear", post(absences::clear))
+        .route(
+            "/classes/{class}/materials/{material}/remove",
+            post(materials::remove),
+        )
+        .route("/admin/users", get(admin::users_page))
+        .route(
+            "/admin/users/{username}/password",
+            get(admin::password_page).post(admin::set_password),
+        )
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES));
     let uploads = Router::new()
         .route(
             "/assignments/{id}/submission",
             post(assignments::save_submission),
+        )
+        .route(
+            "/classes/{class}/materials",
+            get(materials::materials_page).post(materials::share),
         )
         .layer(DefaultBodyLimit::max(upload_body_limit));
     let roster_body_limit =
