@@ -253,6 +253,17 @@ async fn try_login(school: &TestSchool, username: &str) -> Option<Browser> {
     (page.status == StatusCode::SEE_OTHER).then_some(browser)
 }
 
+/// Keeps every checked page under `<target>/web-pages/` as an artefact, for people to look at what
+/// the checks judged (each file names its page and language).
+fn save_page(name: &str, language: &str, body: &str) {
+    // `CARGO_TARGET_TMPDIR` is `<target>/tmp`, so this follows `CARGO_TARGET_DIR`.
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = tmp.parent().unwrap_or(tmp).join("web-pages");
+    std::fs::create_dir_all(&dir).expect("page dir");
+    let file = format!("{}-{language}.html", name.replace(' ', "-"));
+    std::fs::write(dir.join(file), body).expect("page saved");
+}
+
 #[tokio::test]
 async fn every_page_passes_the_automated_checks_in_every_language() {
     let school = TestSchool::start().await;
@@ -438,6 +449,7 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         ));
 
         for (name, page) in pages {
+            save_page(name, language, &page.body);
             assert!(
                 page.headers["content-type"]
                     .to_str()

@@ -28,17 +28,8 @@ impl DocumentCache {
         }
     }
 
-    /// The cached document, marked as just used.
-    pub fn get(&mut self, doc: &DocId) -> Option<&mut Automerge> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.documents.get_mut(doc).map(|(automerge, last_used)| {
-            *last_used = tick;
-            automerge
-        })
-    }
-
-    /// Takes a document out, so that a writer can change it without holding the cache.
+    /// Takes a document out, so that a reader or a writer can use it without holding the cache;
+    /// putting it back ([`Self::insert`]) marks it as just used.
     pub fn take(&mut self, doc: &DocId) -> Option<Automerge> {
         self.documents.remove(doc).map(|(automerge, _)| automerge)
     }
@@ -77,11 +68,13 @@ mod tests {
         let mut cache = DocumentCache::new(2);
         cache.insert(ids[0].clone(), Automerge::new());
         cache.insert(ids[1].clone(), Automerge::new());
-        assert!(cache.get(&ids[0]).is_some());
+        // Using a document is taking it out and putting it back.
+        let used = cache.take(&ids[0]).unwrap();
+        cache.insert(ids[0].clone(), used);
         cache.insert(ids[2].clone(), Automerge::new());
         assert_eq!(cache.len(), 2);
-        assert!(cache.get(&ids[0]).is_some());
-        assert!(cache.get(&ids[1]).is_none());
-        assert!(cache.get(&ids[2]).is_some());
+        assert!(cache.take(&ids[0]).is_some());
+        assert!(cache.take(&ids[1]).is_none());
+        assert!(cache.take(&ids[2]).is_some());
     }
 }

@@ -881,24 +881,27 @@ impl SledStore {
         doc: &DocId,
         read: impl FnOnce(&Automerge) -> T,
     ) -> Result<Option<T>, StoreError> {
-        if let Some(automerge) = self.cache().get(doc) {
-            self.inner
-                .document_cache_hits_total
-                .fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(read(automerge)));
-        }
+        // The read runs under the document's own (striped) lock with the document taken out of the
+        // cache, never under the cache's lock: reading a document (hydrating it, collecting its
+        // changes) takes far longer than a map lookup, and under the cache's one lock every read of
+        // every document waited for every other. Readers of one document still take turns; a
+        // reader that panics leaves the document out of the cache, to be reloaded from disk.
         let _document = self.document_lock(doc);
-        // A writer may have loaded it while this thread waited for the lock.
-        if let Some(automerge) = self.cache().get(doc) {
-            self.inner
-                .document_cache_hits_total
-                .fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(read(automerge)));
-        }
-        let Some(record) = self.document_record(doc)? else {
-            return Ok(None);
+        let cached = self.cache().take(doc);
+        let automerge = match cached {
+            Some(automerge) => {
+                self.inner
+                    .document_cache_hits_total
+                    .fetch_add(1, Ordering::Relaxed);
+                automerge
+            }
+            None => {
+                let Some(record) = self.document_record(doc)? else {
+                    return Ok(None);
+                };
+                self.load_from_disk(doc, &record)?
+            }
         };
-        let automerge = self.load_from_disk(doc, &record)?;
         let result = read(&automerge);
         self.cache().insert(doc.clone(), automerge);
         Ok(Some(result))

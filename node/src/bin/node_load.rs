@@ -18,7 +18,9 @@
 //!   `--write-secs`, `--write-concurrency` at a time;
 //! - **web pages**: the web UI's heaviest pages, the pupil home page and a teacher's review of a
 //!   submission, each alone (size, render time), then the pupil home page by `--read-concurrency`
-//!   sessions at once for `--page-secs` (pages per second, latency).
+//!   sessions for `--page-secs` twice: each asking again as soon as answered (the most pages per
+//!   second; latency is then mostly queueing), and each once every `--page-interval-ms` (the
+//!   latency one page has while the other sessions are active).
 //!
 //! Every user's password is the same argon2id hash (computed once): hashing thousands of users at
 //! setup would take minutes and measure nothing; the login phases pay the real verification cost.
@@ -62,9 +64,13 @@ struct Arguments {
     write_secs: u64,
     #[arg(long, default_value_t = 64)]
     write_concurrency: usize,
-    /// Seconds the web UI's pupil home page is loaded by `--read-concurrency` sessions at once.
+    /// Seconds the web UI's pupil home page is loaded by `--read-concurrency` sessions at once,
+    /// first each asking again as soon as answered, then each once every `--page-interval-ms`.
     #[arg(long, default_value_t = 10)]
     page_secs: u64,
+    /// How often each session loads its home page in the paced phase.
+    #[arg(long, default_value_t = 1000)]
+    page_interval_ms: u64,
     /// Internal: serve the node in this data directory and print its address.
     #[arg(long, hide = true)]
     serve_node: Option<PathBuf>,
@@ -582,6 +588,7 @@ async fn web_pages(
     written: &WrittenWork,
     sessions: &[Session],
     concurrency: usize,
+    interval: Duration,
     duration: Duration,
 ) -> Result<Value, String> {
     let (pupil, assignment) = written.work.first().ok_or("no pupil has work")?;
@@ -625,6 +632,7 @@ async fn web_pages(
     }
     let (latencies, errors) = gather_workers(workers).await;
     let elapsed = started.elapsed().as_secs_f64();
+    let paced = paced_pupil_home(http, base, sessions, concurrency, interval, duration).await;
     let pupil_home_html = pupil_home["html_bytes"].as_u64().unwrap_or(0) as usize;
     Ok(json!({
         "stylesheet_bytes": stylesheet_bytes,
@@ -638,7 +646,59 @@ async fn web_pages(
             "pages_per_sec": latencies.len() as f64 / elapsed,
             "latency": percentiles(latencies),
         },
+        "pupil_home_paced": paced,
     }))
+}
+
+/// The pupil home page by `concurrency` sessions that each load it once every `interval`, their
+/// starts spread evenly over the first interval: sessions in use as pupils use them (a page, then
+/// reading it), at far more pages per second than a school makes. Unlike the closed loop above,
+/// where every session asks again the moment it is answered and the latency is mostly the queue
+/// that makes, this measures what one page costs a session while the others are active.
+async fn paced_pupil_home(
+    http: &reqwest::Client,
+    base: &str,
+    sessions: &[Session],
+    concurrency: usize,
+    interval: Duration,
+    duration: Duration,
+) -> Value {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers_wanted = concurrency.min(sessions.len()).max(1);
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..workers_wanted {
+        let Some(session) = sessions.get(worker).cloned() else {
+            break;
+        };
+        let http = http.clone();
+        let base = base.to_owned();
+        let offset = interval.mul_f64(worker as f64 / workers_wanted as f64);
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut next = tokio::time::Instant::from_std(started + offset);
+            while next.into_std() < deadline {
+                tokio::time::sleep_until(next).await;
+                match get_page(&http, &base, &session, "/home").await {
+                    Some((latency, _)) => latencies.push(latency),
+                    None => errors += 1,
+                }
+                // A session that fell behind does not make up for it with a burst.
+                next = (next + interval).max(tokio::time::Instant::now());
+            }
+            (latencies, errors)
+        });
+    }
+    let (latencies, errors) = gather_workers(workers).await;
+    json!({
+        "sessions": workers_wanted,
+        "interval_ms": interval.as_millis() as u64,
+        "offered_pages_per_sec": workers_wanted as f64 / interval.as_secs_f64(),
+        "pages": latencies.len(),
+        "errors": errors,
+        "latency": percentiles(latencies),
+    })
 }
 
 async fn measure(arguments: Arguments) -> Result<(), String> {
@@ -697,6 +757,7 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
         &written,
         &sessions,
         arguments.read_concurrency,
+        Duration::from_millis(arguments.page_interval_ms.max(1)),
         Duration::from_secs(arguments.page_secs),
     )
     .await?;
