@@ -300,11 +300,13 @@ pub async fn explain(
     {
         errors.add("last_date", t.text("absences-last-before-first"));
     }
-    if form.reason.trim().is_empty() {
-        errors.add("reason", t.text("absences-reason-missing"));
-    } else if form.reason.chars().count() > MAX_REASON_CHARS {
-        errors.add_too_long("reason", &t, MAX_REASON_CHARS);
-    }
+    errors.check_required_text(
+        "reason",
+        &form.reason,
+        MAX_REASON_CHARS,
+        &t,
+        "absences-reason-missing",
+    );
     let Some(first_date) = first_date.filter(|_| errors.is_empty()) else {
         return render(
             &state,

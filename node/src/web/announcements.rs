@@ -13,7 +13,7 @@ use maud::html;
 
 use super::assignments::school_local_to_node_millis;
 use super::i18n::Translator;
-use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
+use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status, select_field};
 use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::announcements::{
     Audience, NewAnnouncement, my_announcements, publish_class_announcement,
@@ -160,20 +160,7 @@ async fn render(
                 form method="post" action="/announcements" class="stack" novalidate {
                     (errors.summary(&t))
                     (csrf_field(viewer))
-                    @let audience_error = errors.for_field("audience");
-                    div class=(if audience_error.is_some() { "field field-invalid" } else { "field" }) {
-                        label for="audience" { (t.text("announcements-audience")) }
-                        @if let Some(error) = audience_error {
-                            p class="field-error" id="audience-error" { (error) }
-                        }
-                        select id="audience" name="audience"
-                            aria-describedby=[audience_error.map(|_| "audience-error")]
-                            aria-invalid=[audience_error.map(|_| "true")] {
-                            @for (value, label) in &audiences {
-                                option value=(value) selected[*value == form.audience] { (label) }
-                            }
-                        }
-                    }
+                    (select_field("audience", t.text("announcements-audience"), &[(None, audiences.clone())], &form.audience, errors))
                     (Field::new("title", t.text("announcements-title-field"), "text", &form.title)
                         .required().max_chars(MAX_TITLE_CHARS).render(errors))
                     (Field::new("body", t.text("announcements-body"), "textarea", &form.body)
@@ -217,16 +204,20 @@ pub async fn publish(
     {
         errors.add("audience", t.text("announcements-audience-invalid"));
     }
-    if form.title.is_empty() {
-        errors.add("title", t.text("announcements-title-missing"));
-    } else if form.title.chars().count() > MAX_TITLE_CHARS {
-        errors.add_too_long("title", &t, MAX_TITLE_CHARS);
-    }
-    if form.body.is_empty() {
-        errors.add("body", t.text("announcements-body-missing"));
-    } else if form.body.chars().count() > MAX_BODY_CHARS {
-        errors.add_too_long("body", &t, MAX_BODY_CHARS);
-    }
+    errors.check_required_text(
+        "title",
+        &form.title,
+        MAX_TITLE_CHARS,
+        &t,
+        "announcements-title-missing",
+    );
+    errors.check_required_text(
+        "body",
+        &form.body,
+        MAX_BODY_CHARS,
+        &t,
+        "announcements-body-missing",
+    );
     // "Shown until" a date means to the end of that day on the school's clock.
     let expires_at = if form.shown_until.is_empty() {
         None

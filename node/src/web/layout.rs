@@ -204,6 +204,23 @@ impl FormErrors {
         );
     }
 
+    /// A required text field: its message (by `missing_key`) when it is blank, or the length error
+    /// when it has more than `max_chars` characters.
+    pub fn check_required_text(
+        &mut self,
+        field: &'static str,
+        value: &str,
+        max_chars: usize,
+        t: &Translator,
+        missing_key: &'static str,
+    ) {
+        if value.trim().is_empty() {
+            self.add(field, t.text(missing_key));
+        } else if value.chars().count() > max_chars {
+            self.add_too_long(field, t, max_chars);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.form.is_none()
     }
@@ -329,6 +346,42 @@ impl<'form> Field<'form> {
                         required[self.required] maxlength=[self.max_chars]
                         autocomplete=[self.autocomplete] multiple[self.multiple]
                         aria-describedby=[described_by.as_deref()] aria-invalid=[invalid];
+                }
+            }
+        }
+    }
+}
+
+/// A labelled `select` of (value, label) options, grouped under headings when there is more than one
+/// group, with its error tied to it like [`Field`]'s. `chosen` is the selected value.
+pub fn select_field(
+    id: &'static str,
+    label: String,
+    groups: &[(Option<String>, Vec<(String, String)>)],
+    chosen: &str,
+    errors: &FormErrors,
+) -> Markup {
+    let error = errors.for_field(id);
+    let error_id = format!("{id}-error");
+    let option = |value: &String, text: &String| {
+        html! { option value=(value) selected[*value == chosen] { (text) } }
+    };
+    html! {
+        div class=(if error.is_some() { "field field-invalid" } else { "field" }) {
+            label for=(id) { (label) }
+            @if let Some(error) = error {
+                p class="field-error" id=(error_id) { (error) }
+            }
+            select id=(id) name=(id) required
+                aria-describedby=[error.map(|_| error_id.as_str())]
+                aria-invalid=[error.map(|_| "true")] {
+                @for (heading, options) in groups {
+                    @match heading {
+                        Some(heading) => optgroup label=(heading) {
+                            @for (value, text) in options { (option(value, text)) }
+                        },
+                        None => @for (value, text) in options { (option(value, text)) },
+                    }
                 }
             }
         }

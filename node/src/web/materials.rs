@@ -192,11 +192,13 @@ pub async fn share(
         url: upload.field("url").trim().to_owned(),
     };
     let mut errors = FormErrors::default();
-    if form.title.is_empty() {
-        errors.add("title", t.text("materials-title-missing"));
-    } else if form.title.chars().count() > MAX_TITLE_CHARS {
-        errors.add_too_long("title", &t, MAX_TITLE_CHARS);
-    }
+    errors.check_required_text(
+        "title",
+        &form.title,
+        MAX_TITLE_CHARS,
+        &t,
+        "materials-title-missing",
+    );
     match (form.url.is_empty(), upload.file.is_some()) {
         (true, false) => errors.add("url", t.text("materials-nothing-shared")),
         (false, true) => errors.add("url", t.text("materials-both-shared")),

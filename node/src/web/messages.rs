@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
 use maud::html;
 
-use super::layout::{Field, FormErrors, Frame, csrf_field, page, page_with_status};
+use super::layout::{Field, FormErrors, Frame, csrf_field, page, page_with_status, select_field};
 use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::messages::{
     MarkRead, NewMessage, NewThread, ThreadListQuery, list_threads, thread,
@@ -373,29 +373,18 @@ async fn render_new_thread(
             },
         );
     }
-    let to_error = errors.for_field("to");
+    let mut options: Vec<(Option<String>, Vec<(String, String)>)> =
+        vec![(None, vec![(String::new(), t.text("new-message-choose"))])];
+    options.extend(
+        groups
+            .into_iter()
+            .map(|group| (Some(t.text(group.label)), group.people)),
+    );
     let content = html! {
         form method="post" action="/messages/new" class="stack" novalidate {
             (errors.summary(&t))
             (csrf_field(viewer))
-            div class=(if to_error.is_some() { "field field-invalid" } else { "field" }) {
-                label for="to" { (t.text("new-message-to")) }
-                @if let Some(error) = to_error {
-                    p class="field-error" id="to-error" { (error) }
-                }
-                select id="to" name="to" required
-                    aria-describedby=[to_error.map(|_| "to-error")]
-                    aria-invalid=[to_error.map(|_| "true")] {
-                    option value="" { (t.text("new-message-choose")) }
-                    @for group in &groups {
-                        optgroup label=(t.text(group.label)) {
-                            @for (id, name) in &group.people {
-                                option value=(id) selected[*id == form.to] { (name) }
-                            }
-                        }
-                    }
-                }
-            }
+            (select_field("to", t.text("new-message-to"), &options, &form.to, errors))
             (Field::new("subject", t.text("new-message-subject"), "text", &form.subject)
                 .required().max_chars(MAX_TITLE_CHARS).render(errors))
             (Field::new("body", t.text("new-message-body"), "textarea", &form.body)
@@ -430,16 +419,20 @@ pub async fn start_thread(
     if form.to.is_empty() {
         errors.add("to", t.text("new-message-to-missing"));
     }
-    if form.subject.is_empty() {
-        errors.add("subject", t.text("new-message-subject-missing"));
-    } else if form.subject.chars().count() > MAX_TITLE_CHARS {
-        errors.add_too_long("subject", &t, MAX_TITLE_CHARS);
-    }
-    if form.body.is_empty() {
-        errors.add("body", t.text("message-body-missing"));
-    } else if form.body.chars().count() > MAX_BODY_CHARS {
-        errors.add_too_long("body", &t, MAX_BODY_CHARS);
-    }
+    errors.check_required_text(
+        "subject",
+        &form.subject,
+        MAX_TITLE_CHARS,
+        &t,
+        "new-message-subject-missing",
+    );
+    errors.check_required_text(
+        "body",
+        &form.body,
+        MAX_BODY_CHARS,
+        &t,
+        "message-body-missing",
+    );
     if !errors.is_empty() {
         return render_new_thread(&state, &viewer, &form, &errors, StatusCode::BAD_REQUEST).await;
     }
