@@ -1307,3 +1307,21 @@ async fn school_it_finds_users_and_sets_a_password() {
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_language_link_never_redirects_off_the_node_or_breaks_the_response() {
+    let school = TestSchool::start().await;
+    let mut visitor = Browser::new(&school);
+    for back in [
+        "%2Fhome%0D%0ASet-Cookie%3A%20x%3Dy",
+        "%2F%2Fevil.example%2F",
+        "https%3A%2F%2Fevil.example%2F",
+        "%2F%5Cevil.example",
+    ] {
+        let page = visitor.get(&format!("/language/en?back={back}")).await;
+        assert!(page.status.is_redirection(), "{back}: {}", page.status);
+        assert_eq!(page.location().as_deref(), Some("/home"), "{back}");
+    }
+    let kept = visitor.get("/language/sv?back=%2Fmessages").await;
+    assert_eq!(kept.location().as_deref(), Some("/messages"));
+}

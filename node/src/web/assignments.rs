@@ -21,7 +21,7 @@ use crate::api::assignments::{
 };
 use crate::api::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
 use crate::api::timetable::school_local_time_at;
-use crate::api::{Access, ApiError, node_now_millis, roster_index};
+use crate::api::{Access, ApiError, node_now_millis, path_segment, roster_index};
 use crate::model::assignments::MAX_GRADE_CHARS;
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS, NodeTime};
 use crate::server::AppState;
@@ -188,7 +188,7 @@ fn attempts(t: &Translator, id: &str, pupil: &str, attempts: &[AttemptView]) -> 
                     div class="prose" { (paragraphs(&attempt.work.text)) }
                 }
                 @if !attempt.work.files.is_empty() {
-                    (file_list(t, &attempt.work.files, |blob| format!("/api/v1/assignments/{id}/submissions/{pupil}/files/{blob}")))
+                    (file_list(t, &attempt.work.files, |blob| format!("/api/v1/assignments/{id}/submissions/{}/files/{blob}", path_segment(pupil))))
                 }
                 @if let Some(feedback) = &attempt.feedback {
                     div class="feedback" {
@@ -227,7 +227,7 @@ fn pupil_section(
             @if let Some(draft) = submission.draft.as_ref().filter(|_| submission.can_submit) {
                 @if !draft.files.is_empty() {
                     h3 { (t.text("assignment-draft-files")) }
-                    (file_list(t, &draft.files, |blob| format!("/api/v1/assignments/{id}/submissions/{}/files/{blob}", viewer.caller.user_id)))
+                    (file_list(t, &draft.files, |blob| format!("/api/v1/assignments/{id}/submissions/{}/files/{blob}", path_segment(&viewer.caller.user_id))))
                 }
             }
             @if submission.can_submit {
@@ -274,7 +274,7 @@ fn teacher_section(t: &Translator, id: &str, submissions: &[SubmissionSummary]) 
                     @for summary in submissions {
                         tr {
                             th scope="row" {
-                                a href=(format!("/assignments/{id}/submissions/{}", summary.pupil)) { (summary.display_name) }
+                                a href=(format!("/assignments/{id}/submissions/{}", path_segment(&summary.pupil))) { (summary.display_name) }
                             }
                             td { (status_text(t, summary.status)) @if summary.late { " " strong class="late" { (t.text("attempt-late")) } } }
                             td { @if let Some(at) = summary.submitted_at { (t.date_time(at)) } }
@@ -418,7 +418,10 @@ pub async fn save_submission(
     match saved {
         Ok(_) => {
             let done = if submit { "submitted" } else { "draft" };
-            Ok(Redirect::to(&format!("/assignments/{id}?done={done}")).into_response())
+            Ok(
+                Redirect::to(&format!("/assignments/{}?done={done}", path_segment(&id)))
+                    .into_response(),
+            )
         }
         Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
             let errors = FormErrors {
@@ -510,7 +513,11 @@ fn assignment_form_page(
     status: StatusCode,
 ) -> Response {
     let t = viewer.t;
-    let frame = Frame::new(state, viewer, &format!("/classes/{class}/assignments/new"));
+    let frame = Frame::new(
+        state,
+        viewer,
+        &format!("/classes/{}/assignments/new", path_segment(class)),
+    );
     let title = t.text_with(
         "new-assignment-title",
         &[("class", FluentValue::from(class_title))],
@@ -520,7 +527,7 @@ fn assignment_form_page(
         status,
         &title,
         html! {
-            form method="post" action=(format!("/classes/{class}/assignments")) class="stack" novalidate {
+            form method="post" action=(format!("/classes/{}/assignments", path_segment(class))) class="stack" novalidate {
                 (errors.summary(&t))
                 (csrf_field(viewer))
                 (Field::new("title", t.text("new-assignment-name"), "text", &form.title)
@@ -624,7 +631,10 @@ pub async fn create_assignment(
                 .and_then(|location| location.rsplit('/').next())
                 .map(str::to_owned)
                 .ok_or_else(|| ApiError::Internal("a created assignment has no location".into()))?;
-            Ok(Redirect::to(&format!("/assignments/{id}?done=created")).into_response())
+            Ok(
+                Redirect::to(&format!("/assignments/{}?done=created", path_segment(&id)))
+                    .into_response(),
+            )
         }
         Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
             errors.form = Some(refusal_text(&t, &error));
@@ -739,7 +749,7 @@ async fn render_review_page(
         @if may_return && submission.status == SubmissionStatusView::Submitted {
             section aria-labelledby="return-heading" {
                 h2 id="return-heading" { (t.text("review-return-heading")) }
-                form method="post" action=(format!("/assignments/{id}/submissions/{pupil}/return")) class="stack" novalidate {
+                form method="post" action=(format!("/assignments/{id}/submissions/{}/return", path_segment(pupil))) class="stack" novalidate {
                     (errors.summary(&t))
                     (csrf_field(viewer))
                     (Field::new("feedback", t.text("review-feedback"), "textarea", &form.feedback)
@@ -759,7 +769,7 @@ async fn render_review_page(
     let frame = Frame::new(
         state,
         viewer,
-        &format!("/assignments/{id}/submissions/{pupil}"),
+        &format!("/assignments/{id}/submissions/{}", path_segment(pupil)),
     );
     Ok(page_with_status(&frame, status, &title, content))
 }
@@ -815,7 +825,10 @@ pub async fn return_submission(
     )
     .await;
     match returned {
-        Ok(_) => Ok(Redirect::to(&format!("/assignments/{id}?done=returned")).into_response()),
+        Ok(_) => Ok(
+            Redirect::to(&format!("/assignments/{}?done=returned", path_segment(&id)))
+                .into_response(),
+        ),
         Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
             errors.form = Some(refusal_text(&t, &error));
             render_review_page(

@@ -16,7 +16,7 @@ use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::attendance::{
     LessonMarksRequest, MarkStatus, PupilMarkRequest, class_attendance_on,
 };
-use crate::api::{ApiError, roster_index};
+use crate::api::{ApiError, path_segment, roster_index};
 use crate::model::common::CalendarDate;
 use crate::server::AppState;
 
@@ -123,7 +123,7 @@ async fn render(
         @if marked {
             p class="notice" role="status" { (t.text("notice-marked")) }
         }
-        form method="post" action=(format!("/classes/{class}/attendance/{date}/{lesson}")) class="stack" novalidate {
+        form method="post" action=(attendance_path_text(class, date, lesson)) class="stack" novalidate {
             (errors.summary(&t))
             (csrf_field(viewer))
             @for (pupil, name) in &pupils {
@@ -145,11 +145,7 @@ async fn render(
             button type="submit" { (t.text("attendance-save")) }
         }
     };
-    let frame = Frame::new(
-        state,
-        viewer,
-        &format!("/classes/{class}/attendance/{date}/{lesson}"),
-    );
+    let frame = Frame::new(state, viewer, &attendance_path_text(class, date, lesson));
     Ok(page_with_status(&frame, status, &title, content))
 }
 
@@ -214,7 +210,8 @@ pub async fn mark(
     .await;
     match saved {
         Ok(_) => Ok(Redirect::to(&format!(
-            "/classes/{class}/attendance/{date}/{lesson}?done=marked"
+            "{}?done=marked",
+            attendance_path_text(&class, &date, &lesson)
         ))
         .into_response()),
         Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
@@ -236,5 +233,16 @@ pub async fn mark(
 
 /// The link to a lesson's attendance page.
 pub fn attendance_path(class: &str, date: CalendarDate, lesson: &str) -> String {
-    format!("/classes/{class}/attendance/{date}/{lesson}")
+    attendance_path_text(class, &date.to_string(), lesson)
+}
+
+/// The same, from the date as the path had it; class and lesson ids are percent-encoded, since a
+/// sourcedId may hold any character.
+fn attendance_path_text(class: &str, date: &str, lesson: &str) -> String {
+    format!(
+        "/classes/{}/attendance/{}/{}",
+        path_segment(class),
+        path_segment(date),
+        path_segment(lesson)
+    )
 }

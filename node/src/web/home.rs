@@ -327,7 +327,7 @@ fn teacher_work(
                     li {
                         span class="class-title" { (title) }
                         " "
-                        a href=(format!("/classes/{class}/assignments/new")) {
+                        a href=(format!("/classes/{}/assignments/new", crate::api::path_segment(class))) {
                             (t.text_with("home-new-assignment", &[("class", FluentValue::from(title.as_str()))]))
                         }
                         " "

@@ -171,10 +171,17 @@ pub async fn choose_language(
             "no language {code:?}"
         ))));
     };
-    // Only a path of this node: never an open redirect to another site.
+    // Only a path of this node: never an open redirect to another site, and never a character
+    // that cannot stand in a Location header (which would fail the response).
     let back = query
         .back
-        .filter(|path| path.starts_with('/') && !path.starts_with("//") && !path.contains('\\'))
+        .filter(|path| {
+            path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control)
+                && axum::http::HeaderValue::from_str(path).is_ok()
+        })
         .unwrap_or_else(|| "/home".to_owned());
     let cookie = Cookie::build((LANGUAGE_COOKIE_NAME, language.code()))
         .path("/")

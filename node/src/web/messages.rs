@@ -16,7 +16,7 @@ use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::messages::{
     MarkRead, NewMessage, NewThread, ThreadListQuery, list_threads, thread,
 };
-use crate::api::{ApiError, RosterIndex, roster_index};
+use crate::api::{ApiError, RosterIndex, path_segment, roster_index};
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 use crate::model::{UserId, UserRole};
 use crate::server::AppState;
@@ -192,7 +192,10 @@ pub async fn reply(
                 }),
             )
             .await?;
-            Ok(Redirect::to(&format!("/messages/{thread_id}?done=sent")).into_response())
+            Ok(
+                Redirect::to(&format!("/messages/{}?done=sent", path_segment(&thread_id)))
+                    .into_response(),
+            )
         }
         Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
             errors.form = Some(t.text("error-bad-request"));
@@ -224,7 +227,7 @@ pub async fn mark_read(
         axum::Json(MarkRead::default()),
     )
     .await?;
-    Ok(Redirect::to(&format!("/messages/{thread_id}")).into_response())
+    Ok(Redirect::to(&format!("/messages/{}", path_segment(&thread_id))).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
