@@ -20,6 +20,7 @@ pub mod materials;
 pub mod messages;
 pub mod openapi;
 pub mod roster;
+pub mod services;
 pub mod timetable;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -420,4 +421,5 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(messages::routes())
         .merge(announcements::routes())
         .merge(materials::routes())
+        .merge(services::routes())
 }
