@@ -38,6 +38,7 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub http: HttpConfig,
     pub relay: RelayLinkConfig,
+    pub oidc: OidcConfig,
 }
 
 /// The LAN-facing HTTP listener.
@@ -95,12 +96,67 @@ pub struct RelayLinkConfig {
     pub backoff_max_secs: u64,
 }
 
+/// The node's OpenID Provider (`crate::oidc`), which logs users in to the school's services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer URL services know the node by, `https://host[:port]` without a path: the name of
+    /// the node on the school LAN. Empty (the default): derived from the listener the platform is
+    /// served on, `https://ADDRESS` with HTTPS, else `http://ADDRESS`, which suits tests and
+    /// development; a school sets its LAN name here.
+    pub issuer: String,
+    /// How long an ID token is valid, in seconds (default 600, 60 to 3600).
+    pub id_token_lifetime_secs: u64,
+    /// How long an access token opens the userinfo endpoint, in seconds (default 600, 60 to 3600).
+    pub access_token_lifetime_secs: u64,
+    /// Days a signing key signs before the next one takes over (default 30, 1 to 365).
+    pub signing_key_rotation_days: u64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            id_token_lifetime_secs: 600,
+            access_token_lifetime_secs: 600,
+            signing_key_rotation_days: 30,
+        }
+    }
+}
+
+impl OidcConfig {
+    /// The configured issuer, checked and without a trailing `/`; `None` when it is to be derived.
+    pub fn configured_issuer(&self) -> Result<Option<String>, ConfigError> {
+        if self.issuer.is_empty() {
+            return Ok(None);
+        }
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "oidc.issuer",
+            reason,
+        };
+        let url = url::Url::parse(&self.issuer).map_err(|error| invalid(error.to_string()))?;
+        if !matches!(url.scheme(), "https" | "http")
+            || url.host().is_none()
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+        {
+            return Err(invalid(
+                "must be http(s)://host[:port] with no path, query or fragment".to_owned(),
+            ));
+        }
+        Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
+    }
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("digione-node-data"),
             http: HttpConfig::default(),
             relay: RelayLinkConfig::default(),
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -198,6 +254,16 @@ impl NodeConfig {
                 "must be at least 1 and at most relay.backoff_max_secs",
             );
         }
+        self.oidc.configured_issuer()?;
+        if !(60..=3600).contains(&self.oidc.id_token_lifetime_secs) {
+            return invalid("oidc.id_token_lifetime_secs", "must be 60 to 3600");
+        }
+        if !(60..=3600).contains(&self.oidc.access_token_lifetime_secs) {
+            return invalid("oidc.access_token_lifetime_secs", "must be 60 to 3600");
+        }
+        if !(1..=365).contains(&self.oidc.signing_key_rotation_days) {
+            return invalid("oidc.signing_key_rotation_days", "must be 1 to 365");
+        }
         if !self.relay.address.is_empty() && !self.relay.address.contains(':') {
             return invalid(
                 "relay.address",
@@ -260,6 +326,20 @@ mod tests {
                 ..
             })
         ));
+        let mut config = NodeConfig::default();
+        config.oidc.issuer = "https://koulu.example.fi/path".into();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Invalid {
+                key: "oidc.issuer",
+                ..
+            })
+        ));
+        config.oidc.issuer = "https://koulu.example.fi:8443/".into();
+        assert_eq!(
+            config.oidc.configured_issuer().ok().flatten().as_deref(),
+            Some("https://koulu.example.fi:8443")
+        );
         let mut config = NodeConfig::default();
         config.relay.address = "no-port".into();
         assert!(matches!(

@@ -13,6 +13,7 @@ pub mod directory;
 pub mod identity;
 pub mod metrics;
 pub mod model;
+pub mod oidc;
 pub mod repository;
 pub mod roster_import;
 pub mod school_generator;

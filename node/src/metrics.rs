@@ -89,6 +89,24 @@ pub async fn render(state: &AppState) -> Result<String, String> {
         "Change notices dropped while the sync client was offline or behind",
         state.repository.notices_dropped_total(),
     );
+    gauge(
+        &mut registry,
+        "oidc_pending_codes",
+        "Authorisation codes of the OpenID Provider waiting to be redeemed",
+        state.oidc.grants.pending_codes() as u64,
+    );
+    gauge(
+        &mut registry,
+        "oidc_access_tokens",
+        "Access tokens the OpenID Provider holds",
+        state.oidc.grants.access_tokens_held() as u64,
+    );
+    gauge(
+        &mut registry,
+        "oidc_logins",
+        "Logins to services (access tokens issued) since start",
+        state.oidc.grants.access_tokens_issued_total(),
+    );
     let mut text = String::new();
     encode(&mut text, &registry).map_err(|error| error.to_string())?;
     Ok(text)

@@ -30,6 +30,8 @@ pub struct AppState {
     pub auth: AuthState,
     pub roster: Arc<crate::api::RosterCache>,
     pub upload_quota: crate::upload_quota::UploadQuota,
+    /// The OpenID Provider (`crate::oidc`).
+    pub oidc: Arc<crate::oidc::OidcProvider>,
     pub started: Instant,
 }
 
@@ -163,6 +165,18 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         ),
         None => None,
     };
+    let https_bound = match &https_listener {
+        Some(listener) => Some(listener.local_addr().map_err(|error| error.to_string())?),
+        None => None,
+    };
+    let oidc = Arc::new(crate::oidc::OidcProvider::new(
+        &config.oidc,
+        repository.store(),
+        repository.clone(),
+        identity.school.clone(),
+        http_address,
+        https_bound,
+    )?);
     let state = AppState {
         config: Arc::new(config),
         identity: Arc::new(identity),
@@ -171,6 +185,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         auth,
         roster,
         upload_quota,
+        oidc,
         started,
     };
     // With HTTPS the platform is served there (with HSTS), and plain HTTP only redirects to it.
@@ -250,6 +265,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(crate::api::openapi::document))
         .merge(crate::auth::routes())
         .merge(crate::api::routes())
+        .merge(crate::oidc::routes())
         .merge(crate::web::routes(state.config.http.max_upload_bytes))
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::middleware::from_fn(close_after_refused_body))

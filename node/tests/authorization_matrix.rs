@@ -141,6 +141,13 @@ struct World {
 }
 
 async fn build_world(school: &TestSchool) -> World {
+    school
+        .publish_oidc_service(
+            "matrix-tool",
+            "https://tool.example.fi/callback",
+            &["profile"],
+        )
+        .await;
     let teacher = school.login("leena.korhonen").await;
     let pupil = school.login("aino.makinen01").await;
     let guardian = school.login("marja.makinen").await;
@@ -613,8 +620,41 @@ fn cases(world: &World) -> Vec<Case> {
             CLASS_READERS,
         ),
     ];
+    cases.extend([
+        case(
+            "GET",
+            "/api/v1/services",
+            "/api/v1/services".into(),
+            Value::Null,
+            &[Admin],
+        ),
+        case(
+            "PUT",
+            "/api/v1/services/{service}/activation",
+            "/api/v1/services/matrix-tool/activation".into(),
+            json!({ "approved_claims": ["profile"] }),
+            &[Admin],
+        ),
+        case(
+            "GET",
+            "/api/v1/audit",
+            "/api/v1/audit".into(),
+            Value::Null,
+            &[Admin],
+        ),
+    ]);
     // Deletions last, so that the items exist for every case above.
     cases.extend([
+        Case {
+            also_fine: &[404],
+            ..case(
+                "DELETE",
+                "/api/v1/services/{service}/activation",
+                "/api/v1/services/matrix-tool/activation".into(),
+                Value::Null,
+                &[Admin],
+            )
+        },
         Case {
             also_fine: &[404],
             ..case(

@@ -1322,6 +1322,9 @@ async fn a_language_link_never_redirects_off_the_node_or_breaks_the_response() {
         assert!(page.status.is_redirection(), "{back}: {}", page.status);
         assert_eq!(page.location().as_deref(), Some("/home"), "{back}");
     }
+    // A path of this node with letters beyond ASCII still answers with a redirect.
+    let unicode = visitor.get("/language/fi?back=%2F%C3%A4").await;
+    assert!(unicode.status.is_redirection(), "{}", unicode.status);
     let kept = visitor.get("/language/sv?back=%2Fmessages").await;
     assert_eq!(kept.location().as_deref(), Some("/messages"));
 }

@@ -1,6 +1,8 @@
 //! The `digione-operator` program: a municipality's or the nation's own tooling for the documents
-//! that no school writes. Today that is the municipality's announcements, which every school of the
-//! municipality shows its pupils, teachers and guardians.
+//! that no school writes: the municipality's announcements, which every school of the municipality
+//! shows its pupils, teachers and guardians (a municipality's operator certificate), and the
+//! national catalogue of services that log in with a node's OpenID Provider (a national operator
+//! certificate).
 //!
 //! Every command connects to the relay with the operator's certificate, brings the operator's
 //! replica in sync first, and (for a write) returns only once the relay has confirmed holding the
@@ -14,6 +16,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use node::model::announcements::{
     AnnouncementAudience, AnnouncementInput, AnnouncementsDocument, announcements_doc,
+};
+use node::model::catalogue::{
+    CatalogueDocument, ReleasableClaim, ServiceCategory, ServiceInput, ServiceProtocol,
+    catalogue_doc, client_secret_sha256,
 };
 use node::model::common::{ItemId, ModelError, NodeTime};
 use node::repository::UpdateError;
@@ -72,6 +78,80 @@ enum Command {
     Announcements,
     /// Withdraw one of the municipality's announcements by its id.
     Withdraw { id: String },
+    /// The national service catalogue (needs a national operator certificate).
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceCommand {
+    /// Publish a service, or replace the one with the same id. An OpenID Connect client gets a
+    /// fresh client secret, printed once on standard output; the catalogue keeps only its SHA-256,
+    /// so publishing again replaces the secret.
+    Publish {
+        /// The service id, also its OAuth client id: lowercase letters, digits and `-`.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Who provides the service.
+        #[arg(long)]
+        provider: String,
+        /// own, common or optional.
+        #[arg(long, value_parser = parse_category)]
+        category: ServiceCategory,
+        /// oidc, lti13 or link.
+        #[arg(long, value_parser = parse_protocol)]
+        protocol: ServiceProtocol,
+        /// An exact redirect URI (repeat for several); OpenID Connect clients only.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where the service is opened; required for a plain link.
+        #[arg(long, value_name = "URL")]
+        launch_url: Option<String>,
+        /// A claim the service may receive, by its scope name (repeat): profile, email,
+        /// urn:mpass.id:schoolCode, urn:mpass.id:municipalityCode, urn:mpass.id:class,
+        /// urn:mpass.id:classLevel, urn:mpass.id:role.
+        #[arg(long = "claim", value_name = "SCOPE", value_parser = parse_claim)]
+        claims: Vec<ReleasableClaim>,
+        /// The service works without the internet (on the school LAN, or offline).
+        #[arg(long)]
+        works_offline: bool,
+    },
+    /// List the catalogue as JSON lines.
+    List,
+    /// Withdraw a service from the catalogue by its id.
+    Withdraw { id: String },
+}
+
+fn parse_category(text: &str) -> Result<ServiceCategory, String> {
+    match text {
+        "own" => Ok(ServiceCategory::Own),
+        "common" => Ok(ServiceCategory::Common),
+        "optional" => Ok(ServiceCategory::Optional),
+        _ => Err("expected own, common or optional".to_owned()),
+    }
+}
+
+fn parse_protocol(text: &str) -> Result<ServiceProtocol, String> {
+    match text {
+        "oidc" => Ok(ServiceProtocol::Oidc),
+        "lti13" => Ok(ServiceProtocol::Lti13),
+        "link" => Ok(ServiceProtocol::Link),
+        _ => Err("expected oidc, lti13 or link".to_owned()),
+    }
+}
+
+fn parse_claim(text: &str) -> Result<ReleasableClaim, String> {
+    ReleasableClaim::from_scope(text).ok_or_else(|| {
+        let known: Vec<&str> = ReleasableClaim::ALL
+            .iter()
+            .map(|claim| claim.scope())
+            .collect();
+        format!("expected one of {}", known.join(", "))
+    })
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -120,8 +200,19 @@ async fn run(cli: Cli) -> Result<(), String> {
         server_name: cli.server_name,
         timeout: cli.timeout,
     };
-    // Every command is about the municipality's documents; a certificate without one is refused
-    // before any connection is made.
+    // The wrong kind of certificate is refused before any connection is made: announcements are
+    // the municipality's documents, the service catalogue the nation's.
+    if let Command::Service { command } = cli.command {
+        settings
+            .require_national()
+            .map_err(|error| error.to_string())?;
+        let connection = OperatorConnection::connect(settings)
+            .await
+            .map_err(|error| error.to_string())?;
+        let outcome = run_service_command(&connection, command).await;
+        connection.disconnect().await;
+        return outcome.map_err(|error| error.to_string());
+    }
     let municipality = settings.municipality().map_err(|error| error.to_string())?;
     let connection = OperatorConnection::connect(settings)
         .await
@@ -129,6 +220,113 @@ async fn run(cli: Cli) -> Result<(), String> {
     let outcome = run_command(&connection, municipality, cli.command).await;
     connection.disconnect().await;
     outcome.map_err(|error| error.to_string())
+}
+
+async fn run_service_command(
+    connection: &OperatorConnection,
+    command: ServiceCommand,
+) -> Result<(), OperatorError> {
+    let document = catalogue_doc();
+    match command {
+        ServiceCommand::Publish {
+            id,
+            name,
+            provider,
+            category,
+            protocol,
+            redirect_uris,
+            launch_url,
+            claims,
+            works_offline,
+        } => {
+            // 256 bits from the operating system's generator, the same as the node's own tokens.
+            let secret = match protocol {
+                ServiceProtocol::Oidc => {
+                    Some(node::oidc::grants::random_token().map_err(OperatorError::Write)?)
+                }
+                ServiceProtocol::Lti13 | ServiceProtocol::Link => None,
+            };
+            let input = ServiceInput {
+                id: id.clone(),
+                name,
+                provider,
+                category,
+                protocol,
+                redirect_uris,
+                launch_url,
+                allowed_claims: claims,
+                works_offline,
+                client_secret_sha256: secret.as_deref().map(client_secret_sha256),
+            };
+            let repository = connection.repository.clone();
+            let written_document = document.clone();
+            let now = NodeTime::from_unix_millis(now_millis());
+            tokio::task::spawn_blocking(move || {
+                repository.update(&written_document, |catalogue: &mut CatalogueDocument| {
+                    catalogue.publish(input, now)
+                })
+            })
+            .await
+            .map_err(|error| OperatorError::Write(error.to_string()))?
+            .map_err(describe_update_error)?;
+            connection.wait_confirmed(&document).await?;
+            eprintln!("Published service {id} in the national catalogue; the relay holds it.");
+            if let Some(secret) = secret {
+                eprintln!(
+                    "Its client secret follows, shown this once: give it to the service's provider."
+                );
+                println!("{secret}");
+            }
+            Ok(())
+        }
+        ServiceCommand::List => {
+            let catalogue: CatalogueDocument = connection
+                .repository
+                .read_or_default(&document)
+                .map_err(|error| OperatorError::Write(error.to_string()))?;
+            for service in catalogue.services.values() {
+                let claims: Vec<&str> = service
+                    .allowed_claims
+                    .iter()
+                    .map(|claim| claim.scope())
+                    .collect();
+                println!(
+                    "{}",
+                    json!({
+                        "id": service.id,
+                        "name": service.name,
+                        "provider": service.provider,
+                        "category": service.category,
+                        "protocol": service.protocol,
+                        "redirect_uris": service.redirect_uris,
+                        "launch_url": service.launch_url,
+                        "allowed_claims": claims,
+                        "works_offline": service.works_offline,
+                        "published_at": service.published_at.to_string(),
+                    })
+                );
+            }
+            Ok(())
+        }
+        ServiceCommand::Withdraw { id } => {
+            let repository = connection.repository.clone();
+            let written_document = document.clone();
+            let withdrawn_id = id.clone();
+            tokio::task::spawn_blocking(move || {
+                repository.update(&written_document, |catalogue: &mut CatalogueDocument| {
+                    catalogue.withdraw(&withdrawn_id).map(|_| ())
+                })
+            })
+            .await
+            .map_err(|error| OperatorError::Write(error.to_string()))?
+            .map_err(describe_update_error)?;
+            connection.wait_confirmed(&document).await?;
+            eprintln!(
+                "Withdrew service {id} from the national catalogue; the relay holds the change."
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn run_command(
@@ -220,6 +418,9 @@ async fn run_command(
             }
             Ok(())
         }
+        Command::Service { .. } => Err(OperatorError::Write(
+            "service commands are run by run_service_command".to_owned(),
+        )),
         Command::Withdraw { id } => {
             let repository = connection.repository.clone();
             let written_document = document.clone();

@@ -46,6 +46,10 @@ pub enum OperatorError {
         "the certificate in {dir} is a national operator's; municipality documents need an operator certificate of that municipality (`digione-relay operator-certificate --municipality CODE`)"
     )]
     NoMunicipality { dir: String },
+    #[error(
+        "the certificate in {dir} is an operator's of municipality {municipality}; the national service catalogue needs a national operator certificate (`digione-relay operator-certificate` without --municipality)"
+    )]
+    NotNational { dir: String, municipality: String },
     #[error("the operator's store at {path} cannot be opened: {reason}")]
     Store { path: String, reason: String },
     #[error(
@@ -95,6 +99,19 @@ impl OperatorSettings {
             .ok_or_else(|| OperatorError::NoMunicipality {
                 dir: dir.display().to_string(),
             })
+    }
+
+    /// Succeeds when the operator certificate in the data directory is a national operator's,
+    /// which alone may write national documents (the service catalogue).
+    pub fn require_national(&self) -> Result<(), OperatorError> {
+        let dir = self.identity_dir();
+        match load_operator_identity(&dir)?.municipality {
+            None => Ok(()),
+            Some(municipality) => Err(OperatorError::NotNational {
+                dir: dir.display().to_string(),
+                municipality: municipality.to_string(),
+            }),
+        }
     }
 
     fn store_dir(&self) -> PathBuf {

@@ -140,3 +140,59 @@ fn a_timeout_beyond_an_hour_is_refused_by_the_command_line() {
         stderr(&output)
     );
 }
+
+fn publish_service() -> [&'static str; 16] {
+    [
+        "service",
+        "publish",
+        "--id",
+        "learning-tool",
+        "--name",
+        "Oppimateriaali",
+        "--provider",
+        "Kustantamo Oy",
+        "--category",
+        "optional",
+        "--protocol",
+        "oidc",
+        "--redirect-uri",
+        "https://tool.example.fi/callback",
+        "--claim",
+        "urn:mpass.id:role",
+    ]
+}
+
+#[test]
+fn a_municipality_operator_is_told_the_service_catalogue_needs_a_national_certificate() {
+    let data = tempfile::tempdir().expect("tempdir");
+    issue(
+        data.path(),
+        FleetIdentity {
+            node: "op-0a1b2c3d".parse::<NodeId>().expect("operator id"),
+            role: Role::Operator,
+            school: None,
+            municipality: Some("092".parse().expect("municipality")),
+        },
+    );
+    let output = operator(data.path(), "127.0.0.1:9", &publish_service());
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("needs a national operator certificate"),
+        "{message}"
+    );
+    assert!(output.stdout.is_empty(), "no secret is printed");
+    assert!(!data.path().join("store").exists());
+}
+
+#[test]
+fn a_claim_outside_the_vocabulary_is_refused_by_the_command_line() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut arguments = publish_service().to_vec();
+    arguments.push("--claim");
+    arguments.push("urn:mpass.id:socialSecurityNumber");
+    let output = operator(data.path(), "127.0.0.1:9", &arguments);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("urn:mpass.id:classLevel"), "{message}");
+}

@@ -651,6 +651,12 @@ impl ApiSession {
         self.call(reqwest::Method::GET, path, None).await
     }
 
+    /// The `Cookie` header value of the session, for requests a browser would make (the OpenID
+    /// Provider's authorisation endpoint).
+    pub fn cookie(&self) -> &str {
+        &self.cookie
+    }
+
     pub async fn post(&self, path: &str, body: Json) -> Json {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
@@ -884,6 +890,19 @@ impl Fleet {
             "operator-certificate",
             "--municipality",
             MUNICIPALITY,
+            "--out",
+            identity.to_str().expect("a UTF-8 temporary path"),
+        ]);
+        data_dir
+    }
+
+    /// Issues a national operator's certificate (no municipality: it writes national documents,
+    /// such as the service catalogue) into a fresh operator data directory named `name`.
+    pub fn issue_national_operator(&self, name: &str) -> PathBuf {
+        let data_dir = self.root.join(format!("operator-{name}"));
+        let identity = data_dir.join("identity");
+        self.relay.run(&[
+            "operator-certificate",
             "--out",
             identity.to_str().expect("a UTF-8 temporary path"),
         ]);

@@ -20,6 +20,7 @@ pub mod materials;
 pub mod messages;
 pub mod openapi;
 pub mod roster;
+pub mod services;
 pub mod timetable;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -420,6 +421,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(messages::routes())
         .merge(announcements::routes())
         .merge(materials::routes())
+        .merge(services::routes())
 }
 
 /// Percent-encodes one segment of a URL path: sourcedIds may hold any characters (`{…}`, `/`,

@@ -61,6 +61,10 @@ use utoipa::OpenApi;
         crate::api::materials::share_material,
         crate::api::materials::remove_material,
         crate::api::materials::material_file,
+        crate::api::services::list_services,
+        crate::api::services::activate_service,
+        crate::api::services::deactivate_service,
+        crate::api::services::audit_log,
     )
 )]
 #[derive(Debug)]

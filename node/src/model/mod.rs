@@ -9,6 +9,8 @@
 pub mod announcements;
 pub mod assignments;
 pub mod attendance;
+pub mod audit;
+pub mod catalogue;
 pub mod common;
 pub mod credentials;
 pub mod materials;

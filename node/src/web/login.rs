@@ -19,18 +19,40 @@ use crate::server::AppState;
 /// How long the language choice is kept: a year.
 const LANGUAGE_COOKIE_MAX_AGE_SECS: i64 = 365 * 24 * 3600;
 
-/// `GET /login`: the login form; the home page for someone already logged in.
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Where to go after logging in or choosing a language: `next` when it is a path of this node (the
+/// OpenID Provider's authorisation request sends the user to the login with its own address), else
+/// the home page. Never another site, which would make these pages open redirects, and never a
+/// character that cannot stand in a `Location` header, which would fail the response.
+fn return_path(next: Option<&str>) -> &str {
+    next.filter(|path| {
+        path.starts_with('/')
+            && !path.starts_with("//")
+            && !path.contains('\\')
+            && !path.chars().any(char::is_control)
+            && axum::http::HeaderValue::from_str(path).is_ok()
+    })
+    .unwrap_or("/home")
+}
+
+/// `GET /login?next=/path`: the login form; for someone already logged in, `next` or the home page.
 pub async fn login_page(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
 ) -> Response {
+    let next = return_path(query.next.as_deref());
     if Viewer::of_request(&state, &method, &uri, &headers).is_ok() {
-        return Redirect::to("/home").into_response();
+        return Redirect::to(next).into_response();
     }
     let t = Translator::new(Language::for_request(&headers));
-    login_form(&state, t, StatusCode::OK, "", &FormErrors::default())
+    login_form(&state, t, StatusCode::OK, "", next, &FormErrors::default())
 }
 
 fn login_form(
@@ -38,6 +60,7 @@ fn login_form(
     t: Translator,
     status: StatusCode,
     username: &str,
+    next: &str,
     errors: &FormErrors,
 ) -> Response {
     let frame = Frame::anonymous(Some(state), t, "/login");
@@ -49,6 +72,9 @@ fn login_form(
             p { (t.text("login-intro")) }
             form method="post" action="/login" class="stack" novalidate {
                 (errors.summary(&t))
+                @if next != "/home" {
+                    input type="hidden" name="next" value=(next);
+                }
                 (Field::new("username", t.text("login-username"), "text", username)
                     .required().max_chars(MAX_USERNAME_BYTES).autocomplete("username").render(errors))
                 (Field::new("password", t.text("login-password"), "password", "")
@@ -78,6 +104,7 @@ pub async fn log_in(
         .unwrap_or("")
         .trim();
     let password = fields.get("password").cloned().unwrap_or_default();
+    let next = return_path(fields.get("next").map(String::as_str));
     let mut errors = FormErrors::default();
     if username.is_empty() {
         errors.add("username", t.text("login-username-missing"));
@@ -91,12 +118,13 @@ pub async fn log_in(
             t,
             StatusCode::BAD_REQUEST,
             username,
+            next,
             &errors,
         ));
     }
     match log_in_with_password(&state.auth, &headers, username, password).await {
         Ok((_, session)) => {
-            let mut response = Redirect::to("/home").into_response();
+            let mut response = Redirect::to(next).into_response();
             let cookie = set_session_cookie(state.auth.config().https, &session.token);
             append_cookie(&mut response, &cookie)?;
             Ok(response)
@@ -108,6 +136,7 @@ pub async fn log_in(
                 t,
                 StatusCode::UNAUTHORIZED,
                 username,
+                next,
                 &errors,
             ))
         }
@@ -121,6 +150,7 @@ pub async fn log_in(
                 t,
                 StatusCode::TOO_MANY_REQUESTS,
                 username,
+                next,
                 &errors,
             ))
         }
@@ -131,6 +161,7 @@ pub async fn log_in(
                 t,
                 StatusCode::SERVICE_UNAVAILABLE,
                 username,
+                next,
                 &errors,
             ))
         }
@@ -171,25 +202,14 @@ pub async fn choose_language(
             "no language {code:?}"
         ))));
     };
-    // Only a path of this node: never an open redirect to another site, and never a character
-    // that cannot stand in a Location header (which would fail the response).
-    let back = query
-        .back
-        .filter(|path| {
-            path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                && !path.chars().any(char::is_control)
-                && axum::http::HeaderValue::from_str(path).is_ok()
-        })
-        .unwrap_or_else(|| "/home".to_owned());
+    let back = return_path(query.back.as_deref());
     let cookie = Cookie::build((LANGUAGE_COOKIE_NAME, language.code()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(time::Duration::seconds(LANGUAGE_COOKIE_MAX_AGE_SECS))
         .build();
-    let mut response = Redirect::to(&back).into_response();
+    let mut response = Redirect::to(back).into_response();
     append_cookie(&mut response, &cookie.to_string())?;
     Ok(response)
 }

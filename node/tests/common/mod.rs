@@ -107,6 +107,51 @@ impl TestSchool {
         }
     }
 
+    /// Publishes an OpenID Connect client in the national catalogue through the node's own
+    /// repository, as the operator's sync would bring it: service `id` with `redirect_uri`, allowed
+    /// `claims` (scope names). Returns the client secret (whose SHA-256 the catalogue keeps).
+    pub async fn publish_oidc_service(
+        &self,
+        id: &str,
+        redirect_uri: &str,
+        claims: &[&str],
+    ) -> String {
+        use node::model::catalogue::{
+            CatalogueDocument, ReleasableClaim, ServiceCategory, ServiceInput, ServiceProtocol,
+            catalogue_doc, client_secret_sha256,
+        };
+        let secret = format!("{id}-secret-{}", "s".repeat(40));
+        let input = ServiceInput {
+            id: id.to_owned(),
+            name: format!("Palvelu {id}"),
+            provider: "Testikustantamo Oy".to_owned(),
+            category: ServiceCategory::Optional,
+            protocol: ServiceProtocol::Oidc,
+            redirect_uris: vec![redirect_uri.to_owned()],
+            launch_url: None,
+            allowed_claims: claims
+                .iter()
+                .map(|scope| ReleasableClaim::from_scope(scope).expect("a known claim"))
+                .collect(),
+            works_offline: true,
+            client_secret_sha256: Some(client_secret_sha256(&secret)),
+        };
+        let repository = self.node.state.repository.clone();
+        tokio::task::spawn_blocking(move || {
+            repository
+                .update(&catalogue_doc(), |catalogue: &mut CatalogueDocument| {
+                    catalogue.publish(
+                        input,
+                        node::model::common::NodeTime::from_unix_millis(1_800_000_000_000),
+                    )
+                })
+                .expect("the service is published");
+        })
+        .await
+        .expect("publish task");
+        secret
+    }
+
     /// A client with no session.
     pub fn anonymous(&self) -> Client {
         Client {
