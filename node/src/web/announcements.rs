@@ -13,7 +13,9 @@ use maud::html;
 
 use super::assignments::school_local_to_node_millis;
 use super::i18n::Translator;
-use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status, select_field};
+use super::layout::{
+    Field, FormErrors, Frame, OptionGroup, csrf_field, page_with_status, select_field,
+};
 use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::announcements::{
     Audience, NewAnnouncement, my_announcements, publish_class_announcement,
@@ -160,7 +162,7 @@ async fn render(
                 form method="post" action="/announcements" class="stack" novalidate {
                     (errors.summary(&t))
                     (csrf_field(viewer))
-                    (select_field("audience", t.text("announcements-audience"), &[(None, audiences.clone())], &form.audience, errors))
+                    (select_field("audience", t.text("announcements-audience"), &[OptionGroup { heading: None, options: audiences.clone() }], &form.audience, errors))
                     (Field::new("title", t.text("announcements-title-field"), "text", &form.title)
                         .required().max_chars(MAX_TITLE_CHARS).render(errors))
                     (Field::new("body", t.text("announcements-body"), "textarea", &form.body)

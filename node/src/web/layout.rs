@@ -352,12 +352,19 @@ impl<'form> Field<'form> {
     }
 }
 
-/// A labelled `select` of (value, label) options, grouped under headings when there is more than one
-/// group, with its error tied to it like [`Field`]'s. `chosen` is the selected value.
+/// Options of a `select`, as (value, label) pairs, under a heading (`optgroup`) or none.
+#[derive(Debug, Clone)]
+pub struct OptionGroup {
+    pub heading: Option<String>,
+    pub options: Vec<(String, String)>,
+}
+
+/// A labelled `select` of grouped options, with its error tied to it like [`Field`]'s. `chosen`
+/// is the selected value.
 pub fn select_field(
     id: &'static str,
     label: String,
-    groups: &[(Option<String>, Vec<(String, String)>)],
+    groups: &[OptionGroup],
     chosen: &str,
     errors: &FormErrors,
 ) -> Markup {
@@ -375,12 +382,12 @@ pub fn select_field(
             select id=(id) name=(id) required
                 aria-describedby=[error.map(|_| error_id.as_str())]
                 aria-invalid=[error.map(|_| "true")] {
-                @for (heading, options) in groups {
-                    @match heading {
+                @for group in groups {
+                    @match &group.heading {
                         Some(heading) => optgroup label=(heading) {
-                            @for (value, text) in options { (option(value, text)) }
+                            @for (value, text) in &group.options { (option(value, text)) }
                         },
-                        None => @for (value, text) in options { (option(value, text)) },
+                        None => @for (value, text) in &group.options { (option(value, text)) },
                     }
                 }
             }

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
 use maud::html;
 
-use super::layout::{Field, FormErrors, Frame, csrf_field, page, page_with_status, select_field};
+use super::layout::{
+    Field, FormErrors, Frame, OptionGroup, csrf_field, page, page_with_status, select_field,
+};
 use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::messages::{
     MarkRead, NewMessage, NewThread, ThreadListQuery, list_threads, thread,
@@ -376,13 +378,14 @@ async fn render_new_thread(
             },
         );
     }
-    let mut options: Vec<(Option<String>, Vec<(String, String)>)> =
-        vec![(None, vec![(String::new(), t.text("new-message-choose"))])];
-    options.extend(
-        groups
-            .into_iter()
-            .map(|group| (Some(t.text(group.label)), group.people)),
-    );
+    let mut options = vec![OptionGroup {
+        heading: None,
+        options: vec![(String::new(), t.text("new-message-choose"))],
+    }];
+    options.extend(groups.into_iter().map(|group| OptionGroup {
+        heading: Some(t.text(group.label)),
+        options: group.people,
+    }));
     let content = html! {
         form method="post" action="/messages/new" class="stack" novalidate {
             (errors.summary(&t))
