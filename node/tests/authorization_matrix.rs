@@ -642,6 +642,13 @@ fn cases(world: &World) -> Vec<Case> {
             Value::Null,
             &[Admin],
         ),
+        case(
+            "GET",
+            "/api/v1/tools",
+            "/api/v1/tools".into(),
+            Value::Null,
+            EVERYONE_LOGGED_IN,
+        ),
     ]);
     // Deletions last, so that the items exist for every case above.
     cases.extend([

@@ -270,6 +270,25 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
     let id = prepare_assignment(&school).await;
     let thread = start_thread(&school).await;
     let lesson = monday_maths_lesson(&school).await;
+    // A connected tool, so that the home pages' tool list is checked too.
+    school
+        .publish_service(
+            "kirjasto",
+            "https://kirjasto.example.fi/callback",
+            &["profile"],
+            Some("https://kirjasto.example.fi/login"),
+            false,
+        )
+        .await;
+    let (status, _) = school
+        .login("sari.lehtonen")
+        .await
+        .put(
+            "/api/v1/services/kirjasto/activation",
+            serde_json::json!({ "approved_claims": ["profile"] }),
+        )
+        .await;
+    assert_eq!(status, 200);
     let mut checked = 0;
     let mut problems = Vec::new();
     for language in ["fi", "sv", "en"] {

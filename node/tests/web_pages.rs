@@ -1328,3 +1328,63 @@ async fn a_language_link_never_redirects_off_the_node_or_breaks_the_response() {
     let kept = visitor.get("/language/sv?back=%2Fmessages").await;
     assert_eq!(kept.location().as_deref(), Some("/messages"));
 }
+
+#[tokio::test]
+async fn home_pages_list_the_tools_the_school_activated() {
+    let school = TestSchool::start().await;
+    school
+        .publish_service(
+            "kirjasto",
+            "https://kirjasto.example.fi/callback",
+            &["profile"],
+            Some("https://kirjasto.example.fi/login"),
+            false,
+        )
+        .await;
+    school
+        .publish_service(
+            "laskin",
+            "https://laskin.example.fi/callback",
+            &["profile"],
+            Some("https://laskin.example.fi/"),
+            true,
+        )
+        .await;
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    assert!(
+        pupil.get("/home").await.texts("#tools-heading").is_empty(),
+        "nothing is activated yet"
+    );
+
+    let admin = school.login(ADMIN).await;
+    let (status, activated) = admin
+        .put(
+            "/api/v1/services/kirjasto/activation",
+            serde_json::json!({ "approved_claims": ["profile"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{activated}");
+    for home in [
+        pupil.get("/home").await,
+        Browser::logged_in(&school, TEACHER)
+            .await
+            .get("/home")
+            .await,
+    ] {
+        let tools = home.links("#tools-heading ~ ul a");
+        assert_eq!(
+            tools,
+            ["https://kirjasto.example.fi/login"],
+            "{}",
+            home.body
+        );
+        // The test node has no relay, so it is offline: a tool that needs the internet says so.
+        assert_eq!(home.texts("#tools-heading ~ ul .meta").len(), 2);
+    }
+    // Guardians have no tools section.
+    let guardian = Browser::logged_in(&school, GUARDIAN)
+        .await
+        .get("/home")
+        .await;
+    assert!(guardian.texts("#tools-heading").is_empty());
+}

@@ -336,3 +336,7 @@ password-too-long = The password is too long.
 password-set = Set the password
 password-back = Back to the users
 notice-password-set = The password is set.
+
+## Tools
+home-tools = Tools
+home-tool-needs-internet = Needs the internet: it opens again when the school is back online.

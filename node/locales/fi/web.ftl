@@ -336,3 +336,7 @@ password-too-long = Salasana on liian pitkä.
 password-set = Aseta salasana
 password-back = Takaisin käyttäjiin
 notice-password-set = Salasana on asetettu.
+
+## Tools
+home-tools = Työkalut
+home-tool-needs-internet = Tarvitsee internetin: aukeaa taas, kun koulun yhteys palaa.

@@ -336,3 +336,7 @@ password-too-long = Lösenordet är för långt.
 password-set = Ange lösenordet
 password-back = Tillbaka till användarna
 notice-password-set = Lösenordet är angivet.
+
+## Tools
+home-tools = Verktyg
+home-tool-needs-internet = Behöver internet: öppnas igen när skolans förbindelse är tillbaka.

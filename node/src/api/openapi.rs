@@ -65,6 +65,7 @@ use utoipa::OpenApi;
         crate::api::services::activate_service,
         crate::api::services::deactivate_service,
         crate::api::services::audit_log,
+        crate::api::services::my_tools,
     )
 )]
 #[derive(Debug)]

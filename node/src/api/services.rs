@@ -9,7 +9,9 @@
 //! - `GET /api/v1/audit?before=CURSOR&limit=N`: the audit log of grants and releases, newest
 //!   first, a page at a time.
 //!
-//! All of them are for the school's administrators only.
+//! All of them are for the school's administrators only, except:
+//! - `GET /api/v1/tools`: the services activated at this school that can be opened from a link
+//!   (their launch address), for everyone logged in: each home page lists them.
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
             axum::routing::put(activate_service).delete(deactivate_service),
         )
         .route("/api/v1/audit", get(audit_log))
+        .route("/api/v1/tools", get(my_tools))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -73,6 +76,19 @@ pub struct ServiceView {
     pub works_offline: bool,
     /// Present when the service is activated at this school.
     pub activation: Option<ActivationView>,
+}
+
+/// A tool on a home page: an activated service with the address that opens it. Opening an OpenID
+/// Connect client there starts its login, which the node answers with the user's session, so the
+/// user is not asked to log in again.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ToolView {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub launch_url: String,
+    /// Whether the service works while the school has no internet connection.
+    pub works_offline: bool,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -160,6 +176,39 @@ pub async fn list_services(
                 })
                 .collect(),
         ))
+    })
+    .await
+}
+
+/// `GET /api/v1/tools`: the services activated at this school that have a launch address, by name.
+#[utoipa::path(get, path = "/api/v1/tools", tag = "services",
+    responses((status = 200, body = [ToolView]), (status = 401, description = "not logged in")))]
+pub async fn my_tools(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<ToolView>>, ApiError> {
+    let repository = state.repository.clone();
+    let school = state.identity.school.clone();
+    blocking(move || {
+        let catalogue: CatalogueDocument = repository.read_or_default(&catalogue_doc())?;
+        let activations: ActivationsDocument =
+            repository.read_or_default(&activations_doc(&school))?;
+        let mut tools: Vec<ToolView> = catalogue
+            .services
+            .into_values()
+            .filter(|service| activations.services.contains_key(&service.id))
+            .filter_map(|service| {
+                Some(ToolView {
+                    launch_url: service.launch_url?,
+                    id: service.id,
+                    name: service.name,
+                    provider: service.provider,
+                    works_offline: service.works_offline,
+                })
+            })
+            .collect();
+        tools.sort_by(|first, second| first.name.cmp(&second.name));
+        Ok(Json(tools))
     })
     .await
 }

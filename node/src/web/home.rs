@@ -17,6 +17,7 @@ use crate::api::assignments::{
     AssignmentListQuery, AssignmentSummary, SubmissionStatusView, list_assignments,
 };
 use crate::api::messages::{ThreadListQuery, ThreadSummary, list_threads};
+use crate::api::services::ToolView;
 use crate::api::timetable::{DayQuery, DayView, day_timetable};
 use crate::api::{ApiError, node_now_millis, roster_index};
 use crate::model::UserRole;
@@ -105,6 +106,16 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         })
         .collect();
 
+    // The school's connected tools, for pupils and teachers: each opens with the node's login.
+    let tools = if is_pupil || is_teacher {
+        crate::api::services::my_tools(State(state.clone()), caller.clone())
+            .await?
+            .0
+    } else {
+        Vec::new()
+    };
+    let school_is_offline = super::layout::offline_changes(&state).is_some();
+
     let mut pupil_assignments = Vec::new();
     if is_pupil {
         for class in roster
@@ -146,6 +157,9 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         }
         @if is_teacher {
             (teacher_work(&t, &taught_assignments, &taught_classes))
+        }
+        @if !tools.is_empty() {
+            (tool_list(&t, &tools, school_is_offline))
         }
         @if is_guardian {
             (guardian_children(&t, &children))
@@ -361,6 +375,29 @@ fn guardian_children(t: &Translator, children: &[(String, String, usize)]) -> Ma
                                 ("count", FluentValue::from(*to_clear)),
                                 ("name", FluentValue::from(name.as_str())),
                             ]))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The school's connected tools, each a link that opens it (its own login comes back to the node,
+/// which answers from the session). While the school is offline, tools that need the internet say
+/// so rather than failing when opened.
+fn tool_list(t: &Translator, tools: &[ToolView], school_is_offline: bool) -> Markup {
+    html! {
+        section aria-labelledby="tools-heading" {
+            h2 id="tools-heading" { (t.text("home-tools")) }
+            ul class="cards" {
+                @for tool in tools {
+                    li {
+                        a href=(tool.launch_url) rel="noopener" { (tool.name) }
+                        " "
+                        span class="meta" { (tool.provider) }
+                        @if school_is_offline && !tool.works_offline {
+                            p class="meta" { (t.text("home-tool-needs-internet")) }
                         }
                     }
                 }

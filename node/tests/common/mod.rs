@@ -116,6 +116,19 @@ impl TestSchool {
         redirect_uri: &str,
         claims: &[&str],
     ) -> String {
+        self.publish_service(id, redirect_uri, claims, None, true)
+            .await
+    }
+
+    /// The same, with the address a home page opens it at and whether it works offline.
+    pub async fn publish_service(
+        &self,
+        id: &str,
+        redirect_uri: &str,
+        claims: &[&str],
+        launch_url: Option<&str>,
+        works_offline: bool,
+    ) -> String {
         use node::model::catalogue::{
             CatalogueDocument, ReleasableClaim, ServiceCategory, ServiceInput, ServiceProtocol,
             catalogue_doc, client_secret_sha256,
@@ -128,12 +141,12 @@ impl TestSchool {
             category: ServiceCategory::Optional,
             protocol: ServiceProtocol::Oidc,
             redirect_uris: vec![redirect_uri.to_owned()],
-            launch_url: None,
+            launch_url: launch_url.map(str::to_owned),
             allowed_claims: claims
                 .iter()
                 .map(|scope| ReleasableClaim::from_scope(scope).expect("a known claim"))
                 .collect(),
-            works_offline: true,
+            works_offline,
             client_secret_sha256: Some(client_secret_sha256(&secret)),
         };
         let repository = self.node.state.repository.clone();
