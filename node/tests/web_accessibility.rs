@@ -445,6 +445,9 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         admin.accept_language = Some(language.into());
         pages.push(("admin home", admin.get("/home").await));
         pages.push(("users", admin.get("/admin/users?q=m").await));
+        pages.push(("services", admin.get("/admin/services").await));
+        pages.push(("service", admin.get("/admin/services/kirjasto").await));
+        pages.push(("audit log", admin.get("/admin/audit").await));
         let password = admin.get("/admin/users/aino.makinen01/password").await;
         let csrf = password.csrf_token();
         pages.push(("password", password));
@@ -484,7 +487,7 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(checked, 3 * 35);
+    assert_eq!(checked, 3 * 38);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1388,3 +1388,129 @@ async fn home_pages_list_the_tools_the_school_activated() {
         .await;
     assert!(guardian.texts("#tools-heading").is_empty());
 }
+
+#[tokio::test]
+async fn school_it_takes_a_service_into_use_and_reads_the_audit_log() {
+    let school = TestSchool::start().await;
+    school
+        .publish_service(
+            "kirjasto",
+            "https://kirjasto.example.fi/callback",
+            &["profile", "urn:mpass.id:class"],
+            Some("https://kirjasto.example.fi/login"),
+            true,
+        )
+        .await;
+    let mut admin = Browser::logged_in(&school, ADMIN).await;
+    let home = admin.get("/home").await;
+    assert!(home.links("a").contains(&"/admin/services".to_owned()));
+    let list = admin.get("/admin/services").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.links("tbody a")
+            .contains(&"/admin/services/kirjasto".to_owned())
+    );
+    let page = admin.get("/admin/services/kirjasto").await;
+    assert_eq!(page.texts("#claims input[type=checkbox]").len(), 2);
+    let csrf = page.csrf_token();
+
+    // A claim that is not one of the seven is refused and changes nothing.
+    let bogus = admin
+        .post_form(
+            "/admin/services/kirjasto",
+            &[
+                ("csrf_token", &csrf),
+                ("claim", "password"),
+                ("action", "activate"),
+            ],
+        )
+        .await;
+    assert_eq!(bogus.status, StatusCode::BAD_REQUEST);
+    let api = school.login(ADMIN).await;
+    let (_, services) = api.get("/api/v1/services").await;
+    assert!(services[0]["activation"].is_null(), "{services}");
+
+    let activated = admin
+        .post_form(
+            "/admin/services/kirjasto",
+            &[
+                ("csrf_token", &csrf),
+                ("claim", "profile"),
+                ("action", "activate"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        activated.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        activated.body
+    );
+    let (_, services) = api.get("/api/v1/services").await;
+    assert_eq!(
+        services[0]["activation"]["approved_claims"],
+        serde_json::json!(["profile"])
+    );
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    assert_eq!(
+        pupil.get("/home").await.links("#tools-heading ~ ul a"),
+        ["https://kirjasto.example.fi/login"]
+    );
+
+    // The audit log lists what was given, newest first, with the user's name.
+    let now = node::model::common::NodeTime::from_unix_millis(node::api::node_now_millis());
+    for event in [
+        node::model::audit::AuditEvent::Grant,
+        node::model::audit::AuditEvent::TokenIssued,
+    ] {
+        school
+            .node
+            .state
+            .oidc
+            .audit
+            .record(node::model::audit::AuditEntry {
+                at: now,
+                event,
+                user: PUPIL_ID.to_owned(),
+                service: "kirjasto".to_owned(),
+                claims: vec![node::model::catalogue::ReleasableClaim::Profile],
+            })
+            .expect("recorded");
+    }
+    let audit = admin.get("/admin/audit").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    let rows = audit.texts("tbody tr");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|row| row.contains("Aino") && row.contains("kirjasto"))
+    );
+
+    // Teachers and pupils administer nothing here.
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    assert_eq!(
+        teacher.get("/admin/services").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        teacher.get("/admin/audit").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let teacher_csrf = teacher.get("/home").await.csrf_token();
+    let forged = teacher
+        .post_form(
+            "/admin/services/kirjasto",
+            &[("csrf_token", &teacher_csrf), ("action", "deactivate")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let deactivated = admin
+        .post_form(
+            "/admin/services/kirjasto",
+            &[("csrf_token", &csrf), ("action", "deactivate")],
+        )
+        .await;
+    assert_eq!(deactivated.status, StatusCode::SEE_OTHER);
+    assert!(pupil.get("/home").await.texts("#tools-heading").is_empty());
+}

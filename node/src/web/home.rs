@@ -517,6 +517,7 @@ fn admin_status(
             @if state_is_admin {
                 ul class="inline-list" {
                     li { a href="/admin/users" { (t.text("admin-users-link")) } }
+                    li { a href="/admin/services" { (t.text("services-title")) } }
                     li { a href="/admin/roster" { (t.text("admin-import-roster")) } }
                 }
             }

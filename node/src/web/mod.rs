@@ -16,7 +16,7 @@
 //!   pupil's absences; guardians explain and clear them), `messages` (threads, starting one,
 //!   reading, replying), `announcements` (reading, publishing, withdrawing), `materials` (a class's
 //!   links and files, shared by its teachers), `admin` (the roster import, the users, setting a
-//!   password), `statement` (the accessibility statement). `upload`: what the file-upload forms
+//!   password), `services` (connected services: activating them, the audit log), `statement` (the accessibility statement). `upload`: what the file-upload forms
 //!   share (reading a bounded multipart form, its CSRF token, 413 for what is too large).
 
 mod absences;
@@ -33,6 +33,7 @@ mod login;
 mod materials;
 mod messages;
 pub mod security;
+mod services;
 mod statement;
 mod upload;
 
@@ -113,6 +114,12 @@ pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
             post(materials::remove),
         )
         .route("/admin/users", get(admin::users_page))
+        .route("/admin/services", get(services::services_page))
+        .route(
+            "/admin/services/{service}",
+            get(services::service_page).post(services::change_service),
+        )
+        .route("/admin/audit", get(services::audit_page))
         .route(
             "/admin/users/{username}/password",
             get(admin::password_page).post(admin::set_password),
