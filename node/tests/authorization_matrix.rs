@@ -141,11 +141,16 @@ struct World {
 }
 
 async fn build_world(school: &TestSchool) -> World {
+    // Optional, with a launch address, so that a teacher can place it in a class once the
+    // activation case has taken it into use.
     school
-        .publish_oidc_service(
+        .publish_service(
             "matrix-tool",
             "https://tool.example.fi/callback",
             &["profile"],
+            Some("https://tool.example.fi/"),
+            true,
+            node::model::catalogue::ServiceCategory::Optional,
         )
         .await;
     let teacher = school.login("leena.korhonen").await;
@@ -649,9 +654,33 @@ fn cases(world: &World) -> Vec<Case> {
             Value::Null,
             EVERYONE_LOGGED_IN,
         ),
+        case(
+            "GET",
+            "/api/v1/classes/{class}/tools",
+            "/api/v1/classes/CLS-7A-MA/tools".into(),
+            Value::Null,
+            CLASS_READERS,
+        ),
+        case(
+            "PUT",
+            "/api/v1/classes/{class}/tools/{service}",
+            "/api/v1/classes/CLS-7A-MA/tools/matrix-tool".into(),
+            Value::Null,
+            &[Teacher],
+        ),
     ]);
     // Deletions last, so that the items exist for every case above.
     cases.extend([
+        Case {
+            also_fine: &[404],
+            ..case(
+                "DELETE",
+                "/api/v1/classes/{class}/tools/{service}",
+                "/api/v1/classes/CLS-7A-MA/tools/matrix-tool".into(),
+                Value::Null,
+                &[Teacher],
+            )
+        },
         Case {
             also_fine: &[404],
             ..case(

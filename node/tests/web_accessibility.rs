@@ -278,6 +278,7 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
             &["profile"],
             Some("https://kirjasto.example.fi/login"),
             false,
+            node::model::catalogue::ServiceCategory::Common,
         )
         .await;
     let (status, _) = school

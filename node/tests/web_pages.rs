@@ -1339,6 +1339,7 @@ async fn home_pages_list_the_tools_the_school_activated() {
             &["profile"],
             Some("https://kirjasto.example.fi/login"),
             false,
+            node::model::catalogue::ServiceCategory::Common,
         )
         .await;
     school
@@ -1348,6 +1349,7 @@ async fn home_pages_list_the_tools_the_school_activated() {
             &["profile"],
             Some("https://laskin.example.fi/"),
             true,
+            node::model::catalogue::ServiceCategory::Common,
         )
         .await;
     let mut pupil = Browser::logged_in(&school, PUPIL).await;
@@ -1399,6 +1401,7 @@ async fn school_it_takes_a_service_into_use_and_reads_the_audit_log() {
             &["profile", "urn:mpass.id:class"],
             Some("https://kirjasto.example.fi/login"),
             true,
+            node::model::catalogue::ServiceCategory::Common,
         )
         .await;
     let mut admin = Browser::logged_in(&school, ADMIN).await;
@@ -1512,5 +1515,121 @@ async fn school_it_takes_a_service_into_use_and_reads_the_audit_log() {
         )
         .await;
     assert_eq!(deactivated.status, StatusCode::SEE_OTHER);
+    assert!(pupil.get("/home").await.texts("#tools-heading").is_empty());
+}
+
+#[tokio::test]
+async fn a_teacher_places_an_optional_tool_in_a_group_and_only_that_group_sees_it() {
+    use node::model::catalogue::ServiceCategory;
+    let school = TestSchool::start().await;
+    school
+        .publish_service(
+            "sanasto",
+            "https://sanasto.example.fi/callback",
+            &["profile"],
+            Some("https://sanasto.example.fi/"),
+            true,
+            ServiceCategory::Optional,
+        )
+        .await;
+    school
+        .publish_service(
+            "ei-kaytossa",
+            "https://ei.example.fi/callback",
+            &["profile"],
+            Some("https://ei.example.fi/"),
+            true,
+            ServiceCategory::Optional,
+        )
+        .await;
+    let admin = school.login(ADMIN).await;
+    let (status, _) = admin
+        .put(
+            "/api/v1/services/sanasto/activation",
+            serde_json::json!({ "approved_claims": [] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Activated but optional: nobody has it until a teacher places it.
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    assert!(pupil.get("/home").await.texts("#tools-heading").is_empty());
+
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    let path = format!("/classes/{MATHS_7A}/materials");
+    let page = teacher.get(&path).await;
+    let html = page.html();
+    let selector = scraper::Selector::parse("#service option").expect("selector");
+    let offered: Vec<&str> = html
+        .select(&selector)
+        .filter_map(|option| option.value().attr("value"))
+        .collect();
+    assert_eq!(offered, ["sanasto"], "only services in use are offered");
+    let csrf = page.csrf_token();
+    // A service the school does not use cannot be placed, whatever the form says.
+    let refused = teacher
+        .post_form(
+            &format!("/classes/{MATHS_7A}/tools"),
+            &[("csrf_token", &csrf), ("service", "ei-kaytossa")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let placed = teacher
+        .post_form(
+            &format!("/classes/{MATHS_7A}/tools"),
+            &[("csrf_token", &csrf), ("service", "sanasto")],
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::SEE_OTHER, "{}", placed.body);
+
+    // The group's pupil and teacher have it; a pupil outside the group does not.
+    assert_eq!(
+        pupil.get("/home").await.links("#tools-heading ~ ul a"),
+        ["https://sanasto.example.fi/"]
+    );
+    assert!(
+        pupil
+            .get(&path)
+            .await
+            .links("#class-tools-heading ~ ul a")
+            .contains(&"https://sanasto.example.fi/".to_owned())
+    );
+    assert_eq!(
+        teacher.get("/home").await.links("#tools-heading ~ ul a"),
+        ["https://sanasto.example.fi/"]
+    );
+    let (_, outsider_classes) = school.login("veera.laine03").await.get("/api/v1/me").await;
+    let outsider_in_7a = outsider_classes["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .any(|class| class["id"] == MATHS_7A);
+    let outsider_tools = school
+        .login("veera.laine03")
+        .await
+        .get("/api/v1/tools")
+        .await
+        .1;
+    assert_eq!(
+        outsider_tools.as_array().map(Vec::len),
+        Some(usize::from(outsider_in_7a)),
+        "{outsider_tools}"
+    );
+    // A pupil cannot place or remove tools.
+    let pupil_csrf = pupil.get(&path).await.csrf_token();
+    let forged = pupil
+        .post_form(
+            &format!("/classes/{MATHS_7A}/tools/sanasto/remove"),
+            &[("csrf_token", &pupil_csrf)],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let removed = teacher
+        .post_form(
+            &format!("/classes/{MATHS_7A}/tools/sanasto/remove"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
     assert!(pupil.get("/home").await.texts("#tools-heading").is_empty());
 }

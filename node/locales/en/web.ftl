@@ -392,3 +392,12 @@ audit-user = User
 audit-service = Service
 audit-claims = Information
 audit-older = Older entries
+
+## A group's tools
+class-tools = Tools of this group
+class-tools-none = No tools are placed in this group.
+class-tools-remove = Remove “{ $name }” from this group
+class-tools-choose = Tool to place in this group
+class-tools-place = Place the tool
+notice-tool-placed = The tool is placed in the group.
+notice-tool-removed = The tool is removed from the group.

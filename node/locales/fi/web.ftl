@@ -392,3 +392,12 @@ audit-user = Käyttäjä
 audit-service = Palvelu
 audit-claims = Tiedot
 audit-older = Vanhemmat merkinnät
+
+## A group's tools
+class-tools = Ryhmän työkalut
+class-tools-none = Tähän ryhmään ei ole lisätty työkaluja.
+class-tools-remove = Poista ”{ $name }” tästä ryhmästä
+class-tools-choose = Ryhmään lisättävä työkalu
+class-tools-place = Lisää työkalu
+notice-tool-placed = Työkalu on lisätty ryhmään.
+notice-tool-removed = Työkalu on poistettu ryhmästä.

@@ -392,3 +392,12 @@ audit-user = Användare
 audit-service = Tjänst
 audit-claims = Uppgifter
 audit-older = Äldre poster
+
+## A group's tools
+class-tools = Gruppens verktyg
+class-tools-none = Inga verktyg har lagts till i den här gruppen.
+class-tools-remove = Ta bort ”{ $name }” från gruppen
+class-tools-choose = Verktyg att lägga till i gruppen
+class-tools-place = Lägg till verktyget
+notice-tool-placed = Verktyget är tillagt i gruppen.
+notice-tool-removed = Verktyget är borttaget från gruppen.

@@ -66,6 +66,9 @@ use utoipa::OpenApi;
         crate::api::services::deactivate_service,
         crate::api::services::audit_log,
         crate::api::services::my_tools,
+        crate::api::services::class_tools,
+        crate::api::services::place_tool,
+        crate::api::services::remove_tool,
     )
 )]
 #[derive(Debug)]

@@ -10,14 +10,21 @@
 //!   first, a page at a time.
 //!
 //! All of them are for the school's administrators only, except:
-//! - `GET /api/v1/tools`: the services activated at this school that can be opened from a link
-//!   (their launch address), for everyone logged in: each home page lists them.
+//! - `GET /api/v1/tools`: the caller's tools, for everyone logged in (each home page lists them):
+//!   the services in use at this school that can be opened from a link (their launch address),
+//!   own and common ones for everyone, optional ones where a teacher placed them in a class
+//!   ([`crate::model::class_tools`]);
+//! - `GET /api/v1/classes/{class}/tools` (the class's readers), and `PUT`/`DELETE
+//!   /api/v1/classes/{class}/tools/{service}` (the class's teachers): placing tools in a class.
+
+use std::collections::BTreeSet;
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use sync_protocol::ids::SchoolCode;
 
 use super::{Access, ApiError, blocking, node_now_millis, roster_index};
 use crate::auth::Caller;
@@ -26,8 +33,10 @@ use crate::model::catalogue::{
     Activation, ActivationsDocument, CatalogueDocument, CatalogueService, ReleasableClaim,
     ServiceCategory, ServiceProtocol, activations_doc, catalogue_doc,
 };
+use crate::model::class_tools::{ClassToolsDocument, class_tools_doc};
 use crate::model::common::{ModelError, NodeTime};
 use crate::oidc::audit::{AuditCursor, day_of};
+use crate::repository::Repository;
 use crate::server::AppState;
 
 /// Entries in one page of `GET /api/v1/audit` when the caller names no `limit`.
@@ -44,6 +53,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/tools", get(my_tools))
+        .route("/api/v1/classes/{class}/tools", get(class_tools))
+        .route(
+            "/api/v1/classes/{class}/tools/{service}",
+            axum::routing::put(place_tool).delete(remove_tool),
+        )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,35 +194,190 @@ pub async fn list_services(
     .await
 }
 
-/// `GET /api/v1/tools`: the services activated at this school that have a launch address, by name.
-#[utoipa::path(get, path = "/api/v1/tools", tag = "services",
-    responses((status = 200, body = [ToolView]), (status = 401, description = "not logged in")))]
-pub async fn my_tools(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> Result<Json<Vec<ToolView>>, ApiError> {
-    let repository = state.repository.clone();
-    let school = state.identity.school.clone();
-    blocking(move || {
-        let catalogue: CatalogueDocument = repository.read_or_default(&catalogue_doc())?;
-        let activations: ActivationsDocument =
-            repository.read_or_default(&activations_doc(&school))?;
-        let mut tools: Vec<ToolView> = catalogue
-            .services
-            .into_values()
-            .filter(|service| activations.services.contains_key(&service.id))
-            .filter_map(|service| {
-                Some(ToolView {
+/// The services in use at this school (in the catalogue and activated) that have a launch
+/// address, as tools by name.
+fn tools_in_use(
+    repository: &Repository,
+    school: &SchoolCode,
+) -> Result<Vec<(ServiceCategory, ToolView)>, ApiError> {
+    let catalogue: CatalogueDocument = repository.read_or_default(&catalogue_doc())?;
+    let activations: ActivationsDocument = repository.read_or_default(&activations_doc(school))?;
+    let mut tools: Vec<(ServiceCategory, ToolView)> = catalogue
+        .services
+        .into_values()
+        .filter(|service| activations.services.contains_key(&service.id))
+        .filter_map(|service| {
+            let category = service.category;
+            Some((
+                category,
+                ToolView {
                     launch_url: service.launch_url?,
                     id: service.id,
                     name: service.name,
                     provider: service.provider,
                     works_offline: service.works_offline,
+                },
+            ))
+        })
+        .collect();
+    tools.sort_by(|first, second| first.1.name.cmp(&second.1.name));
+    Ok(tools)
+}
+
+/// The service ids placed in a class ([`ClassToolsDocument`]); none for a class without tools.
+fn placed_in(
+    repository: &Repository,
+    school: &SchoolCode,
+    class: &str,
+) -> Result<BTreeSet<String>, ApiError> {
+    Ok(repository
+        .read::<ClassToolsDocument>(&class_tools_doc(school, class))?
+        .filter(|document| document.class_sourced_id == class)
+        .map(|document| document.placements.into_keys().collect())
+        .unwrap_or_default())
+}
+
+/// `GET /api/v1/tools`: the caller's tools: the school's own and common services in use, and the
+/// optional ones placed in a class the caller attends or teaches; by name.
+#[utoipa::path(get, path = "/api/v1/tools", tag = "services",
+    responses((status = 200, body = [ToolView]), (status = 401, description = "not logged in")))]
+pub async fn my_tools(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ToolView>>, ApiError> {
+    let roster = roster_index(&state).await?;
+    let classes: Vec<String> = roster
+        .classes_as_pupil
+        .get(&caller.user_id)
+        .into_iter()
+        .chain(roster.classes_as_teacher.get(&caller.user_id))
+        .flatten()
+        .cloned()
+        .collect();
+    let repository = state.repository.clone();
+    let school = state.identity.school.clone();
+    blocking(move || {
+        let mut placed = BTreeSet::new();
+        for class in &classes {
+            placed.extend(placed_in(&repository, &school, class)?);
+        }
+        Ok(Json(
+            tools_in_use(&repository, &school)?
+                .into_iter()
+                .filter(|(category, tool)| {
+                    *category != ServiceCategory::Optional || placed.contains(&tool.id)
                 })
-            })
-            .collect();
-        tools.sort_by(|first, second| first.name.cmp(&second.name));
-        Ok(Json(tools))
+                .map(|(_, tool)| tool)
+                .collect(),
+        ))
+    })
+    .await
+}
+
+/// A class's tools: those placed in it and in use, and (for the class's teachers, who place them)
+/// the optional services in use that could be placed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClassToolsView {
+    pub placed: Vec<ToolView>,
+    pub placeable: Vec<ToolView>,
+}
+
+/// `GET /api/v1/classes/{class}/tools`: for those who may read the class.
+#[utoipa::path(get, path = "/api/v1/classes/{class}/tools", tag = "services",
+    params(("class" = String, Path, description = "the class's OneRoster sourcedId")),
+    responses((status = 200, body = ClassToolsView), (status = 403, description = "may not read this class"),
+        (status = 404, description = "no such class")))]
+pub async fn class_tools(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(class): UrlPath<String>,
+) -> Result<Json<ClassToolsView>, ApiError> {
+    let roster = roster_index(&state).await?;
+    let access = Access::new(&caller, roster);
+    access.require_class_reader(&class)?;
+    let is_teacher = access.require_teacher_of(&class).is_ok();
+    let repository = state.repository.clone();
+    let school = state.identity.school.clone();
+    blocking(move || {
+        let placed_ids = placed_in(&repository, &school, &class)?;
+        let mut view = ClassToolsView {
+            placed: Vec::new(),
+            placeable: Vec::new(),
+        };
+        for (category, tool) in tools_in_use(&repository, &school)? {
+            if placed_ids.contains(&tool.id) {
+                view.placed.push(tool);
+            } else if is_teacher && category == ServiceCategory::Optional {
+                view.placeable.push(tool);
+            }
+        }
+        Ok(Json(view))
+    })
+    .await
+}
+
+/// `PUT /api/v1/classes/{class}/tools/{service}`: a teacher of the class places a service the
+/// school uses in it.
+#[utoipa::path(put, path = "/api/v1/classes/{class}/tools/{service}", tag = "services",
+    params(("class" = String, Path, description = "the class's OneRoster sourcedId"),
+        ("service" = String, Path, description = "the catalogue's service id")),
+    responses((status = 204, description = "placed"), (status = 400, description = "the school does not use the service, or the class is full"),
+        (status = 403, description = "not a teacher of the class"), (status = 404, description = "no such class")))]
+pub async fn place_tool(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath((class, service_id)): UrlPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let roster = roster_index(&state).await?;
+    Access::new(&caller, roster).require_teacher_of(&class)?;
+    let repository = state.repository.clone();
+    let school = state.identity.school.clone();
+    let now = NodeTime::from_unix_millis(node_now_millis());
+    blocking(move || {
+        if !tools_in_use(&repository, &school)?
+            .iter()
+            .any(|(_, tool)| tool.id == service_id)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "service {service_id:?} is not in use at this school; its administrator takes services into use"
+            )));
+        }
+        repository.update(
+            &class_tools_doc(&school, &class),
+            |tools: &mut ClassToolsDocument| {
+                tools.open_for(&class)?;
+                tools.place(&service_id, &caller.user_id, now).map(|_| ())
+            },
+        )?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `DELETE /api/v1/classes/{class}/tools/{service}`: a teacher of the class removes a tool.
+#[utoipa::path(delete, path = "/api/v1/classes/{class}/tools/{service}", tag = "services",
+    params(("class" = String, Path, description = "the class's OneRoster sourcedId"),
+        ("service" = String, Path, description = "the catalogue's service id")),
+    responses((status = 204, description = "removed"), (status = 403, description = "not a teacher of the class"),
+        (status = 404, description = "no such class, or the tool is not in it")))]
+pub async fn remove_tool(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath((class, service_id)): UrlPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let roster = roster_index(&state).await?;
+    Access::new(&caller, roster).require_teacher_of(&class)?;
+    let repository = state.repository.clone();
+    let school = state.identity.school.clone();
+    blocking(move || {
+        repository.update(
+            &class_tools_doc(&school, &class),
+            |tools: &mut ClassToolsDocument| {
+                tools.open_for(&class)?;
+                tools.remove(&service_id).map(|_| ())
+            },
+        )?;
+        Ok(StatusCode::NO_CONTENT)
     })
     .await
 }

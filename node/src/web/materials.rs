@@ -1,6 +1,8 @@
 //! A class's materials in the web UI: everyone who may read the class lists them and opens the links
-//! and files; the class's teachers share a link or upload a file, and remove what they shared.
-//! Reads and writes are the API's (`api::materials`, `api::files`), so the same rules hold.
+//! and files; the class's teachers share a link or upload a file, and remove what they shared. The
+//! same page holds the class's tools (connected services its teachers placed in it, and the form
+//! to place one). Reads and writes are the API's (`api::materials`, `api::files`,
+//! `api::services`), so the same rules hold.
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
@@ -11,13 +13,16 @@ use fluent_bundle::FluentValue;
 use maud::html;
 
 use super::assignments::refusal_text;
-use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
+use super::layout::{
+    Field, FormErrors, Frame, OptionGroup, csrf_field, page_with_status, select_field,
+};
 use super::upload::{check_csrf, read_upload_form, upload_viewer};
 use super::{Viewer, WebError, api_status};
 use crate::api::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
 use crate::api::materials::{
     MaterialContent, NewMaterial, SharedContent, list_materials, remove_material, share_material,
 };
+use crate::api::services::{class_tools, place_tool, remove_tool};
 use crate::api::{Access, ApiError, path_segment, roster_index};
 use crate::model::common::{MAX_TITLE_CHARS, MAX_URL_CHARS};
 use crate::server::AppState;
@@ -86,10 +91,19 @@ async fn render(
     let access = Access::new(&viewer.caller, roster.clone());
     let is_teacher = access.require_teacher_of(class).is_ok();
     let class_title = access.class(class)?.class.title.clone();
+    let tools = class_tools(
+        State(state.clone()),
+        viewer.caller.clone(),
+        UrlPath(class.to_owned()),
+    )
+    .await?
+    .0;
     let content = html! {
         @match done {
             Some("shared") => p class="notice" role="status" { (t.text("notice-shared")) },
             Some("removed") => p class="notice" role="status" { (t.text("notice-removed")) },
+            Some("placed") => p class="notice" role="status" { (t.text("notice-tool-placed")) },
+            Some("unplaced") => p class="notice" role="status" { (t.text("notice-tool-removed")) },
             _ => {},
         }
         @if materials.is_empty() {
@@ -123,6 +137,39 @@ async fn render(
                             }
                         }
                     }
+                }
+            }
+        }
+        section aria-labelledby="class-tools-heading" {
+            h2 id="class-tools-heading" { (t.text("class-tools")) }
+            @if tools.placed.is_empty() {
+                p { (t.text("class-tools-none")) }
+            } @else {
+                ul class="cards" {
+                    @for tool in &tools.placed {
+                        li {
+                            a href=(tool.launch_url) rel="noopener" { (tool.name) }
+                            " " span class="meta" { (tool.provider) }
+                            @if is_teacher {
+                                form method="post" action=(format!("{}/{}/remove", tools_path(class), path_segment(&tool.id))) {
+                                    (csrf_field(viewer))
+                                    button type="submit" class="secondary" {
+                                        (t.text_with("class-tools-remove", &[("name", FluentValue::from(tool.name.as_str()))]))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if is_teacher && !tools.placeable.is_empty() {
+                form method="post" action=(tools_path(class)) class="stack" novalidate {
+                    (csrf_field(viewer))
+                    (select_field("service", t.text("class-tools-choose"), &[OptionGroup {
+                        heading: None,
+                        options: tools.placeable.iter().map(|tool| (tool.id.clone(), tool.name.clone())).collect(),
+                    }], "", &FormErrors::default()))
+                    button type="submit" { (t.text("class-tools-place")) }
                 }
             }
         }
@@ -282,6 +329,44 @@ pub async fn share(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+fn tools_path(class: &str) -> String {
+    format!("/classes/{}/tools", path_segment(class))
+}
+
+/// `POST /classes/{class}/tools` (form: `service`): a teacher places a tool in the class.
+pub async fn place(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    UrlPath(class): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let fields = super::form_fields(&body);
+    let service = fields.get("service").cloned().unwrap_or_default();
+    let _placed = place_tool(
+        State(state.clone()),
+        viewer.caller.clone(),
+        UrlPath((class.clone(), service)),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("{}?done=placed", materials_path(&class))).into_response())
+}
+
+/// `POST /classes/{class}/tools/{service}/remove` (form).
+pub async fn unplace(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    UrlPath((class, service)): UrlPath<(String, String)>,
+    _body: Bytes,
+) -> Result<Response, WebError> {
+    let _removed = remove_tool(
+        State(state.clone()),
+        viewer.caller.clone(),
+        UrlPath((class.clone(), service)),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("{}?done=unplaced", materials_path(&class))).into_response())
 }
 
 /// `POST /classes/{class}/materials/{material}/remove` (form).

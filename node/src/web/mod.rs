@@ -113,6 +113,11 @@ pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
             "/classes/{class}/materials/{material}/remove",
             post(materials::remove),
         )
+        .route("/classes/{class}/tools", post(materials::place))
+        .route(
+            "/classes/{class}/tools/{service}/remove",
+            post(materials::unplace),
+        )
         .route("/admin/users", get(admin::users_page))
         .route("/admin/services", get(services::services_page))
         .route(

@@ -116,11 +116,20 @@ impl TestSchool {
         redirect_uri: &str,
         claims: &[&str],
     ) -> String {
-        self.publish_service(id, redirect_uri, claims, None, true)
-            .await
+        self.publish_service(
+            id,
+            redirect_uri,
+            claims,
+            None,
+            true,
+            node::model::catalogue::ServiceCategory::Optional,
+        )
+        .await
     }
 
-    /// The same, with the address a home page opens it at and whether it works offline.
+    /// The same, with the address a home page opens it at, whether it works offline, and its
+    /// category (own and common services are every user's tools; optional ones are placed in
+    /// classes).
     pub async fn publish_service(
         &self,
         id: &str,
@@ -128,17 +137,18 @@ impl TestSchool {
         claims: &[&str],
         launch_url: Option<&str>,
         works_offline: bool,
+        category: node::model::catalogue::ServiceCategory,
     ) -> String {
         use node::model::catalogue::{
-            CatalogueDocument, ReleasableClaim, ServiceCategory, ServiceInput, ServiceProtocol,
-            catalogue_doc, client_secret_sha256,
+            CatalogueDocument, ReleasableClaim, ServiceInput, ServiceProtocol, catalogue_doc,
+            client_secret_sha256,
         };
         let secret = format!("{id}-secret-{}", "s".repeat(40));
         let input = ServiceInput {
             id: id.to_owned(),
             name: format!("Palvelu {id}"),
             provider: "Testikustantamo Oy".to_owned(),
-            category: ServiceCategory::Optional,
+            category,
             protocol: ServiceProtocol::Oidc,
             redirect_uris: vec![redirect_uri.to_owned()],
             launch_url: launch_url.map(str::to_owned),
