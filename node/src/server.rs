@@ -29,6 +29,8 @@ pub struct AppState {
     pub sync: SyncHandle,
     pub auth: AuthState,
     pub roster: Arc<crate::api::RosterCache>,
+    /// The services in use as tools, for the home pages (`crate::api::services`).
+    pub tools: Arc<crate::api::services::ToolsCache>,
     pub upload_quota: crate::upload_quota::UploadQuota,
     /// The OpenID Provider (`crate::oidc`).
     pub oidc: Arc<crate::oidc::OidcProvider>,
@@ -121,6 +123,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     let (notices, notice_receiver) = mpsc::channel(MAX_QUEUED_NOTICES);
     let repository = Arc::new(Repository::new(store.clone(), notices));
     let roster = Arc::new(crate::api::RosterCache::new(&store));
+    let tools = Arc::new(crate::api::services::ToolsCache::new(&store));
     let (shutdown, shutdown_receiver) = watch::channel(false);
     let directory = Arc::new(RosterDirectory::new(repository.clone(), &identity.school));
     let sessions = store
@@ -184,6 +187,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         sync,
         auth,
         roster,
+        tools,
         upload_quota,
         oidc,
         started,

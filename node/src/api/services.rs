@@ -18,6 +18,7 @@
 //!   /api/v1/classes/{class}/tools/{service}` (the class's teachers): placing tools in a class.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
@@ -25,6 +26,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sync_protocol::ids::SchoolCode;
+use sync_store::{ChangeCounter, SledStore};
 
 use super::{Access, ApiError, blocking, node_now_millis, roster_index};
 use crate::auth::Caller;
@@ -95,7 +97,7 @@ pub struct ServiceView {
 /// A tool on a home page: an activated service with the address that opens it. Opening an OpenID
 /// Connect client there starts its login, which the node answers with the user's session, so the
 /// user is not asked to log in again.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ToolView {
     pub id: String,
     pub name: String,
@@ -194,12 +196,57 @@ pub async fn list_services(
     .await
 }
 
+/// The names of the documents the tools in use are derived from.
+const TOOLS_DOCUMENT_NAMES: [&str; 2] = ["service-catalogue", "service-activations"];
+
+/// Services in use, as tools with their catalogue category.
+type ToolsInUse = Vec<(ServiceCategory, ToolView)>;
+
+/// The services in use at this school as tools, kept until the catalogue or the school's
+/// activations change: every pupil's and teacher's home page asks for them, and the catalogue is a
+/// national document of up to [`crate::model::catalogue::MAX_CATALOGUE_SERVICES`] services, too
+/// much to hydrate on every page. A counter of writes to those two documents
+/// ([`SledStore::change_counter`], one atomic read) says whether the kept list is current.
+#[derive(Debug)]
+pub struct ToolsCache {
+    writes: ChangeCounter,
+    current: RwLock<Option<(u64, Arc<ToolsInUse>)>>,
+}
+
+impl ToolsCache {
+    pub fn new(store: &SledStore) -> Self {
+        Self {
+            writes: store.change_counter(&TOOLS_DOCUMENT_NAMES),
+            current: RwLock::new(None),
+        }
+    }
+
+    /// The tools in use, rebuilt when either document changed. Reads the store when it does, so it
+    /// runs on the blocking pool. The count is read before a rebuild, so a write racing with it
+    /// only makes the next request rebuild again.
+    fn get(
+        &self,
+        repository: &Repository,
+        school: &SchoolCode,
+    ) -> Result<Arc<ToolsInUse>, ApiError> {
+        let writes = self.writes.get();
+        if let Ok(current) = self.current.read()
+            && let Some((built_at, tools)) = current.as_ref()
+            && *built_at == writes
+        {
+            return Ok(tools.clone());
+        }
+        let tools = Arc::new(tools_in_use(repository, school)?);
+        if let Ok(mut current) = self.current.write() {
+            *current = Some((writes, tools.clone()));
+        }
+        Ok(tools)
+    }
+}
+
 /// The services in use at this school (in the catalogue and activated) that have a launch
 /// address, as tools by name.
-fn tools_in_use(
-    repository: &Repository,
-    school: &SchoolCode,
-) -> Result<Vec<(ServiceCategory, ToolView)>, ApiError> {
+fn tools_in_use(repository: &Repository, school: &SchoolCode) -> Result<ToolsInUse, ApiError> {
     let catalogue: CatalogueDocument = repository.read_or_default(&catalogue_doc())?;
     let activations: ActivationsDocument = repository.read_or_default(&activations_doc(school))?;
     let mut tools: Vec<(ServiceCategory, ToolView)> = catalogue
@@ -256,18 +303,26 @@ pub async fn my_tools(
         .collect();
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
+    let cache = state.tools.clone();
     blocking(move || {
+        let in_use = cache.get(&repository, &school)?;
+        // Class tool documents are read only when an optional service is in use at all.
         let mut placed = BTreeSet::new();
-        for class in &classes {
-            placed.extend(placed_in(&repository, &school, class)?);
+        if in_use
+            .iter()
+            .any(|(category, _)| *category == ServiceCategory::Optional)
+        {
+            for class in &classes {
+                placed.extend(placed_in(&repository, &school, class)?);
+            }
         }
         Ok(Json(
-            tools_in_use(&repository, &school)?
-                .into_iter()
+            in_use
+                .iter()
                 .filter(|(category, tool)| {
                     *category != ServiceCategory::Optional || placed.contains(&tool.id)
                 })
-                .map(|(_, tool)| tool)
+                .map(|(_, tool)| tool.clone())
                 .collect(),
         ))
     })
@@ -298,17 +353,18 @@ pub async fn class_tools(
     let is_teacher = access.require_teacher_of(&class).is_ok();
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
+    let cache = state.tools.clone();
     blocking(move || {
         let placed_ids = placed_in(&repository, &school, &class)?;
         let mut view = ClassToolsView {
             placed: Vec::new(),
             placeable: Vec::new(),
         };
-        for (category, tool) in tools_in_use(&repository, &school)? {
+        for (category, tool) in cache.get(&repository, &school)?.iter() {
             if placed_ids.contains(&tool.id) {
-                view.placed.push(tool);
-            } else if is_teacher && category == ServiceCategory::Optional {
-                view.placeable.push(tool);
+                view.placed.push(tool.clone());
+            } else if is_teacher && *category == ServiceCategory::Optional {
+                view.placeable.push(tool.clone());
             }
         }
         Ok(Json(view))

@@ -1,4 +1,4 @@
-//! `school:S/class-tools-<class key>`: the connected services a class's teachers placed in it.
+//! `school:S/tools-<class key>`: the connected services a class's teachers placed in it.
 //!
 //! The catalogue says what exists and the school's activation what may log users in
 //! ([`super::catalogue`]). Which tools a pupil sees on their home page follows the catalogue's
@@ -19,11 +19,13 @@ use super::common::{ModelError, NodeTime, claim_identity, school_doc, sourced_id
 /// Tools placed in one class at most: a group's page lists them all.
 pub const MAX_TOOLS_PER_CLASS: usize = 50;
 
-/// `school:S/class-tools-<class key>`.
+/// `school:S/tools-<class key>`. Not `class-…`: that prefix is the roster's
+/// (`api::ROSTER_DOCUMENT_NAME_PREFIXES`), and a placement must not make every request rebuild the
+/// roster index.
 pub fn class_tools_doc(school: &SchoolCode, class_sourced_id: &str) -> DocId {
     school_doc(
         school,
-        &format!("class-tools-{}", sourced_id_key(class_sourced_id)),
+        &format!("tools-{}", sourced_id_key(class_sourced_id)),
     )
 }
 
@@ -105,5 +107,21 @@ mod tests {
         assert!(tools.remove("kirjasto").is_ok());
         assert!(tools.remove("kirjasto").is_err());
         assert!(tools.open_for("CLS-7B").is_err(), "bound to its class");
+    }
+}
+
+#[cfg(test)]
+mod naming {
+    use super::*;
+
+    #[test]
+    fn a_class_tools_document_is_not_a_roster_document() {
+        let doc = class_tools_doc(&"30076".parse().expect("school"), "CLS-7A");
+        assert!(
+            crate::api::ROSTER_DOCUMENT_NAME_PREFIXES
+                .iter()
+                .all(|prefix| !doc.name().starts_with(prefix)),
+            "{doc}"
+        );
     }
 }
