@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::TestSchool;
 use reqwest::StatusCode;
 use scraper::{ElementRef, Html, Selector};
-use web_common::{Browser, Part};
+use web_common::{Browser, Part, monday_maths_lesson};
 
 const MATHS_7A: &str = "CLS-7A-MA";
 
@@ -209,24 +209,6 @@ async fn prepare_assignment(school: &TestSchool) -> String {
         assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     }
     id
-}
-
-/// 7A maths on Mondays 08:15 in the autumn term 2025; answers the lesson's id.
-async fn monday_maths_lesson(school: &TestSchool) -> String {
-    let admin = school.login("sari.lehtonen").await;
-    let (status, timetable) = admin
-        .put(
-            &format!("/api/v1/classes/{MATHS_7A}/timetable/TERM-2025-S"),
-            serde_json::json!({ "lessons": [
-                { "weekday": "monday", "start": "08:15", "end": "09:00", "room": "B204", "teacher": "T01" },
-            ]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{timetable}");
-    timetable["lessons"][0]["id"]
-        .as_str()
-        .expect("lesson id")
-        .to_owned()
 }
 
 /// A thread from the teacher to pupil P01; answers its id.

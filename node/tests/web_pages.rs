@@ -8,7 +8,7 @@ mod web_common;
 
 use common::TestSchool;
 use reqwest::StatusCode;
-use web_common::{Browser, Part};
+use web_common::{Browser, Part, monday_maths_lesson};
 
 const MATHS_7A: &str = "CLS-7A-MA";
 const TEACHER: &str = "leena.korhonen";
@@ -500,25 +500,6 @@ async fn a_pupil_reads_and_answers_a_message() {
     // Replying counted the thread as read.
     let home = pupil.get("/home").await;
     assert!(!home.links("a").contains(&format!("/messages/{thread}")));
-}
-
-/// 7A maths on Mondays 08:15 in the autumn term 2025 (in the node's past, so it may be marked);
-/// answers the lesson's id.
-async fn monday_maths_lesson(school: &TestSchool) -> String {
-    let admin = school.login("sari.lehtonen").await;
-    let (status, timetable) = admin
-        .put(
-            &format!("/api/v1/classes/{MATHS_7A}/timetable/TERM-2025-S"),
-            serde_json::json!({ "lessons": [
-                { "weekday": "monday", "start": "08:15", "end": "09:00", "room": "B204", "teacher": "T01" },
-            ]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{timetable}");
-    timetable["lessons"][0]["id"]
-        .as_str()
-        .expect("lesson id")
-        .to_owned()
 }
 
 #[tokio::test]
@@ -1632,4 +1613,124 @@ async fn a_teacher_places_an_optional_tool_in_a_group_and_only_that_group_sees_i
         .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER);
     assert!(pupil.get("/home").await.texts("#tools-heading").is_empty());
+}
+
+#[tokio::test]
+async fn hostile_input_to_the_new_pages_gets_a_clear_refusal_and_changes_nothing() {
+    let school = TestSchool::start().await;
+    let mut guardian = Browser::logged_in(&school, GUARDIAN).await;
+    let csrf = guardian.get("/home").await.csrf_token();
+    // Ids that name nothing, with characters a path can carry.
+    for path in ["/pupils/%00%0A/absences", "/pupils/..%2F..%2Fetc/absences"] {
+        let page = guardian.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            page.headers["content-type"]
+                .to_str()
+                .expect("type")
+                .starts_with("text/html")
+        );
+    }
+    // A reason far over the bound, and dates that are not dates, are shown on the form.
+    let long_reason = "x".repeat(100_000);
+    let refused = guardian
+        .post_form(
+            &format!("/pupils/{PUPIL_ID}/absences/explain"),
+            &[
+                ("csrf_token", &csrf),
+                ("first_date", "2025-02-30"),
+                ("reason", &long_reason),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.texts("#first_date-error").len(), 1);
+    assert_eq!(refused.texts("#reason-error").len(), 1);
+    // Clearing a report that does not exist.
+    let missing = guardian
+        .post_form(
+            &format!("/pupils/{PUPIL_ID}/absences/clear"),
+            &[("csrf_token", &csrf), ("report_id", "not-a-report")],
+        )
+        .await;
+    assert!(missing.status.is_client_error(), "{}", missing.status);
+    let api = school.login(GUARDIAN).await;
+    let (_, absences) = api
+        .get(&format!("/api/v1/pupils/{PUPIL_ID}/absences"))
+        .await;
+    assert_eq!(
+        absences["reports"],
+        serde_json::json!([]),
+        "nothing was filed"
+    );
+
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    let csrf = teacher.get("/home").await.csrf_token();
+    // An announcement to an audience that is not one, and a withdrawal of nothing.
+    let bogus_audience = teacher
+        .post_form(
+            "/announcements",
+            &[
+                ("csrf_token", &csrf),
+                ("audience", "class:CLS-NOT-MINE"),
+                ("title", "T"),
+                ("body", "B"),
+            ],
+        )
+        .await;
+    assert_eq!(bogus_audience.status, StatusCode::BAD_REQUEST);
+    let withdraw = teacher
+        .post_form(
+            "/announcements/withdraw",
+            &[("csrf_token", &csrf), ("audience", "everyone"), ("id", "x")],
+        )
+        .await;
+    assert_eq!(withdraw.status, StatusCode::BAD_REQUEST);
+    // A tool id far over any bound.
+    let long_id = "t".repeat(5_000);
+    let tool = teacher
+        .post_form(
+            &format!("/classes/{MATHS_7A}/tools"),
+            &[("csrf_token", &csrf), ("service", &long_id)],
+        )
+        .await;
+    assert_eq!(tool.status, StatusCode::BAD_REQUEST);
+    // A share form whose title is not UTF-8.
+    let page = teacher.get(&format!("/classes/{MATHS_7A}/materials")).await;
+    let not_utf8 = teacher
+        .post_multipart(
+            &format!("/classes/{MATHS_7A}/materials"),
+            &[
+                Part::Text("csrf_token", &page.csrf_token()),
+                Part::File("title", "", "text/plain", &[0xff, 0xfe, 0xfd]),
+                Part::Text("url", "https://example.fi/"),
+            ],
+        )
+        .await;
+    assert_eq!(not_utf8.status, StatusCode::BAD_REQUEST);
+    let teacher_api = school.login(TEACHER).await;
+    let (_, materials) = teacher_api
+        .get(&format!("/api/v1/classes/{MATHS_7A}/materials"))
+        .await;
+    assert_eq!(materials, serde_json::json!([]), "nothing was shared");
+    let (_, announcements) = teacher_api.get("/api/v1/announcements").await;
+    assert_eq!(
+        announcements,
+        serde_json::json!([]),
+        "nothing was announced"
+    );
+
+    // A search longer than any name is cut, not refused; a page number past the end shows the last.
+    let mut admin = Browser::logged_in(&school, ADMIN).await;
+    let search = admin
+        .get(&format!(
+            "/admin/users?q={}&page=999999",
+            "a".repeat(10_000)
+        ))
+        .await;
+    assert_eq!(search.status, StatusCode::OK);
+    let no_user = admin.get("/admin/users/nobody-at-all/password").await;
+    assert_eq!(no_user.status, StatusCode::NOT_FOUND);
+    let bad_page = admin.get("/admin/users?page=-1").await;
+    assert!(bad_page.status.is_client_error(), "{}", bad_page.status);
 }

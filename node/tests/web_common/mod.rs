@@ -209,3 +209,22 @@ pub enum Part<'a> {
     /// Field name, file name, media type, content.
     File(&'a str, &'a str, &'a str, &'a [u8]),
 }
+
+/// 7A maths on Mondays 08:15 in the autumn term 2025 (in the node's past, so it may be marked);
+/// answers the lesson's id.
+pub async fn monday_maths_lesson(school: &TestSchool) -> String {
+    let admin = school.login("sari.lehtonen").await;
+    let (status, timetable) = admin
+        .put(
+            "/api/v1/classes/CLS-7A-MA/timetable/TERM-2025-S",
+            serde_json::json!({ "lessons": [
+                { "weekday": "monday", "start": "08:15", "end": "09:00", "room": "B204", "teacher": "T01" },
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{timetable}");
+    timetable["lessons"][0]["id"]
+        .as_str()
+        .expect("lesson id")
+        .to_owned()
+}
