@@ -126,8 +126,21 @@ impl Session {
         field.send_keys(text).await.expect("type");
     }
 
+    /// Clicks what leads to the next page (every click of the story does) and waits until the
+    /// browser has left this one: the old page's root goes stale. Without the wait, the next step
+    /// could read the old page (its `h1`, its URL) before the navigation, which a loaded machine
+    /// made happen.
     async fn click(&self, css: &str) {
+        let old_page = self.element("html").await;
         self.element(css).await.click().await.expect("click");
+        let deadline = std::time::Instant::now() + ELEMENT_TIMEOUT;
+        while old_page.tag_name().await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "clicking {css} did not lead to another page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn path(&self) -> String {
