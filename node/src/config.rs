@@ -39,6 +39,9 @@ pub struct NodeConfig {
     pub http: HttpConfig,
     pub relay: RelayLinkConfig,
     pub oidc: OidcConfig,
+    /// Logging in through the municipality's OpenID provider (MPASSid in production); absent (the
+    /// default): only the node's own passwords.
+    pub upstream_login: Option<UpstreamLoginConfig>,
 }
 
 /// The LAN-facing HTTP listener.
@@ -150,6 +153,137 @@ impl OidcConfig {
     }
 }
 
+/// The longest name shown on the upstream login button.
+pub const MAX_UPSTREAM_DISPLAY_NAME_CHARS: usize = 40;
+/// The most extra scopes the node asks the upstream provider for.
+pub const MAX_UPSTREAM_SCOPES: usize = 16;
+
+/// An upstream OpenID provider the node's users may log in through while the school is online
+/// (`crate::upstream_login`). The municipality registers the node as a client there and installs
+/// the same section on each of its schools' nodes; the client secret stays in a local file, never
+/// in a synced document, because the relay and every node of the municipality can read those.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamLoginConfig {
+    /// The name on the login page's button, e.g. `MPASSid` (1 to 40 characters).
+    pub display_name: String,
+    /// The provider's issuer URL; discovery is read from
+    /// `{issuer}/.well-known/openid-configuration`. `https`; plain `http` only on loopback, for
+    /// tests.
+    pub issuer: String,
+    pub client_id: String,
+    /// A file holding the client secret (surrounding whitespace is ignored). Read at start.
+    pub client_secret_file: PathBuf,
+    /// The scopes asked for besides `openid` (default none), e.g. `["profile"]`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The claim of the ID token or userinfo that names the user (default `urn:mpass.id:uid`).
+    #[serde(default = "default_upstream_user_claim")]
+    pub user_claim: String,
+    /// The roster field that claim must equal for the user to be logged in as that roster user
+    /// (default `identifier`, OneRoster's `users.identifier`).
+    #[serde(default)]
+    pub roster_field: RosterMatchField,
+    /// When set, a claim that must hold this school's code (one of its values, when a list), so an
+    /// account of another school is never mapped here: MPASSid's `urn:mpass.id:schoolCode`.
+    #[serde(default)]
+    pub school_code_claim: Option<String>,
+    /// Extra PEM certificates to trust for the provider besides the system's roots (a
+    /// municipality's own CA).
+    #[serde(default)]
+    pub ca_certificate_file: Option<PathBuf>,
+    /// The redirect URI registered at the provider (default: the OpenID issuer of this node with
+    /// `/login/upstream/callback`).
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+}
+
+fn default_upstream_user_claim() -> String {
+    "urn:mpass.id:uid".to_owned()
+}
+
+/// Which roster field an upstream account is matched on. Each compares exactly, except
+/// `username` and `email`, which ignore letter case as logins and mail addresses do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterMatchField {
+    #[default]
+    Identifier,
+    Username,
+    Email,
+    SourcedId,
+}
+
+impl UpstreamLoginConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        let name_chars = self.display_name.trim().chars().count();
+        if name_chars == 0 || name_chars > MAX_UPSTREAM_DISPLAY_NAME_CHARS {
+            return Err(invalid(
+                "upstream_login.display_name",
+                "must be 1 to 40 characters",
+            ));
+        }
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|error| invalid("upstream_login.issuer", &error.to_string()))?;
+        let loopback = match issuer.host() {
+            Some(url::Host::Ipv4(address)) => address.is_loopback(),
+            Some(url::Host::Ipv6(address)) => address.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if !(issuer.scheme() == "https" || (issuer.scheme() == "http" && loopback))
+            || issuer.query().is_some()
+            || issuer.fragment().is_some()
+        {
+            return Err(invalid(
+                "upstream_login.issuer",
+                "must be an https URL without query or fragment (http only on loopback)",
+            ));
+        }
+        if self.client_id.is_empty() || self.client_id.len() > 255 {
+            return Err(invalid(
+                "upstream_login.client_id",
+                "must be 1 to 255 bytes",
+            ));
+        }
+        if self.scopes.len() > MAX_UPSTREAM_SCOPES
+            || self.scopes.iter().any(|scope| {
+                scope.is_empty()
+                    || scope.len() > 255
+                    || !scope
+                        .chars()
+                        .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+            })
+        {
+            return Err(invalid(
+                "upstream_login.scopes",
+                "must be at most 16 scope tokens (RFC 6749 section 3.3)",
+            ));
+        }
+        if self.user_claim.is_empty() || self.user_claim.len() > 255 {
+            return Err(invalid(
+                "upstream_login.user_claim",
+                "must be 1 to 255 bytes",
+            ));
+        }
+        if let Some(uri) = &self.redirect_uri {
+            let parsed = url::Url::parse(uri)
+                .map_err(|error| invalid("upstream_login.redirect_uri", &error.to_string()))?;
+            if !matches!(parsed.scheme(), "https" | "http") || parsed.fragment().is_some() {
+                return Err(invalid(
+                    "upstream_login.redirect_uri",
+                    "must be an http(s) URL without a fragment",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
@@ -157,6 +291,7 @@ impl Default for NodeConfig {
             http: HttpConfig::default(),
             relay: RelayLinkConfig::default(),
             oidc: OidcConfig::default(),
+            upstream_login: None,
         }
     }
 }
@@ -264,6 +399,9 @@ impl NodeConfig {
         if !(1..=365).contains(&self.oidc.signing_key_rotation_days) {
             return invalid("oidc.signing_key_rotation_days", "must be 1 to 365");
         }
+        if let Some(upstream) = &self.upstream_login {
+            upstream.validate()?;
+        }
         if !self.relay.address.is_empty() && !self.relay.address.contains(':') {
             return invalid(
                 "relay.address",
@@ -340,6 +478,51 @@ mod tests {
             config.oidc.configured_issuer().ok().flatten().as_deref(),
             Some("https://koulu.example.fi:8443")
         );
+        let mut config = NodeConfig {
+            upstream_login: Some(UpstreamLoginConfig {
+                display_name: "MPASSid".into(),
+                issuer: "http://mpass.example.fi".into(),
+                client_id: "digione".into(),
+                client_secret_file: PathBuf::from("/etc/digione/secret"),
+                scopes: Vec::new(),
+                user_claim: default_upstream_user_claim(),
+                roster_field: RosterMatchField::Identifier,
+                school_code_claim: None,
+                ca_certificate_file: None,
+                redirect_uri: None,
+            }),
+            ..NodeConfig::default()
+        };
+        // Plain HTTP would expose the code and tokens to the network between school and provider.
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Invalid {
+                key: "upstream_login.issuer",
+                ..
+            })
+        ));
+        if let Some(upstream) = config.upstream_login.as_mut() {
+            upstream.issuer = "https://mpass.example.fi".into();
+            upstream.scopes = vec!["two words".into()];
+        }
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Invalid {
+                key: "upstream_login.scopes",
+                ..
+            })
+        ));
+        if let Some(upstream) = config.upstream_login.as_mut() {
+            upstream.scopes = vec!["profile".into()];
+            upstream.display_name = " ".into();
+        }
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Invalid {
+                key: "upstream_login.display_name",
+                ..
+            })
+        ));
         let mut config = NodeConfig::default();
         config.relay.address = "no-port".into();
         assert!(matches!(

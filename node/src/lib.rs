@@ -20,6 +20,7 @@ pub mod school_generator;
 pub mod server;
 pub mod sync;
 pub mod upload_quota;
+pub mod upstream_login;
 pub mod web;
 
 use std::path::Path;

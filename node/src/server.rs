@@ -34,6 +34,9 @@ pub struct AppState {
     pub upload_quota: crate::upload_quota::UploadQuota,
     /// The OpenID Provider (`crate::oidc`).
     pub oidc: Arc<crate::oidc::OidcProvider>,
+    /// Logging in through the municipality's OpenID provider, when configured
+    /// (`crate::upstream_login`).
+    pub upstream_login: Option<Arc<crate::upstream_login::UpstreamLogin>>,
     pub started: Instant,
 }
 
@@ -180,6 +183,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         http_address,
         https_bound,
     )?);
+    let upstream_login = match &config.upstream_login {
+        Some(upstream) => Some(Arc::new(crate::upstream_login::UpstreamLogin::new(
+            upstream,
+            &oidc.issuer,
+            https_bound.is_some(),
+        )?)),
+        None => None,
+    };
     let state = AppState {
         config: Arc::new(config),
         identity: Arc::new(identity),
@@ -190,6 +201,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         tools,
         upload_quota,
         oidc,
+        upstream_login,
         started,
     };
     // With HTTPS the platform is served there (with HSTS), and plain HTTP only redirects to it.

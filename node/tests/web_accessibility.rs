@@ -272,6 +272,26 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         )
         .await;
     assert_eq!(status, 200);
+    // A school that offers MPASSid, which cannot be reached (nothing listens on port 9), so its
+    // login page and the page that says the provider is unreachable are checked too.
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let secret_file = secrets.path().join("secret");
+    std::fs::write(&secret_file, "secret").expect("secret");
+    let upstream_school = TestSchool::start_with(|config| {
+        config.upstream_login = Some(node::config::UpstreamLoginConfig {
+            display_name: "MPASSid".into(),
+            issuer: "http://127.0.0.1:9".into(),
+            client_id: "digione".into(),
+            client_secret_file: secret_file,
+            scopes: Vec::new(),
+            user_claim: "urn:mpass.id:uid".into(),
+            roster_field: node::config::RosterMatchField::Identifier,
+            school_code_claim: None,
+            ca_certificate_file: None,
+            redirect_uri: None,
+        });
+    })
+    .await;
     let mut checked = 0;
     let mut problems = Vec::new();
     for language in ["fi", "sv", "en"] {
@@ -279,6 +299,12 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         let mut anonymous = Browser::new(&school);
         anonymous.accept_language = Some(language.into());
         pages.push(("login", anonymous.get("/login").await));
+        let mut upstream_visitor = Browser::new(&upstream_school);
+        upstream_visitor.accept_language = Some(language.into());
+        pages.push(("login with MPASSid", upstream_visitor.get("/login").await));
+        let unreachable = upstream_visitor.get("/login/upstream").await;
+        assert_eq!(unreachable.status, 503);
+        pages.push(("MPASSid unreachable", unreachable));
         pages.push((
             "login with errors",
             anonymous.post_form("/login", &[("username", "")]).await,
@@ -470,7 +496,7 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(checked, 3 * 38);
+    assert_eq!(checked, 3 * 40);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -45,6 +45,15 @@ login-password-missing = Enter your password.
 login-invalid = The username or password is wrong.
 login-throttled = Too many wrong attempts. Try again in { $seconds } seconds.
 login-busy = The school server is busy. Try again in a moment.
+login-upstream = Log in with { $provider }
+login-upstream-or = Or log in with your school username and password.
+login-upstream-unreachable = { $provider } cannot be reached now. Log in with your school username and password.
+login-upstream-refused = { $provider } did not log you in. Try again, or log in with your school username and password.
+login-upstream-not-started = The login took too long or was started elsewhere. Start again.
+login-upstream-invalid = { $provider } sent an answer that could not be verified. Try again, or log in with your school username and password.
+login-upstream-missing-claim = { $provider } did not say who you are. Ask school IT.
+login-upstream-other-school = Your { $provider } account is not of this school.
+login-upstream-no-user = Your { $provider } account is not linked to a user of this school. Ask school IT.
 
 ## Home
 home-title = Home
@@ -388,6 +397,7 @@ audit-event = What
 audit-event-grant = Login approved
 audit-event-token = Token issued
 audit-event-userinfo = Information given
+audit-event-upstream-login = Logged in through the municipality's provider
 audit-user = User
 audit-service = Service
 audit-claims = Information

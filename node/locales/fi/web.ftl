@@ -45,6 +45,15 @@ login-password-missing = Kirjoita salasanasi.
 login-invalid = Käyttäjätunnus tai salasana on väärin.
 login-throttled = Liian monta väärää yritystä. Yritä uudelleen { $seconds } sekunnin kuluttua.
 login-busy = Koulun palvelin on kiireinen. Yritä hetken kuluttua uudelleen.
+login-upstream = Kirjaudu palvelulla { $provider }
+login-upstream-or = Tai kirjaudu koulun käyttäjätunnuksella ja salasanalla.
+login-upstream-unreachable = Palvelua { $provider } ei tavoiteta nyt. Kirjaudu koulun käyttäjätunnuksella ja salasanalla.
+login-upstream-refused = Palvelu { $provider } ei kirjannut sinua sisään. Yritä uudelleen tai kirjaudu koulun käyttäjätunnuksella ja salasanalla.
+login-upstream-not-started = Kirjautuminen kesti liian kauan tai aloitettiin muualla. Aloita alusta.
+login-upstream-invalid = Palvelun { $provider } vastausta ei voitu varmistaa. Yritä uudelleen tai kirjaudu koulun käyttäjätunnuksella ja salasanalla.
+login-upstream-missing-claim = Palvelu { $provider } ei kertonut, kuka olet. Ota yhteyttä koulun IT-tukeen.
+login-upstream-other-school = { $provider }-tunnuksesi ei kuulu tähän kouluun.
+login-upstream-no-user = { $provider }-tunnustasi ei ole liitetty tämän koulun käyttäjään. Ota yhteyttä koulun IT-tukeen.
 
 ## Etusivu
 home-title = Etusivu
@@ -388,6 +397,7 @@ audit-event = Mitä
 audit-event-grant = Kirjautuminen hyväksytty
 audit-event-token = Tunniste annettu
 audit-event-userinfo = Tiedot annettu
+audit-event-upstream-login = Kirjautui kunnan tunnistuspalvelun kautta
 audit-user = Käyttäjä
 audit-service = Palvelu
 audit-claims = Tiedot

@@ -45,6 +45,15 @@ login-password-missing = Skriv ditt lösenord.
 login-invalid = Användarnamnet eller lösenordet är fel.
 login-throttled = För många felaktiga försök. Försök igen om { $seconds } sekunder.
 login-busy = Skolans server är upptagen. Försök igen om en stund.
+login-upstream = Logga in med { $provider }
+login-upstream-or = Eller logga in med skolans användarnamn och lösenord.
+login-upstream-unreachable = { $provider } kan inte nås just nu. Logga in med skolans användarnamn och lösenord.
+login-upstream-refused = { $provider } loggade inte in dig. Försök igen, eller logga in med skolans användarnamn och lösenord.
+login-upstream-not-started = Inloggningen tog för lång tid eller påbörjades någon annanstans. Börja om.
+login-upstream-invalid = Svaret från { $provider } kunde inte verifieras. Försök igen, eller logga in med skolans användarnamn och lösenord.
+login-upstream-missing-claim = { $provider } berättade inte vem du är. Kontakta skolans IT-stöd.
+login-upstream-other-school = Ditt { $provider }-konto hör inte till den här skolan.
+login-upstream-no-user = Ditt { $provider }-konto är inte kopplat till en användare i den här skolan. Kontakta skolans IT-stöd.
 
 ## Startsida
 home-title = Startsida
@@ -388,6 +397,7 @@ audit-event = Vad
 audit-event-grant = Inloggning godkänd
 audit-event-token = Token utfärdad
 audit-event-userinfo = Uppgifter givna
+audit-event-upstream-login = Loggade in via kommunens inloggningstjänst
 audit-user = Användare
 audit-service = Tjänst
 audit-claims = Uppgifter

@@ -167,17 +167,25 @@ pub(crate) async fn log_in_with_password(
         }
     };
     attempt.succeeded();
+    let session = start_session(auth, headers, &login.user_id, login.roles.clone())?;
+    Ok((login, session))
+}
 
-    // A session cookie the browser still holds is ended, so that logging in always starts a fresh
-    // session and leaves no orphan behind.
+/// Starts a session for `user_id`, who has just proved who they are (a password, or the upstream
+/// provider's ID token), and ends the one the browser still held, so that logging in always starts
+/// a fresh session and leaves no orphan behind.
+pub(crate) fn start_session(
+    auth: &AuthState,
+    headers: &HeaderMap,
+    user_id: &UserId,
+    roles: Vec<UserRole>,
+) -> Result<NewSession, AuthError> {
     if let Some(previous) = session_token_from_headers(headers, auth.config().https) {
         auth.sessions().delete(&previous.id_hash())?;
     }
-    let session = auth
-        .sessions()
-        .create(&login.user_id, login.roles.clone(), unix_millis_now())?;
-    tracing::info!(user = %login.user_id, session = %hex::encode(&session.id_hash[..8]), "logged in");
-    Ok((login, session))
+    let session = auth.sessions().create(user_id, roles, unix_millis_now())?;
+    tracing::info!(user = %user_id, session = %hex::encode(&session.id_hash[..8]), "logged in");
+    Ok(session)
 }
 
 /// `GET /api/v1/session`: the current session and its CSRF token.

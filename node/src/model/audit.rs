@@ -49,6 +49,9 @@ pub enum AuditEvent {
     /// The service read the userinfo endpoint with its access token.
     #[autosurgeon(rename = "userinfo-released")]
     UserinfoReleased,
+    /// The user logged in to the node through the upstream provider (`service` names it).
+    #[autosurgeon(rename = "upstream-login")]
+    UpstreamLogin,
 }
 
 impl AuditEvent {
@@ -57,6 +60,7 @@ impl AuditEvent {
             AuditEvent::Grant => "grant",
             AuditEvent::TokenIssued => "token_issued",
             AuditEvent::UserinfoReleased => "userinfo_released",
+            AuditEvent::UpstreamLogin => "upstream_login",
         }
     }
 }

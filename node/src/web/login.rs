@@ -10,11 +10,15 @@ use maud::html;
 use super::i18n::{LANGUAGE_COOKIE_NAME, Language, Translator};
 use super::layout::{Field, FormErrors, Frame, page_with_status};
 use super::{Viewer, WebError, form_fields};
+use crate::api::{ApiError, blocking, node_now_millis};
 use crate::auth::cookies::{clear_session_cookie, set_session_cookie};
 use crate::auth::csrf::check_origin;
-use crate::auth::routes::log_in_with_password;
+use crate::auth::routes::{log_in_with_password, start_session};
 use crate::auth::{AuthError, MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES};
+use crate::model::audit::{AuditEntry, AuditEvent};
+use crate::model::common::NodeTime;
 use crate::server::AppState;
+use crate::upstream_login::{UpstreamLogin, UpstreamLoginError};
 
 /// How long the language choice is kept: a year.
 const LANGUAGE_COOKIE_MAX_AGE_SECS: i64 = 365 * 24 * 3600;
@@ -64,12 +68,22 @@ fn login_form(
     errors: &FormErrors,
 ) -> Response {
     let frame = Frame::anonymous(Some(state), t, "/login");
+    let upstream_href = format!("/login/upstream?next={}", crate::api::path_segment(next));
     page_with_status(
         &frame,
         status,
         &t.text("login-title"),
         html! {
-            p { (t.text("login-intro")) }
+            @if let Some(upstream) = &state.upstream_login {
+                // The upstream login is a plain link: it works without JavaScript, and while the
+                // school is offline it answers with this page and the reason.
+                p { a class="button" href=(upstream_href) {
+                    (t.text_with("login-upstream", &[("provider", upstream.display_name().into())]))
+                } }
+                p { (t.text("login-upstream-or")) }
+            } @else {
+                p { (t.text("login-intro")) }
+            }
             form method="post" action="/login" class="stack" novalidate {
                 (errors.summary(&t))
                 @if next != "/home" {
@@ -167,6 +181,172 @@ pub async fn log_in(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct UpstreamCallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The longest authorisation code and `state` the callback accepts; providers' codes are far
+/// shorter, and anything longer is not one of ours.
+const MAX_UPSTREAM_CALLBACK_VALUE_BYTES: usize = 4096;
+
+/// `GET /login/upstream?next=/path`: to the municipality's provider, or back to the login page with
+/// the reason when it cannot be reached. 404 when no upstream provider is configured.
+pub async fn upstream_login_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, WebError> {
+    let upstream = state
+        .upstream_login
+        .clone()
+        .ok_or_else(|| WebError::Api(ApiError::NotFound("upstream login".to_owned())))?;
+    let t = Translator::new(Language::for_request(&headers));
+    let next = return_path(query.next.as_deref());
+    match upstream.begin(next).await {
+        Ok((url, cookie)) => {
+            let mut response = Redirect::to(&url).into_response();
+            append_cookie(&mut response, &cookie)?;
+            Ok(response)
+        }
+        Err(error) => Ok(upstream_refusal(&state, t, &upstream, next, error)),
+    }
+}
+
+/// `GET /login/upstream/callback?code=…&state=…`: where the provider sends the browser back. The
+/// login is finished, mapped to one roster user of this school, written to the audit log, and a
+/// session started; any failure shows the login page with its reason and logs no one in.
+pub async fn upstream_login_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<UpstreamCallbackQuery>,
+) -> Result<Response, WebError> {
+    let upstream = state
+        .upstream_login
+        .clone()
+        .ok_or_else(|| WebError::Api(ApiError::NotFound("upstream login".to_owned())))?;
+    let t = Translator::new(Language::for_request(&headers));
+    let outcome = finish_upstream_login(&state, &upstream, &headers, query).await;
+    let mut response = match outcome {
+        Ok((session, return_path)) => {
+            let mut response = Redirect::to(&return_path).into_response();
+            append_cookie(
+                &mut response,
+                &set_session_cookie(state.auth.config().https, &session.token),
+            )?;
+            response
+        }
+        Err(UpstreamFailure::Web(error)) => return Err(error),
+        Err(UpstreamFailure::Login(error)) => {
+            upstream_refusal(&state, t, &upstream, "/home", error)
+        }
+    };
+    // The pending login is used up either way: a second callback with it is refused.
+    append_cookie(&mut response, &upstream.clear_pending_cookie())?;
+    Ok(response)
+}
+
+enum UpstreamFailure {
+    /// Shown on the login page.
+    Login(UpstreamLoginError),
+    /// The node's own failure (the store, the audit log).
+    Web(WebError),
+}
+
+impl From<UpstreamLoginError> for UpstreamFailure {
+    fn from(error: UpstreamLoginError) -> Self {
+        UpstreamFailure::Login(error)
+    }
+}
+
+async fn finish_upstream_login(
+    state: &AppState,
+    upstream: &UpstreamLogin,
+    headers: &HeaderMap,
+    query: UpstreamCallbackQuery,
+) -> Result<(crate::auth::session::NewSession, String), UpstreamFailure> {
+    if let Some(error) = query.error {
+        let error: String = error
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        return Err(UpstreamLoginError::Refused(error).into());
+    }
+    let (Some(code), Some(pending_state)) = (query.code, query.state) else {
+        return Err(UpstreamLoginError::NotStarted.into());
+    };
+    if code.len() > MAX_UPSTREAM_CALLBACK_VALUE_BYTES
+        || pending_state.len() > MAX_UPSTREAM_CALLBACK_VALUE_BYTES
+    {
+        return Err(UpstreamLoginError::NotStarted.into());
+    }
+    let identity = upstream.finish(headers, &pending_state, &code).await?;
+    let roster = crate::api::roster_index(state)
+        .await
+        .map_err(|error| UpstreamFailure::Web(error.into()))?;
+    let user_id = upstream.map_to_roster_user(&identity, &roster, &state.identity.school)?;
+    let roles = state
+        .auth
+        .directory()
+        .user_roles(&user_id)
+        .ok_or(UpstreamLoginError::NoMatchingUser)?;
+    // Written before the session exists: a login the school cannot see afterwards does not happen.
+    let entry = AuditEntry {
+        at: NodeTime::from_unix_millis(node_now_millis()),
+        event: AuditEvent::UpstreamLogin,
+        user: user_id.clone(),
+        service: upstream.display_name().to_owned(),
+        claims: Vec::new(),
+    };
+    let provider = state.oidc.clone();
+    blocking(move || {
+        provider
+            .audit
+            .record(entry)
+            .map_err(|error| crate::api::ApiError::Internal(error.to_string()))
+    })
+    .await
+    .map_err(|error| UpstreamFailure::Web(error.into()))?;
+    let session = start_session(&state.auth, headers, &user_id, roles)
+        .map_err(|error| UpstreamFailure::Web(WebError::Auth(error)))?;
+    tracing::info!(user = %user_id, upstream_subject = %identity.subject, "logged in through the upstream provider");
+    Ok((session, identity.return_path))
+}
+
+/// The login page with why the upstream login did not log anyone in.
+fn upstream_refusal(
+    state: &AppState,
+    t: Translator,
+    upstream: &UpstreamLogin,
+    next: &str,
+    error: UpstreamLoginError,
+) -> Response {
+    tracing::warn!(issuer = upstream.issuer(), %error, "upstream login failed");
+    let provider = || upstream.display_name().to_owned();
+    let (status, message) = match &error {
+        UpstreamLoginError::Unreachable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "login-upstream-unreachable",
+        ),
+        UpstreamLoginError::Refused(_) => (StatusCode::UNAUTHORIZED, "login-upstream-refused"),
+        UpstreamLoginError::NotStarted => (StatusCode::BAD_REQUEST, "login-upstream-not-started"),
+        UpstreamLoginError::Invalid(_) => (StatusCode::BAD_GATEWAY, "login-upstream-invalid"),
+        UpstreamLoginError::MissingClaim(_) => {
+            (StatusCode::FORBIDDEN, "login-upstream-missing-claim")
+        }
+        UpstreamLoginError::OtherSchool => (StatusCode::FORBIDDEN, "login-upstream-other-school"),
+        UpstreamLoginError::NoMatchingUser => (StatusCode::FORBIDDEN, "login-upstream-no-user"),
+    };
+    let errors = FormErrors {
+        form: Some(t.text_with(message, &[("provider", provider().into())])),
+        ..FormErrors::default()
+    };
+    login_form(state, t, status, "", next, &errors)
 }
 
 /// `POST /logout` (CSRF-checked): ends the session and goes to the login page.

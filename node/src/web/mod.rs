@@ -66,6 +66,11 @@ pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
     let forms = Router::new()
         .route("/", get(root))
         .route("/login", get(login::login_page).post(login::log_in))
+        .route("/login/upstream", get(login::upstream_login_start))
+        .route(
+            "/login/upstream/callback",
+            get(login::upstream_login_callback),
+        )
         .route("/logout", post(login::log_out))
         .route("/language/{code}", get(login::choose_language))
         .route("/home", get(home::home))

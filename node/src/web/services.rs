@@ -297,6 +297,7 @@ pub async fn audit_page(
                                 @match entry.event {
                                     "grant" => (t.text("audit-event-grant")),
                                     "token_issued" => (t.text("audit-event-token")),
+                                    "upstream_login" => (t.text("audit-event-upstream-login")),
                                     _ => (t.text("audit-event-userinfo")),
                                 }
                             }

@@ -1,0 +1,371 @@
+//! Logging in to a school node through the municipality's OpenID provider, against a real
+//! provider: a second node's OpenID Provider plays MPASSid (discovery, the code flow with PKCE,
+//! ES256 ID tokens through its JWKS, userinfo). The node under test is configured with
+//! `[upstream_login]` pointing at it, maps the provider's `email` claim to its roster, and must log
+//! in exactly the matching roster user, or no one.
+//!
+//! Two reqwest clients stand in for one browser: one holds the cookies of the school node, the
+//! other the session at the provider (their cookies would collide on `127.0.0.1`). Redirects are
+//! followed by hand, so every hop is checked.
+
+mod common;
+
+use common::{PASSWORD, TestSchool};
+use node::config::{RosterMatchField, UpstreamLoginConfig};
+use serde_json::{Value, json};
+
+/// The service the municipality registered the school node as, at the provider.
+const CLIENT_ID: &str = "digione-koulu";
+const TEACHER: &str = "leena.korhonen";
+const TEACHER_ID: &str = "T01";
+/// A pupil of the fixture has no e-mail address, so the provider cannot release one.
+const PUPIL: &str = "aino.makinen01";
+/// The administrator of both schools' fixture rosters.
+const ADMIN: &str = "sari.lehtonen";
+
+struct Setup {
+    /// The municipality's provider.
+    provider: TestSchool,
+    /// The school node that logs users in through it.
+    school: TestSchool,
+}
+
+/// The provider's catalogue lists the school node as an OpenID client allowed `email` (the
+/// provider's admin approves it); the school node maps `email` to its roster's e-mail addresses.
+async fn setup(adjust: impl FnOnce(&mut UpstreamLoginConfig)) -> Setup {
+    let provider = TestSchool::start().await;
+    let secrets = tempfile::tempdir().expect("tempdir");
+    // The harness derives every client secret from the service id.
+    let secret = format!("{CLIENT_ID}-secret-{}", "s".repeat(40));
+    let secret_file = secrets.path().join("upstream-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).expect("secret file");
+    let mut upstream = UpstreamLoginConfig {
+        display_name: "MPASSid".to_owned(),
+        issuer: provider.base.clone(),
+        client_id: CLIENT_ID.to_owned(),
+        client_secret_file: secret_file,
+        scopes: vec!["email".to_owned()],
+        user_claim: "email".to_owned(),
+        roster_field: RosterMatchField::Email,
+        school_code_claim: None,
+        ca_certificate_file: None,
+        redirect_uri: None,
+    };
+    adjust(&mut upstream);
+    let school = TestSchool::start_with(move |config| {
+        config.upstream_login = Some(upstream);
+    })
+    .await;
+    let callback = format!("{}/login/upstream/callback", school.base);
+    let published = provider
+        .publish_oidc_service(
+            CLIENT_ID,
+            &callback,
+            &["email", "urn:mpass.id:municipalityCode"],
+        )
+        .await;
+    assert_eq!(published, secret);
+    let admin = provider.login(ADMIN).await;
+    let (status, body) = admin
+        .put(
+            &format!("/api/v1/services/{CLIENT_ID}/activation"),
+            json!({ "approved_claims": ["email", "urn:mpass.id:municipalityCode"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    drop(secrets);
+    Setup { provider, school }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// One answer: status, where it redirects, the cookies it sets (`name=value`), and its body.
+struct Hop {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Hop {
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies
+            .iter()
+            .map(|cookie| cookie.split(';').next().unwrap_or("").to_owned())
+            .find(|pair| pair.starts_with(&format!("{name}=")))
+    }
+}
+
+async fn get(url: &str, cookie: Option<&str>) -> Hop {
+    let mut request = no_redirects().get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|value| value.to_str().expect("location").to_owned());
+    let set_cookies = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().expect("cookie").to_owned())
+        .collect();
+    let body = response.text().await.expect("body");
+    Hop {
+        status,
+        location,
+        set_cookies,
+        body,
+    }
+}
+
+/// What a login through the provider left: the school node's answer at the callback, and the
+/// pending-login cookie the browser held.
+struct Callback {
+    hop: Hop,
+    url: String,
+    pending_cookie: String,
+}
+
+/// `username` starts the upstream login at the school node, logs in at the provider (already
+/// logged in there with a password) and comes back to the callback.
+async fn log_in_through_provider(setup: &Setup, username: &str) -> Callback {
+    let start = get(
+        &format!("{}/login/upstream?next=/messages", setup.school.base),
+        None,
+    )
+    .await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let authorize = start.location.clone().expect("to the provider");
+    assert!(
+        authorize.starts_with(&format!("{}/oidc/authorize?", setup.provider.base)),
+        "{authorize}"
+    );
+    let authorize_url = url::Url::parse(&authorize).expect("url");
+    let query: std::collections::HashMap<_, _> = authorize_url.query_pairs().collect();
+    assert_eq!(query.get("client_id").map(|v| v.as_ref()), Some(CLIENT_ID));
+    assert_eq!(
+        query.get("code_challenge_method").map(|v| v.as_ref()),
+        Some("S256")
+    );
+    assert!(query.contains_key("nonce") && query.contains_key("state"));
+    let pending_cookie = start
+        .cookie(node::upstream_login::PENDING_COOKIE_NAME)
+        .expect("the pending login is carried by a cookie");
+
+    let at_provider = setup.provider.login(username).await;
+    let approved = get(&authorize, Some(&at_provider.cookie)).await;
+    assert!(
+        (300..400).contains(&approved.status),
+        "the provider logs the user in: {} {}",
+        approved.status,
+        approved.body
+    );
+    let url = approved.location.expect("back to the school node");
+    assert!(
+        url.starts_with(&format!("{}/login/upstream/callback?", setup.school.base)),
+        "{url}"
+    );
+    let hop = get(&url, Some(&pending_cookie)).await;
+    Callback {
+        hop,
+        url,
+        pending_cookie,
+    }
+}
+
+async fn session_user(setup: &Setup, session_cookie: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/session", setup.school.base))
+        .header("cookie", session_cookie)
+        .send()
+        .await
+        .expect("session request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn session_cookie(hop: &Hop) -> Option<String> {
+    hop.cookie(node::auth::cookies::PLAIN_COOKIE_NAME)
+        .filter(|pair| !pair.ends_with('='))
+}
+
+#[tokio::test]
+async fn a_teacher_logs_in_through_the_municipality_provider_as_their_roster_user() {
+    let setup = setup(|_| {}).await;
+
+    let page = get(&format!("{}/login", setup.school.base), None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("/login/upstream?next=") && page.body.contains("MPASSid"),
+        "the login page offers the upstream login: {}",
+        page.body
+    );
+
+    let callback = log_in_through_provider(&setup, TEACHER).await;
+    assert_eq!(callback.hop.status, 303, "{}", callback.hop.body);
+    assert_eq!(
+        callback.hop.location.as_deref(),
+        Some("/messages"),
+        "back where the login started"
+    );
+    let session = session_cookie(&callback.hop).expect("a session starts");
+    let (status, body) = session_user(&setup, &session).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["user_id"], TEACHER_ID,
+        "the roster user with that e-mail"
+    );
+
+    // The school's administrator sees the login in the audit log.
+    let admin = setup.school.login(ADMIN).await;
+    let (status, audit) = admin.get("/api/v1/audit").await;
+    assert_eq!(status, 200, "{audit}");
+    let entries = audit["entries"].as_array().expect("entries");
+    assert!(
+        entries
+            .iter()
+            .any(|entry| entry["event"] == "upstream_login"
+                && entry["user"] == TEACHER_ID
+                && entry["service"] == "MPASSid"),
+        "{audit}"
+    );
+
+    // The same callback again (the code is used up at the provider) logs no one in.
+    let replay = get(&callback.url, Some(&callback.pending_cookie)).await;
+    assert_eq!(replay.status, 502, "{}", replay.body);
+    assert!(session_cookie(&replay).is_none());
+}
+
+#[tokio::test]
+async fn a_callback_without_the_browser_that_started_it_logs_no_one_in() {
+    let setup = setup(|_| {}).await;
+    let callback = log_in_through_provider(&setup, TEACHER).await;
+    assert_eq!(callback.hop.status, 303);
+
+    // A code and state sent to someone else's browser (login CSRF) find no pending login.
+    let fresh = log_in_through_provider(&setup, TEACHER).await;
+    let without_cookie = get(&fresh.url, None).await;
+    assert_eq!(without_cookie.status, 400, "{}", without_cookie.body);
+    assert!(session_cookie(&without_cookie).is_none());
+
+    // A pending cookie that was tampered with is not ours.
+    let another = log_in_through_provider(&setup, TEACHER).await;
+    let (name, value) = another.pending_cookie.split_once('=').expect("name=value");
+    let mut tampered: Vec<char> = value.chars().collect();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == 'A' { 'B' } else { 'A' };
+    let tampered = format!("{name}={}", tampered.into_iter().collect::<String>());
+    let refused = get(&another.url, Some(&tampered)).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(session_cookie(&refused).is_none());
+
+    // A cookie from one login does not finish another (its state differs).
+    let mismatched = get(&another.url, Some(&callback.pending_cookie)).await;
+    assert_eq!(mismatched.status, 400, "{}", mismatched.body);
+}
+
+#[tokio::test]
+async fn an_account_the_roster_cannot_match_is_refused_with_its_reason() {
+    let by_email = setup(|_| {}).await;
+    // The provider has no e-mail address for the pupil to release.
+    let pupil = log_in_through_provider(&by_email, PUPIL).await;
+    assert_eq!(pupil.hop.status, 403, "{}", pupil.hop.body);
+    assert!(pupil.hop.body.contains("MPASSid"), "{}", pupil.hop.body);
+    assert!(session_cookie(&pupil.hop).is_none());
+
+    // Matched on another field, the teacher's address names no one.
+    let by_username = setup_matching_usernames().await;
+    let teacher = log_in_through_provider(&by_username, TEACHER).await;
+    assert_eq!(teacher.hop.status, 403, "{}", teacher.hop.body);
+    assert!(session_cookie(&teacher.hop).is_none());
+
+    // An account whose school code is not this school's is never mapped here. The municipality
+    // code (092) stands in for another school's code.
+    let other_school = setup(|upstream| {
+        upstream
+            .scopes
+            .push("urn:mpass.id:municipalityCode".to_owned());
+        upstream.school_code_claim = Some("urn:mpass.id:municipalityCode".to_owned());
+    })
+    .await;
+    let teacher = log_in_through_provider(&other_school, TEACHER).await;
+    assert_eq!(teacher.hop.status, 403, "{}", teacher.hop.body);
+    assert!(session_cookie(&teacher.hop).is_none());
+}
+
+async fn setup_matching_usernames() -> Setup {
+    setup(|upstream| upstream.roster_field = RosterMatchField::Username).await
+}
+
+#[tokio::test]
+async fn the_provider_refusing_or_cancelling_shows_the_login_page() {
+    let setup = setup(|_| {}).await;
+    let start = get(&format!("{}/login/upstream", setup.school.base), None).await;
+    let pending = start
+        .cookie(node::upstream_login::PENDING_COOKIE_NAME)
+        .expect("cookie");
+    let cancelled = get(
+        &format!(
+            "{}/login/upstream/callback?error=access_denied&state=x",
+            setup.school.base
+        ),
+        Some(&pending),
+    )
+    .await;
+    assert_eq!(cancelled.status, 401, "{}", cancelled.body);
+    assert!(cancelled.body.contains("action=\"/login\""));
+    assert!(session_cookie(&cancelled).is_none());
+}
+
+#[tokio::test]
+async fn while_the_provider_is_unreachable_the_password_login_keeps_working() {
+    let setup = setup(|_| {}).await;
+    let Setup { provider, school } = setup;
+    provider.node.shutdown().await;
+
+    let start = get(&format!("{}/login/upstream?next=/home", school.base), None).await;
+    assert_eq!(start.status, 503, "{}", start.body);
+    assert!(
+        start.body.contains("MPASSid") && start.body.contains("action=\"/login\""),
+        "the login page, with the reason: {}",
+        start.body
+    );
+    assert!(
+        start
+            .cookie(node::upstream_login::PENDING_COOKIE_NAME)
+            .is_none()
+    );
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/session", school.base))
+        .json(&json!({ "username": TEACHER, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 200, "the local login works offline");
+}
+
+#[tokio::test]
+async fn a_node_without_an_upstream_provider_offers_none() {
+    let school = TestSchool::start().await;
+    let page = get(&format!("{}/login", school.base), None).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("/login/upstream"));
+    let start = get(&format!("{}/login/upstream", school.base), None).await;
+    assert_eq!(start.status, 404);
+    let callback = get(
+        &format!("{}/login/upstream/callback?code=a&state=b", school.base),
+        None,
+    )
+    .await;
+    assert_eq!(callback.status, 404);
+}
