@@ -747,6 +747,91 @@ async fn oidc_sends_a_visitor_through_the_login_page_and_back() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_prompt_login_and_max_age_make_a_logged_in_user_log_in_again() {
+    let (school, _, _) = school_with_services().await;
+    let browser = school.login(PUPIL).await;
+    let request = good_request(TOOL, TOOL_REDIRECT, "openid");
+
+    // A session that is young enough passes max_age without a new login.
+    let mut recent = request.clone();
+    recent.push(("max_age", "3600"));
+    let landed = browse(&browser, &authorize_url(&school.base, &recent))
+        .await
+        .expect("back to the service");
+    assert!(
+        query_value(&landed, "code").is_some(),
+        "a code at once: {landed}"
+    );
+
+    // prompt=login sends the logged-in user to the login form, not straight back.
+    let mut again = request.clone();
+    again.push(("prompt", "login"));
+    let to_login = browse(&browser, &authorize_url(&school.base, &again))
+        .await
+        .expect("to the login page");
+    assert_eq!(to_login.path(), "/login");
+    assert_eq!(query_value(&to_login, "reauth").as_deref(), Some("1"));
+    let next = query_value(&to_login, "next").expect("a return path");
+    assert!(
+        next.starts_with("/oidc/authorize?") && !next.contains("prompt="),
+        "back to the request without prompt=login: {next}"
+    );
+    let form = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(to_login.as_str())
+        .header("cookie", &browser.cookie)
+        .send()
+        .await
+        .expect("login page");
+    assert_eq!(form.status().as_u16(), 200, "the form, though logged in");
+
+    // max_age=0 is prompt=login; with prompt=none it is refused rather than asked.
+    let mut old_enough = request.clone();
+    old_enough.push(("max_age", "0"));
+    let again_to_login = browse(&browser, &authorize_url(&school.base, &old_enough))
+        .await
+        .expect("to the login page");
+    assert_eq!(again_to_login.path(), "/login", "max_age=0 asks again");
+    let mut silent = old_enough.clone();
+    silent.push(("prompt", "none"));
+    let refused = browse(&browser, &authorize_url(&school.base, &silent))
+        .await
+        .expect("back to the service");
+    assert_eq!(
+        query_value(&refused, "error").as_deref(),
+        Some("login_required")
+    );
+
+    // Logging in again (a fresh session) and returning to `next` gives the code.
+    let fresh = school.login(PUPIL).await;
+    let landed = browse(&fresh, &format!("{}{next}", school.base))
+        .await
+        .expect("back to the service");
+    assert!(
+        landed.as_str().starts_with(TOOL_REDIRECT) && query_value(&landed, "code").is_some(),
+        "{landed}"
+    );
+
+    // prompt=none cannot be combined, and max_age must be a number.
+    let mut combined = request.clone();
+    combined.push(("prompt", "none login"));
+    let mut not_a_number = request.clone();
+    not_a_number.push(("max_age", "soon"));
+    for bad in [combined, not_a_number] {
+        let refused = browse(&fresh, &authorize_url(&school.base, &bad))
+            .await
+            .expect("back to the service");
+        assert_eq!(
+            query_value(&refused, "error").as_deref(),
+            Some("invalid_request"),
+            "{refused}"
+        );
+    }
+}
+
 async fn restart(school: TestSchool) -> TestSchool {
     let TestSchool { dir, node, .. } = school;
     node.shutdown().await;

@@ -45,6 +45,7 @@ login-password-missing = Enter your password.
 login-invalid = The username or password is wrong.
 login-throttled = Too many wrong attempts. Try again in { $seconds } seconds.
 login-busy = The school server is busy. Try again in a moment.
+login-again = The service asks you to log in again before you continue.
 login-upstream = Log in with { $provider }
 login-upstream-or = Or log in with your school username and password.
 login-upstream-unreachable = { $provider } cannot be reached now. Log in with your school username and password.

@@ -45,6 +45,7 @@ login-password-missing = Kirjoita salasanasi.
 login-invalid = Käyttäjätunnus tai salasana on väärin.
 login-throttled = Liian monta väärää yritystä. Yritä uudelleen { $seconds } sekunnin kuluttua.
 login-busy = Koulun palvelin on kiireinen. Yritä hetken kuluttua uudelleen.
+login-again = Palvelu pyytää sinua kirjautumaan uudelleen ennen kuin jatkat.
 login-upstream = Kirjaudu palvelulla { $provider }
 login-upstream-or = Tai kirjaudu koulun käyttäjätunnuksella ja salasanalla.
 login-upstream-unreachable = Palvelua { $provider } ei tavoiteta nyt. Kirjaudu koulun käyttäjätunnuksella ja salasanalla.

@@ -45,6 +45,7 @@ login-password-missing = Skriv ditt lösenord.
 login-invalid = Användarnamnet eller lösenordet är fel.
 login-throttled = För många felaktiga försök. Försök igen om { $seconds } sekunder.
 login-busy = Skolans server är upptagen. Försök igen om en stund.
+login-again = Tjänsten ber dig logga in igen innan du fortsätter.
 login-upstream = Logga in med { $provider }
 login-upstream-or = Eller logga in med skolans användarnamn och lösenord.
 login-upstream-unreachable = { $provider } kan inte nås just nu. Logga in med skolans användarnamn och lösenord.

@@ -412,9 +412,32 @@ async fn authorize_request(
     {
         return Err(refuse("invalid_request", "nonce is too long"));
     }
-    let prompt_none = parameters
+    let prompts: Vec<&str> = parameters
         .get("prompt")
-        .is_some_and(|prompt| prompt.split(' ').any(|value| value == "none"));
+        .map(|prompt| {
+            prompt
+                .split(' ')
+                .filter(|value| !value.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let prompt_none = prompts.contains(&"none");
+    // OpenID Connect Core 1.0, section 3.1.2.1: `none` with any other value is an error.
+    if prompt_none && prompts.len() > 1 {
+        return Err(refuse(
+            "invalid_request",
+            "prompt=none cannot be combined with other prompt values",
+        ));
+    }
+    let max_age_secs = match parameters.get("max_age") {
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            refuse(
+                "invalid_request",
+                "max_age must be a whole number of seconds",
+            )
+        })?),
+        None => None,
+    };
 
     let (caller, session) = match state.auth.authenticate(method, uri, headers) {
         Ok(authenticated) => authenticated,
@@ -427,6 +450,23 @@ async fn authorize_request(
         }
     };
     let now = node_now_millis();
+    // `prompt=login` and a `max_age` the session is older than both ask for the user to prove
+    // who they are again now, as a service may before something sensitive.
+    // `max_age=0` is `prompt=login` (OpenID Connect Core 1.0, section 3.1.2.1).
+    let login_age_millis = u64::try_from(now)
+        .unwrap_or(0)
+        .saturating_sub(session.created);
+    let too_old = max_age_secs
+        .is_some_and(|max_age| max_age == 0 || login_age_millis > max_age.saturating_mul(1000));
+    if prompts.contains(&"login") || too_old {
+        if prompt_none {
+            return Err(refuse(
+                "login_required",
+                "the user's login is older than max_age",
+            ));
+        }
+        return Ok(to_fresh_login(&parameters));
+    }
     let granted_scope = std::iter::once("openid")
         .chain(requested.iter().map(|claim| claim.scope()))
         .collect::<Vec<_>>()
@@ -490,6 +530,33 @@ fn to_login(uri: &Uri) -> Response {
         .append_pair("next", back)
         .finish();
     Redirect::to(&format!("/login?{query}")).into_response()
+}
+
+/// How recent a login must be when the user comes back from logging in again for `prompt=login`
+/// or `max_age`: the login just happened, so a minute is plenty.
+const FRESH_LOGIN_WINDOW_SECS: u64 = 60;
+
+/// To the login form even though the user is logged in (`reauth=1`), and back to this request with
+/// `prompt=login` replaced by a `max_age` of [`FRESH_LOGIN_WINDOW_SECS`]: the login that just
+/// happened satisfies it, so the user is not sent round again, and an old session cannot pass.
+/// The ID token's `auth_time` then tells the service when that login was.
+fn to_fresh_login(parameters: &HashMap<String, String>) -> Response {
+    let mut names: Vec<&String> = parameters.keys().collect();
+    names.sort();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for name in names {
+        if name == "prompt" || name == "max_age" {
+            continue;
+        }
+        query.append_pair(name, &parameters[name]);
+    }
+    query.append_pair("max_age", &FRESH_LOGIN_WINDOW_SECS.to_string());
+    let back = format!("/oidc/authorize?{}", query.finish());
+    let login = form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", &back)
+        .append_pair("reauth", "1")
+        .finish();
+    Redirect::to(&format!("/login?{login}")).into_response()
 }
 
 /// A redirect to `base` (a registered redirect URI) with `pairs` appended to its query.

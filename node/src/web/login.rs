@@ -26,6 +26,9 @@ const LANGUAGE_COOKIE_MAX_AGE_SECS: i64 = 365 * 24 * 3600;
 #[derive(Debug, serde::Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// Set by the OpenID Provider when a service asked the user to log in again
+    /// (`prompt=login`, `max_age`): the form is shown even to someone logged in.
+    reauth: Option<String>,
 }
 
 /// Where to go after logging in or choosing a language: `next` when it is a path of this node (the
@@ -52,11 +55,28 @@ pub async fn login_page(
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let next = return_path(query.next.as_deref());
-    if Viewer::of_request(&state, &method, &uri, &headers).is_ok() {
+    let again = query.reauth.is_some();
+    if !again && Viewer::of_request(&state, &method, &uri, &headers).is_ok() {
         return Redirect::to(next).into_response();
     }
     let t = Translator::new(Language::for_request(&headers));
+    if again {
+        return login_form_again(&state, t, next);
+    }
     login_form(&state, t, StatusCode::OK, "", next, &FormErrors::default())
+}
+
+/// The login form for someone a service asked to log in again: the same form, saying why.
+fn login_form_again(state: &AppState, t: Translator, next: &str) -> Response {
+    login_form_with_intro(
+        state,
+        t,
+        StatusCode::OK,
+        "",
+        next,
+        &FormErrors::default(),
+        Some(t.text("login-again")),
+    )
 }
 
 fn login_form(
@@ -67,6 +87,19 @@ fn login_form(
     next: &str,
     errors: &FormErrors,
 ) -> Response {
+    login_form_with_intro(state, t, status, username, next, errors, None)
+}
+
+/// The login form, opening with `intro` when given instead of the usual introduction.
+fn login_form_with_intro(
+    state: &AppState,
+    t: Translator,
+    status: StatusCode,
+    username: &str,
+    next: &str,
+    errors: &FormErrors,
+    intro: Option<String>,
+) -> Response {
     let frame = Frame::anonymous(Some(state), t, "/login");
     let upstream_href = format!("/login/upstream?next={}", crate::api::path_segment(next));
     page_with_status(
@@ -74,6 +107,9 @@ fn login_form(
         status,
         &t.text("login-title"),
         html! {
+            @if let Some(intro) = &intro {
+                p { strong { (intro) } }
+            }
             @if let Some(upstream) = &state.upstream_login {
                 // The upstream login is a plain link: it works without JavaScript, and while the
                 // school is offline it answers with this page and the reason.
