@@ -494,6 +494,23 @@ async fn oidc_refuses_what_is_not_activated_registered_approved_or_proven() {
         Err(400),
         "redirect URIs compare exactly"
     );
+    // The page says why in the visitor's language.
+    let page = reqwest::Client::new()
+        .get(authorize_url(
+            base,
+            &good_request(TOOL, "https://evil.example/cb", "openid"),
+        ))
+        .header("accept-language", "sv")
+        .send()
+        .await
+        .expect("refusal page")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains("lang=\"sv\"") && page.contains("inte har registrerat"),
+        "{page}"
+    );
 
     // Claims not approved by the school, or unknown; no openid scope.
     for scope in [

@@ -151,6 +151,7 @@ fn every_key_formats_in_every_language() {
                     ("page", 1.into()),
                     ("pages", 3.into()),
                     ("username", "aino.makinen01".into()),
+                    ("provider", "MPASSid".into()),
                 ],
             );
             assert!(

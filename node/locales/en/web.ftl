@@ -412,3 +412,13 @@ class-tools-choose = Tool to place in this group
 class-tools-place = Place the tool
 notice-tool-placed = The tool is placed in the group.
 notice-tool-removed = The tool is removed from the group.
+
+service-login-refused-title = Login to a service refused
+service-login-back-home = Back to the home page
+service-login-too-long = The login request from the service is too long.
+service-login-malformed = The login request from the service is malformed.
+service-login-no-client = The login request does not name the service.
+service-login-failed = The school server failed. Try again.
+service-login-unknown = This service is not in the catalogue of services that may log in with the school's login.
+service-login-redirect = The service asked to return to an address it has not registered, so the login stops here.
+service-login-bad-address = The service's registered address is not valid. Ask the service's provider.

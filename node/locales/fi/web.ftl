@@ -412,3 +412,13 @@ class-tools-choose = Ryhmään lisättävä työkalu
 class-tools-place = Lisää työkalu
 notice-tool-placed = Työkalu on lisätty ryhmään.
 notice-tool-removed = Työkalu on poistettu ryhmästä.
+
+service-login-refused-title = Kirjautuminen palveluun estettiin
+service-login-back-home = Takaisin etusivulle
+service-login-too-long = Palvelun kirjautumispyyntö on liian pitkä.
+service-login-malformed = Palvelun kirjautumispyyntö on virheellinen.
+service-login-no-client = Kirjautumispyyntö ei kerro, mistä palvelusta on kyse.
+service-login-failed = Koulun palvelimella tapahtui virhe. Yritä uudelleen.
+service-login-unknown = Tämä palvelu ei ole niiden palvelujen luettelossa, joihin voi kirjautua koulun tunnuksilla.
+service-login-redirect = Palvelu pyysi palaamaan osoitteeseen, jota se ei ole rekisteröinyt, joten kirjautuminen pysähtyy tähän.
+service-login-bad-address = Palvelun rekisteröity osoite ei kelpaa. Ota yhteyttä palvelun tarjoajaan.

@@ -412,3 +412,13 @@ class-tools-choose = Verktyg att lägga till i gruppen
 class-tools-place = Lägg till verktyget
 notice-tool-placed = Verktyget är tillagt i gruppen.
 notice-tool-removed = Verktyget är borttaget från gruppen.
+
+service-login-refused-title = Inloggningen till tjänsten nekades
+service-login-back-home = Tillbaka till startsidan
+service-login-too-long = Tjänstens inloggningsbegäran är för lång.
+service-login-malformed = Tjänstens inloggningsbegäran är felaktig.
+service-login-no-client = Inloggningsbegäran anger inte vilken tjänst det gäller.
+service-login-failed = Skolans server råkade ut för ett fel. Försök igen.
+service-login-unknown = Tjänsten finns inte i katalogen över tjänster som man kan logga in på med skolans inloggning.
+service-login-redirect = Tjänsten bad om att återvända till en adress som den inte har registrerat, så inloggningen stannar här.
+service-login-bad-address = Tjänstens registrerade adress är ogiltig. Kontakta tjänstens leverantör.

@@ -33,6 +33,7 @@ use crate::model::catalogue::{
 };
 use crate::model::common::{ModelError, NodeTime};
 use crate::server::AppState;
+use crate::web::ServiceLoginRefusal;
 
 /// PKCE verifiers are 43 to 128 characters (RFC 7636 section 4.1); an S256 challenge is the
 /// base64url of a SHA-256 digest, 43 characters.
@@ -215,8 +216,9 @@ fn audit_entry(
 /// How an authorisation request is refused.
 #[derive(Debug)]
 enum AuthorizeRefusal {
-    /// Shown to the user; the request's client or redirect URI is not to be trusted.
-    Page(StatusCode, String),
+    /// Shown to the user, in their language; the request's client or redirect URI is not to be
+    /// trusted.
+    Page(StatusCode, ServiceLoginRefusal),
     /// Sent back to the service at its registered redirect URI.
     Redirect {
         redirect_uri: String,
@@ -235,7 +237,9 @@ pub async fn authorize(
 ) -> Response {
     match authorize_request(&state, &method, &uri, &headers).await {
         Ok(response) => response,
-        Err(AuthorizeRefusal::Page(status, message)) => error_page(status, &message),
+        Err(AuthorizeRefusal::Page(status, message)) => {
+            crate::web::service_login_refused(&state, &headers, status, message)
+        }
         Err(AuthorizeRefusal::Redirect {
             redirect_uri,
             state: client_state,
@@ -250,7 +254,7 @@ pub async fn authorize(
                 pairs.push(("state", client_state));
             }
             pairs.push(("iss", state.oidc.issuer.clone()));
-            redirect_with(&redirect_uri, &pairs)
+            redirect_with(&state, &headers, &redirect_uri, &pairs)
         }
     }
 }
@@ -261,36 +265,28 @@ async fn authorize_request(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, AuthorizeRefusal> {
-    let page = |status, message: &str| AuthorizeRefusal::Page(status, message.to_owned());
+    let page = AuthorizeRefusal::Page;
     let query = uri.query().unwrap_or("");
     if query.len() > MAX_AUTHORIZE_URI_BYTES {
-        return Err(page(
-            StatusCode::URI_TOO_LONG,
-            "The login request from the service is too long.",
-        ));
+        return Err(page(StatusCode::URI_TOO_LONG, ServiceLoginRefusal::TooLong));
     }
     let parameters = parameters(query.as_bytes()).map_err(|reason| {
-        page(
-            StatusCode::BAD_REQUEST,
-            &format!("The login request is malformed: {reason}."),
-        )
+        tracing::info!(%reason, "a malformed authorisation request");
+        page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::Malformed)
     })?;
     let Some(client_id) = parameters.get("client_id") else {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            "The login request does not name the service (client_id).",
-        ));
+        return Err(page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::NoClient));
     };
     let found = service_at_school(state, client_id).await.map_err(|_| {
         page(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The node failed; try again.",
+            ServiceLoginRefusal::Failed,
         )
     })?;
     let Some((service, activation)) = found else {
         return Err(page(
             StatusCode::BAD_REQUEST,
-            "This service is not in the catalogue of services that may log in with the school's login.",
+            ServiceLoginRefusal::UnknownService,
         ));
     };
     let Some(redirect_uri) = parameters
@@ -300,7 +296,7 @@ async fn authorize_request(
     else {
         return Err(page(
             StatusCode::BAD_REQUEST,
-            "The service asked to return to an address it has not registered, so the login stops here.",
+            ServiceLoginRefusal::UnregisteredRedirect,
         ));
     };
     // From here on the service is known and the address is its own: refusals go back to it.
@@ -511,7 +507,7 @@ async fn authorize_request(
         pairs.push(("state", client_state));
     }
     pairs.push(("iss", state.oidc.issuer.clone()));
-    Ok(redirect_with(&redirect_uri, &pairs))
+    Ok(redirect_with(state, headers, &redirect_uri, &pairs))
 }
 
 fn is_s256_challenge(challenge: &str) -> bool {
@@ -560,11 +556,18 @@ fn to_fresh_login(parameters: &HashMap<String, String>) -> Response {
 }
 
 /// A redirect to `base` (a registered redirect URI) with `pairs` appended to its query.
-fn redirect_with(base: &str, pairs: &[(&str, String)]) -> Response {
+fn redirect_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    base: &str,
+    pairs: &[(&str, String)],
+) -> Response {
     let Ok(mut url) = url::Url::parse(base) else {
-        return error_page(
+        return crate::web::service_login_refused(
+            state,
+            headers,
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The service's registered address is not valid.",
+            ServiceLoginRefusal::InvalidRegisteredAddress,
         );
     };
     {
@@ -578,33 +581,6 @@ fn redirect_with(base: &str, pairs: &[(&str, String)]) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// A plain page for a refusal the user has to see (the service cannot be told).
-fn error_page(status: StatusCode, message: &str) -> Response {
-    let page = maud::html! {
-        (maud::DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Login to a service refused" }
-            }
-            body {
-                main {
-                    h1 { "Login to a service refused" }
-                    p { (message) }
-                    p { a href="/home" { "Back to the home page" } }
-                }
-            }
-        }
-    };
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::response::Html(page.into_string()),
-    )
-        .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -200,6 +200,58 @@ impl Viewer {
     }
 }
 
+/// Why the OpenID Provider refuses a login to a service it cannot send the answer back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceLoginRefusal {
+    TooLong,
+    Malformed,
+    NoClient,
+    Failed,
+    UnknownService,
+    UnregisteredRedirect,
+    InvalidRegisteredAddress,
+}
+
+impl ServiceLoginRefusal {
+    fn message(self) -> &'static str {
+        match self {
+            ServiceLoginRefusal::TooLong => "service-login-too-long",
+            ServiceLoginRefusal::Malformed => "service-login-malformed",
+            ServiceLoginRefusal::NoClient => "service-login-no-client",
+            ServiceLoginRefusal::Failed => "service-login-failed",
+            ServiceLoginRefusal::UnknownService => "service-login-unknown",
+            ServiceLoginRefusal::UnregisteredRedirect => "service-login-redirect",
+            ServiceLoginRefusal::InvalidRegisteredAddress => "service-login-bad-address",
+        }
+    }
+}
+
+/// The page the OpenID Provider shows when it refuses a login to a service it cannot send back to
+/// (an unknown service, an unregistered address), in the visitor's language.
+pub fn service_login_refused(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    refusal: ServiceLoginRefusal,
+) -> Response {
+    let t = Translator::new(Language::for_request(headers));
+    let frame = layout::Frame::anonymous(Some(state), t, "/oidc/authorize");
+    let mut response = layout::page_with_status(
+        &frame,
+        status,
+        &t.text("service-login-refused-title"),
+        maud::html! {
+            p { (t.text(refusal.message())) }
+            p { a href="/home" { (t.text("service-login-back-home")) } }
+        },
+    );
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 /// Why a page could not be shown. A visitor without a session goes to the login page; everything
 /// else becomes an error page in the visitor's language ([`render_error_pages`]).
 #[derive(Debug, thiserror::Error)]
