@@ -369,3 +369,132 @@ async fn a_node_without_an_upstream_provider_offers_none() {
     .await;
     assert_eq!(callback.status, 404);
 }
+
+/// The provider over HTTPS with a certificate of the municipality's own CA: the school node trusts
+/// it through `ca_certificate_file`, and without that file refuses to talk to it.
+#[tokio::test]
+async fn the_provider_is_reached_over_https_trusting_the_configured_ca() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("certificate");
+    let files = tempfile::tempdir().expect("tempdir");
+    let certificate_file = files.path().join("provider.crt");
+    let key_file = files.path().join("provider.key");
+    std::fs::write(&certificate_file, certified.cert.pem()).expect("write");
+    std::fs::write(&key_file, certified.signing_key.serialize_pem()).expect("write");
+    let provider = TestSchool::start_with(|config| {
+        config.http.https_listen = "127.0.0.1:0".parse().expect("address");
+        config.http.tls_certificate_file = Some(certificate_file.clone());
+        config.http.tls_private_key_file = Some(key_file.clone());
+    })
+    .await;
+    let issuer = provider.node.state.oidc.issuer.clone();
+    assert!(issuer.starts_with("https://"), "{issuer}");
+    let secret = format!("{CLIENT_ID}-secret-{}", "s".repeat(40));
+    let secret_file = files.path().join("secret");
+    std::fs::write(&secret_file, &secret).expect("secret");
+    let config = |ca: Option<std::path::PathBuf>| UpstreamLoginConfig {
+        display_name: "MPASSid".to_owned(),
+        issuer: issuer.clone(),
+        client_id: CLIENT_ID.to_owned(),
+        client_secret_file: secret_file.clone(),
+        scopes: vec!["email".to_owned()],
+        user_claim: "email".to_owned(),
+        roster_field: RosterMatchField::Email,
+        school_code_claim: None,
+        ca_certificate_file: ca,
+        redirect_uri: None,
+    };
+    let trusting = config(Some(certificate_file.clone()));
+    let school = TestSchool::start_with(move |node| node.upstream_login = Some(trusting)).await;
+    let untrusting = config(None);
+    let untrusting_school =
+        TestSchool::start_with(move |node| node.upstream_login = Some(untrusting)).await;
+    provider
+        .publish_oidc_service(
+            CLIENT_ID,
+            &format!("{}/login/upstream/callback", school.base),
+            &["email"],
+        )
+        .await;
+
+    // The browser at the provider: HTTPS, trusting the same certificate.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem"),
+        )
+        .build()
+        .expect("client");
+    let session = |username: &'static str| {
+        let browser = browser.clone();
+        let issuer = issuer.clone();
+        async move {
+            let response = browser
+                .post(format!("{issuer}/api/v1/session"))
+                .json(&json!({ "username": username, "password": PASSWORD }))
+                .send()
+                .await
+                .expect("login at the provider");
+            assert_eq!(response.status(), 200);
+            let cookie = response
+                .headers()
+                .get("set-cookie")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(';').next())
+                .expect("cookie")
+                .to_owned();
+            let csrf = response.json::<Value>().await.expect("body")["csrf_token"]
+                .as_str()
+                .expect("csrf")
+                .to_owned();
+            (cookie, csrf)
+        }
+    };
+    let (admin_cookie, admin_csrf) = session(ADMIN).await;
+    let activated = browser
+        .put(format!("{issuer}/api/v1/services/{CLIENT_ID}/activation"))
+        .header("cookie", &admin_cookie)
+        .header("x-csrf-token", &admin_csrf)
+        .json(&json!({ "approved_claims": ["email"] }))
+        .send()
+        .await
+        .expect("activation");
+    assert_eq!(activated.status(), 200);
+
+    let start = get(&format!("{}/login/upstream", school.base), None).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let authorize = start.location.clone().expect("to the provider");
+    assert!(authorize.starts_with(&format!("{issuer}/oidc/authorize?")));
+    let pending = start
+        .cookie(node::upstream_login::PENDING_COOKIE_NAME)
+        .expect("cookie");
+    let (teacher_cookie, _) = session(TEACHER).await;
+    let approved = browser
+        .get(&authorize)
+        .header("cookie", &teacher_cookie)
+        .send()
+        .await
+        .expect("authorize");
+    let callback = approved
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .expect("back to the school")
+        .to_owned();
+    let finished = get(&callback, Some(&pending)).await;
+    assert_eq!(finished.status, 303, "{}", finished.body);
+    let session_cookie = session_cookie(&finished).expect("a session");
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/session", school.base))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .expect("session");
+    let body: Value = response.json().await.expect("session body");
+    assert_eq!(body["user_id"], TEACHER_ID);
+
+    // Without the CA file the provider's certificate is not trusted: no connection, no login.
+    let refused = get(&format!("{}/login/upstream", untrusting_school.base), None).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+}
