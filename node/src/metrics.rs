@@ -107,6 +107,20 @@ pub async fn render(state: &AppState) -> Result<String, String> {
         "Logins to services (access tokens issued) since start",
         state.oidc.grants.access_tokens_issued_total(),
     );
+    if let Some(upstream) = &state.upstream_login {
+        gauge(
+            &mut registry,
+            "upstream_logins",
+            "Logins through the municipality's OpenID provider since start",
+            upstream.logins_total(),
+        );
+        gauge(
+            &mut registry,
+            "upstream_login_failures",
+            "Upstream logins that logged no one in since start (provider unreachable, refused, no roster match)",
+            upstream.failures_total(),
+        );
+    }
     let mut text = String::new();
     encode(&mut text, &registry).map_err(|error| error.to_string())?;
     Ok(text)

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
@@ -135,6 +136,10 @@ pub struct UpstreamLogin {
     metadata: Mutex<Option<(Instant, CoreProviderMetadata)>>,
     cookie_key: Key,
     https: bool,
+    /// Logins finished through the provider since start, and those that logged no one in, for
+    /// `/metrics`: school IT sees at once when the provider stops working for the school.
+    logins: AtomicU64,
+    failures: AtomicU64,
 }
 
 impl std::fmt::Debug for UpstreamLogin {
@@ -215,12 +220,32 @@ impl UpstreamLogin {
             metadata: Mutex::new(None),
             cookie_key: Key::generate(),
             https,
+            logins: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         })
     }
 
     /// The name on the login button.
     pub fn display_name(&self) -> &str {
         self.config.display_name.trim()
+    }
+
+    /// Counts a login that started a session.
+    pub fn count_login(&self) {
+        self.logins.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a login that did not (the reason is in the log).
+    pub fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn logins_total(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
+    }
+
+    pub fn failures_total(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// The provider's issuer, for the audit log.

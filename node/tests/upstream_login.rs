@@ -243,6 +243,16 @@ async fn a_teacher_logs_in_through_the_municipality_provider_as_their_roster_use
     let replay = get(&callback.url, Some(&callback.pending_cookie)).await;
     assert_eq!(replay.status, 502, "{}", replay.body);
     assert!(session_cookie(&replay).is_none());
+
+    let metrics = get(&format!("{}/metrics", setup.school.base), None).await;
+    assert!(
+        metrics.body.contains("digione_node_upstream_logins 1")
+            && metrics
+                .body
+                .contains("digione_node_upstream_login_failures 1"),
+        "{}",
+        metrics.body
+    );
 }
 
 #[tokio::test]

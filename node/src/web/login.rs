@@ -269,6 +269,7 @@ pub async fn upstream_login_callback(
     let outcome = finish_upstream_login(&state, &upstream, &headers, query).await;
     let mut response = match outcome {
         Ok((session, return_path)) => {
+            upstream.count_login();
             let mut response = Redirect::to(&return_path).into_response();
             append_cookie(
                 &mut response,
@@ -363,6 +364,7 @@ fn upstream_refusal(
     error: UpstreamLoginError,
 ) -> Response {
     tracing::warn!(issuer = upstream.issuer(), %error, "upstream login failed");
+    upstream.count_failure();
     let provider = || upstream.display_name().to_owned();
     let (status, message) = match &error {
         UpstreamLoginError::Unreachable(_) => (
