@@ -49,6 +49,13 @@ pub enum AuditEvent {
     /// The service read the userinfo endpoint with its access token.
     #[autosurgeon(rename = "userinfo-released")]
     UserinfoReleased,
+    /// The service got a OneRoster token by the client credentials grant (no user).
+    #[autosurgeon(rename = "roster-token-issued")]
+    RosterTokenIssued,
+    /// The service read the roster over OneRoster: the entry names the endpoint and the number
+    /// of records released (no user: a read releases many).
+    #[autosurgeon(rename = "roster-read")]
+    RosterRead,
 }
 
 impl AuditEvent {
@@ -57,6 +64,8 @@ impl AuditEvent {
             AuditEvent::Grant => "grant",
             AuditEvent::TokenIssued => "token_issued",
             AuditEvent::UserinfoReleased => "userinfo_released",
+            AuditEvent::RosterTokenIssued => "roster_token_issued",
+            AuditEvent::RosterRead => "roster_read",
         }
     }
 }
@@ -66,10 +75,17 @@ impl AuditEvent {
 pub struct AuditEntry {
     pub at: NodeTime,
     pub event: AuditEvent,
+    /// The user whose data was released; empty for OneRoster events, which concern no one user.
     pub user: UserId,
     pub service: String,
-    /// The claims released (for a grant: the claims the code will release).
+    /// The claims released (for a grant: the claims the code will release; for a roster read:
+    /// the roster scope and the claims that shaped its user records).
     pub claims: Vec<ReleasableClaim>,
+    /// For a roster read: the endpoint read, as its path below the OneRoster base
+    /// (`/users`, `/classes/CLS-7A/students`). Absent in entries written before it existed.
+    pub endpoint: Option<String>,
+    /// For a roster read: how many records the answer released.
+    pub records: Option<u64>,
 }
 
 /// One part of one day's log, in the order entries were appended.
@@ -104,6 +120,8 @@ mod tests {
             user: "P01".to_owned(),
             service: "tool".to_owned(),
             claims: vec![ReleasableClaim::Role],
+            endpoint: None,
+            records: None,
         }
     }
 
