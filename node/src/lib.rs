@@ -14,6 +14,7 @@ pub mod identity;
 pub mod metrics;
 pub mod model;
 pub mod oidc;
+pub mod oneroster;
 pub mod repository;
 pub mod roster_import;
 pub mod school_generator;

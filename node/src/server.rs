@@ -37,6 +37,8 @@ pub struct AppState {
     /// Logging in through the municipality's OpenID provider, when configured
     /// (`crate::upstream_login`).
     pub upstream_login: Option<Arc<crate::upstream_login::UpstreamLogin>>,
+    /// The OneRoster rostering service's tokens (`crate::oneroster`).
+    pub oneroster: Arc<crate::oneroster::OneRoster>,
     pub started: Instant,
 }
 
@@ -202,6 +204,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         upload_quota,
         oidc,
         upstream_login,
+        oneroster: Arc::new(crate::oneroster::OneRoster::new()),
         started,
     };
     // With HTTPS the platform is served there (with HSTS), and plain HTTP only redirects to it.
@@ -282,6 +285,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::routes())
         .merge(crate::api::routes())
         .merge(crate::oidc::routes())
+        .merge(crate::oneroster::routes())
         .merge(crate::web::routes(state.config.http.max_upload_bytes))
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::middleware::from_fn(close_after_refused_body))

@@ -837,3 +837,143 @@ fn the_matrix_covers_every_route_of_the_api_document() {
         "matrix rows for routes the API document does not list: {unknown:?}"
     );
 }
+
+/// The OneRoster routes (`node::oneroster`): no user's session opens any of them, not even the
+/// administrator's; only a service's client-credentials token does. The rows name every route of
+/// `node::oneroster::ROUTE_TEMPLATES`, so a new route without a row fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oneroster_routes_open_only_to_a_services_roster_token() {
+    const SCOPE: &str = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly";
+    let school = TestSchool::start().await;
+    let secret = school
+        .publish_oidc_service("matrix-roster", "http://127.0.0.1:9/cb", &[SCOPE])
+        .await;
+    let admin = school.login("sari.lehtonen").await;
+    let (status, body) = admin
+        .put(
+            "/api/v1/services/matrix-roster/activation",
+            json!({ "approved_claims": [SCOPE] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/oidc/token", school.base))
+        .basic_auth("matrix-roster", Some(&secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", SCOPE)])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token json");
+    let token = token["access_token"].as_str().expect("a token").to_owned();
+    let base = format!("{}{}", school.base, node::oneroster::BASE_PATH);
+    let first_id = |collection: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        let token = token.clone();
+        async move {
+            let listing: Value = http
+                .get(format!("{base}/{collection}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            let key = if collection == "enrollments" {
+                "enrollments"
+            } else {
+                "users"
+            };
+            listing[key][0]["sourcedId"]
+                .as_str()
+                .expect("an id")
+                .to_owned()
+        }
+    };
+    let pupil = first_id("students").await;
+    let teacher = first_id("teachers").await;
+    let enrollment = first_id("enrollments").await;
+    let rows: Vec<(&str, String)> = vec![
+        ("/orgs", "/orgs".into()),
+        ("/orgs/{id}", "/orgs/ORG-30076".into()),
+        ("/schools", "/schools".into()),
+        ("/schools/{id}", "/schools/ORG-30076".into()),
+        ("/schools/{id}/classes", "/schools/ORG-30076/classes".into()),
+        ("/academicSessions", "/academicSessions".into()),
+        (
+            "/academicSessions/{id}",
+            "/academicSessions/SY-2025-2026".into(),
+        ),
+        ("/terms", "/terms".into()),
+        ("/terms/{id}", "/terms/TERM-2025-S".into()),
+        ("/courses", "/courses".into()),
+        ("/courses/{id}", "/courses/CRS-MA7".into()),
+        ("/classes", "/classes".into()),
+        ("/classes/{id}", "/classes/CLS-7A-MA".into()),
+        (
+            "/classes/{id}/students",
+            "/classes/CLS-7A-MA/students".into(),
+        ),
+        (
+            "/classes/{id}/teachers",
+            "/classes/CLS-7A-MA/teachers".into(),
+        ),
+        ("/users", "/users".into()),
+        ("/users/{id}", format!("/users/{pupil}")),
+        ("/students", "/students".into()),
+        ("/students/{id}", format!("/students/{pupil}")),
+        ("/teachers", "/teachers".into()),
+        ("/teachers/{id}", format!("/teachers/{teacher}")),
+        ("/enrollments", "/enrollments".into()),
+        ("/enrollments/{id}", format!("/enrollments/{enrollment}")),
+    ];
+    let templates: BTreeSet<&str> = rows.iter().map(|(template, _)| *template).collect();
+    assert_eq!(
+        templates,
+        node::oneroster::ROUTE_TEMPLATES
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        "every OneRoster route has a row"
+    );
+    let mut sessions = Vec::new();
+    for actor in ALL_ACTORS {
+        let client = match username(actor) {
+            Some(name) => school.login(name).await,
+            None => school.anonymous(),
+        };
+        sessions.push((actor, client));
+    }
+    let mut failures = Vec::new();
+    for (template, path) in &rows {
+        for (actor, client) in &sessions {
+            let (status, _) = client
+                .get(&format!("{}{path}", node::oneroster::BASE_PATH))
+                .await;
+            if status != 401 {
+                failures.push(format!(
+                    "{template} as {actor:?}: got {status}, expected 401"
+                ));
+            }
+        }
+        let status = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("read")
+            .status()
+            .as_u16();
+        if status != 200 {
+            failures.push(format!("{template} with the roster token: got {status}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "OneRoster mismatches:\n{}",
+        failures.join("\n")
+    );
+}

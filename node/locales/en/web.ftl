@@ -390,6 +390,7 @@ claim-municipality-code = Municipality code
 claim-class = Class or group
 claim-class-level = Class level
 claim-role = Role at school
+claim-roster-core = Read the school roster (OneRoster: classes, pupils and staff, enrollments)
 audit-title = Audit log of connected services
 audit-intro = Every login to a connected service and every piece of information given to one, newest first.
 audit-none = Nothing has been given to connected services yet.
@@ -399,6 +400,13 @@ audit-event-grant = Login approved
 audit-event-token = Token issued
 audit-event-userinfo = Information given
 audit-event-upstream-login = Logged in through the municipality's provider
+audit-event-roster-token = Roster access granted
+audit-event-roster-read = Roster read
+audit-records = { $count ->
+    [one] one record
+   *[other] { $count } records
+}
+audit-no-user = the service itself
 audit-user = User
 audit-service = Service
 audit-claims = Information

@@ -390,6 +390,7 @@ claim-municipality-code = Kunnan koodi
 claim-class = Luokka tai ryhmä
 claim-class-level = Luokka-aste
 claim-role = Rooli koulussa
+claim-roster-core = Koulun oppilas- ja ryhmätietojen luku (OneRoster: ryhmät, oppilaat ja henkilökunta, ryhmäjäsenyydet)
 audit-title = Liitettyjen palveluiden lokitiedot
 audit-intro = Jokainen kirjautuminen liitettyyn palveluun ja jokainen sille annettu tieto, uusin ensin.
 audit-none = Liitetyille palveluille ei ole vielä annettu mitään.
@@ -399,6 +400,13 @@ audit-event-grant = Kirjautuminen hyväksytty
 audit-event-token = Tunniste annettu
 audit-event-userinfo = Tiedot annettu
 audit-event-upstream-login = Kirjautui kunnan tunnistuspalvelun kautta
+audit-event-roster-token = Oikeus lukea ryhmätiedot annettu
+audit-event-roster-read = Ryhmätiedot luettu
+audit-records = { $count ->
+    [one] yksi tietue
+   *[other] { $count } tietuetta
+}
+audit-no-user = palvelu itse
 audit-user = Käyttäjä
 audit-service = Palvelu
 audit-claims = Tiedot

@@ -390,6 +390,7 @@ claim-municipality-code = Kommunens kod
 claim-class = Klass eller grupp
 claim-class-level = Årskurs
 claim-role = Roll i skolan
+claim-roster-core = Läsa skolans elev- och gruppuppgifter (OneRoster: grupper, elever och personal, gruppmedlemskap)
 audit-title = Logg över anslutna tjänster
 audit-intro = Varje inloggning till en ansluten tjänst och varje uppgift som getts till en, nyast först.
 audit-none = Inget har ännu getts till anslutna tjänster.
@@ -399,6 +400,13 @@ audit-event-grant = Inloggning godkänd
 audit-event-token = Token utfärdad
 audit-event-userinfo = Uppgifter givna
 audit-event-upstream-login = Loggade in via kommunens inloggningstjänst
+audit-event-roster-token = Rätt att läsa gruppuppgifter given
+audit-event-roster-read = Gruppuppgifter lästa
+audit-records = { $count ->
+    [one] en post
+   *[other] { $count } poster
+}
+audit-no-user = tjänsten själv
 audit-user = Användare
 audit-service = Tjänst
 audit-claims = Uppgifter

@@ -126,12 +126,17 @@ pub struct AuditQuery {
 pub struct AuditEntryView {
     /// Unix milliseconds, node time.
     pub at: i64,
-    /// `grant`, `token_issued` or `userinfo_released`.
+    /// `grant`, `token_issued`, `userinfo_released`, `roster_token_issued` or `roster_read`.
     pub event: &'static str,
+    /// The user whose data was released; empty for OneRoster events.
     pub user: String,
     pub service: String,
     #[schema(value_type = Vec<String>)]
     pub claims: Vec<ReleasableClaim>,
+    /// For `roster_read`: the OneRoster endpoint read (below `/ims/oneroster/rostering/v1p2`).
+    pub endpoint: Option<String>,
+    /// For `roster_read`: the number of records released.
+    pub records: Option<u64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -487,16 +492,21 @@ pub async fn deactivate_service(
     require_admin(&state, &caller).await?;
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
+    let deactivated = service_id.clone();
     blocking(move || {
         repository.update(
             &activations_doc(&school),
             |activations: &mut ActivationsDocument| -> Result<(), ModelError> {
-                activations.deactivate(&service_id).map(|_| ())
+                activations.deactivate(&deactivated).map(|_| ())
             },
         )?;
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     })
-    .await
+    .await?;
+    // Its OneRoster tokens go at once (each read checks the activation too, which covers a
+    // deactivation that reaches this node by sync).
+    state.oneroster.tokens.revoke_service(&service_id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/audit`: the audit log of grants and releases to services, newest first.
@@ -533,6 +543,8 @@ pub async fn audit_log(
                     user: entry.user,
                     service: entry.service,
                     claims: entry.claims,
+                    endpoint: entry.endpoint,
+                    records: entry.records,
                 })
                 .collect(),
             next: page.next.map(|cursor| cursor.to_string()),

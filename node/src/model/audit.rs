@@ -52,6 +52,13 @@ pub enum AuditEvent {
     /// The user logged in to the node through the upstream provider (`service` names it).
     #[autosurgeon(rename = "upstream-login")]
     UpstreamLogin,
+    /// The service got a OneRoster token by the client credentials grant (no user).
+    #[autosurgeon(rename = "roster-token-issued")]
+    RosterTokenIssued,
+    /// The service read the roster over OneRoster: the entry names the endpoint and the number
+    /// of records released (no user: a read releases many).
+    #[autosurgeon(rename = "roster-read")]
+    RosterRead,
 }
 
 impl AuditEvent {
@@ -61,6 +68,8 @@ impl AuditEvent {
             AuditEvent::TokenIssued => "token_issued",
             AuditEvent::UserinfoReleased => "userinfo_released",
             AuditEvent::UpstreamLogin => "upstream_login",
+            AuditEvent::RosterTokenIssued => "roster_token_issued",
+            AuditEvent::RosterRead => "roster_read",
         }
     }
 }
@@ -70,10 +79,17 @@ impl AuditEvent {
 pub struct AuditEntry {
     pub at: NodeTime,
     pub event: AuditEvent,
+    /// The user whose data was released; empty for OneRoster events, which concern no one user.
     pub user: UserId,
     pub service: String,
-    /// The claims released (for a grant: the claims the code will release).
+    /// The claims released (for a grant: the claims the code will release; for a roster read:
+    /// the roster scope and the claims that shaped its user records).
     pub claims: Vec<ReleasableClaim>,
+    /// For a roster read: the endpoint read, as its path below the OneRoster base
+    /// (`/users`, `/classes/CLS-7A/students`). Absent in entries written before it existed.
+    pub endpoint: Option<String>,
+    /// For a roster read: how many records the answer released.
+    pub records: Option<u64>,
 }
 
 /// One part of one day's log, in the order entries were appended.
@@ -108,6 +124,8 @@ mod tests {
             user: "P01".to_owned(),
             service: "tool".to_owned(),
             claims: vec![ReleasableClaim::Role],
+            endpoint: None,
+            records: None,
         }
     }
 

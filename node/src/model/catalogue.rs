@@ -157,10 +157,20 @@ pub enum ReleasableClaim {
     #[serde(rename = "urn:mpass.id:role")]
     #[autosurgeon(rename = "urn:mpass.id:role")]
     Role,
+    /// Read the school's roster over the OneRoster 1.2 REST binding (`crate::oneroster`), with a
+    /// client-credentials token: the orgs, academic sessions, courses, classes, users (pupils and
+    /// staff, not guardians) and enrollments. Not a claim about one user but a release of the
+    /// whole roster, so it is never granted to a login (the authorisation code flow refuses it);
+    /// users' names and e-mail addresses in it still need `profile` and `email` approved. The
+    /// scope URI is OneRoster 1.2's own (`roster-core.readonly`, "the core set of read
+    /// operations").
+    #[serde(rename = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly")]
+    #[autosurgeon(rename = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly")]
+    RosterCoreReadonly,
 }
 
 impl ReleasableClaim {
-    pub const ALL: [ReleasableClaim; 7] = [
+    pub const ALL: [ReleasableClaim; 8] = [
         ReleasableClaim::Profile,
         ReleasableClaim::Email,
         ReleasableClaim::SchoolCode,
@@ -168,6 +178,7 @@ impl ReleasableClaim {
         ReleasableClaim::Class,
         ReleasableClaim::ClassLevel,
         ReleasableClaim::Role,
+        ReleasableClaim::RosterCoreReadonly,
     ];
 
     /// The scope value a service requests the claim with.
@@ -180,6 +191,9 @@ impl ReleasableClaim {
             ReleasableClaim::Class => "urn:mpass.id:class",
             ReleasableClaim::ClassLevel => "urn:mpass.id:classLevel",
             ReleasableClaim::Role => "urn:mpass.id:role",
+            ReleasableClaim::RosterCoreReadonly => {
+                "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly"
+            }
         }
     }
 
@@ -193,7 +207,14 @@ impl ReleasableClaim {
             ReleasableClaim::Class => &["urn:mpass.id:class"],
             ReleasableClaim::ClassLevel => &["urn:mpass.id:classLevel"],
             ReleasableClaim::Role => &["urn:mpass.id:role"],
+            ReleasableClaim::RosterCoreReadonly => &[],
         }
+    }
+
+    /// Whether this is a OneRoster scope: granted to a service by the client credentials grant
+    /// for reading the roster, never to a user's login.
+    pub fn is_roster_scope(self) -> bool {
+        matches!(self, ReleasableClaim::RosterCoreReadonly)
     }
 
     /// The claim a scope value names, if any.

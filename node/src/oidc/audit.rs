@@ -253,6 +253,8 @@ mod tests {
             user: user.to_owned(),
             service: "tool".to_owned(),
             claims: vec![ReleasableClaim::Profile],
+            endpoint: None,
+            records: None,
         }
     }
 

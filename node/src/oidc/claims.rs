@@ -97,6 +97,8 @@ pub fn released_claims(
                     released.insert(claim.scope().into(), level.into());
                 }
             }
+            // Not a claim about the user: the roster is read over OneRoster, never in a login.
+            ReleasableClaim::RosterCoreReadonly => {}
             ReleasableClaim::Role => {
                 // Each part beside the role word only when its own claim is released too, so
                 // the role string never carries what the school did not approve.

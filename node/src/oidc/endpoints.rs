@@ -67,7 +67,7 @@ pub async fn discovery(State(state): State<AppState>) -> Response {
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -158,7 +158,7 @@ fn releasable_now(service: &CatalogueService, activation: &Activation) -> Vec<Re
 }
 
 /// The school's pairwise salt, made on first use.
-async fn pairwise_salt(state: &AppState) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn pairwise_salt(state: &AppState) -> Result<Vec<u8>, ApiError> {
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
     blocking(move || {
@@ -207,6 +207,8 @@ fn audit_entry(
         user: user.to_owned(),
         service: service.to_owned(),
         claims: claims.to_vec(),
+        endpoint: None,
+        records: None,
     }
 }
 
@@ -383,6 +385,14 @@ async fn authorize_request(
         let Some(claim) = ReleasableClaim::from_scope(value) else {
             return Err(refuse("invalid_scope", &format!("unknown scope {value:?}")));
         };
+        // A roster scope releases the whole school's roster to the service, not data about the
+        // user logging in: only the client credentials grant gives it (`crate::oneroster`).
+        if claim.is_roster_scope() {
+            return Err(refuse(
+                "invalid_scope",
+                &format!("{value:?} is granted only by the client credentials grant"),
+            ));
+        }
         if !requested.contains(&claim) {
             requested.push(claim);
         }
@@ -623,7 +633,7 @@ fn oauth_refusal(status: StatusCode, error: &'static str, description: &str) -> 
     }
 }
 
-fn oauth_error(status: StatusCode, error: &'static str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: StatusCode, error: &'static str, description: &str) -> Response {
     oauth_refusal(status, error, description).into_response()
 }
 
@@ -756,12 +766,25 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
             "this service is not activated at this school",
         );
     };
-    if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "only grant_type=authorization_code is supported",
-        );
+    match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {}
+        // A service reading the school's roster over OneRoster (`crate::oneroster`).
+        Some("client_credentials") => {
+            return crate::oneroster::grant::client_credentials(
+                &state,
+                &service,
+                &activation,
+                &form,
+            )
+            .await;
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only grant_type=authorization_code and client_credentials are supported",
+            );
+        }
     }
     let Some(code) = form.get("code") else {
         return oauth_error(

@@ -339,6 +339,8 @@ async fn finish_upstream_login(
         user: user_id.clone(),
         service: upstream.display_name().to_owned(),
         claims: Vec::new(),
+        endpoint: None,
+        records: None,
     };
     let provider = state.oidc.clone();
     blocking(move || {

@@ -197,6 +197,7 @@ fn claim_text(t: &Translator, claim: ReleasableClaim) -> String {
         ReleasableClaim::Class => t.text("claim-class"),
         ReleasableClaim::ClassLevel => t.text("claim-class-level"),
         ReleasableClaim::Role => t.text("claim-role"),
+        ReleasableClaim::RosterCoreReadonly => t.text("claim-roster-core"),
     }
 }
 
@@ -298,10 +299,23 @@ pub async fn audit_page(
                                     "grant" => (t.text("audit-event-grant")),
                                     "token_issued" => (t.text("audit-event-token")),
                                     "upstream_login" => (t.text("audit-event-upstream-login")),
+                                    "roster_token_issued" => (t.text("audit-event-roster-token")),
+                                    "roster_read" => {
+                                        (t.text("audit-event-roster-read"))
+                                        @if let (Some(endpoint), Some(records)) = (&entry.endpoint, entry.records) {
+                                            " " span class="meta" { (endpoint) " (" (t.text_with("audit-records", &[("count", records.into())])) ")" }
+                                        }
+                                    }
                                     _ => (t.text("audit-event-userinfo")),
                                 }
                             }
-                            td { (roster.users.user(&entry.user).map(|user| user.display_name()).unwrap_or_else(|| entry.user.clone())) }
+                            td {
+                                @if entry.user.is_empty() {
+                                    (t.text("audit-no-user"))
+                                } @else {
+                                    (roster.users.user(&entry.user).map(|user| user.display_name()).unwrap_or_else(|| entry.user.clone()))
+                                }
+                            }
                             td { (entry.service) }
                             td {
                                 @for (index, claim) in entry.claims.iter().enumerate() {
