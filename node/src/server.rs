@@ -34,6 +34,8 @@ pub struct AppState {
     pub upload_quota: crate::upload_quota::UploadQuota,
     /// The OpenID Provider (`crate::oidc`).
     pub oidc: Arc<crate::oidc::OidcProvider>,
+    /// The LTI 1.3 platform's launches and tokens in flight (`crate::lti`).
+    pub lti: Arc<crate::lti::LtiPlatform>,
     pub started: Instant,
 }
 
@@ -190,6 +192,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         tools,
         upload_quota,
         oidc,
+        lti: Arc::new(crate::lti::LtiPlatform::new()),
         started,
     };
     // With HTTPS the platform is served there (with HSTS), and plain HTTP only redirects to it.
@@ -270,6 +273,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::routes())
         .merge(crate::api::routes())
         .merge(crate::oidc::routes())
+        .merge(crate::lti::routes())
         .merge(crate::web::routes(state.config.http.max_upload_bytes))
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::middleware::from_fn(close_after_refused_body))

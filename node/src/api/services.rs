@@ -126,12 +126,15 @@ pub struct AuditQuery {
 pub struct AuditEntryView {
     /// Unix milliseconds, node time.
     pub at: i64,
-    /// `grant`, `token_issued` or `userinfo_released`.
+    /// `grant`, `token_issued`, `userinfo_released`, or an LTI event: `lti_launch`,
+    /// `lti_token_issued`, `lti_score_received`, `lti_roster_released`, `lti_content_linked`.
     pub event: &'static str,
     pub user: String,
     pub service: String,
     #[schema(value_type = Vec<String>)]
     pub claims: Vec<ReleasableClaim>,
+    /// For LTI events: the class, assignment or token scopes concerned.
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -255,10 +258,16 @@ fn tools_in_use(repository: &Repository, school: &SchoolCode) -> Result<ToolsInU
         .filter(|service| activations.services.contains_key(&service.id))
         .filter_map(|service| {
             let category = service.category;
+            // An LTI tool opens through the node's launch, which logs the user in to it.
+            let launch_url = if service.protocol == ServiceProtocol::Lti13 {
+                crate::lti::launch_path(&service.id, None, None)
+            } else {
+                service.launch_url?
+            };
             Some((
                 category,
                 ToolView {
-                    launch_url: service.launch_url?,
+                    launch_url,
                     id: service.id,
                     name: service.name,
                     provider: service.provider,
@@ -272,7 +281,7 @@ fn tools_in_use(repository: &Repository, school: &SchoolCode) -> Result<ToolsInU
 }
 
 /// The service ids placed in a class ([`ClassToolsDocument`]); none for a class without tools.
-fn placed_in(
+pub(crate) fn placed_in(
     repository: &Repository,
     school: &SchoolCode,
     class: &str,
@@ -362,7 +371,12 @@ pub async fn class_tools(
         };
         for (category, tool) in cache.get(&repository, &school)?.iter() {
             if placed_ids.contains(&tool.id) {
-                view.placed.push(tool.clone());
+                let mut tool = tool.clone();
+                // Opened from the class, an LTI tool is launched in the class's context.
+                if crate::lti::is_launch_path(&tool.launch_url) {
+                    tool.launch_url = crate::lti::launch_path(&tool.id, Some(&class), None);
+                }
+                view.placed.push(tool);
             } else if is_teacher && *category == ServiceCategory::Optional {
                 view.placeable.push(tool.clone());
             }
@@ -533,6 +547,7 @@ pub async fn audit_log(
                     user: entry.user,
                     service: entry.service,
                     claims: entry.claims,
+                    detail: entry.detail,
                 })
                 .collect(),
             next: page.next.map(|cursor| cursor.to_string()),

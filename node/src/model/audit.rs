@@ -49,6 +49,21 @@ pub enum AuditEvent {
     /// The service read the userinfo endpoint with its access token.
     #[autosurgeon(rename = "userinfo-released")]
     UserinfoReleased,
+    /// An LTI tool was launched for the user: a signed launch with the claims went to it.
+    #[autosurgeon(rename = "lti-launch")]
+    LtiLaunch,
+    /// An LTI tool received a service access token (the detail names its scopes).
+    #[autosurgeon(rename = "lti-token-issued")]
+    LtiTokenIssued,
+    /// An LTI tool sent a score, written as the user's grade (the detail names the assignment).
+    #[autosurgeon(rename = "lti-score-received")]
+    LtiScoreReceived,
+    /// An LTI tool read a class's members (the detail names the class).
+    #[autosurgeon(rename = "lti-roster-released")]
+    LtiRosterReleased,
+    /// An LTI tool returned content a teacher picked, made into an assignment (the detail names it).
+    #[autosurgeon(rename = "lti-content-linked")]
+    LtiContentLinked,
 }
 
 impl AuditEvent {
@@ -57,6 +72,11 @@ impl AuditEvent {
             AuditEvent::Grant => "grant",
             AuditEvent::TokenIssued => "token_issued",
             AuditEvent::UserinfoReleased => "userinfo_released",
+            AuditEvent::LtiLaunch => "lti_launch",
+            AuditEvent::LtiTokenIssued => "lti_token_issued",
+            AuditEvent::LtiScoreReceived => "lti_score_received",
+            AuditEvent::LtiRosterReleased => "lti_roster_released",
+            AuditEvent::LtiContentLinked => "lti_content_linked",
         }
     }
 }
@@ -70,6 +90,9 @@ pub struct AuditEntry {
     pub service: String,
     /// The claims released (for a grant: the claims the code will release).
     pub claims: Vec<ReleasableClaim>,
+    /// What else the event concerns: the class or assignment of an LTI message, the scopes of an
+    /// LTI token. Entries written before LTI existed have none.
+    pub detail: Option<String>,
 }
 
 /// One part of one day's log, in the order entries were appended.
@@ -104,6 +127,7 @@ mod tests {
             user: "P01".to_owned(),
             service: "tool".to_owned(),
             claims: vec![ReleasableClaim::Role],
+            detail: None,
         }
     }
 

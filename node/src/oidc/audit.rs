@@ -253,6 +253,7 @@ mod tests {
             user: user.to_owned(),
             service: "tool".to_owned(),
             claims: vec![ReleasableClaim::Profile],
+            detail: None,
         }
     }
 

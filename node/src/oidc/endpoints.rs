@@ -109,7 +109,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 
 /// The query or form parameters, refusing repeated ones (RFC 6749 section 3.1: parameters must
 /// not be included more than once) and empty values (treated as omitted).
-fn parameters(encoded: &[u8]) -> Result<HashMap<String, String>, String> {
+pub(crate) fn parameters(encoded: &[u8]) -> Result<HashMap<String, String>, String> {
     let mut parameters = HashMap::new();
     for (name, value) in form_urlencoded::parse(encoded) {
         if value.is_empty() {
@@ -157,7 +157,7 @@ fn releasable_now(service: &CatalogueService, activation: &Activation) -> Vec<Re
 }
 
 /// The school's pairwise salt, made on first use.
-async fn pairwise_salt(state: &AppState) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn pairwise_salt(state: &AppState) -> Result<Vec<u8>, ApiError> {
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
     blocking(move || {
@@ -206,6 +206,7 @@ fn audit_entry(
         user: user.to_owned(),
         service: service.to_owned(),
         claims: claims.to_vec(),
+        detail: None,
     }
 }
 
@@ -514,7 +515,7 @@ fn redirect_with(base: &str, pairs: &[(&str, String)]) -> Response {
 }
 
 /// A plain page for a refusal the user has to see (the service cannot be told).
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     let page = maud::html! {
         (maud::DOCTYPE)
         html lang="en" {

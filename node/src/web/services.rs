@@ -297,7 +297,15 @@ pub async fn audit_page(
                                 @match entry.event {
                                     "grant" => (t.text("audit-event-grant")),
                                     "token_issued" => (t.text("audit-event-token")),
+                                    "lti_launch" => (t.text("audit-event-lti-launch")),
+                                    "lti_token_issued" => (t.text("audit-event-lti-token")),
+                                    "lti_score_received" => (t.text("audit-event-lti-score")),
+                                    "lti_roster_released" => (t.text("audit-event-lti-roster")),
+                                    "lti_content_linked" => (t.text("audit-event-lti-content")),
                                     _ => (t.text("audit-event-userinfo")),
+                                }
+                                @if let Some(detail) = &entry.detail {
+                                    " (" (detail) ")"
                                 }
                             }
                             td { (roster.users.user(&entry.user).map(|user| user.display_name()).unwrap_or_else(|| entry.user.clone())) }
