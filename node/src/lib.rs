@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod identity;
+pub mod lti;
 pub mod metrics;
 pub mod model;
 pub mod oidc;

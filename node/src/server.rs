@@ -39,6 +39,8 @@ pub struct AppState {
     pub upstream_login: Option<Arc<crate::upstream_login::UpstreamLogin>>,
     /// The OneRoster rostering service's tokens (`crate::oneroster`).
     pub oneroster: Arc<crate::oneroster::OneRoster>,
+    /// The LTI 1.3 platform's launches and tokens in flight (`crate::lti`).
+    pub lti: Arc<crate::lti::LtiPlatform>,
     pub started: Instant,
 }
 
@@ -205,6 +207,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         oidc,
         upstream_login,
         oneroster: Arc::new(crate::oneroster::OneRoster::new()),
+        lti: Arc::new(crate::lti::LtiPlatform::new()),
         started,
     };
     // With HTTPS the platform is served there (with HSTS), and plain HTTP only redirects to it.
@@ -286,6 +289,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::routes())
         .merge(crate::oidc::routes())
         .merge(crate::oneroster::routes())
+        .merge(crate::lti::routes())
         .merge(crate::web::routes(state.config.http.max_upload_bytes))
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::middleware::from_fn(close_after_refused_body))

@@ -977,3 +977,127 @@ async fn oneroster_routes_open_only_to_a_services_roster_token() {
         failures.join("\n")
     );
 }
+
+/// The LTI platform's routes (`node/src/lti`), which the API document does not list: they are
+/// protocol endpoints, like the OpenID Provider's. The routes a user's browser opens are checked
+/// against every actor as above; the routes a tool calls take no session at all, so every actor's
+/// session is refused there (the tool's own credentials are `tests/lti.rs`'s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lti_routes_let_through_exactly_the_roles_and_relations_they_should() {
+    use base64::Engine as _;
+    use rsa::traits::PublicKeyParts as _;
+
+    let school = TestSchool::start().await;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("an RSA key");
+    let encode = |bytes: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jwk = json!({ "kty": "RSA", "alg": "RS256", "use": "sig",
+                      "n": encode(key.n().to_bytes_be()), "e": encode(key.e().to_bytes_be()) })
+    .to_string();
+    // The tool's login initiation URL is the node's own login page, so that a browser let
+    // through follows the redirect to a page that answers.
+    school
+        .publish_lti_tool("matrix-lti", &school.base, &jwk, &["profile"])
+        .await;
+    let admin = school.login("sari.lehtonen").await;
+    let (status, body) = admin
+        .put(
+            "/api/v1/services/matrix-lti/activation",
+            json!({ "approved_claims": ["profile"] }),
+        )
+        .await;
+    assert!(status < 300, "{body}");
+    let teacher = school.login("leena.korhonen").await;
+    let (status, body) = teacher
+        .put("/api/v1/classes/CLS-7A-MA/tools/matrix-lti", Value::Null)
+        .await;
+    assert!(status < 300, "{body}");
+    let (status, assignment) = teacher
+        .post(
+            "/api/v1/classes/CLS-7A-MA/assignments",
+            json!({ "title": "Peli", "due_at": 4_000_000_000_000i64,
+                    "lti_tool": { "service_id": "matrix-lti", "score_maximum": 10.0 } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{assignment}");
+    let assignment = assignment["id"].as_str().expect("id").to_owned();
+
+    let browser_cases = [
+        case(
+            "GET",
+            "/lti/launch/{service}",
+            "/lti/launch/matrix-lti?class=CLS-7A-MA".into(),
+            Value::Null,
+            CLASS_READERS,
+        ),
+        case(
+            "GET",
+            "/lti/launch/{service}",
+            format!("/lti/launch/matrix-lti?assignment={assignment}"),
+            Value::Null,
+            CLASS_READERS,
+        ),
+        case(
+            "GET",
+            "/lti/deep-linking/{service}",
+            "/lti/deep-linking/matrix-lti?class=CLS-7A-MA".into(),
+            Value::Null,
+            &[Teacher],
+        ),
+    ];
+    // Refused to every session (401: no tool token or assertion) or malformed without the
+    // tool's signed parameters (400).
+    let tool_cases: [(&str, String, u16); 7] = [
+        ("GET", "/lti/classes/CLS-7A-MA/lineitems".into(), 401),
+        (
+            "GET",
+            format!("/lti/assignments/{assignment}/lineitem"),
+            401,
+        ),
+        (
+            "POST",
+            format!("/lti/assignments/{assignment}/lineitem/scores"),
+            401,
+        ),
+        ("GET", "/lti/classes/CLS-7A-MA/memberships".into(), 401),
+        ("POST", "/lti/token".into(), 400),
+        ("GET", "/lti/authorize".into(), 400),
+        ("POST", "/lti/deep-linking/return".into(), 400),
+    ];
+    let mut failures = Vec::new();
+    for actor in ALL_ACTORS {
+        let client = match username(actor) {
+            Some(name) => school.login(name).await,
+            None => school.anonymous(),
+        };
+        for case in &browser_cases {
+            let status = send(&client, case.method, &case.path, &case.body).await;
+            let let_through = case.allowed.contains(&actor);
+            let fine = if let_through {
+                (200..300).contains(&status)
+            } else if actor == Anonymous {
+                status == 401
+            } else {
+                status == 403
+            };
+            if !fine {
+                failures.push(format!(
+                    "{} {} as {actor:?}: got {status}",
+                    case.method, case.path
+                ));
+            }
+        }
+        for (method, path, expected) in &tool_cases {
+            let status = send(&client, method, path, &Value::Null).await;
+            if status != *expected {
+                failures.push(format!(
+                    "{method} {path} as {actor:?}: got {status}, expected {expected}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "LTI authorisation mismatches:\n{}",
+        failures.join("\n")
+    );
+}

@@ -1460,6 +1460,7 @@ async fn school_it_takes_a_service_into_use_and_reads_the_audit_log() {
                 claims: vec![node::model::catalogue::ReleasableClaim::Profile],
                 endpoint: None,
                 records: None,
+                detail: None,
             })
             .expect("recorded");
     }

@@ -18,8 +18,8 @@ use node::model::announcements::{
     AnnouncementAudience, AnnouncementInput, AnnouncementsDocument, announcements_doc,
 };
 use node::model::catalogue::{
-    CatalogueDocument, ReleasableClaim, ServiceCategory, ServiceInput, ServiceProtocol,
-    catalogue_doc, client_secret_sha256,
+    CatalogueDocument, LtiToolInput, MAX_TOOL_JWK_CHARS, ReleasableClaim, ServiceCategory,
+    ServiceInput, ServiceProtocol, catalogue_doc, client_secret_sha256,
 };
 use node::model::common::{ItemId, ModelError, NodeTime};
 use node::repository::UpdateError;
@@ -105,10 +105,12 @@ enum ServiceCommand {
         /// oidc, lti13 or link.
         #[arg(long, value_parser = parse_protocol)]
         protocol: ServiceProtocol,
-        /// An exact redirect URI (repeat for several); OpenID Connect clients only.
+        /// An exact redirect URI (repeat for several): an OpenID Connect client's, or an LTI
+        /// tool's launch (redirect) URIs.
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
-        /// Where the service is opened; required for a plain link.
+        /// Where the service is opened; required for a plain link, and an LTI tool's target link
+        /// URI.
         #[arg(long, value_name = "URL")]
         launch_url: Option<String>,
         /// A claim the service may receive, by its scope name (repeat): profile, email,
@@ -119,11 +121,56 @@ enum ServiceCommand {
         /// The service works without the internet (on the school LAN, or offline).
         #[arg(long)]
         works_offline: bool,
+        /// An LTI tool's OpenID Connect login initiation URL (required with `--protocol lti13`).
+        #[arg(long, value_name = "URL")]
+        lti_login_url: Option<String>,
+        /// A file holding the LTI tool's RSA public key as a JWK (required with
+        /// `--protocol lti13`); nodes verify the tool's signatures with it offline.
+        #[arg(long, value_name = "FILE")]
+        lti_public_jwk: Option<PathBuf>,
+        /// Where the LTI tool lets a teacher pick content (Deep Linking 2.0), if it does.
+        #[arg(long, value_name = "URL")]
+        lti_deep_linking_url: Option<String>,
     },
     /// List the catalogue as JSON lines.
     List,
     /// Withdraw a service from the catalogue by its id.
     Withdraw { id: String },
+}
+
+/// The LTI registration from the publish flags: all LTI flags are refused for other protocols,
+/// and the login URL and key are required for an LTI tool (the catalogue validates the values).
+fn lti_registration(
+    protocol: ServiceProtocol,
+    login_url: Option<String>,
+    public_jwk_file: Option<PathBuf>,
+    deep_linking_url: Option<String>,
+) -> Result<Option<LtiToolInput>, OperatorError> {
+    let refuse = |message: &str| Err(OperatorError::Write(message.to_owned()));
+    if protocol != ServiceProtocol::Lti13 {
+        if login_url.is_some() || public_jwk_file.is_some() || deep_linking_url.is_some() {
+            return refuse("the --lti-* flags are for --protocol lti13 only");
+        }
+        return Ok(None);
+    }
+    let (Some(login_initiation_url), Some(file)) = (login_url, public_jwk_file) else {
+        return refuse("an LTI tool needs --lti-login-url and --lti-public-jwk");
+    };
+    // Read no more than a JWK can be; the catalogue refuses a longer one anyway.
+    let limit = u64::try_from(MAX_TOOL_JWK_CHARS * 4).unwrap_or(u64::MAX);
+    let size = std::fs::metadata(&file)
+        .map_err(|error| OperatorError::Write(format!("{}: {error}", file.display())))?
+        .len();
+    if size > limit {
+        return refuse("the --lti-public-jwk file is too large for a public key");
+    }
+    let public_jwk = std::fs::read_to_string(&file)
+        .map_err(|error| OperatorError::Write(format!("{}: {error}", file.display())))?;
+    Ok(Some(LtiToolInput {
+        login_initiation_url,
+        public_jwk: public_jwk.trim().to_owned(),
+        deep_linking_url,
+    }))
 }
 
 fn parse_category(text: &str) -> Result<ServiceCategory, String> {
@@ -238,7 +285,16 @@ async fn run_service_command(
             launch_url,
             claims,
             works_offline,
+            lti_login_url,
+            lti_public_jwk,
+            lti_deep_linking_url,
         } => {
+            let lti = lti_registration(
+                protocol,
+                lti_login_url,
+                lti_public_jwk,
+                lti_deep_linking_url,
+            )?;
             // 256 bits from the operating system's generator, the same as the node's own tokens.
             let secret = match protocol {
                 ServiceProtocol::Oidc => {
@@ -257,6 +313,7 @@ async fn run_service_command(
                 allowed_claims: claims,
                 works_offline,
                 client_secret_sha256: secret.as_deref().map(client_secret_sha256),
+                lti,
             };
             let repository = connection.repository.clone();
             let written_document = document.clone();
@@ -454,4 +511,58 @@ fn describe_update_error<E: std::fmt::Display>(error: UpdateError<E>) -> Operato
 
 fn now_millis() -> i64 {
     sync_transport::link::now_millis() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lti_flags_are_for_lti_tools_and_an_lti_tool_needs_its_login_url_and_key() {
+        let refused = lti_registration(
+            ServiceProtocol::Oidc,
+            Some("https://tool.example.fi/login".into()),
+            None,
+            None,
+        );
+        assert!(refused.is_err(), "LTI flags on an OpenID Connect client");
+        assert!(matches!(
+            lti_registration(ServiceProtocol::Link, None, None, None),
+            Ok(None)
+        ));
+        let missing_key = lti_registration(
+            ServiceProtocol::Lti13,
+            Some("https://tool.example.fi/login".into()),
+            None,
+            None,
+        );
+        assert!(missing_key.is_err(), "an LTI tool without its key");
+
+        let dir = std::env::temp_dir().join(format!("digione-operator-jwk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("tool.jwk");
+        std::fs::write(&file, "  {\"kty\":\"RSA\"}\n").expect("write");
+        let registration = lti_registration(
+            ServiceProtocol::Lti13,
+            Some("https://tool.example.fi/login".into()),
+            Some(file.clone()),
+            Some("https://tool.example.fi/deep".into()),
+        )
+        .expect("complete")
+        .expect("a registration");
+        assert_eq!(registration.public_jwk, "{\"kty\":\"RSA\"}");
+        assert_eq!(
+            registration.deep_linking_url.as_deref(),
+            Some("https://tool.example.fi/deep")
+        );
+        std::fs::write(&file, "x".repeat(MAX_TOOL_JWK_CHARS * 4 + 1)).expect("write");
+        let too_large = lti_registration(
+            ServiceProtocol::Lti13,
+            Some("https://tool.example.fi/login".into()),
+            Some(file),
+            None,
+        );
+        assert!(too_large.is_err(), "a file too large for a key is not read");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -102,6 +102,7 @@ admin-classes = Classes
 ## Assignments
 assignment-due = Due { $when }
 assignment-grade = Grade: { $grade }
+assignment-open-in-tool = Open the assignment in its tool
 assignment-instructions = Instructions
 assignment-no-instructions = No instructions.
 assignment-attachments = Attached files
@@ -143,6 +144,8 @@ new-assignment-due-date-hint = For example 2026-12-04.
 new-assignment-due-date-invalid = Enter the date as year-month-day, for example 2026-12-04.
 new-assignment-due-time = Due time
 new-assignment-due-time-hint = For example 16:00.
+new-assignment-pick-content = Pick content from a tool
+new-assignment-pick-content-hint = Pick activities in an LTI tool placed in the class; each one picked becomes an assignment opened in the tool.
 new-assignment-due-time-invalid = Enter the time as hours:minutes, for example 16:00.
 new-assignment-due-in-past = The due date must be in the future.
 new-assignment-create = Create assignment
@@ -407,6 +410,11 @@ audit-records = { $count ->
    *[other] { $count } records
 }
 audit-no-user = the service itself
+audit-event-lti-launch = LTI tool opened
+audit-event-lti-token = LTI service token issued
+audit-event-lti-score = LTI score received
+audit-event-lti-roster = LTI class members given
+audit-event-lti-content = LTI content added as an assignment
 audit-user = User
 audit-service = Service
 audit-claims = Information

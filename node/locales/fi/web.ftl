@@ -102,6 +102,7 @@ admin-classes = Ryhmät
 ## Tehtävät
 assignment-due = Palautettava { $when }
 assignment-grade = Arvosana: { $grade }
+assignment-open-in-tool = Avaa tehtävä työkalussa
 assignment-instructions = Ohjeet
 assignment-no-instructions = Ei ohjeita.
 assignment-attachments = Liitetiedostot
@@ -143,6 +144,8 @@ new-assignment-due-date-hint = Esimerkiksi 2026-12-04.
 new-assignment-due-date-invalid = Kirjoita päivä muodossa vuosi-kuukausi-päivä, esimerkiksi 2026-12-04.
 new-assignment-due-time = Kellonaika
 new-assignment-due-time-hint = Esimerkiksi 16:00.
+new-assignment-pick-content = Valitse sisältöä työkalusta
+new-assignment-pick-content-hint = Valitse tehtäviä luokkaan sijoitetusta LTI-työkalusta; jokaisesta valinnasta tulee tehtävä, joka avataan työkalussa.
 new-assignment-due-time-invalid = Kirjoita aika muodossa tunnit:minuutit, esimerkiksi 16:00.
 new-assignment-due-in-past = Palautuspäivän on oltava tulevaisuudessa.
 new-assignment-create = Luo tehtävä
@@ -407,6 +410,11 @@ audit-records = { $count ->
    *[other] { $count } tietuetta
 }
 audit-no-user = palvelu itse
+audit-event-lti-launch = LTI-työkalu avattu
+audit-event-lti-token = LTI-palvelutunniste annettu
+audit-event-lti-score = LTI-pisteet vastaanotettu
+audit-event-lti-roster = LTI-ryhmän jäsenet annettu
+audit-event-lti-content = LTI-sisältö lisätty tehtäväksi
 audit-user = Käyttäjä
 audit-service = Palvelu
 audit-claims = Tiedot

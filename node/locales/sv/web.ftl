@@ -102,6 +102,7 @@ admin-classes = Grupper
 ## Uppgifter
 assignment-due = Ska lämnas in { $when }
 assignment-grade = Vitsord: { $grade }
+assignment-open-in-tool = Öppna uppgiften i verktyget
 assignment-instructions = Instruktioner
 assignment-no-instructions = Inga instruktioner.
 assignment-attachments = Bifogade filer
@@ -143,6 +144,8 @@ new-assignment-due-date-hint = Till exempel 2026-12-04.
 new-assignment-due-date-invalid = Skriv dagen som år-månad-dag, till exempel 2026-12-04.
 new-assignment-due-time = Klockslag
 new-assignment-due-time-hint = Till exempel 16:00.
+new-assignment-pick-content = Välj innehåll från ett verktyg
+new-assignment-pick-content-hint = Välj uppgifter i ett LTI-verktyg som placerats i klassen; varje val blir en uppgift som öppnas i verktyget.
 new-assignment-due-time-invalid = Skriv tiden som timmar:minuter, till exempel 16:00.
 new-assignment-due-in-past = Inlämningsdagen måste vara i framtiden.
 new-assignment-create = Skapa uppgift
@@ -407,6 +410,11 @@ audit-records = { $count ->
    *[other] { $count } poster
 }
 audit-no-user = tjänsten själv
+audit-event-lti-launch = LTI-verktyg öppnat
+audit-event-lti-token = LTI-tjänstetoken utfärdad
+audit-event-lti-score = LTI-poäng mottagna
+audit-event-lti-roster = LTI-gruppens medlemmar givna
+audit-event-lti-content = LTI-innehåll tillagt som uppgift
 audit-user = Användare
 audit-service = Tjänst
 audit-claims = Uppgifter

@@ -130,6 +130,41 @@ pub struct AssignmentRequest {
     pub due_at: i64,
     /// Submissions after this are refused; the due time when absent.
     pub cut_off_at: Option<i64>,
+    /// The LTI tool the assignment is done in (only when creating; see [`LtiToolRequest`]).
+    pub lti_tool: Option<LtiToolRequest>,
+}
+
+/// An assignment done in an LTI 1.3 tool the school has activated: opening it launches the tool,
+/// and with a `score_maximum` the tool reports each pupil's score into the assignment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LtiToolRequest {
+    /// The catalogue's service id of the tool.
+    pub service_id: String,
+    /// The line item's score maximum, more than 0.
+    pub score_maximum: Option<f64>,
+}
+
+/// The LTI tool of an assignment, as shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LtiLinkView {
+    pub service_id: String,
+    /// Where a pupil or teacher opens it: the node's launch of the tool for this assignment.
+    pub launch_path: String,
+    pub score_maximum: Option<f64>,
+}
+
+/// A score an LTI tool reported for the pupil (Assignment and Grade Services).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ToolScoreView {
+    pub service_id: String,
+    pub score_given: Option<f64>,
+    pub score_maximum: Option<f64>,
+    pub comment: Option<String>,
+    pub activity_progress: String,
+    pub grading_progress: String,
+    /// Node time of receipt.
+    pub received_at: i64,
 }
 
 impl AssignmentRequest {
@@ -256,6 +291,8 @@ pub struct AssignmentView {
     pub extensions: Vec<ExtensionView>,
     /// For a pupil of the class: the deadline that applies to them.
     pub my_deadline: Option<DeadlineView>,
+    /// When the assignment is done in an LTI tool.
+    pub lti_link: Option<LtiLinkView>,
 }
 
 /// One pupil's submission at a glance.
@@ -368,6 +405,8 @@ pub struct SubmissionView {
     pub draft_saved_at: Option<i64>,
     /// Oldest first.
     pub attempts: Vec<AttemptView>,
+    /// The latest score from the assignment's LTI tool, if any.
+    pub tool_score: Option<ToolScoreView>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,33 +433,24 @@ pub async fn create_assignment(
     let now = node_now();
     let access = Access::new(&caller, roster_index(&state).await?);
     require_class_teacher(&access, &class_id)?;
+    let lti_link = match &request.lti_tool {
+        Some(tool) => Some(
+            crate::lti::assignment_link(&state, &tool.service_id, None, tool.score_maximum).await?,
+        ),
+        None => None,
+    };
     let input = request.into_input()?;
     files::require_stored(&state, &input.attachments).await?;
 
-    let id = ItemId::generate();
-    let repository = state.repository.clone();
-    let school = state.identity.school.clone();
-    let creator = caller.user_id.clone();
-    let class = class_id.clone();
-    let assignment = blocking(move || {
-        let index_doc = class_assignments_doc(&school, &class);
-        // Checked before the assignment is written, so a full index refuses cleanly; the update of
-        // the index checks again for a creation that raced this one.
-        repository
-            .read_or_default::<ClassAssignmentsIndex>(&index_doc)?
-            .check_room(&id)?;
-        let assignment = repository.update(
-            &assignment_doc(&school, &id),
-            |assignment: &mut AssignmentDocument| {
-                assignment.create(&id, &class, input, &creator, now)?;
-                Ok::<_, ModelError>(assignment.clone())
-            },
-        )?;
-        repository.update(&index_doc, |index: &mut ClassAssignmentsIndex| {
-            index.add(&class, &id, now)
-        })?;
-        Ok(assignment)
-    })
+    let assignment = create_in_class(
+        &state,
+        ItemId::generate(),
+        &class_id,
+        &caller.user_id,
+        input,
+        lti_link,
+        now,
+    )
     .await?;
 
     let location = HeaderValue::try_from(format!("/api/v1/assignments/{}", assignment.id))
@@ -431,6 +461,44 @@ pub async fn create_assignment(
         Json(assignment_view(&access, &assignment)),
     )
         .into_response())
+}
+
+/// Writes a new assignment of `class` and its index entry (see the module documentation for the
+/// order). The caller has checked that `creator` teaches the class.
+pub(crate) async fn create_in_class(
+    state: &AppState,
+    id: ItemId,
+    class: &str,
+    creator: &str,
+    input: AssignmentInput,
+    lti_link: Option<crate::model::assignments::LtiLink>,
+    now: NodeTime,
+) -> Result<AssignmentDocument, ApiError> {
+    let repository = state.repository.clone();
+    let school = state.identity.school.clone();
+    let creator = creator.to_owned();
+    let class = class.to_owned();
+    blocking(move || {
+        let index_doc = class_assignments_doc(&school, &class);
+        // Checked before the assignment is written, so a full index refuses cleanly; the update of
+        // the index checks again for a creation that raced this one.
+        repository
+            .read_or_default::<ClassAssignmentsIndex>(&index_doc)?
+            .check_room(&id)?;
+        let assignment = repository.update(
+            &assignment_doc(&school, &id),
+            |assignment: &mut AssignmentDocument| {
+                assignment.create(&id, &class, input, &creator, now)?;
+                assignment.lti_link = lti_link;
+                Ok::<_, ModelError>(assignment.clone())
+            },
+        )?;
+        repository.update(&index_doc, |index: &mut ClassAssignmentsIndex| {
+            index.add(&class, &id, now)
+        })?;
+        Ok(assignment)
+    })
+    .await
 }
 
 /// `GET /api/v1/classes/{class}/assignments`: the class's assignments, newest first, a page at a
@@ -566,6 +634,11 @@ pub async fn edit_assignment(
     let now = node_now();
     let context = AssignmentContext::open(&state, &caller, &id).await?;
     require_class_teacher(&context.access, context.class())?;
+    if request.lti_tool.is_some() {
+        return Err(ApiError::BadRequest(
+            "an assignment's LTI tool is chosen when it is created".to_owned(),
+        ));
+    }
     let input = request.into_input()?;
     let added = files_not_in(&input.attachments, &context.assignment.attachments);
     files::require_stored(&state, &added).await?;
@@ -1110,6 +1183,14 @@ fn assignment_view(access: &Access<'_>, assignment: &AssignmentDocument) -> Assi
             .map(|(pupil, extension)| ExtensionView::new(pupil, extension))
             .collect(),
         my_deadline,
+        lti_link: assignment.lti_link.as_ref().map(|link| LtiLinkView {
+            service_id: link.service_id.clone(),
+            launch_path: crate::lti::launch_path(&link.service_id, None, Some(&assignment.id)),
+            score_maximum: link
+                .score_maximum
+                .as_deref()
+                .and_then(|maximum| maximum.parse().ok()),
+        }),
     }
 }
 
@@ -1234,6 +1315,23 @@ fn submission_view(
             None
         },
         attempts,
+        tool_score: submission
+            .and_then(|submission| submission.tool_score.as_ref())
+            .map(|score| ToolScoreView {
+                service_id: score.service_id.clone(),
+                score_given: score
+                    .score_given
+                    .as_deref()
+                    .and_then(|given| given.parse().ok()),
+                score_maximum: score
+                    .score_maximum
+                    .as_deref()
+                    .and_then(|maximum| maximum.parse().ok()),
+                comment: score.comment.clone(),
+                activity_progress: score.activity_progress.clone(),
+                grading_progress: score.grading_progress.clone(),
+                received_at: score.received_at.0,
+            }),
     }
 }
 

@@ -127,6 +127,8 @@ pub struct AuditEntryView {
     /// Unix milliseconds, node time.
     pub at: i64,
     /// `grant`, `token_issued`, `userinfo_released`, `roster_token_issued` or `roster_read`.
+    /// `grant`, `token_issued`, `userinfo_released`, or an LTI event: `lti_launch`,
+    /// `lti_token_issued`, `lti_score_received`, `lti_roster_released`, `lti_content_linked`.
     pub event: &'static str,
     /// The user whose data was released; empty for OneRoster events.
     pub user: String,
@@ -137,6 +139,8 @@ pub struct AuditEntryView {
     pub endpoint: Option<String>,
     /// For `roster_read`: the number of records released.
     pub records: Option<u64>,
+    /// For LTI events: the class, assignment or token scopes concerned.
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -260,10 +264,16 @@ fn tools_in_use(repository: &Repository, school: &SchoolCode) -> Result<ToolsInU
         .filter(|service| activations.services.contains_key(&service.id))
         .filter_map(|service| {
             let category = service.category;
+            // An LTI tool opens through the node's launch, which logs the user in to it.
+            let launch_url = if service.protocol == ServiceProtocol::Lti13 {
+                crate::lti::launch_path(&service.id, None, None)
+            } else {
+                service.launch_url?
+            };
             Some((
                 category,
                 ToolView {
-                    launch_url: service.launch_url?,
+                    launch_url,
                     id: service.id,
                     name: service.name,
                     provider: service.provider,
@@ -277,7 +287,7 @@ fn tools_in_use(repository: &Repository, school: &SchoolCode) -> Result<ToolsInU
 }
 
 /// The service ids placed in a class ([`ClassToolsDocument`]); none for a class without tools.
-fn placed_in(
+pub(crate) fn placed_in(
     repository: &Repository,
     school: &SchoolCode,
     class: &str,
@@ -367,7 +377,12 @@ pub async fn class_tools(
         };
         for (category, tool) in cache.get(&repository, &school)?.iter() {
             if placed_ids.contains(&tool.id) {
-                view.placed.push(tool.clone());
+                let mut tool = tool.clone();
+                // Opened from the class, an LTI tool is launched in the class's context.
+                if crate::lti::is_launch_path(&tool.launch_url) {
+                    tool.launch_url = crate::lti::launch_path(&tool.id, Some(&class), None);
+                }
+                view.placed.push(tool);
             } else if is_teacher && *category == ServiceCategory::Optional {
                 view.placeable.push(tool.clone());
             }
@@ -545,6 +560,7 @@ pub async fn audit_log(
                     claims: entry.claims,
                     endpoint: entry.endpoint,
                     records: entry.records,
+                    detail: entry.detail,
                 })
                 .collect(),
             next: page.next.map(|cursor| cursor.to_string()),

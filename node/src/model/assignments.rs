@@ -35,6 +35,11 @@ pub const MAX_ATTEMPTS_PER_SUBMISSION: usize = 20;
 pub const MAX_FILES_PER_ATTEMPT: usize = 10;
 /// A grade as the teacher writes it: "9-", "hyväksytty", "S".
 pub const MAX_GRADE_CHARS: usize = 20;
+/// The largest score or score maximum an LTI tool may send (AGS 2.0 sets no bound; no school
+/// grade scale comes near it).
+pub const MAX_TOOL_SCORE: f64 = 1_000_000.0;
+/// A tool's comment on a score.
+pub const MAX_TOOL_COMMENT_CHARS: usize = 1_000;
 
 /// `school:S/assignment-<id>`.
 pub fn assignment_doc(school: &SchoolCode, assignment_id: &ItemId) -> DocId {
@@ -97,6 +102,42 @@ pub struct AssignmentDocument {
     pub cut_off_at: NodeTime,
     /// By pupil.
     pub extensions: BTreeMap<UserId, Extension>,
+    /// The LTI tool the assignment is done in, when it is (made by Deep Linking or by the teacher
+    /// naming a tool). Set at creation; editing the text leaves it.
+    #[serde(default)]
+    pub lti_link: Option<LtiLink>,
+}
+
+/// An assignment done in an LTI 1.3 tool: opening it is a resource-link launch of the tool, and
+/// the tool reports scores for it through Assignment and Grade Services (`crate::lti`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hydrate, Reconcile)]
+#[serde(rename_all = "camelCase")]
+pub struct LtiLink {
+    /// The catalogue's service id (the tool's client id).
+    pub service_id: String,
+    /// The target link URI of the launch, when the tool picked one (Deep Linking); else the
+    /// tool's registered launch URL.
+    pub url: Option<String>,
+    /// The line item's score maximum, a decimal as written by [`format_score`]; `None` when the
+    /// assignment takes no scores from the tool.
+    pub score_maximum: Option<String>,
+}
+
+/// A score as stored: the shortest decimal that reads back as the same number.
+pub fn format_score(value: f64) -> String {
+    format!("{value}")
+}
+
+/// Validates a score or maximum from a tool: finite, not negative, at most [`MAX_TOOL_SCORE`].
+pub fn validate_score(field: &'static str, value: f64) -> Result<f64, ModelError> {
+    if value.is_finite() && (0.0..=MAX_TOOL_SCORE).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ModelError::Invalid {
+            field,
+            reason: format!("{value} is not a number from 0 to {MAX_TOOL_SCORE}"),
+        })
+    }
 }
 
 impl AssignmentDocument {
@@ -327,6 +368,47 @@ pub struct SubmissionDocument {
     pub attempts: Vec<Attempt>,
     /// Set by the teacher on return; cleared by the next submission.
     pub resubmission_allowed: bool,
+    /// The latest score the assignment's LTI tool reported for the pupil (AGS 2.0).
+    #[serde(default)]
+    pub tool_score: Option<ToolScore>,
+}
+
+/// A score from an LTI tool (Assignment and Grade Services 2.0, the score publish service).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hydrate, Reconcile)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolScore {
+    pub service_id: String,
+    /// Decimals as [`format_score`] writes them; both or neither.
+    pub score_given: Option<String>,
+    pub score_maximum: Option<String>,
+    pub comment: Option<String>,
+    /// `Initialized`, `Started`, `InProgress`, `Submitted` or `Completed`.
+    pub activity_progress: String,
+    /// `FullyGraded`, `Pending`, `PendingManual`, `Failed` or `NotReady`.
+    pub grading_progress: String,
+    /// When the tool says the score was set (its clock, Unix ms): a score older than the one
+    /// kept is refused, as AGS requires.
+    pub timestamp_millis: i64,
+    /// Node time of receipt.
+    pub received_at: NodeTime,
+}
+
+impl SubmissionDocument {
+    /// Keeps `score` as the pupil's tool score unless the one kept is newer by the tool's clock.
+    pub fn record_tool_score(&mut self, score: ToolScore) -> Result<(), ModelError> {
+        if let Some(kept) = &self.tool_score
+            && kept.timestamp_millis > score.timestamp_millis
+        {
+            return Err(ModelError::Conflict(
+                "a newer score from the tool is already recorded".to_owned(),
+            ));
+        }
+        if let Some(comment) = &score.comment {
+            multi_line("comment", comment, MAX_TOOL_COMMENT_CHARS, false)?;
+        }
+        self.tool_score = Some(score);
+        Ok(())
+    }
 }
 
 impl SubmissionDocument {

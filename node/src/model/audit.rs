@@ -59,6 +59,21 @@ pub enum AuditEvent {
     /// of records released (no user: a read releases many).
     #[autosurgeon(rename = "roster-read")]
     RosterRead,
+    /// An LTI tool was launched for the user: a signed launch with the claims went to it.
+    #[autosurgeon(rename = "lti-launch")]
+    LtiLaunch,
+    /// An LTI tool received a service access token (the detail names its scopes).
+    #[autosurgeon(rename = "lti-token-issued")]
+    LtiTokenIssued,
+    /// An LTI tool sent a score, written as the user's grade (the detail names the assignment).
+    #[autosurgeon(rename = "lti-score-received")]
+    LtiScoreReceived,
+    /// An LTI tool read a class's members (the detail names the class).
+    #[autosurgeon(rename = "lti-roster-released")]
+    LtiRosterReleased,
+    /// An LTI tool returned content a teacher picked, made into an assignment (the detail names it).
+    #[autosurgeon(rename = "lti-content-linked")]
+    LtiContentLinked,
 }
 
 impl AuditEvent {
@@ -70,6 +85,11 @@ impl AuditEvent {
             AuditEvent::UpstreamLogin => "upstream_login",
             AuditEvent::RosterTokenIssued => "roster_token_issued",
             AuditEvent::RosterRead => "roster_read",
+            AuditEvent::LtiLaunch => "lti_launch",
+            AuditEvent::LtiTokenIssued => "lti_token_issued",
+            AuditEvent::LtiScoreReceived => "lti_score_received",
+            AuditEvent::LtiRosterReleased => "lti_roster_released",
+            AuditEvent::LtiContentLinked => "lti_content_linked",
         }
     }
 }
@@ -90,6 +110,9 @@ pub struct AuditEntry {
     pub endpoint: Option<String>,
     /// For a roster read: how many records the answer released.
     pub records: Option<u64>,
+    /// What else the event concerns: the class or assignment of an LTI message, the scopes of an
+    /// LTI token. Entries written before LTI existed have none.
+    pub detail: Option<String>,
 }
 
 /// One part of one day's log, in the order entries were appended.
@@ -126,6 +149,7 @@ mod tests {
             claims: vec![ReleasableClaim::Role],
             endpoint: None,
             records: None,
+            detail: None,
         }
     }
 

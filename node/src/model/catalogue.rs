@@ -40,6 +40,13 @@ pub const MAX_PROVIDER_NAME_CHARS: usize = 100;
 pub const MAX_SERVICE_URL_CHARS: usize = 512;
 /// Hex digits of a SHA-256 digest.
 pub const CLIENT_SECRET_SHA256_HEX_CHARS: usize = 64;
+/// An LTI tool's public key as a JWK in JSON. An RSA key of 4096 bits takes under 800.
+pub const MAX_TOOL_JWK_CHARS: usize = 2_048;
+/// The smallest RSA modulus accepted for a tool's key, in bytes: 2048 bits, the IMS Security
+/// Framework's minimum (section 6.1).
+pub const MIN_TOOL_RSA_MODULUS_BYTES: usize = 256;
+/// The largest RSA modulus accepted, in bytes (8192 bits), so that verifying stays cheap.
+pub const MAX_TOOL_RSA_MODULUS_BYTES: usize = 1_024;
 
 /// The document every node reads the catalogue from.
 pub fn catalogue_doc() -> DocId {
@@ -99,7 +106,7 @@ pub enum ServiceProtocol {
     /// An OpenID Connect relying party of the node's OpenID Provider (`crate::oidc`).
     #[autosurgeon(rename = "oidc")]
     Oidc,
-    /// An LTI 1.3 tool (launches are not built yet; it can be catalogued and activated).
+    /// An LTI 1.3 tool, launched by the node as the LTI platform (`crate::lti`).
     #[autosurgeon(rename = "lti13")]
     Lti13,
     /// A plain link: no login, no data.
@@ -244,6 +251,44 @@ pub struct CatalogueService {
     /// Lowercase hex SHA-256 of the client secret, for OpenID Connect clients only.
     pub client_secret_sha256: Option<String>,
     pub published_at: NodeTime,
+    /// What an LTI 1.3 tool registers beyond the common fields; only for
+    /// [`ServiceProtocol::Lti13`], where it is required. For a tool, `redirect_uris` are its
+    /// launch (redirect) URIs and `launch_url` its default target link URI.
+    pub lti: Option<LtiTool>,
+}
+
+/// An LTI 1.3 tool's registration (LTI Core 1.3 section 4.1 and the IMS Security Framework). The
+/// tool's `client_id` is the service id, and its `deployment_id` at a school is the school's code,
+/// so neither is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct LtiTool {
+    /// Where the node starts a third-party-initiated login (OpenID Connect Core section 4).
+    pub login_initiation_url: String,
+    /// The tool's RSA public key, a JWK in canonical JSON: the node verifies the tool's client
+    /// assertions and deep-linking responses with it offline, without fetching a key set.
+    pub public_jwk: String,
+    /// Where a teacher picks content (Deep Linking 2.0), when the tool offers it.
+    pub deep_linking_url: Option<String>,
+}
+
+impl LtiTool {
+    /// The tool's key for verifying what it signs. Valid by construction (checked at publish).
+    pub fn decoding_key(&self) -> Result<jsonwebtoken::DecodingKey, ModelError> {
+        let jwk = parse_tool_jwk(&self.public_jwk)?;
+        jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|error| ModelError::Invalid {
+            field: "tool public key",
+            reason: error.to_string(),
+        })
+    }
+}
+
+/// What an operator publishes for an LTI tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LtiToolInput {
+    pub login_initiation_url: String,
+    /// The tool's RSA public key as a JWK (JSON).
+    pub public_jwk: String,
+    pub deep_linking_url: Option<String>,
 }
 
 impl CatalogueService {
@@ -271,6 +316,8 @@ pub struct ServiceInput {
     pub works_offline: bool,
     /// Required for [`ServiceProtocol::Oidc`], refused for the others.
     pub client_secret_sha256: Option<String>,
+    /// Required for [`ServiceProtocol::Lti13`], refused for the others.
+    pub lti: Option<LtiToolInput>,
 }
 
 /// The national catalogue, by service id.
@@ -336,10 +383,21 @@ impl CatalogueDocument {
                     field: "redirect URIs",
                 });
             }
-            ServiceProtocol::Link | ServiceProtocol::Lti13 if !redirect_uris.is_empty() => {
+            ServiceProtocol::Lti13 if redirect_uris.is_empty() => {
+                return Err(ModelError::Empty {
+                    field: "redirect URIs (the tool's launch URIs)",
+                });
+            }
+            ServiceProtocol::Lti13 if launch_url.is_none() => {
+                return Err(ModelError::Empty {
+                    field: "launch URL (the tool's target link URI)",
+                });
+            }
+            ServiceProtocol::Link if !redirect_uris.is_empty() => {
                 return Err(ModelError::Invalid {
                     field: "redirect URIs",
-                    reason: "only OpenID Connect clients have redirect URIs".to_owned(),
+                    reason: "only OpenID Connect clients and LTI tools have redirect URIs"
+                        .to_owned(),
                 });
             }
             ServiceProtocol::Link if launch_url.is_none() => {
@@ -349,6 +407,21 @@ impl CatalogueDocument {
             }
             _ => {}
         }
+        let lti = match (input.protocol, &input.lti) {
+            (ServiceProtocol::Lti13, Some(tool)) => Some(validate_lti_tool(tool)?),
+            (ServiceProtocol::Lti13, None) => {
+                return Err(ModelError::Empty {
+                    field: "LTI tool registration",
+                });
+            }
+            (_, Some(_)) => {
+                return Err(ModelError::Invalid {
+                    field: "LTI tool registration",
+                    reason: "only LTI 1.3 tools have one".to_owned(),
+                });
+            }
+            (_, None) => None,
+        };
         self.services.insert(
             id.clone(),
             CatalogueService {
@@ -363,6 +436,7 @@ impl CatalogueDocument {
                 works_offline: input.works_offline,
                 client_secret_sha256,
                 published_at: now,
+                lti,
             },
         );
         Ok(())
@@ -448,6 +522,86 @@ pub fn validate_redirect_uri(value: &str) -> Result<String, ModelError> {
         });
     }
     Ok(url.into())
+}
+
+fn validate_lti_tool(input: &LtiToolInput) -> Result<LtiTool, ModelError> {
+    let login_initiation_url =
+        validate_service_url("LTI login initiation URL", &input.login_initiation_url)?;
+    let deep_linking_url = match &input.deep_linking_url {
+        Some(url) => Some(validate_service_url("deep linking URL", url)?),
+        None => None,
+    };
+    let jwk = parse_tool_jwk(&input.public_jwk)?;
+    let public_jwk = serde_json::to_string(&jwk).map_err(|error| ModelError::Invalid {
+        field: "tool public key",
+        reason: error.to_string(),
+    })?;
+    Ok(LtiTool {
+        login_initiation_url,
+        public_jwk,
+        deep_linking_url,
+    })
+}
+
+/// A tool's public key: an RSA JWK for signatures (RS256) of 2048 to 8192 bits, with no private
+/// parts (a JWK with `d` is refused: the catalogue is readable by every node and operator).
+pub fn parse_tool_jwk(text: &str) -> Result<jsonwebtoken::jwk::Jwk, ModelError> {
+    use base64::Engine as _;
+    use jsonwebtoken::jwk::{AlgorithmParameters, KeyAlgorithm, PublicKeyUse};
+    let invalid = |reason: String| ModelError::Invalid {
+        field: "tool public key",
+        reason,
+    };
+    let actual = text.chars().count();
+    if actual > MAX_TOOL_JWK_CHARS {
+        return Err(ModelError::TooLong {
+            field: "tool public key",
+            max: MAX_TOOL_JWK_CHARS,
+            actual,
+        });
+    }
+    let raw: serde_json::Value =
+        serde_json::from_str(text).map_err(|error| invalid(format!("not JSON: {error}")))?;
+    if ["d", "p", "q", "dp", "dq", "qi"]
+        .iter()
+        .any(|private| raw.get(private).is_some())
+    {
+        return Err(invalid(
+            "it holds private key parts; publish the public key only".to_owned(),
+        ));
+    }
+    let jwk: jsonwebtoken::jwk::Jwk =
+        serde_json::from_value(raw).map_err(|error| invalid(format!("not a JWK: {error}")))?;
+    let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+        return Err(invalid("an RSA key (kty RSA) is required".to_owned()));
+    };
+    if jwk
+        .common
+        .key_algorithm
+        .is_some_and(|algorithm| algorithm != KeyAlgorithm::RS256)
+    {
+        return Err(invalid("its alg must be RS256".to_owned()));
+    }
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|key_use| *key_use != PublicKeyUse::Signature)
+    {
+        return Err(invalid("its use must be sig".to_owned()));
+    }
+    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&rsa.n)
+        .map_err(|_| invalid("n is not base64url".to_owned()))?;
+    let significant = modulus.iter().skip_while(|byte| **byte == 0).count();
+    if !(MIN_TOOL_RSA_MODULUS_BYTES..=MAX_TOOL_RSA_MODULUS_BYTES).contains(&significant) {
+        return Err(invalid(format!(
+            "the modulus has {} bits; 2048 to 8192 are accepted",
+            significant * 8
+        )));
+    }
+    jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|error| invalid(error.to_string()))?;
+    Ok(jwk)
 }
 
 fn validate_service_url(field: &'static str, value: &str) -> Result<String, ModelError> {
@@ -629,7 +783,108 @@ mod tests {
             allowed_claims: vec![ReleasableClaim::Role, ReleasableClaim::Profile],
             works_offline: false,
             client_secret_sha256: Some("ab".repeat(32)),
+            lti: None,
         }
+    }
+
+    /// A 2048-bit RSA public key (the modulus is not a real key's, which publishing cannot tell).
+    fn tool_jwk() -> String {
+        use base64::Engine as _;
+        let modulus = [0xc5u8; 256];
+        serde_json::json!({
+            "kty": "RSA",
+            "alg": "RS256",
+            "use": "sig",
+            "kid": "tool-key-1",
+            "n": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(modulus),
+            "e": "AQAB",
+        })
+        .to_string()
+    }
+
+    fn lti_input(id: &str) -> ServiceInput {
+        ServiceInput {
+            protocol: ServiceProtocol::Lti13,
+            client_secret_sha256: None,
+            launch_url: Some("https://tool.example.fi/lti/launch".to_owned()),
+            redirect_uris: vec!["https://tool.example.fi/lti/launch".to_owned()],
+            lti: Some(LtiToolInput {
+                login_initiation_url: "https://tool.example.fi/lti/login".to_owned(),
+                public_jwk: tool_jwk(),
+                deep_linking_url: Some("https://tool.example.fi/lti/deep".to_owned()),
+            }),
+            ..oidc_input(id)
+        }
+    }
+
+    #[test]
+    fn lti_tools_need_a_login_url_launch_uris_a_target_and_an_rsa_public_key() {
+        let mut catalogue = CatalogueDocument::default();
+        let mut refused = Vec::new();
+        let mut no_registration = lti_input("tool");
+        no_registration.lti = None;
+        refused.push(no_registration);
+        let mut no_redirect = lti_input("tool");
+        no_redirect.redirect_uris.clear();
+        refused.push(no_redirect);
+        let mut no_target = lti_input("tool");
+        no_target.launch_url = None;
+        refused.push(no_target);
+        let mut with_secret = lti_input("tool");
+        with_secret.client_secret_sha256 = Some("ab".repeat(32));
+        refused.push(with_secret);
+        let mut oidc_with_lti = oidc_input("tool");
+        oidc_with_lti.lti = lti_input("tool").lti;
+        refused.push(oidc_with_lti);
+        for bad_login in ["http://tool.example.fi/login", "not a url"] {
+            let mut input = lti_input("tool");
+            if let Some(tool) = input.lti.as_mut() {
+                tool.login_initiation_url = bad_login.to_owned();
+            }
+            refused.push(input);
+        }
+        let jwk: serde_json::Value = serde_json::from_str(&tool_jwk()).expect("json");
+        let mut bad_keys = vec![
+            "{}".to_owned(),
+            "not json".to_owned(),
+            serde_json::json!({ "kty": "EC", "crv": "P-256", "x": "AA", "y": "AA" }).to_string(),
+            serde_json::json!({ "kty": "RSA", "n": "AQAB", "e": "AQAB" }).to_string(),
+            "x".repeat(MAX_TOOL_JWK_CHARS + 1),
+        ];
+        let mut with_private = jwk.clone();
+        with_private["d"] = "AQAB".into();
+        bad_keys.push(with_private.to_string());
+        let mut wrong_alg = jwk.clone();
+        wrong_alg["alg"] = "RS512".into();
+        bad_keys.push(wrong_alg.to_string());
+        for bad_key in bad_keys {
+            let mut input = lti_input("tool");
+            if let Some(tool) = input.lti.as_mut() {
+                tool.public_jwk = bad_key;
+            }
+            refused.push(input);
+        }
+        for input in refused {
+            assert!(
+                catalogue.publish(input.clone(), NodeTime(1)).is_err(),
+                "{input:?} is refused"
+            );
+        }
+        assert!(catalogue.services.is_empty(), "nothing was published");
+
+        catalogue
+            .publish(lti_input("tool"), NodeTime(1))
+            .expect("valid");
+        let tool = catalogue.services["tool"]
+            .lti
+            .clone()
+            .expect("registration");
+        assert!(tool.decoding_key().is_ok());
+        assert_eq!(
+            tool.deep_linking_url.as_deref(),
+            Some("https://tool.example.fi/lti/deep")
+        );
+        assert_round_trip(&catalogue);
     }
 
     #[test]

@@ -255,6 +255,7 @@ mod tests {
             claims: vec![ReleasableClaim::Profile],
             endpoint: None,
             records: None,
+            detail: None,
         }
     }
 

@@ -110,7 +110,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 
 /// The query or form parameters, refusing repeated ones (RFC 6749 section 3.1: parameters must
 /// not be included more than once) and empty values (treated as omitted).
-fn parameters(encoded: &[u8]) -> Result<HashMap<String, String>, String> {
+pub(crate) fn parameters(encoded: &[u8]) -> Result<HashMap<String, String>, String> {
     let mut parameters = HashMap::new();
     for (name, value) in form_urlencoded::parse(encoded) {
         if value.is_empty() {
@@ -209,6 +209,7 @@ fn audit_entry(
         claims: claims.to_vec(),
         endpoint: None,
         records: None,
+        detail: None,
     }
 }
 
@@ -591,6 +592,33 @@ fn redirect_with(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// A plain page for a refusal the user has to see (the service cannot be told).
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Login to a service refused" }
+            }
+            body {
+                main {
+                    h1 { "Login to a service refused" }
+                    p { (message) }
+                    p { a href="/home" { "Back to the home page" } }
+                }
+            }
+        }
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(page.into_string()),
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,17 @@
 //! The provider's ID-token signing keys: ECDSA P-256 (ES256), generated on the node with ring,
-//! kept in a node-local sled tree and rotated on a schedule.
+//! and RSA 2048 (RS256, what the IMS Security Framework requires of LTI 1.3 and what OpenID
+//! Connect Core section 15.1 requires a provider to support), kept in a node-local sled tree and
+//! rotated on a schedule, each algorithm on its own.
 //!
 //! # Decisions
 //!
+//! - ring cannot generate RSA keys, so the `rsa` crate (RustCrypto) generates them and exports
+//!   them as PKCS#1 DER; nothing else of it is used. Signing is ring's, through jsonwebtoken, and
+//!   the published modulus and exponent are read with ring too, so none of the `rsa` crate's
+//!   private-key operations (RUSTSEC-2023-0071 concerns their timing) ever runs on a key.
+//! - Generating an RSA key takes a noticeable time (tens of milliseconds optimised, seconds in a
+//!   debug build of the crate), so it happens once per rotation, under the rotation lock, and
+//!   callers reach the keys from blocking tasks, never from an async worker.
 //! - Node-local, never synced: a signing key is the one secret a service trusts the node by, and
 //!   no document scope is private to one node (the relay reads every school document). A replaced
 //!   node makes a new key; services fetch the JWKS again when they meet an unknown `kid`.
@@ -21,10 +30,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
-    EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
+    EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, RSAKeyParameters, RSAKeyType,
 };
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 
 /// How long a retired key stays published after a newer key took over: a week, well beyond the
@@ -37,6 +46,28 @@ pub const MAX_SIGNING_KEYS: usize = 16;
 const KEY_ID_BYTES: usize = 12;
 /// The length of an uncompressed P-256 point: `04 || x || y`.
 const UNCOMPRESSED_POINT_BYTES: usize = 65;
+
+/// The bits of a generated RSA modulus: the IMS Security Framework's minimum (section 6.1).
+pub const RSA_MODULUS_BITS: usize = 2048;
+
+/// The algorithms the node signs with. Each has its own keys and its own rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 with SHA-256: the OpenID Provider's default.
+    #[default]
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256: LTI 1.3, and OpenID Connect clients that ask for it.
+    RS256,
+}
+
+impl SigningAlgorithm {
+    pub fn jwt_algorithm(self) -> jsonwebtoken::Algorithm {
+        match self {
+            SigningAlgorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+            SigningAlgorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -54,13 +85,19 @@ pub enum KeyError {
 struct StoredKey {
     key_id: String,
     created_at_millis: i64,
-    /// The PKCS#8 document of the private key, hex.
-    pkcs8_hex: String,
+    /// Keys stored before RS256 existed have no algorithm field: they are ES256.
+    #[serde(default)]
+    algorithm: SigningAlgorithm,
+    /// The private key, hex: a PKCS#8 document for ES256, a PKCS#1 `RSAPrivateKey` for RS256.
+    /// Keys stored before RS256 existed name the field `pkcs8_hex`.
+    #[serde(alias = "pkcs8_hex")]
+    private_der_hex: String,
 }
 
 /// A key that signs now.
 #[derive(Clone)]
 pub struct SigningKey {
+    pub algorithm: SigningAlgorithm,
     pub key_id: String,
     pub created_at_millis: i64,
     pub encoding_key: jsonwebtoken::EncodingKey,
@@ -70,6 +107,7 @@ impl std::fmt::Debug for SigningKey {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm)
             .field("key_id", &self.key_id)
             .field("created_at_millis", &self.created_at_millis)
             .finish_non_exhaustive()
@@ -106,26 +144,38 @@ impl SigningKeys {
         }
     }
 
-    /// Every stored key, oldest first.
-    fn stored(&self) -> Result<Vec<StoredKey>, KeyError> {
+    /// Every stored key of `algorithm`, oldest first.
+    fn stored(&self, algorithm: SigningAlgorithm) -> Result<Vec<StoredKey>, KeyError> {
         let mut keys = Vec::new();
         for entry in self.tree.iter() {
             let (_, value) = entry?;
             let stored: StoredKey = serde_json::from_slice(&value)
                 .map_err(|error| KeyError::Corrupt(error.to_string()))?;
-            keys.push(stored);
+            if stored.algorithm == algorithm {
+                keys.push(stored);
+            }
         }
         Ok(keys)
     }
 
-    /// The key to sign with at `now`: the newest, after making a new one if it is due.
+    /// The ES256 key to sign with at `now` (see [`SigningKeys::signing_key_for`]).
     pub fn signing_key(&self, now_millis: i64) -> Result<SigningKey, KeyError> {
-        let newest = self.stored()?.pop();
+        self.signing_key_for(SigningAlgorithm::ES256, now_millis)
+    }
+
+    /// The key of `algorithm` to sign with at `now`: the newest, after making a new one if it is
+    /// due. Blocking, and slow when an RSA key is made: call it from a blocking task.
+    pub fn signing_key_for(
+        &self,
+        algorithm: SigningAlgorithm,
+        now_millis: i64,
+    ) -> Result<SigningKey, KeyError> {
+        let newest = self.stored(algorithm)?.pop();
         let due = newest.as_ref().is_none_or(|key| {
             now_millis.saturating_sub(key.created_at_millis) >= millis(self.rotation_interval)
         });
         let stored = if due {
-            self.rotate_if(now_millis, |newest| {
+            self.rotate_if(algorithm, now_millis, |newest| {
                 newest.is_none_or(|key| {
                     now_millis.saturating_sub(key.created_at_millis)
                         >= millis(self.rotation_interval)
@@ -134,25 +184,40 @@ impl SigningKeys {
         } else {
             newest.ok_or_else(|| KeyError::Corrupt("no key".into()))?
         };
-        let pkcs8 =
-            hex::decode(&stored.pkcs8_hex).map_err(|error| KeyError::Corrupt(error.to_string()))?;
+        let der = hex::decode(&stored.private_der_hex)
+            .map_err(|error| KeyError::Corrupt(error.to_string()))?;
+        let encoding_key = match algorithm {
+            SigningAlgorithm::ES256 => jsonwebtoken::EncodingKey::from_ec_der(&der),
+            SigningAlgorithm::RS256 => jsonwebtoken::EncodingKey::from_rsa_der(&der),
+        };
         Ok(SigningKey {
+            algorithm,
             key_id: stored.key_id,
             created_at_millis: stored.created_at_millis,
-            encoding_key: jsonwebtoken::EncodingKey::from_ec_der(&pkcs8),
+            encoding_key,
         })
     }
 
     /// Makes a new signing key at `now` whatever the schedule says (an operator suspecting a
     /// leak; the tests). Returns its key id.
     pub fn rotate(&self, now_millis: i64) -> Result<String, KeyError> {
-        Ok(self.rotate_if(now_millis, |_| true)?.key_id)
+        self.rotate_algorithm(SigningAlgorithm::ES256, now_millis)
+    }
+
+    /// [`SigningKeys::rotate`] for the keys of `algorithm`.
+    pub fn rotate_algorithm(
+        &self,
+        algorithm: SigningAlgorithm,
+        now_millis: i64,
+    ) -> Result<String, KeyError> {
+        Ok(self.rotate_if(algorithm, now_millis, |_| true)?.key_id)
     }
 
     /// Under the rotation lock: when `needed` says so of the newest key, makes a new one; prunes
     /// keys no longer published; flushes. Returns the newest key.
     fn rotate_if(
         &self,
+        algorithm: SigningAlgorithm,
         now_millis: i64,
         needed: impl FnOnce(Option<&StoredKey>) -> bool,
     ) -> Result<StoredKey, KeyError> {
@@ -160,15 +225,14 @@ impl SigningKeys {
             .rotating
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut keys = self.stored()?;
+        let mut keys = self.stored(algorithm)?;
         if let Some(newest) = keys.last()
             && !needed(Some(newest))
         {
             return Ok(newest.clone());
         }
         let random = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &random)
-            .map_err(|error| KeyError::Crypto(error.to_string()))?;
+        let private_der = generate_private_key(algorithm, &random)?;
         let mut key_id_bytes = [0u8; KEY_ID_BYTES];
         ring::rand::SecureRandom::fill(&random, &mut key_id_bytes)
             .map_err(|error| KeyError::Crypto(error.to_string()))?;
@@ -179,7 +243,8 @@ impl SigningKeys {
         let new_key = StoredKey {
             key_id: URL_SAFE_NO_PAD.encode(key_id_bytes),
             created_at_millis,
-            pkcs8_hex: hex::encode(pkcs8.as_ref()),
+            algorithm,
+            private_der_hex: hex::encode(private_der),
         };
         let encoded =
             serde_json::to_vec(&new_key).map_err(|error| KeyError::Corrupt(error.to_string()))?;
@@ -196,20 +261,51 @@ impl SigningKeys {
 
     /// The public keys a service verifies ID tokens with at `now`: the signing key and the
     /// retired keys still inside their grace period.
+    /// Keys of both algorithms are published, ES256 first, so that a service verifying either
+    /// kind of token needs one set.
     pub fn published(&self, now_millis: i64) -> Result<JwkSet, KeyError> {
-        let keys = self.stored()?;
-        let expired: Vec<&str> = expired_keys(&keys, now_millis)
-            .into_iter()
-            .map(|key| key.key_id.as_str())
-            .collect();
         let mut published = Vec::new();
-        for key in keys.iter().rev() {
-            if expired.contains(&key.key_id.as_str()) {
-                continue;
+        for algorithm in [SigningAlgorithm::ES256, SigningAlgorithm::RS256] {
+            let keys = self.stored(algorithm)?;
+            let expired: Vec<&str> = expired_keys(&keys, now_millis)
+                .into_iter()
+                .map(|key| key.key_id.as_str())
+                .collect();
+            for key in keys.iter().rev() {
+                if expired.contains(&key.key_id.as_str()) {
+                    continue;
+                }
+                published.push(public_jwk(key)?);
             }
-            published.push(public_jwk(key)?);
         }
         Ok(JwkSet { keys: published })
+    }
+}
+
+/// A new private key of `algorithm`, DER-encoded (PKCS#8 for ES256, PKCS#1 for RS256).
+fn generate_private_key(
+    algorithm: SigningAlgorithm,
+    random: &SystemRandom,
+) -> Result<Vec<u8>, KeyError> {
+    match algorithm {
+        SigningAlgorithm::ES256 => {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, random)
+                .map_err(|error| KeyError::Crypto(error.to_string()))?;
+            Ok(pkcs8.as_ref().to_vec())
+        }
+        SigningAlgorithm::RS256 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey as _;
+            // Key generation only: see the module documentation.
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, RSA_MODULUS_BITS)
+                .map_err(|error| KeyError::Crypto(error.to_string()))?;
+            let der = key
+                .to_pkcs1_der()
+                .map_err(|error| KeyError::Crypto(error.to_string()))?;
+            // ring must accept what it will sign with; checked once, here, not at first use.
+            RsaKeyPair::from_der(der.as_bytes())
+                .map_err(|error| KeyError::Crypto(error.to_string()))?;
+            Ok(der.as_bytes().to_vec())
+        }
     }
 }
 
@@ -232,8 +328,27 @@ fn expired_keys(keys: &[StoredKey], now_millis: i64) -> Vec<&StoredKey> {
 }
 
 fn public_jwk(key: &StoredKey) -> Result<Jwk, KeyError> {
-    let pkcs8 =
-        hex::decode(&key.pkcs8_hex).map_err(|error| KeyError::Corrupt(error.to_string()))?;
+    let der =
+        hex::decode(&key.private_der_hex).map_err(|error| KeyError::Corrupt(error.to_string()))?;
+    if key.algorithm == SigningAlgorithm::RS256 {
+        let pair =
+            RsaKeyPair::from_der(&der).map_err(|error| KeyError::Corrupt(error.to_string()))?;
+        let components = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public());
+        return Ok(Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::RS256),
+                key_id: Some(key.key_id.clone()),
+                ..CommonParameters::default()
+            },
+            algorithm: AlgorithmParameters::RSA(RSAKeyParameters {
+                key_type: RSAKeyType::RSA,
+                n: URL_SAFE_NO_PAD.encode(&components.n),
+                e: URL_SAFE_NO_PAD.encode(&components.e),
+            }),
+        });
+    }
+    let pkcs8 = der;
     let pair = EcdsaKeyPair::from_pkcs8(
         &ECDSA_P256_SHA256_FIXED_SIGNING,
         &pkcs8,
@@ -350,6 +465,49 @@ mod tests {
         let (_, kid_again) = sign(&keys, now + 1000);
         assert_eq!(kid, kid_again);
         assert!(verifies(&token, &keys.published(now).expect("jwks")));
+    }
+
+    #[test]
+    fn oidc_rs256_keys_sign_verify_through_the_jwks_and_rotate_apart_from_es256() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = keys(&dir);
+        let now = 1_800_000_000_000;
+        let (_, es_kid) = sign(&keys, now);
+        let rsa = keys
+            .signing_key_for(SigningAlgorithm::RS256, now)
+            .expect("an RSA key");
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(rsa.key_id.clone());
+        let claims = Claims {
+            sub: "x".into(),
+            exp: i64::MAX / 2,
+        };
+        let token = jsonwebtoken::encode(&header, &claims, &rsa.encoding_key).expect("signs");
+        let published = keys.published(now).expect("jwks");
+        assert_eq!(published.keys.len(), 2, "one key of each algorithm");
+        let jwk = published.find(&rsa.key_id).expect("published").clone();
+        let json = serde_json::to_value(&jwk).expect("serialises");
+        assert_eq!(json["kty"], "RSA");
+        assert_eq!(json["alg"], "RS256");
+        assert_eq!(json["use"], "sig");
+        assert_eq!(json["e"], "AQAB");
+        let modulus = URL_SAFE_NO_PAD
+            .decode(json["n"].as_str().expect("n"))
+            .expect("base64url");
+        assert_eq!(modulus.len() * 8, RSA_MODULUS_BITS);
+        let decoding_key = DecodingKey::from_jwk(&jwk).expect("key");
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        jsonwebtoken::decode::<Claims>(&token, &decoding_key, &validation).expect("verifies");
+
+        // Rotating the RSA keys leaves the ES256 key signing, and the reverse.
+        let new_rsa = keys
+            .rotate_algorithm(SigningAlgorithm::RS256, now)
+            .expect("rotates");
+        assert_ne!(new_rsa, rsa.key_id);
+        let (_, es_again) = sign(&keys, now);
+        assert_eq!(es_kid, es_again);
+        assert_eq!(keys.published(now).expect("jwks").keys.len(), 3);
     }
 
     #[test]

@@ -379,6 +379,7 @@ async fn audit_read(
                 .to_owned(),
         ),
         records: Some(records as u64),
+        detail: None,
     };
     let provider = state.oidc.clone();
     blocking(move || {

@@ -81,6 +81,7 @@ pub async fn client_credentials(
         claims: audited,
         endpoint: None,
         records: None,
+        detail: None,
     };
     let provider = state.oidc.clone();
     let recorded = blocking(move || {

@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 /// The one stylesheet.
 pub const STYLESHEET: &str = include_str!("../../static/style.css");
 
+/// The script that submits an LTI launch form to the tool (`crate::lti::launch`).
+pub const LTI_AUTOSUBMIT_SCRIPT: &str = include_str!("../../static/lti-autosubmit.js");
+
 /// How long a browser may keep a hashed file: a year, never revalidated.
 const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
@@ -27,23 +30,37 @@ pub fn stylesheet_path() -> &'static str {
     })
 }
 
+/// The LTI auto-submit script's path with its content hash.
+pub fn lti_autosubmit_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let digest = hex::encode(Sha256::digest(LTI_AUTOSUBMIT_SCRIPT.as_bytes()));
+        format!(
+            "/static/lti-autosubmit.{}.js",
+            &digest[..NAME_HASH_HEX_DIGITS]
+        )
+    })
+}
+
 /// `GET /static/{name}`: a hashed file; any other name is not found.
 pub async fn static_file(Path(name): Path<String>) -> Response {
-    if format!("/static/{name}") != stylesheet_path() {
+    let path = format!("/static/{name}");
+    let (content_type, body) = if path == stylesheet_path() {
+        ("text/css; charset=utf-8", STYLESHEET)
+    } else if path == lti_autosubmit_path() {
+        ("text/javascript; charset=utf-8", LTI_AUTOSUBMIT_SCRIPT)
+    } else {
         return StatusCode::NOT_FOUND.into_response();
-    }
+    };
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static(IMMUTABLE_CACHE_CONTROL),
             ),
         ],
-        STYLESHEET,
+        body,
     )
         .into_response()
 }

@@ -119,6 +119,9 @@ async fn render_assignment_page(
     let content = html! {
         (notice.render(&t))
         p class="meta" { (t.text_with("assignment-due", &[("when", FluentValue::from(t.date_time(due_at)))])) }
+        @if let Some(link) = &assignment.lti_link {
+            p { a href=(link.launch_path) { (t.text("assignment-open-in-tool")) } }
+        }
         section aria-labelledby="instructions-heading" {
             h2 id="instructions-heading" { (t.text("assignment-instructions")) }
             @if assignment.instructions.is_empty() {
@@ -480,11 +483,13 @@ pub async fn new_assignment_page(
         due_time: "16:00".into(),
         ..AssignmentForm::default()
     };
+    let content_tools = crate::lti::deep_linking::content_tools(&state, &class).await?;
     Ok(assignment_form_page(
         &state,
         &viewer,
         &class,
         &class_title,
+        &content_tools,
         &form,
         &FormErrors::default(),
         StatusCode::OK,
@@ -503,11 +508,13 @@ async fn teacher_class_title(
     Ok(access.class(class)?.class.title.clone())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn assignment_form_page(
     state: &AppState,
     viewer: &Viewer,
     class: &str,
     class_title: &str,
+    content_tools: &[(String, String)],
     form: &AssignmentForm,
     errors: &FormErrors,
     status: StatusCode,
@@ -539,6 +546,19 @@ fn assignment_form_page(
                 (Field::new("due_time", t.text("new-assignment-due-time"), "time", &form.due_time)
                     .required().hint(t.text("new-assignment-due-time-hint")).render(errors))
                 button type="submit" { (t.text("new-assignment-create")) }
+            }
+            @if !content_tools.is_empty() {
+                section aria-labelledby="pick-content-heading" {
+                    h2 id="pick-content-heading" { (t.text("new-assignment-pick-content")) }
+                    p { (t.text("new-assignment-pick-content-hint")) }
+                    ul {
+                        @for (service, name) in content_tools {
+                            li {
+                                a href=(format!("/lti/deep-linking/{}?class={}", path_segment(service), path_segment(class))) { (name) }
+                            }
+                        }
+                    }
+                }
             }
         },
     )
@@ -600,6 +620,7 @@ pub async fn create_assignment(
             &viewer,
             &class,
             &class_title,
+            &[],
             &form,
             &errors,
             StatusCode::BAD_REQUEST,
@@ -614,6 +635,7 @@ pub async fn create_assignment(
         attachments: Vec::new(),
         due_at,
         cut_off_at: None,
+        lti_tool: None,
     };
     let created = crate::api::assignments::create_assignment(
         State(state.clone()),
@@ -643,6 +665,7 @@ pub async fn create_assignment(
                 &viewer,
                 &class,
                 &class_title,
+                &[],
                 &form,
                 &errors,
                 api_status(&error),

@@ -341,6 +341,7 @@ async fn finish_upstream_login(
         claims: Vec::new(),
         endpoint: None,
         records: None,
+        detail: None,
     };
     let provider = state.oidc.clone();
     blocking(move || {

@@ -306,7 +306,15 @@ pub async fn audit_page(
                                             " " span class="meta" { (endpoint) " (" (t.text_with("audit-records", &[("count", records.into())])) ")" }
                                         }
                                     }
+                                    "lti_launch" => (t.text("audit-event-lti-launch")),
+                                    "lti_token_issued" => (t.text("audit-event-lti-token")),
+                                    "lti_score_received" => (t.text("audit-event-lti-score")),
+                                    "lti_roster_released" => (t.text("audit-event-lti-roster")),
+                                    "lti_content_linked" => (t.text("audit-event-lti-content")),
                                     _ => (t.text("audit-event-userinfo")),
+                                }
+                                @if let Some(detail) = &entry.detail {
+                                    " (" (detail) ")"
                                 }
                             }
                             td {

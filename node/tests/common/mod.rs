@@ -158,6 +158,7 @@ impl TestSchool {
                 .collect(),
             works_offline,
             client_secret_sha256: Some(client_secret_sha256(&secret)),
+            lti: None,
         };
         let repository = self.node.state.repository.clone();
         tokio::task::spawn_blocking(move || {
@@ -173,6 +174,56 @@ impl TestSchool {
         .await
         .expect("publish task");
         secret
+    }
+
+    /// Publishes an LTI 1.3 tool in the national catalogue (as the operator's sync would bring
+    /// it): service `id` whose login initiation URL, launch (redirect) URI and deep linking URL
+    /// are `tool_base` + `/login`, `/launch` and `/deep`, verified with `public_jwk`, allowed
+    /// `claims` (scope names), an optional service (placed in classes by teachers).
+    pub async fn publish_lti_tool(
+        &self,
+        id: &str,
+        tool_base: &str,
+        public_jwk: &str,
+        claims: &[&str],
+    ) {
+        use node::model::catalogue::{
+            CatalogueDocument, LtiToolInput, ReleasableClaim, ServiceCategory, ServiceInput,
+            ServiceProtocol, catalogue_doc,
+        };
+        let input = ServiceInput {
+            id: id.to_owned(),
+            name: format!("Työkalu {id}"),
+            provider: "Testikustantamo Oy".to_owned(),
+            category: ServiceCategory::Optional,
+            protocol: ServiceProtocol::Lti13,
+            redirect_uris: vec![format!("{tool_base}/launch")],
+            launch_url: Some(format!("{tool_base}/launch")),
+            allowed_claims: claims
+                .iter()
+                .map(|scope| ReleasableClaim::from_scope(scope).expect("a known claim"))
+                .collect(),
+            works_offline: true,
+            client_secret_sha256: None,
+            lti: Some(LtiToolInput {
+                login_initiation_url: format!("{tool_base}/login"),
+                public_jwk: public_jwk.to_owned(),
+                deep_linking_url: Some(format!("{tool_base}/deep")),
+            }),
+        };
+        let repository = self.node.state.repository.clone();
+        tokio::task::spawn_blocking(move || {
+            repository
+                .update(&catalogue_doc(), |catalogue: &mut CatalogueDocument| {
+                    catalogue.publish(
+                        input,
+                        node::model::common::NodeTime::from_unix_millis(1_800_000_000_000),
+                    )
+                })
+                .expect("the tool is published");
+        })
+        .await
+        .expect("publish task");
     }
 
     /// A client with no session.
