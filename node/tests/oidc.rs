@@ -162,6 +162,11 @@ async fn log_in_to_service(
         .claims(&client.id_token_verifier(), &nonce)
         .expect("signature, issuer, audience, expiry and nonce verify");
     let header = jsonwebtoken::decode_header(&raw_id_token).expect("header");
+    assert_eq!(
+        header.alg,
+        jsonwebtoken::Algorithm::RS256,
+        "ID tokens are RS256, as MPASSid's services expect"
+    );
     let userinfo: UserInfoClaims<MpassClaims, CoreGenderClaim> = client
         .user_info(tokens.access_token().clone(), None)
         .expect("userinfo endpoint known")

@@ -69,7 +69,7 @@ pub async fn discovery(State(state): State<AppState>) -> Response {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "client_credentials"],
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
@@ -934,7 +934,7 @@ async fn issue_tokens(
             .keys
             .signing_key(now)
             .map_err(|error| error.to_string())?;
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        let mut header = jsonwebtoken::Header::new(key.algorithm.jwt_algorithm());
         header.kid = Some(key.key_id);
         jsonwebtoken::encode(&header, &Value::Object(id_claims), &key.encoding_key)
             .map_err(|error| error.to_string())

@@ -1,6 +1,7 @@
-//! The provider's ID-token signing keys: ECDSA P-256 (ES256), generated on the node with ring,
-//! and RSA 2048 (RS256, what the IMS Security Framework requires of LTI 1.3 and what OpenID
-//! Connect Core section 15.1 requires a provider to support), kept in a node-local sled tree and
+//! The provider's signing keys: RSA 2048 (RS256, what ID tokens are signed with
+//! ([`ID_TOKEN_ALGORITHM`]), what the IMS Security Framework requires of LTI 1.3 and what OpenID
+//! Connect Core section 15.1 requires a provider to support) and ECDSA P-256 (ES256, generated
+//! with ring, which signed the first ID tokens and is still available), kept in a node-local sled tree and
 //! rotated on a schedule, each algorithm on its own.
 //!
 //! # Decisions
@@ -53,12 +54,19 @@ pub const RSA_MODULUS_BITS: usize = 2048;
 /// The algorithms the node signs with. Each has its own keys and its own rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum SigningAlgorithm {
-    /// ECDSA P-256 with SHA-256: the OpenID Provider's default.
+    /// ECDSA P-256 with SHA-256: what the provider signed with first; its keys are still read
+    /// and published while they are in their grace period.
     #[default]
     ES256,
-    /// RSASSA-PKCS1-v1_5 with SHA-256: LTI 1.3, and OpenID Connect clients that ask for it.
+    /// RSASSA-PKCS1-v1_5 with SHA-256: ID tokens ([`ID_TOKEN_ALGORITHM`]) and LTI 1.3 messages.
     RS256,
 }
+
+/// The algorithm of the ID tokens the OpenID Provider issues. RS256: OpenID Connect Core 1.0
+/// section 15.1 requires every provider to support it, a client that registered no algorithm
+/// expects it (OpenID Connect Dynamic Client Registration, `id_token_signed_response_alg`), and
+/// services already connected to MPASSid, which signs with RS256, accept it unchanged.
+pub const ID_TOKEN_ALGORITHM: SigningAlgorithm = SigningAlgorithm::RS256;
 
 impl SigningAlgorithm {
     pub fn jwt_algorithm(self) -> jsonwebtoken::Algorithm {
@@ -158,9 +166,10 @@ impl SigningKeys {
         Ok(keys)
     }
 
-    /// The ES256 key to sign with at `now` (see [`SigningKeys::signing_key_for`]).
+    /// The ID token key to sign with at `now` ([`ID_TOKEN_ALGORITHM`]; see
+    /// [`SigningKeys::signing_key_for`]).
     pub fn signing_key(&self, now_millis: i64) -> Result<SigningKey, KeyError> {
-        self.signing_key_for(SigningAlgorithm::ES256, now_millis)
+        self.signing_key_for(ID_TOKEN_ALGORITHM, now_millis)
     }
 
     /// The key of `algorithm` to sign with at `now`: the newest, after making a new one if it is
@@ -201,7 +210,7 @@ impl SigningKeys {
     /// Makes a new signing key at `now` whatever the schedule says (an operator suspecting a
     /// leak; the tests). Returns its key id.
     pub fn rotate(&self, now_millis: i64) -> Result<String, KeyError> {
-        self.rotate_algorithm(SigningAlgorithm::ES256, now_millis)
+        self.rotate_algorithm(ID_TOKEN_ALGORITHM, now_millis)
     }
 
     /// [`SigningKeys::rotate`] for the keys of `algorithm`.
@@ -401,7 +410,7 @@ mod tests {
 
     fn sign(keys: &SigningKeys, now: i64) -> (String, String) {
         let key = keys.signing_key(now).expect("signing key");
-        let mut header = Header::new(Algorithm::ES256);
+        let mut header = Header::new(key.algorithm.jwt_algorithm());
         header.kid = Some(key.key_id.clone());
         let claims = Claims {
             sub: "x".into(),
@@ -409,6 +418,12 @@ mod tests {
         };
         let token = jsonwebtoken::encode(&header, &claims, &key.encoding_key).expect("signs");
         (token, key.key_id)
+    }
+
+    fn es256_key_id(keys: &SigningKeys, now: i64) -> String {
+        keys.signing_key_for(SigningAlgorithm::ES256, now)
+            .expect("an ES256 key")
+            .key_id
     }
 
     /// Verifies `token` against the key of its `kid` in `published`, as a service would.
@@ -422,7 +437,7 @@ mod tests {
         let Ok(decoding_key) = DecodingKey::from_jwk(&jwk) else {
             return false;
         };
-        let mut validation = Validation::new(Algorithm::ES256);
+        let mut validation = Validation::new(ID_TOKEN_ALGORITHM.jwt_algorithm());
         validation.validate_exp = false;
         jsonwebtoken::decode::<Claims>(token, &decoding_key, &validation).is_ok()
     }
@@ -472,7 +487,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let keys = keys(&dir);
         let now = 1_800_000_000_000;
-        let (_, es_kid) = sign(&keys, now);
+        let es_kid = es256_key_id(&keys, now);
         let rsa = keys
             .signing_key_for(SigningAlgorithm::RS256, now)
             .expect("an RSA key");
@@ -505,8 +520,7 @@ mod tests {
             .rotate_algorithm(SigningAlgorithm::RS256, now)
             .expect("rotates");
         assert_ne!(new_rsa, rsa.key_id);
-        let (_, es_again) = sign(&keys, now);
-        assert_eq!(es_kid, es_again);
+        assert_eq!(es_kid, es256_key_id(&keys, now));
         assert_eq!(keys.published(now).expect("jwks").keys.len(), 3);
     }
 
