@@ -453,6 +453,39 @@ async fn lti_a_tool_verifies_a_launch_and_its_score_lands_in_the_pupils_grade() 
     assert_eq!(submission["tool_score"]["score_maximum"], 10.0);
     assert_eq!(submission["tool_score"]["grading_progress"], "FullyGraded");
     assert_eq!(submission["tool_score"]["service_id"], TOOL);
+    // The score stands beside the teacher's grades: in the class's list and on the web pages.
+    let (status, summaries) = teacher
+        .get(&format!("/api/v1/assignments/{assignment}/submissions"))
+        .await;
+    assert_eq!(status, 200, "{summaries}");
+    let aino = summaries
+        .as_array()
+        .expect("summaries")
+        .iter()
+        .find(|summary| summary["pupil"] == "P01")
+        .expect("P01 listed");
+    assert_eq!(aino["tool_score"]["score_given"], 8.5);
+    for (viewer, path) in [
+        (&teacher, format!("/assignments/{assignment}")),
+        (&teacher, format!("/assignments/{assignment}/submissions/P01")),
+        (&pupil, format!("/assignments/{assignment}")),
+    ] {
+        let page = viewer
+            .http
+            .get(format!("{}{path}", school.base))
+            .header("cookie", &viewer.cookie)
+            .header("accept-language", "en")
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            page.contains("Score from the tool: 8.5 / 10"),
+            "{path}: {page}"
+        );
+    }
 
     // Names and roles: two to a page, with a link to the next.
     let (status, roster_token) = service_token(&school, &key, MEMBERSHIPS_SCOPE).await;

@@ -152,6 +152,7 @@ fn every_key_formats_in_every_language() {
                     ("pages", 3.into()),
                     ("username", "aino.makinen01".into()),
                     ("provider", "MPASSid".into()),
+                    ("score", "8 / 10".into()),
                 ],
             );
             assert!(

@@ -108,6 +108,7 @@ assignment-no-instructions = No instructions.
 assignment-attachments = Attached files
 assignment-my-work = My work
 assignment-status = Status: { $status }
+assignment-tool-score = Score from the tool: { $score }
 assignment-draft-files = Files in my draft
 assignment-attempts = Handed in
 assignment-pupils = Pupils

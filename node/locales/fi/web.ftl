@@ -108,6 +108,7 @@ assignment-no-instructions = Ei ohjeita.
 assignment-attachments = Liitetiedostot
 assignment-my-work = Oma työni
 assignment-status = Tila: { $status }
+assignment-tool-score = Työkalun antamat pisteet: { $score }
 assignment-draft-files = Luonnokseni tiedostot
 assignment-attempts = Palautetut
 assignment-pupils = Oppilaat

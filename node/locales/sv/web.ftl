@@ -108,6 +108,7 @@ assignment-no-instructions = Inga instruktioner.
 assignment-attachments = Bifogade filer
 assignment-my-work = Mitt arbete
 assignment-status = Status: { $status }
+assignment-tool-score = Poäng från verktyget: { $score }
 assignment-draft-files = Filer i mitt utkast
 assignment-attempts = Inlämnat
 assignment-pupils = Elever

@@ -308,6 +308,8 @@ pub struct SubmissionSummary {
     pub late: bool,
     /// The latest returned attempt's grade.
     pub grade: Option<String>,
+    /// The latest score from the assignment's LTI tool, if any (AGS 2.0).
+    pub tool_score: Option<ToolScoreView>,
     pub resubmission_allowed: bool,
     /// The pupil's effective deadline (their extension, if any).
     pub due_at: i64,
@@ -1222,6 +1224,9 @@ fn submission_summary(
         grade: latest
             .and_then(|attempt| attempt.feedback.as_ref())
             .and_then(|feedback| feedback.grade.clone()),
+        tool_score: submission
+            .and_then(|submission| submission.tool_score.as_ref())
+            .map(tool_score_view),
         resubmission_allowed: submission.is_some_and(|submission| submission.resubmission_allowed),
         due_at: deadline.due_at.0,
         cut_off_at: deadline.cut_off_at.0,
@@ -1317,21 +1322,25 @@ fn submission_view(
         attempts,
         tool_score: submission
             .and_then(|submission| submission.tool_score.as_ref())
-            .map(|score| ToolScoreView {
-                service_id: score.service_id.clone(),
-                score_given: score
-                    .score_given
-                    .as_deref()
-                    .and_then(|given| given.parse().ok()),
-                score_maximum: score
-                    .score_maximum
-                    .as_deref()
-                    .and_then(|maximum| maximum.parse().ok()),
-                comment: score.comment.clone(),
-                activity_progress: score.activity_progress.clone(),
-                grading_progress: score.grading_progress.clone(),
-                received_at: score.received_at.0,
-            }),
+            .map(tool_score_view),
+    }
+}
+
+fn tool_score_view(score: &crate::model::assignments::ToolScore) -> ToolScoreView {
+    ToolScoreView {
+        service_id: score.service_id.clone(),
+        score_given: score
+            .score_given
+            .as_deref()
+            .and_then(|given| given.parse().ok()),
+        score_maximum: score
+            .score_maximum
+            .as_deref()
+            .and_then(|maximum| maximum.parse().ok()),
+        comment: score.comment.clone(),
+        activity_progress: score.activity_progress.clone(),
+        grading_progress: score.grading_progress.clone(),
+        received_at: score.received_at.0,
     }
 }
 

@@ -16,8 +16,8 @@ use super::upload::{check_csrf, read_upload_form, upload_viewer};
 use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::assignments::{
     AssignmentRequest, AttemptView, ReturnRequest, SubmissionRequest, SubmissionStatusView,
-    SubmissionSummary, SubmissionView, get_assignment, get_submission, list_submissions,
-    require_class_teacher,
+    SubmissionSummary, SubmissionView, ToolScoreView, get_assignment, get_submission,
+    list_submissions, require_class_teacher,
 };
 use crate::api::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
 use crate::api::timetable::school_local_time_at;
@@ -225,6 +225,9 @@ fn pupil_section(
         section aria-labelledby="work-heading" {
             h2 id="work-heading" { (t.text("assignment-my-work")) }
             p { (t.text_with("assignment-status", &[("status", FluentValue::from(status_text(t, submission.status)))])) }
+            @if let Some(score) = tool_score_text(t, submission.tool_score.as_ref()) {
+                p { (score) }
+            }
             // A submitted draft stays in the model; its files are shown only while they can still
             // be handed in (again).
             @if let Some(draft) = submission.draft.as_ref().filter(|_| submission.can_submit) {
@@ -259,6 +262,21 @@ fn pupil_section(
     }
 }
 
+/// The score an assignment's LTI tool reported, as "given / maximum", when it gave one: the
+/// teacher sees it beside their own grade, and the pupil on their assignment page.
+fn tool_score_text(t: &Translator, score: Option<&ToolScoreView>) -> Option<String> {
+    let score = score?;
+    let given = score.score_given?;
+    let value = match score.score_maximum {
+        Some(maximum) => format!("{given} / {maximum}"),
+        None => given.to_string(),
+    };
+    Some(t.text_with(
+        "assignment-tool-score",
+        &[("score", FluentValue::from(value))],
+    ))
+}
+
 fn teacher_section(t: &Translator, id: &str, submissions: &[SubmissionSummary]) -> Markup {
     html! {
         section aria-labelledby="pupils-heading" {
@@ -281,7 +299,13 @@ fn teacher_section(t: &Translator, id: &str, submissions: &[SubmissionSummary]) 
                             }
                             td { (status_text(t, summary.status)) @if summary.late { " " strong class="late" { (t.text("attempt-late")) } } }
                             td { @if let Some(at) = summary.submitted_at { (t.date_time(at)) } }
-                            td { (summary.grade.as_deref().unwrap_or("")) }
+                            td {
+                                (summary.grade.as_deref().unwrap_or(""))
+                                @if let Some(score) = tool_score_text(t, summary.tool_score.as_ref()) {
+                                    @if summary.grade.is_some() { " " }
+                                    span class="meta" { (score) }
+                                }
+                            }
                         }
                     }
                 }
@@ -761,6 +785,9 @@ async fn render_review_page(
     let content = html! {
         p { a href=(format!("/assignments/{id}")) { (t.text("review-back")) } }
         p { (t.text_with("assignment-status", &[("status", FluentValue::from(status_text(&t, submission.status)))])) }
+        @if let Some(score) = tool_score_text(&t, submission.tool_score.as_ref()) {
+            p { (score) }
+        }
         @if submission.attempts.is_empty() {
             p { (t.text("review-nothing-submitted")) }
         } @else {
