@@ -121,6 +121,7 @@ struct LaunchPage {
     content_security_policy: String,
     action: String,
     fields: HashMap<String, String>,
+    html: String,
 }
 
 /// The tool's authentication request (IMS Security Framework 5.1.1.2), sent by the browser.
@@ -166,6 +167,7 @@ async fn authenticate(
         content_security_policy,
         action,
         fields,
+        html,
     }
 }
 
@@ -377,6 +379,12 @@ async fn lti_a_tool_verifies_a_launch_and_its_score_lands_in_the_pupils_grade() 
         page.content_security_policy
     );
     assert!(page.content_security_policy.contains("script-src 'self'"));
+    // Without JavaScript the pupil continues by hand, in their own language (Finnish by default).
+    assert!(
+        page.html.contains("lang=\"fi\"") && page.html.contains(">Jatka</button>"),
+        "{}",
+        page.html
+    );
 
     let launch = verify_launch(&school, &page.fields["id_token"]).await;
     assert_eq!(launch["nonce"], "nonce-1");
@@ -467,7 +475,10 @@ async fn lti_a_tool_verifies_a_launch_and_its_score_lands_in_the_pupils_grade() 
     assert_eq!(aino["tool_score"]["score_given"], 8.5);
     for (viewer, path) in [
         (&teacher, format!("/assignments/{assignment}")),
-        (&teacher, format!("/assignments/{assignment}/submissions/P01")),
+        (
+            &teacher,
+            format!("/assignments/{assignment}/submissions/P01"),
+        ),
         (&pupil, format!("/assignments/{assignment}")),
     ] {
         let page = viewer
@@ -842,18 +853,54 @@ async fn lti_deep_linking_turns_picked_content_into_assignments_of_the_class() {
     let post = |jwt: String| {
         let return_url = return_url.clone();
         async move {
-            reqwest::Client::new()
+            let response = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client")
                 .post(return_url)
+                .header("accept-language", "en")
                 .form(&[("JWT", jwt)])
                 .send()
                 .await
-                .expect("return")
-                .status()
-                .as_u16()
+                .expect("return");
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            (status, location, response.text().await.unwrap_or_default())
         }
     };
-    assert_eq!(post(response_jwt.clone()).await, 200);
-    assert_eq!(post(response_jwt).await, 400, "a response is used once");
+    let (status, location, _) = post(response_jwt.clone()).await;
+    assert_eq!(status, 303, "on to the first new assignment");
+    let location = location.expect("a location");
+    assert!(
+        location.starts_with("/assignments/") && location.ends_with("?done=linked"),
+        "{location}"
+    );
+    let first = teacher
+        .http
+        .get(format!("{}{location}", school.base))
+        .header("cookie", &teacher.cookie)
+        .header("accept-language", "en")
+        .send()
+        .await
+        .expect("assignment page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        first.contains("The content you picked in the tool is added")
+            && first.contains("Murtolukujen peli"),
+        "{first}"
+    );
+    let (status, _, page) = post(response_jwt).await;
+    assert_eq!(status, 400, "a response is used once");
+    assert!(
+        page.contains("nothing was added") && page.contains("lang=\"en\""),
+        "{page}"
+    );
 
     let (status, list) = teacher
         .get(&format!("/api/v1/classes/{CLASS}/assignments"))

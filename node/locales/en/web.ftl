@@ -134,6 +134,7 @@ notice-draft-saved = Your draft is saved.
 notice-submitted = Your work is handed in.
 notice-returned = The work is returned to the pupil.
 notice-created = The assignment is created.
+notice-linked = The content you picked in the tool is added as assignments of the class. This is the first of them.
 
 ## Creating an assignment
 new-assignment-title = New assignment for { $class }
@@ -439,3 +440,6 @@ service-login-failed = The school server failed. Try again.
 service-login-unknown = This service is not in the catalogue of services that may log in with the school's login.
 service-login-redirect = The service asked to return to an address it has not registered, so the login stops here.
 service-login-bad-address = The service's registered address is not valid. Ask the service's provider.
+service-deep-link-refused = The tool's answer could not be accepted, so nothing was added. Try picking the content again.
+tool-opening = Opening the tool
+tool-continue = Continue

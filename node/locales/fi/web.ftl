@@ -134,6 +134,7 @@ notice-draft-saved = Luonnoksesi on tallennettu.
 notice-submitted = Työsi on palautettu.
 notice-returned = Työ on palautettu oppilaalle.
 notice-created = Tehtävä on luotu.
+notice-linked = Työkalusta valitsemasi sisältö lisättiin ryhmän tehtäviksi. Tämä on niistä ensimmäinen.
 
 ## Tehtävän luominen
 new-assignment-title = Uusi tehtävä ryhmälle { $class }
@@ -439,3 +440,6 @@ service-login-failed = Koulun palvelimella tapahtui virhe. Yritä uudelleen.
 service-login-unknown = Tämä palvelu ei ole niiden palvelujen luettelossa, joihin voi kirjautua koulun tunnuksilla.
 service-login-redirect = Palvelu pyysi palaamaan osoitteeseen, jota se ei ole rekisteröinyt, joten kirjautuminen pysähtyy tähän.
 service-login-bad-address = Palvelun rekisteröity osoite ei kelpaa. Ota yhteyttä palvelun tarjoajaan.
+service-deep-link-refused = Työkalun vastausta ei voitu hyväksyä, joten mitään ei lisätty. Yritä valita sisältö uudelleen.
+tool-opening = Työkalu avautuu
+tool-continue = Jatka

@@ -134,6 +134,7 @@ notice-draft-saved = Ditt utkast är sparat.
 notice-submitted = Ditt arbete är inlämnat.
 notice-returned = Arbetet är returnerat till eleven.
 notice-created = Uppgiften är skapad.
+notice-linked = Innehållet du valde i verktyget har lagts till som uppgifter för gruppen. Det här är den första av dem.
 
 ## Skapa en uppgift
 new-assignment-title = Ny uppgift för { $class }
@@ -439,3 +440,6 @@ service-login-failed = Skolans server råkade ut för ett fel. Försök igen.
 service-login-unknown = Tjänsten finns inte i katalogen över tjänster som man kan logga in på med skolans inloggning.
 service-login-redirect = Tjänsten bad om att återvända till en adress som den inte har registrerat, så inloggningen stannar här.
 service-login-bad-address = Tjänstens registrerade adress är ogiltig. Kontakta tjänstens leverantör.
+service-deep-link-refused = Verktygets svar kunde inte godkännas, så inget lades till. Försök välja innehållet igen.
+tool-opening = Verktyget öppnas
+tool-continue = Fortsätt

@@ -12,8 +12,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -29,9 +29,10 @@ use crate::auth::Caller;
 use crate::model::assignments::{AssignmentInput, LtiLink, format_score, validate_score};
 use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::common::{ItemId, MAX_TITLE_CHARS, NodeTime};
-use crate::oidc::endpoints::{error_page, parameters};
+use crate::oidc::endpoints::parameters;
 use crate::oidc::grants::random_token;
 use crate::server::AppState;
+use crate::web::ServiceLoginRefusal;
 
 /// Content items one response may create: a teacher picks a handful at a time.
 pub const MAX_DEEP_LINK_ITEMS: usize = 20;
@@ -152,16 +153,38 @@ struct Issuer {
 }
 
 /// `POST /lti/deep-linking/return`: see the module documentation.
-pub async fn deep_linking_return(State(state): State<AppState>, body: Bytes) -> Response {
+///
+/// The tool posts from its own site, so the teacher's session cookie (`SameSite=Lax`) is not sent
+/// here: on success the browser is sent on to the first new assignment, a navigation of this
+/// site's own that carries the session, with a notice that the content was added.
+pub async fn deep_linking_return(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match receive(&state, &body).await {
-        Ok(created) => created_page(&created),
-        Err(message) => error_page(StatusCode::BAD_REQUEST, &message),
+        Ok(created) => match created.assignments.first() {
+            Some((id, _)) => Redirect::to(&format!(
+                "/assignments/{}?done=linked",
+                crate::api::path_segment(id)
+            ))
+            .into_response(),
+            None => Redirect::to("/home").into_response(),
+        },
+        Err(message) => {
+            tracing::info!(%message, "a deep-linking answer was refused");
+            crate::web::service_login_refused(
+                &state,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                ServiceLoginRefusal::DeepLinkRefused,
+            )
+        }
     }
 }
 
-/// What the page after a deep link shows: the class and the titles of the new assignments.
+/// The new assignments, by id and title, in the order the tool listed the content.
 struct Created {
-    class: String,
     assignments: Vec<(String, String)>,
 }
 
@@ -274,7 +297,6 @@ async fn receive(state: &AppState, body: &[u8]) -> Result<Created, String> {
         planned.push((title, instructions, url, score_maximum));
     }
     let mut created = Created {
-        class: pending.class.clone(),
         assignments: Vec::new(),
     };
     for (title, instructions, url, score_maximum) in planned {
@@ -326,31 +348,4 @@ fn tool_url(url: &str) -> Result<String, String> {
     let parsed = url::Url::parse(url).map_err(|_| format!("{url:?} is not a URL."))?;
     crate::model::catalogue::validate_redirect_uri(parsed.as_str())
         .map_err(|error| format!("The tool's link is refused: {error}."))
-}
-
-fn created_page(created: &Created) -> Response {
-    let page = maud::html! {
-        (maud::DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Content added" }
-                link rel="stylesheet" href=(crate::web::assets::stylesheet_path());
-            }
-            body {
-                main {
-                    h1 { "Content added" }
-                    p { (created.assignments.len()) " assignments were created in class " (created.class) "." }
-                    ul {
-                        @for (id, title) in &created.assignments {
-                            li { a href=(format!("/assignments/{id}")) { (title) } }
-                        }
-                    }
-                    p { a href="/home" { "Back to the home page" } }
-                }
-            }
-        }
-    };
-    Html(page.into_string()).into_response()
 }

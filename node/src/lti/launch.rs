@@ -16,7 +16,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
@@ -34,11 +34,12 @@ use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::catalogue::{ReleasableClaim, ServiceCategory};
 use crate::model::common::{ItemId, NodeTime};
 use crate::oidc::claims::{pairwise_subject, released_claims};
-use crate::oidc::endpoints::{error_page, pairwise_salt, parameters};
+use crate::oidc::endpoints::{pairwise_salt, parameters};
 use crate::oidc::grants::random_token;
 use crate::oidc::keys::SigningAlgorithm;
 use crate::oidc::{MAX_AUTHORIZE_URI_BYTES, MAX_STATE_BYTES};
 use crate::server::AppState;
+use crate::web::ServiceLoginRefusal;
 
 /// IMS role URIs (LTI Core 1.3 appendix A.2).
 pub mod role {
@@ -359,8 +360,8 @@ pub(crate) fn context_claim(roster: &RosterIndex, class: &str) -> Value {
 
 /// How an authentication request is refused.
 enum Refusal {
-    /// Shown to the user: the client or its redirect URI cannot be trusted.
-    Page(StatusCode, String),
+    /// Shown to the user, in their language: the client or its redirect URI cannot be trusted.
+    Page(StatusCode, ServiceLoginRefusal),
     /// Posted back to the tool's registered redirect URI (OpenID Connect Core section 3.1.2.6).
     ToTool {
         redirect_uri: String,
@@ -382,7 +383,9 @@ pub async fn authorize(
 ) -> Response {
     match authorize_request(&state, &method, &uri, &headers, &body).await {
         Ok(response) => response,
-        Err(Refusal::Page(status, message)) => error_page(status, &message),
+        Err(Refusal::Page(status, refusal)) => {
+            crate::web::service_login_refused(&state, &headers, status, refusal)
+        }
         Err(Refusal::ToTool {
             redirect_uri,
             state: client_state,
@@ -396,7 +399,7 @@ pub async fn authorize(
             if let Some(client_state) = client_state {
                 fields.push(("state", client_state));
             }
-            form_post_page(&redirect_uri, &fields)
+            crate::web::tool_form_post_page(&headers, &redirect_uri, &fields)
         }
     }
 }
@@ -408,40 +411,32 @@ async fn authorize_request(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, Refusal> {
-    let page = |status, message: &str| Refusal::Page(status, message.to_owned());
+    let page = Refusal::Page;
     let encoded: &[u8] = if *method == Method::POST {
         body
     } else {
         uri.query().unwrap_or("").as_bytes()
     };
     if encoded.len() > MAX_AUTHORIZE_URI_BYTES {
-        return Err(page(
-            StatusCode::URI_TOO_LONG,
-            "The launch request from the tool is too long.",
-        ));
+        return Err(page(StatusCode::URI_TOO_LONG, ServiceLoginRefusal::TooLong));
     }
     let parameters = parameters(encoded).map_err(|reason| {
-        page(
-            StatusCode::BAD_REQUEST,
-            &format!("The launch request is malformed: {reason}."),
-        )
+        tracing::info!(%reason, "a malformed LTI authentication request");
+        page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::Malformed)
     })?;
     let Some(client_id) = parameters.get("client_id") else {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            "The launch request does not name the tool (client_id).",
-        ));
+        return Err(page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::NoClient));
     };
     let found = tool_at_school(state, client_id).await.map_err(|_| {
         page(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "The node failed; try again.",
+            ServiceLoginRefusal::Failed,
         )
     })?;
     let Some(found) = found else {
         return Err(page(
             StatusCode::BAD_REQUEST,
-            "This tool is not an LTI tool of the national catalogue.",
+            ServiceLoginRefusal::UnknownService,
         ));
     };
     let Some(redirect_uri) = parameters
@@ -451,7 +446,7 @@ async fn authorize_request(
     else {
         return Err(page(
             StatusCode::BAD_REQUEST,
-            "The tool asked to return to an address it has not registered, so the launch stops here.",
+            ServiceLoginRefusal::UnregisteredRedirect,
         ));
     };
     // From here on the tool is known and the address is its own: refusals go back to it.
@@ -599,7 +594,11 @@ async fn authorize_request(
     if let Some(client_state) = client_state {
         fields.push(("state", client_state));
     }
-    Ok(form_post_page(&redirect_uri, &fields))
+    Ok(crate::web::tool_form_post_page(
+        headers,
+        &redirect_uri,
+        &fields,
+    ))
 }
 
 /// The claims of the LTI message of `pending`.
@@ -716,51 +715,4 @@ async fn sign(state: &AppState, claims: Map<String, Value>, now: i64) -> Result<
             .map_err(|error| ApiError::Internal(error.to_string()))
     })
     .await
-}
-
-/// The page that posts `fields` to `action` (a registered redirect URI): submitted by the node's
-/// static script, or by the user with the Continue button. Its content security policy is the
-/// node's, except that forms may post to the tool's origin only.
-pub(crate) fn form_post_page(action: &str, fields: &[(&str, String)]) -> Response {
-    let origin = url::Url::parse(action)
-        .map(|url| url.origin().ascii_serialization())
-        .unwrap_or_default();
-    let page = maud::html! {
-        (maud::DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Opening the tool" }
-                link rel="stylesheet" href=(crate::web::assets::stylesheet_path());
-                script src=(crate::web::assets::lti_autosubmit_path()) defer {}
-            }
-            body {
-                main {
-                    h1 { "Opening the tool" }
-                    form method="post" action=(action) data-lti-autosubmit {
-                        @for (name, value) in fields {
-                            input type="hidden" name=(name) value=(value);
-                        }
-                        button type="submit" { "Continue" }
-                    }
-                }
-            }
-        }
-    };
-    let policy = format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         object-src 'none'; base-uri 'none'; form-action {origin}; frame-ancestors 'none'"
-    );
-    let mut response = (
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(page.into_string()),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&policy) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
 }

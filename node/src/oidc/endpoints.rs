@@ -594,33 +594,6 @@ fn redirect_with(
     response
 }
 
-/// A plain page for a refusal the user has to see (the service cannot be told).
-pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
-    let page = maud::html! {
-        (maud::DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Login to a service refused" }
-            }
-            body {
-                main {
-                    h1 { "Login to a service refused" }
-                    p { (message) }
-                    p { a href="/home" { "Back to the home page" } }
-                }
-            }
-        }
-    };
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::response::Html(page.into_string()),
-    )
-        .into_response()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The token endpoint.
 

@@ -39,6 +39,7 @@ impl Notice {
             Some("submitted") => t.text("notice-submitted"),
             Some("returned") => t.text("notice-returned"),
             Some("created") => t.text("notice-created"),
+            Some("linked") => t.text("notice-linked"),
             _ => return html! {},
         };
         html! { p class="notice" role="status" { (text) } }

@@ -210,6 +210,8 @@ pub enum ServiceLoginRefusal {
     UnknownService,
     UnregisteredRedirect,
     InvalidRegisteredAddress,
+    /// A tool's deep-linking answer that does not verify or makes no sense: nothing was added.
+    DeepLinkRefused,
 }
 
 impl ServiceLoginRefusal {
@@ -222,6 +224,7 @@ impl ServiceLoginRefusal {
             ServiceLoginRefusal::UnknownService => "service-login-unknown",
             ServiceLoginRefusal::UnregisteredRedirect => "service-login-redirect",
             ServiceLoginRefusal::InvalidRegisteredAddress => "service-login-bad-address",
+            ServiceLoginRefusal::DeepLinkRefused => "service-deep-link-refused",
         }
     }
 }
@@ -249,6 +252,59 @@ pub fn service_login_refused(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
+    response
+}
+
+/// The page that posts an LTI message's `fields` to `action` (the tool's registered redirect URI),
+/// in the visitor's language: submitted by the node's static script, or by the user with the
+/// Continue button. Its content security policy is the
+/// node's, except that forms may post to the tool's origin only.
+pub fn tool_form_post_page(
+    headers: &HeaderMap,
+    action: &str,
+    fields: &[(&str, String)],
+) -> Response {
+    let t = Translator::new(Language::for_request(headers));
+    let origin = url::Url::parse(action)
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_default();
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang=(t.language.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (t.text("tool-opening")) " – DigiOne" }
+                link rel="stylesheet" href=(assets::stylesheet_path());
+                script src=(assets::lti_autosubmit_path()) defer {}
+            }
+            body {
+                main {
+                    h1 { (t.text("tool-opening")) }
+                    form method="post" action=(action) data-lti-autosubmit {
+                        @for (name, value) in fields {
+                            input type="hidden" name=(name) value=(value);
+                        }
+                        button type="submit" { (t.text("tool-continue")) }
+                    }
+                }
+            }
+        }
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; form-action {origin}; frame-ancestors 'none'"
+    );
+    let mut response = (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(page.into_string()),
+    )
+        .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
     response
 }
 
