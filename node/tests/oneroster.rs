@@ -753,10 +753,10 @@ async fn reads_are_audited_and_the_school_revokes_access() {
     assert_eq!(roster_entries.len(), 3, "{audit}");
     // Newest first.
     assert_eq!(roster_entries[0]["event"], "roster_read");
-    assert_eq!(roster_entries[0]["endpoint"], "/classes/CLS-7A-MA");
+    assert_eq!(roster_entries[0]["detail"], "/classes/CLS-7A-MA");
     assert_eq!(roster_entries[0]["records"], 1);
     assert_eq!(roster_entries[1]["event"], "roster_read");
-    assert_eq!(roster_entries[1]["endpoint"], "/users");
+    assert_eq!(roster_entries[1]["detail"], "/users");
     assert_eq!(roster_entries[1]["records"], 7);
     assert_eq!(
         roster_entries[1]["claims"],

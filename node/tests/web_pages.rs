@@ -1458,7 +1458,6 @@ async fn school_it_takes_a_service_into_use_and_reads_the_audit_log() {
                 user: PUPIL_ID.to_owned(),
                 service: "kirjasto".to_owned(),
                 claims: vec![node::model::catalogue::ReleasableClaim::Profile],
-                endpoint: None,
                 records: None,
                 detail: None,
             })

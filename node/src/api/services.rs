@@ -135,11 +135,10 @@ pub struct AuditEntryView {
     pub service: String,
     #[schema(value_type = Vec<String>)]
     pub claims: Vec<ReleasableClaim>,
-    /// For `roster_read`: the OneRoster endpoint read (below `/ims/oneroster/rostering/v1p2`).
-    pub endpoint: Option<String>,
     /// For `roster_read`: the number of records released.
     pub records: Option<u64>,
-    /// For LTI events: the class, assignment or token scopes concerned.
+    /// For `roster_read`, the OneRoster endpoint read (below `/ims/oneroster/rostering/v1p2`);
+    /// for LTI events, the class, assignment or token scopes concerned.
     pub detail: Option<String>,
 }
 
@@ -558,7 +557,6 @@ pub async fn audit_log(
                     user: entry.user,
                     service: entry.service,
                     claims: entry.claims,
-                    endpoint: entry.endpoint,
                     records: entry.records,
                     detail: entry.detail,
                 })

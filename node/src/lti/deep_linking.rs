@@ -308,7 +308,6 @@ async fn receive(state: &AppState, body: &[u8]) -> Result<Created, String> {
             service: found.service.id.clone(),
             claims: Vec::new(),
             detail: Some(format!("assignment {id} in class {}", pending.class)),
-            endpoint: None,
             records: None,
         };
         record(state, entry)

@@ -581,7 +581,6 @@ async fn authorize_request(
         service: found.service.id.clone(),
         claims: released,
         detail,
-        endpoint: None,
         records: None,
     };
     if record(state, entry).await.is_err() {

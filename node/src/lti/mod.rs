@@ -44,11 +44,12 @@ use axum::routing::{get, post};
 
 use crate::api::{ApiError, blocking};
 use crate::model::assignments::{LtiLink, format_score, validate_score};
-use crate::model::audit::AuditEntry;
 use crate::model::catalogue::{
     Activation, ActivationsDocument, CatalogueDocument, CatalogueService, LtiTool, ServiceProtocol,
     activations_doc, catalogue_doc,
 };
+/// Every LTI release is written to the audit log first, the way the OpenID Provider's are.
+pub(crate) use crate::oidc::audit::record_before_release as record;
 use crate::server::AppState;
 
 /// Launches between the redirect to the tool's login and its authentication request. A launch
@@ -360,18 +361,6 @@ pub async fn assignment_link(
         url,
         score_maximum,
     })
-}
-
-/// Writes `entry` to the school's audit log. Blocking work on the blocking pool.
-pub(crate) async fn record(state: &AppState, entry: AuditEntry) -> Result<(), ApiError> {
-    let provider = state.oidc.clone();
-    blocking(move || {
-        provider
-            .audit
-            .record(entry)
-            .map_err(|error| ApiError::Internal(error.to_string()))
-    })
-    .await
 }
 
 #[cfg(test)]

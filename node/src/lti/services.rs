@@ -258,7 +258,6 @@ async fn issue_token(
         service: found.service.id.clone(),
         claims: Vec::new(),
         detail: Some(joined.clone()),
-        endpoint: None,
         records: None,
     };
     record(state, entry).await?;
@@ -615,7 +614,6 @@ pub async fn post_score(
         service: found.service.id.clone(),
         claims: Vec::new(),
         detail: Some(format!("assignment {}", assignment.id)),
-        endpoint: None,
         records: None,
     };
     record(&state, entry).await?;
@@ -694,7 +692,6 @@ pub async fn memberships(
         service: found.service.id.clone(),
         claims: released.clone(),
         detail: Some(format!("class {class}, {} members", shown.len())),
-        endpoint: None,
         records: None,
     };
     record(&state, entry).await?;

@@ -105,13 +105,11 @@ pub struct AuditEntry {
     /// The claims released (for a grant: the claims the code will release; for a roster read:
     /// the roster scope and the claims that shaped its user records).
     pub claims: Vec<ReleasableClaim>,
-    /// For a roster read: the endpoint read, as its path below the OneRoster base
-    /// (`/users`, `/classes/CLS-7A/students`). Absent in entries written before it existed.
-    pub endpoint: Option<String>,
     /// For a roster read: how many records the answer released.
     pub records: Option<u64>,
-    /// What else the event concerns: the class or assignment of an LTI message, the scopes of an
-    /// LTI token. Entries written before LTI existed have none.
+    /// What else the event concerns: for a roster read the endpoint read, as its path below the
+    /// OneRoster base (`/users`, `/classes/CLS-7A/students`); the class or assignment of an LTI
+    /// message; the scopes of an LTI token. Entries written before these existed have none.
     pub detail: Option<String>,
 }
 
@@ -147,7 +145,6 @@ mod tests {
             user: "P01".to_owned(),
             service: "tool".to_owned(),
             claims: vec![ReleasableClaim::Role],
-            endpoint: None,
             records: None,
             detail: None,
         }

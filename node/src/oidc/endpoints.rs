@@ -183,17 +183,6 @@ pub(crate) async fn pairwise_salt(state: &AppState) -> Result<Vec<u8>, ApiError>
     .await
 }
 
-async fn record(state: &AppState, entry: AuditEntry) -> Result<(), ApiError> {
-    let provider = state.oidc.clone();
-    blocking(move || {
-        provider
-            .audit
-            .record(entry)
-            .map_err(|error| ApiError::Internal(error.to_string()))
-    })
-    .await
-}
-
 fn audit_entry(
     event: AuditEvent,
     user: &str,
@@ -207,7 +196,6 @@ fn audit_entry(
         user: user.to_owned(),
         service: service.to_owned(),
         claims: claims.to_vec(),
-        endpoint: None,
         records: None,
         detail: None,
     }
@@ -505,7 +493,10 @@ async fn authorize_request(
         &requested,
         now,
     );
-    if record(state, entry).await.is_err() {
+    if crate::oidc::audit::record_before_release(state, entry)
+        .await
+        .is_err()
+    {
         // No record, no grant: the code is withdrawn before anyone sees it.
         let _ = state.oidc.grants.take_code(&code, now);
         return Err(refuse(
@@ -864,7 +855,7 @@ async fn issue_tokens(
         claims,
         now,
     );
-    record(state, entry)
+    crate::oidc::audit::record_before_release(state, entry)
         .await
         .map_err(|_| server_error("the node could not record the release"))?;
     let access_grant = AccessGrant {
@@ -1022,7 +1013,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
             &claims,
             now,
         );
-        if let Err(error) = record(&state, entry).await {
+        if let Err(error) = crate::oidc::audit::record_before_release(&state, entry).await {
             state.oidc.grants.unmark_userinfo_audited(&token);
             return error.into_response();
         }

@@ -372,24 +372,17 @@ async fn audit_read(
         user: String::new(),
         service: authorised.grant.service_id.clone(),
         claims,
-        endpoint: Some(
+        detail: Some(
             uri.path()
                 .strip_prefix(BASE_PATH)
                 .unwrap_or(uri.path())
                 .to_owned(),
         ),
         records: Some(records as u64),
-        detail: None,
     };
-    let provider = state.oidc.clone();
-    blocking(move || {
-        provider
-            .audit
-            .record(entry)
-            .map_err(|error| ApiError::Internal(error.to_string()))
-    })
-    .await
-    .map_err(|error| OneRosterError::internal(&error))
+    crate::oidc::audit::record_before_release(state, entry)
+        .await
+        .map_err(|error| OneRosterError::internal(&error))
 }
 
 fn into_response(result: Result<Response, OneRosterError>) -> Response {

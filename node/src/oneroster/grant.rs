@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::tokens::{ROSTER_TOKEN_LIFETIME, RosterGrant};
-use crate::api::{blocking, node_now_millis};
+use crate::api::node_now_millis;
 use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::catalogue::{Activation, CatalogueService, ReleasableClaim};
 use crate::model::common::NodeTime;
@@ -79,18 +79,10 @@ pub async fn client_credentials(
         user: String::new(),
         service: service.id.clone(),
         claims: audited,
-        endpoint: None,
         records: None,
         detail: None,
     };
-    let provider = state.oidc.clone();
-    let recorded = blocking(move || {
-        provider
-            .audit
-            .record(entry)
-            .map_err(|error| crate::api::ApiError::Internal(error.to_string()))
-    })
-    .await;
+    let recorded = crate::oidc::audit::record_before_release(state, entry).await;
     if let Err(error) = recorded {
         tracing::error!(%error, service = %service.id, "a roster token was refused: the audit log failed");
         return oauth_error(

@@ -10,7 +10,7 @@ use maud::html;
 use super::i18n::{LANGUAGE_COOKIE_NAME, Language, Translator};
 use super::layout::{Field, FormErrors, Frame, page_with_status};
 use super::{Viewer, WebError, form_fields};
-use crate::api::{ApiError, blocking, node_now_millis};
+use crate::api::{ApiError, node_now_millis};
 use crate::auth::cookies::{clear_session_cookie, set_session_cookie};
 use crate::auth::csrf::check_origin;
 use crate::auth::routes::{log_in_with_password, start_session};
@@ -339,19 +339,12 @@ async fn finish_upstream_login(
         user: user_id.clone(),
         service: upstream.display_name().to_owned(),
         claims: Vec::new(),
-        endpoint: None,
         records: None,
         detail: None,
     };
-    let provider = state.oidc.clone();
-    blocking(move || {
-        provider
-            .audit
-            .record(entry)
-            .map_err(|error| crate::api::ApiError::Internal(error.to_string()))
-    })
-    .await
-    .map_err(|error| UpstreamFailure::Web(error.into()))?;
+    crate::oidc::audit::record_before_release(state, entry)
+        .await
+        .map_err(|error| UpstreamFailure::Web(error.into()))?;
     let session = start_session(&state.auth, headers, &user_id, roles)
         .map_err(|error| UpstreamFailure::Web(WebError::Auth(error)))?;
     tracing::info!(user = %user_id, upstream_subject = %identity.subject, "logged in through the upstream provider");

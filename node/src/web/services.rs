@@ -302,8 +302,8 @@ pub async fn audit_page(
                                     "roster_token_issued" => (t.text("audit-event-roster-token")),
                                     "roster_read" => {
                                         (t.text("audit-event-roster-read"))
-                                        @if let (Some(endpoint), Some(records)) = (&entry.endpoint, entry.records) {
-                                            " " span class="meta" { (endpoint) " (" (t.text_with("audit-records", &[("count", records.into())])) ")" }
+                                        @if let Some(records) = entry.records {
+                                            " " span class="meta" { (t.text_with("audit-records", &[("count", records.into())])) }
                                         }
                                     }
                                     "lti_launch" => (t.text("audit-event-lti-launch")),
