@@ -52,6 +52,9 @@ pub const UPSTREAM_METADATA_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 /// How long the node waits for the provider to accept a connection, and for a whole answer.
 pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const UPSTREAM_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read from the provider (discovery, keys, token, userinfo are a few KiB):
+/// a provider that misbehaves cannot fill the node's memory.
+pub const MAX_UPSTREAM_RESPONSE_BYTES: usize = 1024 * 1024;
 /// The longest return path kept across the login; a longer one returns to the home page.
 pub const MAX_UPSTREAM_RETURN_PATH_BYTES: usize = 1024;
 /// The most values of the user claim (or the school code claim) looked at.
@@ -253,6 +256,15 @@ impl UpstreamLogin {
         self.issuer.as_str()
     }
 
+    /// The HTTP client the `openidconnect` crate calls the provider with.
+    fn client(&self) -> impl Fn(openidconnect::HttpRequest) -> PendingCall {
+        let http = self.http.clone();
+        move |request| {
+            let http = http.clone();
+            Box::pin(async move { bounded_call(&http, request).await })
+        }
+    }
+
     /// The provider's metadata and keys, from the cache or read afresh.
     async fn metadata(&self, fresh: bool) -> Result<CoreProviderMetadata, UpstreamLoginError> {
         if !fresh {
@@ -266,7 +278,7 @@ impl UpstreamLogin {
                 return Ok(metadata.clone());
             }
         }
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.client())
             .await
             .map_err(|error| UpstreamLoginError::Unreachable(error_chain(&error)))?;
         *self
@@ -370,7 +382,7 @@ impl UpstreamLogin {
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|error| UpstreamLoginError::Unreachable(error.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
-            .request_async(&self.http)
+            .request_async(&self.client())
             .await
             .map_err(|error| match &error {
                 openidconnect::RequestTokenError::ServerResponse(response) => {
@@ -425,7 +437,7 @@ impl UpstreamLogin {
             )
         {
             let userinfo: UserInfoClaims<AnyClaims, CoreGenderClaim> = request
-                .request_async(&self.http)
+                .request_async(&self.client())
                 .await
                 .map_err(|error| UpstreamLoginError::Invalid(error_chain(&error)))?;
             if let Some(email) = userinfo.email() {
@@ -561,6 +573,49 @@ fn add_claims(
             found.insert(name.clone(), texts);
         }
     }
+}
+
+/// Why a request to the provider failed below the OpenID Connect layer.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamHttpError {
+    #[error(transparent)]
+    Request(#[from] reqwest::Error),
+    #[error("the provider's answer is larger than {MAX_UPSTREAM_RESPONSE_BYTES} bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Http(#[from] openidconnect::http::Error),
+}
+
+/// A request to the provider in flight.
+type PendingCall = std::pin::Pin<
+    Box<dyn Future<Output = Result<openidconnect::HttpResponse, UpstreamHttpError>> + Send>,
+>;
+
+/// One request to the provider for the `openidconnect` crate, like its own reqwest client but
+/// reading at most [`MAX_UPSTREAM_RESPONSE_BYTES`] of the answer.
+async fn bounded_call(
+    http: &reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, UpstreamHttpError> {
+    let mut response = http.execute(reqwest::Request::try_from(request)?).await?;
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_UPSTREAM_RESPONSE_BYTES as u64)
+    {
+        return Err(UpstreamHttpError::TooLarge);
+    }
+    let mut answer = openidconnect::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_UPSTREAM_RESPONSE_BYTES {
+            return Err(UpstreamHttpError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(answer.body(body)?)
 }
 
 /// An error with its causes, which the crate's errors keep apart (a connection refused is two

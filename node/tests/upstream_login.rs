@@ -508,3 +508,83 @@ async fn the_provider_is_reached_over_https_trusting_the_configured_ca() {
     let refused = get(&format!("{}/login/upstream", untrusting_school.base), None).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
 }
+
+/// A provider whose discovery document is valid but padded beyond what the node reads (2 MiB of
+/// trailing whitespace) is treated as one that cannot be reached: the node stops reading at
+/// `MAX_UPSTREAM_RESPONSE_BYTES` and offers the password form. The same document without the
+/// padding starts a login, so it is the size alone that is refused.
+#[tokio::test]
+async fn a_provider_answering_too_much_is_cut_off() {
+    async fn provider(padding: usize) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let address = listener.local_addr().expect("address");
+        let base = format!("http://{address}");
+        let discovery = format!(
+            "{}{}",
+            json!({
+                "issuer": base,
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "jwks_uri": format!("{base}/jwks"),
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }),
+            " ".repeat(padding)
+        );
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || {
+                    let discovery = discovery.clone();
+                    async move { ([("content-type", "application/json")], discovery) }
+                }),
+            )
+            .route(
+                "/jwks",
+                axum::routing::get(|| async {
+                    ([("content-type", "application/json")], "{\"keys\":[]}")
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        address
+    }
+    async fn school_using(address: std::net::SocketAddr) -> TestSchool {
+        let secrets = tempfile::tempdir().expect("tempdir");
+        let secret_file = secrets.path().join("secret");
+        std::fs::write(&secret_file, "secret").expect("secret");
+        let school = TestSchool::start_with(move |config| {
+            config.upstream_login = Some(UpstreamLoginConfig {
+                display_name: "MPASSid".to_owned(),
+                issuer: format!("http://{address}"),
+                client_id: CLIENT_ID.to_owned(),
+                client_secret_file: secret_file,
+                scopes: Vec::new(),
+                user_claim: "email".to_owned(),
+                roster_field: RosterMatchField::Email,
+                school_code_claim: None,
+                ca_certificate_file: None,
+                redirect_uri: None,
+            });
+        })
+        .await;
+        drop(secrets);
+        school
+    }
+
+    let modest = school_using(provider(0).await).await;
+    let start = get(&format!("{}/login/upstream", modest.base), None).await;
+    assert_eq!(
+        start.status, 303,
+        "a modest provider is used: {}",
+        start.body
+    );
+
+    let padded = school_using(provider(2 * 1024 * 1024).await).await;
+    let start = get(&format!("{}/login/upstream", padded.base), None).await;
+    assert_eq!(start.status, 503, "{}", start.body);
+    let page = get(&format!("{}/login", padded.base), None).await;
+    assert_eq!(page.status, 200, "the node keeps serving");
+}
