@@ -317,6 +317,17 @@ async fn request_token(school: &TestSchool, assertion: &str, scopes: &str) -> (u
 }
 
 async fn post_score(url: &str, token: &str, user_id: &str, given: f64) -> u16 {
+    post_score_at(url, token, user_id, given, time::OffsetDateTime::now_utc()).await
+}
+
+/// A score the tool says it set at `at`.
+async fn post_score_at(
+    url: &str,
+    token: &str,
+    user_id: &str,
+    given: f64,
+    at: time::OffsetDateTime,
+) -> u16 {
     reqwest::Client::new()
         .post(url)
         .bearer_auth(token)
@@ -329,7 +340,7 @@ async fn post_score(url: &str, token: &str, user_id: &str, given: f64) -> u16 {
                 "comment": "Hyvin pelattu",
                 "activityProgress": "Completed",
                 "gradingProgress": "FullyGraded",
-                "timestamp": time::OffsetDateTime::now_utc()
+                "timestamp": at
                     .format(&time::format_description::well_known::Rfc3339)
                     .expect("time"),
             })
@@ -451,6 +462,18 @@ async fn lti_a_tool_verifies_a_launch_and_its_score_lands_in_the_pupils_grade() 
         post_score(&format!("{line_item}/scores"), &token, sub, 8.5).await,
         204
     );
+    // A score the tool set before the kept one is refused, and not logged as received.
+    assert_eq!(
+        post_score_at(
+            &format!("{line_item}/scores"),
+            &token,
+            sub,
+            3.0,
+            time::OffsetDateTime::now_utc() - time::Duration::hours(1)
+        )
+        .await,
+        409
+    );
 
     let teacher = school.login("leena.korhonen").await;
     let (status, submission) = teacher
@@ -566,6 +589,14 @@ async fn lti_a_tool_verifies_a_launch_and_its_score_lands_in_the_pupils_grade() 
     ] {
         assert!(events.contains(&expected), "{expected} in {events:?}");
     }
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| **event == "lti_score_received")
+            .count(),
+        1,
+        "the refused older score is not in the log: {events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -607,6 +607,24 @@ pub async fn post_score(
         timestamp_millis,
         received_at: NodeTime::from_unix_millis(now),
     };
+    let assignment_id: ItemId = assignment.id.parse().map_err(ApiError::from)?;
+    // A score older than the one kept is refused (AGS 2.0). It is checked here too, before the
+    // audit entry, so that the log does not say a refused score was received; the update below
+    // checks again, for a newer score that arrives in between.
+    let kept = {
+        let repository = state.repository.clone();
+        let document = submission_doc(&state.identity.school, &assignment_id, &pupil);
+        blocking(move || Ok(repository.read::<SubmissionDocument>(&document)?)).await?
+    };
+    if kept
+        .and_then(|submission| submission.tool_score)
+        .is_some_and(|kept| kept.timestamp_millis > timestamp_millis)
+    {
+        return Err(ApiError::Conflict(
+            "a newer score from the tool is already recorded".to_owned(),
+        )
+        .into());
+    }
     let entry = AuditEntry {
         at: NodeTime::from_unix_millis(now),
         event: AuditEvent::LtiScoreReceived,
@@ -619,7 +637,6 @@ pub async fn post_score(
     record(&state, entry).await?;
     let repository = state.repository.clone();
     let school = state.identity.school.clone();
-    let assignment_id: ItemId = assignment.id.parse().map_err(ApiError::from)?;
     blocking(move || {
         repository.update(
             &submission_doc(&school, &assignment_id, &pupil),
