@@ -272,10 +272,22 @@ impl SigningKeys {
     /// retired keys still inside their grace period.
     /// Keys of both algorithms are published, ES256 first, so that a service verifying either
     /// kind of token needs one set.
+    ///
+    /// An algorithm whose newest key is older than the rotation interval and the grace period
+    /// together signs nothing any more: a key signs only while younger than the interval (the next
+    /// signature makes a new one), and what it signed expired long before the grace period ends.
+    /// Its keys are no longer published, so a node that stopped signing ES256 (ID tokens moved to
+    /// RS256) stops vouching for that key instead of trusting it forever.
     pub fn published(&self, now_millis: i64) -> Result<JwkSet, KeyError> {
         let mut published = Vec::new();
+        let unused_after = millis(self.rotation_interval) + millis(RETIRED_KEY_PUBLISHED);
         for algorithm in [SigningAlgorithm::ES256, SigningAlgorithm::RS256] {
             let keys = self.stored(algorithm)?;
+            if keys.last().is_some_and(|newest| {
+                now_millis.saturating_sub(newest.created_at_millis) > unused_after
+            }) {
+                continue;
+            }
             let expired: Vec<&str> = expired_keys(&keys, now_millis)
                 .into_iter()
                 .map(|key| key.key_id.as_str())
@@ -522,6 +534,29 @@ mod tests {
         assert_ne!(new_rsa, rsa.key_id);
         assert_eq!(es_kid, es256_key_id(&keys, now));
         assert_eq!(keys.published(now).expect("jwks").keys.len(), 3);
+    }
+
+    #[test]
+    fn oidc_an_algorithm_no_longer_signing_drops_out_of_the_jwks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = keys(&dir);
+        let start = 1_800_000_000_000;
+        let es_kid = es256_key_id(&keys, start);
+        // 30 days of rotation and 7 of grace: still published on day 37, gone after it.
+        let day_37 = start + 37 * DAY_MILLIS;
+        assert!(
+            keys.published(day_37)
+                .expect("jwks")
+                .find(&es_kid)
+                .is_some()
+        );
+        let day_38 = start + 38 * DAY_MILLIS;
+        assert!(
+            keys.published(day_38)
+                .expect("jwks")
+                .find(&es_kid)
+                .is_none()
+        );
     }
 
     #[test]
