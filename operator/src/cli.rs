@@ -18,8 +18,8 @@ use node::model::announcements::{
     AnnouncementAudience, AnnouncementInput, AnnouncementsDocument, announcements_doc,
 };
 use node::model::catalogue::{
-    CatalogueDocument, LtiToolInput, MAX_TOOL_JWK_CHARS, ReleasableClaim, ServiceCategory,
-    ServiceInput, ServiceProtocol, catalogue_doc, client_secret_sha256,
+    CatalogueDocument, LtiTool, MAX_TOOL_JWK_CHARS, ReleasableClaim, ServiceCategory, ServiceInput,
+    ServiceProtocol, catalogue_doc, client_secret_sha256,
 };
 use node::model::common::{ItemId, ModelError, NodeTime};
 use node::repository::UpdateError;
@@ -145,7 +145,7 @@ fn lti_registration(
     login_url: Option<String>,
     public_jwk_file: Option<PathBuf>,
     deep_linking_url: Option<String>,
-) -> Result<Option<LtiToolInput>, OperatorError> {
+) -> Result<Option<LtiTool>, OperatorError> {
     let refuse = |message: &str| Err(OperatorError::Write(message.to_owned()));
     if protocol != ServiceProtocol::Lti13 {
         if login_url.is_some() || public_jwk_file.is_some() || deep_linking_url.is_some() {
@@ -166,7 +166,7 @@ fn lti_registration(
     }
     let public_jwk = std::fs::read_to_string(&file)
         .map_err(|error| OperatorError::Write(format!("{}: {error}", file.display())))?;
-    Ok(Some(LtiToolInput {
+    Ok(Some(LtiTool {
         login_initiation_url,
         public_jwk: public_jwk.trim().to_owned(),
         deep_linking_url,

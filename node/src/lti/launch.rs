@@ -15,7 +15,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -33,13 +33,12 @@ use crate::model::assignments::{AssignmentDocument, assignment_doc};
 use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::catalogue::{ReleasableClaim, ServiceCategory};
 use crate::model::common::{ItemId, NodeTime};
+use crate::oidc::MAX_STATE_BYTES;
 use crate::oidc::claims::{pairwise_subject, released_claims};
-use crate::oidc::endpoints::{pairwise_salt, parameters};
+use crate::oidc::endpoints::{AuthorizeRefusal, client_request, pairwise_salt};
 use crate::oidc::grants::random_token;
 use crate::oidc::keys::SigningAlgorithm;
-use crate::oidc::{MAX_AUTHORIZE_URI_BYTES, MAX_STATE_BYTES};
 use crate::server::AppState;
-use crate::web::ServiceLoginRefusal;
 
 /// IMS role URIs (LTI Core 1.3 appendix A.2).
 pub mod role {
@@ -358,19 +357,6 @@ pub(crate) fn context_claim(roster: &RosterIndex, class: &str) -> Value {
 // ---------------------------------------------------------------------------------------------
 // The authentication request.
 
-/// How an authentication request is refused.
-enum Refusal {
-    /// Shown to the user, in their language: the client or its redirect URI cannot be trusted.
-    Page(StatusCode, ServiceLoginRefusal),
-    /// Posted back to the tool's registered redirect URI (OpenID Connect Core section 3.1.2.6).
-    ToTool {
-        redirect_uri: String,
-        state: Option<String>,
-        error: &'static str,
-        description: String,
-    },
-}
-
 /// `GET`/`POST /lti/authorize`: see the module documentation. A POST comes from another site,
 /// which `SameSite=Lax` keeps the session cookie from, so tools should send the request with GET
 /// (both are accepted, IMS Security Framework section 5.1.1.2).
@@ -383,10 +369,10 @@ pub async fn authorize(
 ) -> Response {
     match authorize_request(&state, &method, &uri, &headers, &body).await {
         Ok(response) => response,
-        Err(Refusal::Page(status, refusal)) => {
+        Err(AuthorizeRefusal::Page(status, refusal)) => {
             crate::web::service_login_refused(&state, &headers, status, refusal)
         }
-        Err(Refusal::ToTool {
+        Err(AuthorizeRefusal::Redirect {
             redirect_uri,
             state: client_state,
             error,
@@ -410,61 +396,23 @@ async fn authorize_request(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, Refusal> {
-    let page = Refusal::Page;
+) -> Result<Response, AuthorizeRefusal> {
     let encoded: &[u8] = if *method == Method::POST {
         body
     } else {
         uri.query().unwrap_or("").as_bytes()
     };
-    if encoded.len() > MAX_AUTHORIZE_URI_BYTES {
-        return Err(page(StatusCode::URI_TOO_LONG, ServiceLoginRefusal::TooLong));
-    }
-    let parameters = parameters(encoded).map_err(|reason| {
-        tracing::info!(%reason, "a malformed LTI authentication request");
-        page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::Malformed)
-    })?;
-    let Some(client_id) = parameters.get("client_id") else {
-        return Err(page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::NoClient));
-    };
-    let found = tool_at_school(state, client_id).await.map_err(|_| {
-        page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ServiceLoginRefusal::Failed,
-        )
-    })?;
-    let Some(found) = found else {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            ServiceLoginRefusal::UnknownService,
-        ));
-    };
-    let Some(redirect_uri) = parameters
-        .get("redirect_uri")
-        .filter(|given| found.service.redirect_uris.contains(given))
-        .cloned()
-    else {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            ServiceLoginRefusal::UnregisteredRedirect,
-        ));
-    };
-    // From here on the tool is known and the address is its own: refusals go back to it.
-    let client_state = parameters.get("state").cloned();
-    let refuse = |error: &'static str, description: &str| Refusal::ToTool {
-        redirect_uri: redirect_uri.clone(),
-        state: client_state
-            .clone()
-            .filter(|text| text.len() <= MAX_STATE_BYTES),
-        error,
-        description: description.to_owned(),
-    };
-    if client_state
-        .as_ref()
-        .is_some_and(|text| text.len() > MAX_STATE_BYTES)
-    {
-        return Err(refuse("invalid_request", "state is too long"));
-    }
+    let request = client_request(
+        encoded,
+        |client_id| async move { tool_at_school(state, &client_id).await },
+        |found: &ToolAtSchool| &found.service.redirect_uris,
+    )
+    .await?;
+    let found = &request.client;
+    let parameters = &request.parameters;
+    let redirect_uri = request.redirect_uri.clone();
+    let client_state = request.state.clone();
+    let refuse = |error: &'static str, description: &str| request.refuse(error, description);
     let scopes: Vec<&str> = parameters
         .get("scope")
         .map(|scope| scope.split(' ').collect())
@@ -550,9 +498,9 @@ async fn authorize_request(
     let roster = roster_index(state)
         .await
         .map_err(|_| refuse("server_error", "the node failed"))?;
-    let released = lti_releasable(&found);
+    let released = lti_releasable(found);
     let claims = message_claims(
-        state, &roster, &found, &pending, &subject, &nonce, &released, now,
+        state, &roster, found, &pending, &subject, &nonce, &released, now,
     );
     let id_token = sign(state, claims, now)
         .await

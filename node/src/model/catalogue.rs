@@ -282,15 +282,6 @@ impl LtiTool {
     }
 }
 
-/// What an operator publishes for an LTI tool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LtiToolInput {
-    pub login_initiation_url: String,
-    /// The tool's RSA public key as a JWK (JSON).
-    pub public_jwk: String,
-    pub deep_linking_url: Option<String>,
-}
-
 impl CatalogueService {
     /// The claims a service receives at a school that approved `approved`: the intersection.
     pub fn releasable(&self, approved: &[ReleasableClaim]) -> Vec<ReleasableClaim> {
@@ -317,7 +308,7 @@ pub struct ServiceInput {
     /// Required for [`ServiceProtocol::Oidc`], refused for the others.
     pub client_secret_sha256: Option<String>,
     /// Required for [`ServiceProtocol::Lti13`], refused for the others.
-    pub lti: Option<LtiToolInput>,
+    pub lti: Option<LtiTool>,
 }
 
 /// The national catalogue, by service id.
@@ -524,7 +515,8 @@ pub fn validate_redirect_uri(value: &str) -> Result<String, ModelError> {
     Ok(url.into())
 }
 
-fn validate_lti_tool(input: &LtiToolInput) -> Result<LtiTool, ModelError> {
+/// The tool's registration as published: URLs checked, the key checked and made canonical.
+fn validate_lti_tool(input: &LtiTool) -> Result<LtiTool, ModelError> {
     let login_initiation_url =
         validate_service_url("LTI login initiation URL", &input.login_initiation_url)?;
     let deep_linking_url = match &input.deep_linking_url {
@@ -808,7 +800,7 @@ mod tests {
             client_secret_sha256: None,
             launch_url: Some("https://tool.example.fi/lti/launch".to_owned()),
             redirect_uris: vec!["https://tool.example.fi/lti/launch".to_owned()],
-            lti: Some(LtiToolInput {
+            lti: Some(LtiTool {
                 login_initiation_url: "https://tool.example.fi/lti/login".to_owned(),
                 public_jwk: tool_jwk(),
                 deep_linking_url: Some("https://tool.example.fi/lti/deep".to_owned()),

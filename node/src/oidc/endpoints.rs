@@ -204,19 +204,104 @@ fn audit_entry(
 // ---------------------------------------------------------------------------------------------
 // The authorisation endpoint.
 
-/// How an authorisation request is refused.
+/// How an authorisation request is refused, here and at the LTI platform's authentication
+/// endpoint (`crate::lti::launch`).
 #[derive(Debug)]
-enum AuthorizeRefusal {
+pub(crate) enum AuthorizeRefusal {
     /// Shown to the user, in their language; the request's client or redirect URI is not to be
     /// trusted.
     Page(StatusCode, ServiceLoginRefusal),
-    /// Sent back to the service at its registered redirect URI.
+    /// Sent back to the client at its registered redirect URI: as query parameters here, as a
+    /// form post by the LTI platform.
     Redirect {
         redirect_uri: String,
         state: Option<String>,
         error: &'static str,
         description: String,
     },
+}
+
+/// An authorisation request whose client is known and whose redirect URI is the client's own:
+/// from here on, refusals go back to the client.
+pub(crate) struct ClientRequest<T> {
+    pub parameters: HashMap<String, String>,
+    pub client: T,
+    pub redirect_uri: String,
+    /// The client's `state`, at most [`MAX_STATE_BYTES`].
+    pub state: Option<String>,
+}
+
+impl<T> ClientRequest<T> {
+    /// The refusal sent back to the client with its `state`.
+    pub fn refuse(&self, error: &'static str, description: &str) -> AuthorizeRefusal {
+        AuthorizeRefusal::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error,
+            description: description.to_owned(),
+        }
+    }
+}
+
+/// What both authorisation endpoints check first, in this order: the request's size and syntax,
+/// the client it names (`find` looks it up), the redirect URI against those the client
+/// registered (compared exactly), and the length of `state`. Until the redirect URI is known to be
+/// the client's, a refusal is a page for the user, never a redirect.
+pub(crate) async fn client_request<T, F>(
+    encoded: &[u8],
+    find: impl FnOnce(String) -> F,
+    redirect_uris: impl Fn(&T) -> &[String],
+) -> Result<ClientRequest<T>, AuthorizeRefusal>
+where
+    F: Future<Output = Result<Option<T>, ApiError>>,
+{
+    let page = AuthorizeRefusal::Page;
+    if encoded.len() > MAX_AUTHORIZE_URI_BYTES {
+        return Err(page(StatusCode::URI_TOO_LONG, ServiceLoginRefusal::TooLong));
+    }
+    let parameters = parameters(encoded).map_err(|reason| {
+        tracing::info!(%reason, "a malformed authorisation request");
+        page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::Malformed)
+    })?;
+    let Some(client_id) = parameters.get("client_id").cloned() else {
+        return Err(page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::NoClient));
+    };
+    let client = find(client_id)
+        .await
+        .map_err(|_| {
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ServiceLoginRefusal::Failed,
+            )
+        })?
+        .ok_or(page(
+            StatusCode::BAD_REQUEST,
+            ServiceLoginRefusal::UnknownService,
+        ))?;
+    let Some(redirect_uri) = parameters
+        .get("redirect_uri")
+        .filter(|given| redirect_uris(&client).contains(given))
+        .cloned()
+    else {
+        return Err(page(
+            StatusCode::BAD_REQUEST,
+            ServiceLoginRefusal::UnregisteredRedirect,
+        ));
+    };
+    let state = parameters.get("state").cloned();
+    let too_long = state
+        .as_ref()
+        .is_some_and(|text| text.len() > MAX_STATE_BYTES);
+    let request = ClientRequest {
+        parameters,
+        client,
+        redirect_uri,
+        state: state.filter(|_| !too_long),
+    };
+    if too_long {
+        return Err(request.refuse("invalid_request", "state is too long"));
+    }
+    Ok(request)
 }
 
 /// `GET /oidc/authorize`: see the module documentation of [`crate::oidc`].
@@ -256,56 +341,17 @@ async fn authorize_request(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, AuthorizeRefusal> {
-    let page = AuthorizeRefusal::Page;
-    let query = uri.query().unwrap_or("");
-    if query.len() > MAX_AUTHORIZE_URI_BYTES {
-        return Err(page(StatusCode::URI_TOO_LONG, ServiceLoginRefusal::TooLong));
-    }
-    let parameters = parameters(query.as_bytes()).map_err(|reason| {
-        tracing::info!(%reason, "a malformed authorisation request");
-        page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::Malformed)
-    })?;
-    let Some(client_id) = parameters.get("client_id") else {
-        return Err(page(StatusCode::BAD_REQUEST, ServiceLoginRefusal::NoClient));
-    };
-    let found = service_at_school(state, client_id).await.map_err(|_| {
-        page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ServiceLoginRefusal::Failed,
-        )
-    })?;
-    let Some((service, activation)) = found else {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            ServiceLoginRefusal::UnknownService,
-        ));
-    };
-    let Some(redirect_uri) = parameters
-        .get("redirect_uri")
-        .filter(|given| service.redirect_uris.contains(given))
-        .cloned()
-    else {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            ServiceLoginRefusal::UnregisteredRedirect,
-        ));
-    };
-    // From here on the service is known and the address is its own: refusals go back to it.
-    let client_state = parameters.get("state").cloned();
-    let refuse = |error: &'static str, description: &str| AuthorizeRefusal::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        state: client_state
-            .clone()
-            .filter(|text| text.len() <= MAX_STATE_BYTES),
-        error,
-        description: description.to_owned(),
-    };
-    if client_state
-        .as_ref()
-        .is_some_and(|text| text.len() > MAX_STATE_BYTES)
-    {
-        return Err(refuse("invalid_request", "state is too long"));
-    }
+    let request = client_request(
+        uri.query().unwrap_or("").as_bytes(),
+        |client_id| async move { service_at_school(state, &client_id).await },
+        |(service, _): &(CatalogueService, Option<Activation>)| &service.redirect_uris,
+    )
+    .await?;
+    let (service, activation) = request.client.clone();
+    let parameters = &request.parameters;
+    let redirect_uri = request.redirect_uri.clone();
+    let client_state = request.state.clone();
+    let refuse = |error: &'static str, description: &str| request.refuse(error, description);
     if parameters.get("response_type").map(String::as_str) != Some("code") {
         return Err(refuse(
             "unsupported_response_type",
@@ -460,7 +506,7 @@ async fn authorize_request(
                 "the user's login is older than max_age",
             ));
         }
-        return Ok(to_fresh_login(&parameters));
+        return Ok(to_fresh_login(parameters));
     }
     let granted_scope = std::iter::once("openid")
         .chain(requested.iter().map(|claim| claim.scope()))

@@ -188,7 +188,7 @@ impl TestSchool {
         claims: &[&str],
     ) {
         use node::model::catalogue::{
-            CatalogueDocument, LtiToolInput, ReleasableClaim, ServiceCategory, ServiceInput,
+            CatalogueDocument, LtiTool, ReleasableClaim, ServiceCategory, ServiceInput,
             ServiceProtocol, catalogue_doc,
         };
         let input = ServiceInput {
@@ -205,7 +205,7 @@ impl TestSchool {
                 .collect(),
             works_offline: true,
             client_secret_sha256: None,
-            lti: Some(LtiToolInput {
+            lti: Some(LtiTool {
                 login_initiation_url: format!("{tool_base}/login"),
                 public_jwk: public_jwk.to_owned(),
                 deep_linking_url: Some(format!("{tool_base}/deep")),
