@@ -6,7 +6,13 @@
 //!
 //! * `idle`: `docs` documents of `changes_per_doc` changes each, nothing changed since the last sync;
 //! * `some_changed`: the same, `changed` documents changed by one small edit each;
-//! * `long_history`: one document with `history` changes, 10 new small changes.
+//! * `long_history`: one document with `history` changes, 10 new small changes;
+//! * `rebuild`: the node's store is lost and replaced by an empty one under the same identity (a
+//!   new epoch): everything comes back from the relay, which still remembers the old store.
+//!
+//! `first_sync` and `rebuild` also print `saved_bytes`, the sum of `Automerge::save()` sizes of the
+//! documents sent: a peer that lacks a document should receive about its saved size, not its
+//! history change by change.
 //!
 //! `impl` is `ours`, or `baseline` for the same scenario done the naive way: automerge's own sync
 //! protocol per document, every document, with fresh sync states. Bytes count whole frames for ours
@@ -107,6 +113,37 @@ fn print_line(
     println!("{line}");
 }
 
+/// A line for a scenario that sends whole documents, with their saved size and the ratio of the
+/// bytes sent to it.
+fn print_line_with_saved(
+    scenario: &str,
+    docs: usize,
+    bytes: u64,
+    saved_bytes: u64,
+    round_trips: u64,
+    millis: u128,
+) {
+    let line = serde_json::json!({
+        "scenario": scenario, "impl": "ours", "docs": docs, "changed_docs": docs,
+        "bytes": bytes, "saved_bytes": saved_bytes,
+        "bytes_per_saved_byte": (bytes as f64 / saved_bytes.max(1) as f64 * 1000.0).round() / 1000.0,
+        "round_trips": round_trips, "millis": millis,
+    });
+    println!("{line}");
+}
+
+/// The sum of `Automerge::save()` sizes of `docs` as `store` holds them.
+fn saved_bytes(store: &mut MemoryStore, docs: &[DocId]) -> u64 {
+    docs.iter()
+        .map(|doc| {
+            store
+                .document(doc)
+                .expect("readable")
+                .map_or(0, |automerge| automerge.save().len() as u64)
+        })
+        .sum()
+}
+
 /// The naive way: automerge sync per document with fresh states, all documents in parallel, so
 /// round trips are those of the slowest document.
 fn baseline(pair: &mut Pair, docs: &[DocId]) -> (u64, u64) {
@@ -180,14 +217,15 @@ fn main() {
     );
     let started = Instant::now();
     let first = pair.run_until_idle().expect("first sync finishes");
-    print_line(
+    let first_millis = started.elapsed().as_millis();
+    let first_saved = saved_bytes(&mut pair.node_store, &docs);
+    print_line_with_saved(
         "first_sync",
-        "ours",
-        options.docs,
         options.docs,
         first.bytes(),
+        first_saved,
         first.round_trips(),
-        started.elapsed().as_millis(),
+        first_millis,
     );
     assert_converged(&mut pair);
 
@@ -230,6 +268,21 @@ fn main() {
         round_trips,
         started.elapsed().as_millis(),
     );
+
+    // The node's disk is lost; a new store (a new epoch) under the same identity reconnects to a
+    // relay that remembers everything about the old one.
+    pair.node_store = MemoryStore::new(6);
+    let (bytes, round_trips, millis) = measure_ours(&mut pair);
+    let rebuilt_saved = saved_bytes(&mut pair.node_store, &docs);
+    print_line_with_saved(
+        "rebuild",
+        options.docs,
+        bytes,
+        rebuilt_saved,
+        round_trips,
+        millis,
+    );
+    assert_converged(&mut pair);
 
     long_history(options.history);
 }

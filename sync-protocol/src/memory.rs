@@ -26,6 +26,7 @@ struct DurableState {
     scopes: BTreeMap<Scope, ScopeLog>,
     shared_heads: BTreeMap<(NodeId, DocId), Vec<ChangeHash>>,
     cursors: BTreeMap<(NodeId, Scope), Cursor>,
+    peer_epochs: BTreeMap<NodeId, u64>,
     /// Shared so that the snapshot taken at each flush does not copy file contents.
     blobs: BTreeMap<BlobId, Arc<[u8]>>,
     partial_blobs: BTreeMap<BlobId, Vec<u8>>,
@@ -345,6 +346,41 @@ impl ReplicaStore for MemoryStore {
             .shared_heads
             .insert((peer.clone(), doc.clone()), heads.to_vec());
         Ok(())
+    }
+
+    fn peer_epoch(&self, peer: &NodeId) -> Result<Option<u64>, StoreError> {
+        Ok(self.live.peer_epochs.get(peer).copied())
+    }
+
+    fn put_peer_epoch(&mut self, peer: &NodeId, epoch: u64) -> Result<(), StoreError> {
+        self.live.peer_epochs.insert(peer.clone(), epoch);
+        Ok(())
+    }
+
+    fn forget_peer(&mut self, peer: &NodeId) -> Result<(), StoreError> {
+        self.live
+            .shared_heads
+            .retain(|(remembered, _), _| remembered != peer);
+        self.live
+            .cursors
+            .retain(|(remembered, _), _| remembered != peer);
+        self.live.peer_epochs.remove(peer);
+        Ok(())
+    }
+
+    fn saved_document(&self, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(loaded) = self.loaded.get(doc) {
+            return Ok(Some(loaded.save()));
+        }
+        let Some(stored) = self.live.documents.get(doc) else {
+            return Ok(None);
+        };
+        let loaded =
+            Automerge::load(&stored.saved).map_err(|error| StoreError::CorruptDocument {
+                doc: doc.clone(),
+                reason: error.to_string(),
+            })?;
+        Ok(Some(loaded.save()))
     }
 
     fn cursor(&self, peer: &NodeId, scope: &Scope) -> Result<Option<Cursor>, StoreError> {

@@ -29,19 +29,21 @@
 //!    new `SyncRequest`. This anti-entropy is what makes the protocol correct when frames are lost,
 //!    duplicated or reordered, and when either side crashes.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use automerge::ChangeHash;
 
 use crate::ids::{BlobId, DocId, NodeId, Scope};
 use crate::store::{
-    BlobWriteOutcome, LogItem, ReplicaStore, Seq, StoreError, heads_ack_fingerprint, sorted_heads,
+    BlobWriteOutcome, LogItem, ReplicaStore, Seq, StoreError, changes_of_saved_document,
+    heads_ack_fingerprint, sorted_heads,
 };
 use crate::wire::{
     BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocAck,
-    DocHeads, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, Heartbeat, Hello, MAX_CHANGES_PER_FRAME,
-    MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES, MAX_TEXT_BYTES, Message, NodeHealth,
-    Offer, OfferEntry, PROTOCOL_VERSION, ScopeState, SyncRequest, SyncStatus,
+    DocHeads, Documents, DocumentsAck, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, Heartbeat,
+    Hello, LogHead, MAX_CHANGES_PER_FRAME, MAX_DOCUMENTS_BATCH_BYTES, MAX_FRAME_PAYLOAD_BYTES,
+    MAX_HEADS, MAX_OFFER_ENTRIES, MAX_TEXT_BYTES, Message, NodeHealth, Offer, OfferEntry,
+    PROTOCOL_VERSION, SavedDocument, ScopeDigest, ScopeState, SyncRequest, SyncStatus,
 };
 
 /// The longest heartbeat interval allowed, in milliseconds. The fleet view calls a node stale after
@@ -71,6 +73,20 @@ pub const MAX_QUEUED_PUSHES: usize = 100_000;
 
 /// Room left in a `Changes` frame for everything but the change bytes.
 const CHANGES_FRAME_OVERHEAD_BYTES: usize = 4 * 1024;
+
+/// What one [`Documents`] batch may hold before compression: the inflated bound less room for the
+/// list's own encoding, so that a packed batch always unpacks on the other side. Compressed, a
+/// batch is never larger than this plus DEFLATE's few bytes per block, well inside a frame.
+const DOCUMENTS_BATCH_BUDGET_BYTES: usize = MAX_DOCUMENTS_BATCH_BYTES - 64 * 1024;
+
+/// Batches of whole documents sent and not yet acknowledged, remembered per session with the heads
+/// each document had. Beyond this the oldest is forgotten: its documents are then confirmed by the
+/// next anti-entropy round instead of by its acknowledgement.
+pub const MAX_UNACKNOWLEDGED_BATCHES: usize = 64;
+
+/// Received batch ids remembered per session, so that the offer entry naming a batch can be
+/// checked. An offer names the batch sent just before it, so a short window is plenty.
+pub const MAX_REMEMBERED_RECEIVED_BATCHES: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -129,6 +145,10 @@ pub enum Event {
     ScopeMatched { scope: Scope, log_head: Seq },
     /// The peer holds `blob` whole and durably (its `BlobAck`): an upload of ours is done.
     BlobAcknowledged { blob: BlobId },
+    /// The peer's store is not the one our remembered state about it describes (replaced, wiped,
+    /// restored from an older copy, or unknown): that state was dropped and every scope is being
+    /// reconciled in full. Worth a line in the log.
+    PeerStoreNotRecognised { reason: String },
     /// The peer reported an error.
     PeerError {
         code: ErrorCode,
@@ -170,6 +190,26 @@ pub struct SessionStats {
     pub last_rtt_millis: Option<u64>,
 }
 
+/// How far the two sides are from holding the same content, for status displays: the node's sync
+/// status and the relay's fleet view say "in sync" only when `scopes_differing` is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileProgress {
+    /// Scopes received from the peer whose digest was last seen to differ from ours, or has not been
+    /// compared yet in this session.
+    pub scopes_differing: Vec<Scope>,
+    /// Documents this side still expects from the peer: entries of its offers not yet satisfied,
+    /// plus what the peer reported it still has to send.
+    pub documents_to_receive: u64,
+    /// Bytes still expected: the rest of the files being fetched, plus what the peer reported queued.
+    pub bytes_to_receive: u64,
+}
+
+impl ReconcileProgress {
+    pub fn in_sync(&self) -> bool {
+        self.scopes_differing.is_empty()
+    }
+}
+
 /// Outbound work, done in order, each item producing at most a few frames when polled.
 #[derive(Debug)]
 enum Work {
@@ -202,6 +242,17 @@ struct OfferJob {
     digest: crate::wire::ScopeDigest,
 }
 
+/// Whether a document joins the batch being built.
+#[derive(Debug)]
+enum BatchFit {
+    /// It did, with this many bytes.
+    Added(usize),
+    /// It would fit an empty batch but not this one: the offer frame ends before it.
+    BatchFull,
+    /// Its saved form alone is larger than a batch may be: its changes are pushed instead.
+    TooLargeForAnyBatch,
+}
+
 /// Our own outstanding sync request for one scope.
 #[derive(Debug)]
 struct RequestProgress {
@@ -218,6 +269,28 @@ struct RequestProgress {
     waiting_docs: HashMap<DocId, Option<Vec<ChangeHash>>>,
     waiting_blobs: HashSet<BlobId>,
     answered: bool,
+    /// Asked without a cursor because the remembered state could not be trusted.
+    full: bool,
+    /// An offer entry named a batch of documents that never arrived whole: the request cannot be
+    /// satisfied and is asked again when its retry time comes.
+    missing_batch: bool,
+    /// The responder's digest of the scope when it answered.
+    peer_digest: Option<ScopeDigest>,
+}
+
+impl RequestProgress {
+    /// Every frame of the answer arrived and every entry is in our store.
+    fn satisfied(&self) -> bool {
+        self.complete
+            && !self.missing_batch
+            && self.waiting_docs.is_empty()
+            && self.waiting_blobs.is_empty()
+    }
+
+    /// Asked again when its retry time comes: unanswered, or answered with a batch that was lost.
+    fn needs_retry(&self) -> bool {
+        !self.complete || self.missing_batch
+    }
 }
 
 /// See the module documentation.
@@ -247,6 +320,23 @@ pub struct Session {
     pushed_heads: HashMap<DocId, Vec<ChangeHash>>,
     /// The heads we last told the peer, per document, so that we do not repeat ourselves.
     told_heads: HashMap<DocId, Vec<ChangeHash>>,
+    next_batch_id: u64,
+    /// Batches of whole documents sent and not yet acknowledged, with each document's heads.
+    batches_unacknowledged: BTreeMap<u64, Vec<(DocId, Vec<ChangeHash>)>>,
+    /// Batches received whole and applied in this session.
+    batches_received: BTreeSet<u64>,
+    /// Per received scope, whether the peer's digest differed from ours when last compared; a
+    /// scope not yet compared in this session counts as differing.
+    scope_differs: BTreeMap<Scope, bool>,
+    /// Per received scope, the peer's digest at which a full reconciliation last finished with
+    /// every entry satisfied: while the peer still reports that digest, asking again gains nothing.
+    fully_reconciled_at: BTreeMap<Scope, ScopeDigest>,
+    /// Sizes of the files being fetched, from the offers that named them, for progress reports.
+    blob_lengths: BTreeMap<BlobId, u64>,
+    /// Scopes being reconciled in full in this session (the peer asked without a cursor, or we did):
+    /// the shared heads remembered from earlier sessions are not trusted for them until the peer
+    /// confirms them again.
+    distrusted_scopes: BTreeSet<Scope>,
     blob_downloads: BTreeMap<BlobId, (Scope, u64)>,
     blobs_wanted: VecDeque<(Scope, BlobId)>,
     last_received_millis: u64,
@@ -289,6 +379,13 @@ impl Session {
             peer_heads: HashMap::new(),
             pushed_heads: HashMap::new(),
             told_heads: HashMap::new(),
+            next_batch_id: 1,
+            batches_unacknowledged: BTreeMap::new(),
+            batches_received: BTreeSet::new(),
+            scope_differs: BTreeMap::new(),
+            fully_reconciled_at: BTreeMap::new(),
+            blob_lengths: BTreeMap::new(),
+            distrusted_scopes: BTreeSet::new(),
             blob_downloads: BTreeMap::new(),
             blobs_wanted: VecDeque::new(),
             last_received_millis: now_millis,
@@ -300,11 +397,28 @@ impl Session {
             peer_health: None,
             stats: SessionStats::default(),
         };
+        for scope in &session.config.receive_scopes {
+            session.scope_differs.insert(scope.clone(), true);
+        }
+        let mut log_heads = Vec::new();
+        for scope in session.shared_scopes() {
+            match store.scope_summary(&scope) {
+                Ok(summary) => log_heads.push(LogHead {
+                    scope,
+                    seq: summary.log_head,
+                }),
+                Err(error) => {
+                    session.fail_store(error);
+                    return session;
+                }
+            }
+        }
         session.send(Message::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
             node_id: session.config.local_node.clone(),
             software_version: session.config.software_version.clone(),
             store_epoch: store.epoch(),
+            log_heads,
         }));
         for scope in session.config.receive_scopes.clone() {
             if let Err(error) = session.request_scope(store, &scope) {
@@ -316,6 +430,50 @@ impl Session {
 
     pub fn peer(&self) -> &NodeId {
         &self.config.peer_node
+    }
+
+    /// Every scope the session shares with the peer, in either direction, in order.
+    fn shared_scopes(&self) -> Vec<Scope> {
+        let scopes: BTreeSet<Scope> = self
+            .config
+            .send_scopes
+            .iter()
+            .chain(&self.config.receive_scopes)
+            .cloned()
+            .collect();
+        scopes.into_iter().collect()
+    }
+
+    /// How far the two sides are from holding the same content.
+    pub fn reconcile_progress(&self) -> ReconcileProgress {
+        let scopes_differing = self
+            .scope_differs
+            .iter()
+            .filter(|(_, differs)| **differs)
+            .map(|(scope, _)| scope.clone())
+            .collect();
+        let offered_documents: usize = self
+            .requests
+            .values()
+            .map(|request| request.waiting_docs.len())
+            .sum();
+        let blob_bytes: u64 = self
+            .blob_lengths
+            .iter()
+            .map(|(blob, len)| {
+                let received = self
+                    .blob_downloads
+                    .get(blob)
+                    .map_or(0, |(_, received)| *received);
+                len.saturating_sub(received)
+            })
+            .sum();
+        let peer = self.peer_status.unwrap_or_default();
+        ReconcileProgress {
+            scopes_differing,
+            documents_to_receive: offered_documents as u64 + peer.docs_waiting,
+            bytes_to_receive: blob_bytes.saturating_add(peer.bytes_waiting),
+        }
     }
 
     /// The peer's `Hello`, once it has arrived.
@@ -465,7 +623,7 @@ impl Session {
         let retry_deadline = self
             .requests
             .values()
-            .filter(|request| !request.complete)
+            .filter(|request| request.needs_retry())
             .map(|request| request.sent_at_millis + self.config.request_retry_millis);
         retry_deadline
             .chain([heartbeat_due, silence_deadline])
@@ -502,7 +660,7 @@ impl Session {
             .requests
             .iter()
             .filter(|(_, request)| {
-                !request.complete && self.now_millis >= request.sent_at_millis + retry_after
+                request.needs_retry() && self.now_millis >= request.sent_at_millis + retry_after
             })
             .map(|(scope, _)| scope.clone())
             .collect();
@@ -570,10 +728,7 @@ impl Session {
             }
         };
         let result = match message {
-            Message::Hello(hello) => {
-                self.handle_hello(hello);
-                Ok(())
-            }
+            Message::Hello(hello) => self.handle_hello(store, hello),
             Message::SyncRequest(request) => self.handle_sync_request(store, request),
             Message::Offer(offer) => self.handle_offer(store, offer),
             Message::Changes(changes) => self.handle_changes(store, changes),
@@ -586,6 +741,8 @@ impl Session {
                 Ok(())
             }
             Message::Ack(ack) => self.handle_ack(store, ack),
+            Message::Documents(documents) => self.handle_documents(store, documents),
+            Message::DocumentsAck(ack) => self.handle_documents_ack(store, ack),
             Message::Heartbeat(heartbeat) => self.handle_heartbeat(store, heartbeat),
             Message::Error(error) => {
                 self.handle_peer_error(error);
@@ -597,7 +754,11 @@ impl Session {
         }
     }
 
-    fn handle_hello(&mut self, hello: Hello) {
+    fn handle_hello<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        hello: Hello,
+    ) -> Result<(), StoreError> {
         if hello.node_id != self.config.peer_node {
             let message = format!(
                 "hello names node {} but the connection belongs to {}",
@@ -605,16 +766,100 @@ impl Session {
             );
             self.send_error(ErrorCode::UnexpectedMessage, true, message.clone(), None);
             self.close_with(CloseReason::ProtocolViolation(message));
-            return;
+            return Ok(());
         }
-        if self.peer_hello.is_none() {
+        let first = self.peer_hello.is_none();
+        if first {
             self.events.push_back(Event::PeerHello {
                 node: hello.node_id.clone(),
                 software_version: hello.software_version.clone(),
                 protocol_version: hello.protocol_version,
             });
+            // The peer is authenticated by the transport and its Hello names it, so its word about its
+            // own store may reset what we remember about that store, and nothing else may.
+            if let Some(reason) = self.peer_store_mismatch(store, &hello)? {
+                self.forget_peer_store(store, &hello, reason)?;
+            }
         }
         self.peer_hello = Some(hello);
+        Ok(())
+    }
+
+    /// Why the remembered state about the peer cannot describe the store it announced, if it cannot:
+    /// another epoch (a store created anew: replaced or wiped under the same identity), no record of
+    /// the epoch (never seen, or remembered by an older version), a log head below our cursor into it
+    /// (the store went back in time: restored from an older copy), or a scope whose head it does not
+    /// state (a claim that cannot be checked counts as unknown).
+    fn peer_store_mismatch<S: ReplicaStore + ?Sized>(
+        &self,
+        store: &S,
+        hello: &Hello,
+    ) -> Result<Option<String>, StoreError> {
+        let peer = &self.config.peer_node;
+        let Some(remembered_epoch) = store.peer_epoch(peer)? else {
+            return Ok(Some(format!(
+                "no record of the epoch of {peer}'s store: reconciling from nothing"
+            )));
+        };
+        if remembered_epoch != hello.store_epoch {
+            return Ok(Some(format!(
+                "{peer}'s store has epoch {}, not the {remembered_epoch} synced with before: it was created anew",
+                hello.store_epoch
+            )));
+        }
+        for scope in &self.config.receive_scopes {
+            let Some(cursor) = store.cursor(peer, scope)? else {
+                continue;
+            };
+            if cursor.epoch != hello.store_epoch {
+                continue;
+            }
+            let mut stated = hello.log_heads.iter().filter(|head| &head.scope == scope);
+            let head = match (stated.next(), stated.next()) {
+                (Some(head), None) => head.seq,
+                _ => {
+                    return Ok(Some(format!(
+                        "{peer} does not state the head of its log of {scope} once: its store cannot be checked"
+                    )));
+                }
+            };
+            if head < cursor.seq {
+                return Ok(Some(format!(
+                    "{peer}'s log of {scope} ends at {head}, before the {} already received from it: its store went back in time",
+                    cursor.seq
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Drops what we remember about the peer's store, records the epoch it has now, and asks again
+    /// for every scope whose request relied on a cursor into the store it no longer is.
+    fn forget_peer_store<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        hello: &Hello,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        let peer = self.config.peer_node.clone();
+        store.forget_peer(&peer)?;
+        store.put_peer_epoch(&peer, hello.store_epoch)?;
+        self.wrote_since_flush = true;
+        self.peer_heads.clear();
+        self.pushed_heads.clear();
+        self.fully_reconciled_at.clear();
+        let relied_on_a_cursor: Vec<Scope> = self
+            .requests
+            .iter()
+            .filter(|(_, request)| request.cursor.is_some())
+            .map(|(scope, _)| scope.clone())
+            .collect();
+        for scope in relied_on_a_cursor {
+            self.request_scope_from(store, &scope, true)?;
+        }
+        self.events
+            .push_back(Event::PeerStoreNotRecognised { reason });
+        Ok(())
     }
 
     fn handle_sync_request<S: ReplicaStore + ?Sized>(
@@ -630,6 +875,11 @@ impl Session {
                 None,
             );
             return Ok(());
+        }
+        if request.cursor.is_none() {
+            // The peer asks for everything: it is new, or it no longer trusts its cursor because the
+            // digests kept differing. Either way what we remember about its holdings may be wrong.
+            self.distrusted_scopes.insert(request.scope.clone());
         }
         let summary = store.scope_summary(&request.scope)?;
         let after_seq = match request.cursor {
@@ -682,7 +932,7 @@ impl Session {
             OfferEntry::Document { doc, .. } | OfferEntry::Pushed { doc, .. } => {
                 doc.scope() != &offer.scope
             }
-            OfferEntry::Blob { .. } => false,
+            OfferEntry::Blob { .. } | OfferEntry::Documents { .. } => false,
         };
         if offer.entries.iter().any(names_other_scope) {
             let message = format!(
@@ -721,6 +971,7 @@ impl Session {
             request.covered_up_to = Some(offer.up_to_seq);
             request.epoch = Some(offer.epoch);
             request.complete = offer.complete;
+            request.peer_digest.get_or_insert(offer.digest);
         }
         for entry in offer.entries {
             match entry {
@@ -758,8 +1009,21 @@ impl Session {
                         }
                     }
                 }
-                OfferEntry::Blob { blob, .. } => {
+                OfferEntry::Documents { batch, .. } => {
+                    if !self.batches_received.contains(&batch)
+                        && let Some(request) =
+                            self.requests.get_mut(&offer.scope).filter(|_| solicited)
+                    {
+                        // The batch came before this frame or not at all; without it the entries it
+                        // stands for are unknown, so the request is asked again when it times out.
+                        request.missing_batch = true;
+                    }
+                }
+                OfferEntry::Blob { blob, len } => {
                     if store.blob_len(&blob)?.is_none() {
+                        if self.blob_lengths.len() < MAX_WANTED_BLOBS {
+                            self.blob_lengths.insert(blob, len);
+                        }
                         self.want_blob(store, offer.scope.clone(), blob)?;
                         if let Some(request) =
                             self.requests.get_mut(&offer.scope).filter(|_| solicited)
@@ -872,6 +1136,100 @@ impl Session {
         };
         if heads_ack_fingerprint(&ack.doc, &pushed) == ack.heads_fingerprint {
             self.learn_peer_heads(store, &ack.doc, pushed)?;
+        }
+        Ok(())
+    }
+
+    /// Whole documents in saved form: each is applied through the store's ordinary dependency
+    /// checks, and the batch is acknowledged once every one of them is in and durable.
+    fn handle_documents<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        documents: Documents,
+    ) -> Result<(), StoreError> {
+        let unpacked = match documents.unpack() {
+            Ok(unpacked) => unpacked,
+            Err(error) => {
+                self.send_error(ErrorCode::MalformedFrame, true, error.to_string(), None);
+                self.close_with(CloseReason::ProtocolViolation(error.to_string()));
+                return Ok(());
+            }
+        };
+        let mut all_applied = true;
+        for SavedDocument { doc, saved } in unpacked {
+            if !self.config.receive_scopes.contains(doc.scope()) {
+                self.send_error(
+                    ErrorCode::ScopeDenied,
+                    false,
+                    format!(
+                        "you may not write to scope {}; nothing was stored",
+                        doc.scope()
+                    ),
+                    Some(doc),
+                );
+                all_applied = false;
+                continue;
+            }
+            let applied = changes_of_saved_document(&doc, &saved)
+                .and_then(|(changes, heads)| Ok((store.apply_changes(&doc, changes)?, heads)));
+            let (outcome, saved_heads) = match applied {
+                Ok(applied) => applied,
+                Err(StoreError::Io(reason)) => return Err(StoreError::Io(reason)),
+                Err(error) => {
+                    let code = match error {
+                        StoreError::DocumentTooLarge { .. } => ErrorCode::TooLarge,
+                        StoreError::CorruptDocument { .. } => ErrorCode::StoreFailure,
+                        _ => ErrorCode::BadChange,
+                    };
+                    self.send_error(code, false, error.to_string(), Some(doc.clone()));
+                    self.events.push_back(Event::LocalError {
+                        message: error.to_string(),
+                        doc: Some(doc),
+                    });
+                    all_applied = false;
+                    continue;
+                }
+            };
+            if outcome.applied > 0 {
+                self.wrote_since_flush = true;
+                self.stats.changes_applied += outcome.applied as u64;
+                self.events.push_back(Event::DocumentUpdated {
+                    doc: doc.clone(),
+                    heads: outcome.heads.clone(),
+                });
+            }
+            // A saved document carries its whole history, so nothing can be missing; the peer holds
+            // at least these heads, which an offer entry for the document may name.
+            self.learn_peer_heads(store, &doc, saved_heads)?;
+            self.doc_progressed(store, &doc)?;
+        }
+        if all_applied {
+            self.batches_received.insert(documents.batch);
+            while self.batches_received.len() > MAX_REMEMBERED_RECEIVED_BATCHES {
+                self.batches_received.pop_first();
+            }
+            self.held_until_durable
+                .push(Message::DocumentsAck(DocumentsAck {
+                    batch: documents.batch,
+                }));
+        }
+        Ok(())
+    }
+
+    /// Every document of one of our batches is in the peer's store, durably: it holds their heads.
+    fn handle_documents_ack<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        ack: DocumentsAck,
+    ) -> Result<(), StoreError> {
+        let Some(documents) = self.batches_unacknowledged.remove(&ack.batch) else {
+            return Ok(());
+        };
+        for (doc, heads) in documents {
+            if self.pushed_heads.get(&doc) == Some(&heads) {
+                self.pushed_heads.remove(&doc);
+            }
+            self.learn_peer_heads(store, &doc, heads)?;
         }
         Ok(())
     }
@@ -1001,9 +1359,12 @@ impl Session {
             let request_open = self
                 .requests
                 .get(&state.scope)
-                .is_some_and(|request| !request.complete);
+                .is_some_and(RequestProgress::needs_retry);
+            self.scope_differs
+                .insert(state.scope.clone(), ours.digest != state.digest);
             if ours.digest == state.digest {
                 self.mismatch_streaks.remove(&state.scope);
+                self.fully_reconciled_at.remove(&state.scope);
                 self.events.push_back(Event::ScopeMatched {
                     scope: state.scope.clone(),
                     log_head: ours.log_head,
@@ -1018,10 +1379,17 @@ impl Session {
                         },
                     ));
                 }
+            } else if self.fully_reconciled_at.get(&state.scope) == Some(&state.digest) {
+                // A full reconciliation at this very digest of the peer's found nothing we lack: we
+                // hold more than the peer, in a scope it may not receive from us. Asking again would
+                // cost a full offer every few heartbeats and change nothing; the scope still counts
+                // as differing in the progress report, because it does.
             } else if !request_open && self.work.is_empty() && self.held_until_durable.is_empty() {
                 // Anti-entropy: the difference outlived everything in flight, so ask again. When it
-                // persists while neither side has anything left to send, our cursor cannot be
-                // trusted (a lost frame, a restored store): ask for the whole scope once.
+                // persists while neither side has anything left to send, neither our cursor nor what
+                // either side remembers about the other can be trusted (a lost frame, a replaced or
+                // restored store): ask for the whole scope, which also makes both sides check every
+                // document against what the other says it holds.
                 let streak = self
                     .mismatch_streaks
                     .entry(state.scope.clone())
@@ -1055,6 +1423,13 @@ impl Session {
 
     /// Records that the peer has `heads` of `doc` and decides what follows. Returns true when we hold
     /// every one of those heads (the peer has nothing we lack, as far as it told us).
+    ///
+    /// What the peer says it holds outranks what we remembered about it. When we hold all of its
+    /// heads, the shared heads become exactly those, even when that is less than we remembered, or
+    /// nothing at all: a peer whose store was replaced or restored says less than it used to hold,
+    /// and only believing it gets it what it lost. When the peer holds changes we lack, we cannot
+    /// tell how much of our history it has, so the remembered heads stay, unless the scope is being
+    /// reconciled in full because they failed already: then only the heads both hold count.
     fn learn_peer_heads<S: ReplicaStore + ?Sized>(
         &mut self,
         store: &mut S,
@@ -1063,17 +1438,38 @@ impl Session {
     ) -> Result<bool, StoreError> {
         let heads = sorted_heads(heads);
         let we_have_all = store.contains_changes(doc, &heads)?;
-        if we_have_all && !heads.is_empty() {
-            // Both sides hold everything up to these heads: remember it for the next session.
+        let distrusted = self.distrusted_scopes.contains(doc.scope());
+        let shared = if we_have_all {
+            Some(heads.clone())
+        } else if distrusted {
+            let mut held = Vec::with_capacity(heads.len());
+            for head in &heads {
+                if store.contains_changes(doc, std::slice::from_ref(head))? {
+                    held.push(*head);
+                }
+            }
+            Some(held)
+        } else {
+            None
+        };
+        if let Some(shared) = shared {
             let persisted = store.shared_heads(&self.config.peer_node, doc)?;
-            if persisted.as_ref() != Some(&heads) {
-                store.put_shared_heads(&self.config.peer_node, doc, &heads)?;
+            let unchanged = match &persisted {
+                Some(persisted) => persisted == &shared,
+                None => shared.is_empty(),
+            };
+            if !unchanged {
+                store.put_shared_heads(&self.config.peer_node, doc, &shared)?;
                 self.wrote_since_flush = true;
             }
         }
         let our_heads = store.doc_heads(doc)?.unwrap_or_default();
         self.peer_heads.insert(doc.clone(), heads.clone());
-        if we_have_all && our_heads != heads && self.config.send_scopes.contains(doc.scope()) {
+        if (we_have_all || distrusted)
+            && !our_heads.is_empty()
+            && our_heads != heads
+            && self.config.send_scopes.contains(doc.scope())
+        {
             self.queue_push(doc.clone());
         }
         Ok(we_have_all)
@@ -1123,26 +1519,26 @@ impl Session {
         let Some(request) = self.requests.get(scope) else {
             return;
         };
-        if !request.complete
-            || !request.waiting_docs.is_empty()
-            || !request.waiting_blobs.is_empty()
-        {
+        if !request.satisfied() {
             return;
         }
         if let (Some(epoch), Some(seq)) = (request.epoch, request.covered_up_to) {
             self.cursors_until_durable
                 .push((scope.clone(), Cursor { epoch, seq }));
         }
+        if request.full
+            && let Some(digest) = request.peer_digest
+        {
+            self.fully_reconciled_at.insert(scope.clone(), digest);
+        }
         self.check_in_sync();
     }
 
     fn check_in_sync(&mut self) {
         let all_reconciled = self.config.receive_scopes.iter().all(|scope| {
-            self.requests.get(scope).is_some_and(|request| {
-                request.complete
-                    && request.waiting_docs.is_empty()
-                    && request.waiting_blobs.is_empty()
-            })
+            self.requests
+                .get(scope)
+                .is_some_and(RequestProgress::satisfied)
         });
         let idle = self.work.is_empty()
             && self.outbound.is_empty()
@@ -1176,6 +1572,9 @@ impl Session {
     ) -> Result<(), StoreError> {
         let summary = store.scope_summary(scope)?;
         let cursor = if full {
+            // Asking for everything because the cursor failed means what we remember about the
+            // peer's holdings failed too: trust it no more in this session for this scope.
+            self.distrusted_scopes.insert(scope.clone());
             None
         } else {
             store.cursor(&self.config.peer_node, scope)?
@@ -1194,6 +1593,9 @@ impl Session {
                 waiting_docs: HashMap::new(),
                 waiting_blobs: HashSet::new(),
                 answered: false,
+                full,
+                missing_batch: false,
+                peer_digest: None,
             },
         );
         self.in_sync_reported = false;
@@ -1366,6 +1768,17 @@ impl Session {
         if peer_has == our_heads {
             return Ok(());
         }
+        if peer_has.is_empty() {
+            // The peer holds none of it, as far as we know: the saved form costs less than the
+            // history change by change.
+            let mut batch = Vec::new();
+            if let BatchFit::Added(_) = self.add_to_batch(store, &doc, &our_heads, &mut batch, 0)?
+                && let Some((_, message)) = self.pack_batch(batch)
+            {
+                self.send(message);
+                return Ok(());
+            }
+        }
         let changes = store.changes_since(&doc, &peer_has)?;
         if changes.is_empty() {
             return Ok(());
@@ -1431,7 +1844,9 @@ impl Session {
     }
 
     /// One frame of an offer. The pushes of its documents go first, so that by the time the requester
-    /// checks an entry it usually holds the changes already and answers nothing.
+    /// checks an entry it usually holds the changes already and answers nothing. Documents the peer
+    /// holds none of (as far as we know) go whole, in one compressed [`Documents`] batch per offer
+    /// frame, which ends the frame early when the batch is full.
     fn send_offer_chunk<S: ReplicaStore + ?Sized>(
         &mut self,
         store: &mut S,
@@ -1442,8 +1857,11 @@ impl Session {
         let mut chunk_end = job.after_seq;
         let mut budget = MAX_FRAME_PAYLOAD_BYTES - CHANGES_FRAME_OVERHEAD_BYTES;
         let mut pushes = Vec::new();
+        let mut batch: Vec<(SavedDocument, Vec<ChangeHash>)> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let distrusted = self.distrusted_scopes.contains(&job.scope);
         for (seq, item) in items {
-            if seq > job.up_to_seq {
+            if seq > job.up_to_seq || entries.len() + 1 >= MAX_OFFER_ENTRIES {
                 break;
             }
             let entry = match item {
@@ -1459,7 +1877,32 @@ impl Session {
                         chunk_end = seq;
                         continue;
                     }
-                    if self.peer_known_heads(store, &doc)? != heads {
+                    let remembered = store.shared_heads(&self.config.peer_node, &doc)?;
+                    let learned_this_session =
+                        self.peer_heads.contains_key(&doc) || self.pushed_heads.contains_key(&doc);
+                    let known = self.peer_known_heads(store, &doc)?;
+                    if distrusted && remembered.is_some() && !learned_this_session {
+                        // What we remember failed to explain a differing digest: list the document
+                        // with its heads and let the peer say what it holds.
+                        OfferEntry::Document { doc, heads }
+                    } else if known.is_empty() {
+                        match self.add_to_batch(store, &doc, &heads, &mut batch, batch_bytes)? {
+                            BatchFit::Added(bytes) => {
+                                batch_bytes += bytes;
+                                chunk_end = seq;
+                                continue;
+                            }
+                            BatchFit::BatchFull => break,
+                            BatchFit::TooLargeForAnyBatch => {
+                                pushes.push(doc.clone());
+                                let heads_fingerprint = heads_ack_fingerprint(&doc, &heads);
+                                OfferEntry::Pushed {
+                                    doc,
+                                    heads_fingerprint,
+                                }
+                            }
+                        }
+                    } else if known != heads {
                         pushes.push(doc.clone());
                         let heads_fingerprint = heads_ack_fingerprint(&doc, &heads);
                         OfferEntry::Pushed {
@@ -1486,6 +1929,30 @@ impl Session {
             entries.push(entry);
             chunk_end = seq;
         }
+        let mut follow_ups: Vec<Work> = pushes
+            .into_iter()
+            .map(|doc| {
+                self.queued_pushes.insert(doc.clone());
+                Work::Push(doc)
+            })
+            .collect();
+        if !batch.is_empty() {
+            let count = batch.len() as u32;
+            match self.pack_batch(batch) {
+                Some((batch_id, message)) => {
+                    follow_ups.push(Work::Send(Box::new(message)));
+                    entries.push(OfferEntry::Documents {
+                        batch: batch_id,
+                        count,
+                    });
+                }
+                None => {
+                    // Packing can only fail on a bound we already kept; the documents are found again
+                    // by the next request, so the offer ends before them rather than lying.
+                    return Ok(());
+                }
+            }
+        }
         let complete =
             chunk_end >= job.up_to_seq || entries.is_empty() && chunk_end == job.after_seq;
         let chunk_end = if complete { job.up_to_seq } else { chunk_end };
@@ -1499,14 +1966,7 @@ impl Session {
             digest: job.digest,
             entries,
         });
-        // The pushes go first, then the offer frame, then the rest of the offer.
-        let mut follow_ups: Vec<Work> = pushes
-            .into_iter()
-            .map(|doc| {
-                self.queued_pushes.insert(doc.clone());
-                Work::Push(doc)
-            })
-            .collect();
+        // The pushes go first, then the batch, then the offer frame, then the rest of the offer.
         follow_ups.push(Work::Send(Box::new(offer)));
         if !complete {
             follow_ups.push(Work::Offer(OfferJob {
@@ -1518,6 +1978,72 @@ impl Session {
             self.work.push_front(item);
         }
         Ok(())
+    }
+
+    /// Adds a document in saved form to the batch being built, if it fits.
+    fn add_to_batch<S: ReplicaStore + ?Sized>(
+        &mut self,
+        store: &S,
+        doc: &DocId,
+        heads: &[ChangeHash],
+        batch: &mut Vec<(SavedDocument, Vec<ChangeHash>)>,
+        batch_bytes: usize,
+    ) -> Result<BatchFit, StoreError> {
+        let Some(saved) = store.saved_document(doc)? else {
+            return Ok(BatchFit::TooLargeForAnyBatch);
+        };
+        // The document id and two length prefixes are what the list adds around the saved bytes.
+        let bytes = saved.len() + doc.to_string().len() + 8;
+        if bytes > DOCUMENTS_BATCH_BUDGET_BYTES {
+            return Ok(BatchFit::TooLargeForAnyBatch);
+        }
+        if batch_bytes + bytes > DOCUMENTS_BATCH_BUDGET_BYTES {
+            return Ok(BatchFit::BatchFull);
+        }
+        batch.push((
+            SavedDocument {
+                doc: doc.clone(),
+                saved,
+            },
+            heads.to_vec(),
+        ));
+        Ok(BatchFit::Added(bytes))
+    }
+
+    /// Compresses a batch, numbers it and remembers its documents' heads until the peer
+    /// acknowledges it. `None` when it cannot be packed.
+    fn pack_batch(
+        &mut self,
+        batch: Vec<(SavedDocument, Vec<ChangeHash>)>,
+    ) -> Option<(u64, Message)> {
+        let batch_id = self.next_batch_id;
+        let (documents, heads): (Vec<SavedDocument>, Vec<Vec<ChangeHash>>) =
+            batch.into_iter().unzip();
+        let packed = match Documents::pack(batch_id, &documents) {
+            Ok(packed) => packed,
+            Err(error) => {
+                self.events.push_back(Event::LocalError {
+                    message: format!("could not pack a batch of documents: {error}"),
+                    doc: None,
+                });
+                return None;
+            }
+        };
+        self.next_batch_id += 1;
+        let remembered: Vec<(DocId, Vec<ChangeHash>)> = documents
+            .into_iter()
+            .map(|document| document.doc)
+            .zip(heads)
+            .collect();
+        for (doc, heads) in &remembered {
+            // Until the batch is acknowledged, assume it arrives, as for any push.
+            self.pushed_heads.insert(doc.clone(), heads.clone());
+        }
+        self.batches_unacknowledged.insert(batch_id, remembered);
+        while self.batches_unacknowledged.len() > MAX_UNACKNOWLEDGED_BATCHES {
+            self.batches_unacknowledged.pop_first();
+        }
+        Some((batch_id, Message::Documents(packed)))
     }
 
     fn send(&mut self, message: Message) {

@@ -1547,6 +1547,10 @@ pub struct Pair {
     pub relay: Session,
     node_config: SessionConfig,
     relay_config: SessionConfig,
+    /// Why each side stopped trusting what it remembered about the other's store
+    /// ([`Event::PeerStoreNotRecognised`]), in the order it happened.
+    pub node_noticed: Vec<String>,
+    pub relay_noticed: Vec<String>,
 }
 
 /// What one [`Pair::run_until_idle`] cost.
@@ -1599,6 +1603,8 @@ impl Pair {
             relay,
             node_config,
             relay_config,
+            node_noticed: Vec::new(),
+            relay_noticed: Vec::new(),
         }
     }
 
@@ -1606,6 +1612,13 @@ impl Pair {
     pub fn reconnect(&mut self) {
         self.node = Session::new(self.node_config.clone(), &self.node_store, 0);
         self.relay = Session::new(self.relay_config.clone(), &self.relay_store, 0);
+    }
+
+    /// Lets time pass for both sessions (heartbeats, retries, timeouts), without delivering anything;
+    /// [`Self::run_until_idle`] then delivers what that made them send.
+    pub fn advance_to(&mut self, now_millis: u64) {
+        self.node.handle_timeout(&mut self.node_store, now_millis);
+        self.relay.handle_timeout(&mut self.relay_store, now_millis);
     }
 
     /// Delivers rounds until neither side has anything to send.
@@ -1634,9 +1647,18 @@ impl Pair {
             ] {
                 store.flush().map_err(|error| error.to_string())?;
                 session.handle_durable(store);
+            }
+            for (session, noticed) in [
+                (&mut self.node, &mut self.node_noticed),
+                (&mut self.relay, &mut self.relay_noticed),
+            ] {
                 while let Some(event) = session.poll_event() {
-                    if let Event::Closed { reason } = event {
-                        return Err(format!("session closed: {reason:?}"));
+                    match event {
+                        Event::Closed { reason } => {
+                            return Err(format!("session closed: {reason:?}"));
+                        }
+                        Event::PeerStoreNotRecognised { reason } => noticed.push(reason),
+                        _ => {}
                     }
                 }
             }

@@ -8,7 +8,10 @@
 //! * a **digest per scope**: the XOR of a fingerprint of every (document, heads) pair and every blob,
 //!   kept up to date on each write, so "is anything different" is one comparison;
 //! * per peer, the **shared heads** of every document (persisted as an automerge `sync::State`) and a
-//!   **cursor** into the peer's change log per scope.
+//!   **cursor** into the peer's change log per scope, together with the **epoch** of the peer's
+//!   store they describe. This remembered state is an optimisation only: it is dropped when the
+//!   peer's `Hello` shows that its store is not the one it describes, and whatever the peer itself
+//!   says it holds replaces it (see `PROTOCOL.md`, "Remembered state").
 //!
 //! Writes become durable at [`ReplicaStore::flush`]; the session holds back acknowledgements until the
 //! driver reports that a flush has happened, so that an acknowledged write survives a crash.
@@ -141,6 +144,20 @@ pub trait ReplicaStore {
         doc: &DocId,
         heads: &[ChangeHash],
     ) -> Result<(), StoreError>;
+
+    /// The epoch of `peer`'s store that the remembered shared heads and cursors describe, if any.
+    fn peer_epoch(&self, peer: &NodeId) -> Result<Option<u64>, StoreError>;
+
+    fn put_peer_epoch(&mut self, peer: &NodeId, epoch: u64) -> Result<(), StoreError>;
+
+    /// Drops everything remembered about what `peer` holds: its shared heads for every document, our
+    /// cursors into its log and the epoch they described. Called when the peer's store turns out to
+    /// be another one (replaced, or restored from an older copy), so that nothing is assumed.
+    fn forget_peer(&mut self, peer: &NodeId) -> Result<(), StoreError>;
+
+    /// The document in automerge's compacted saved form (`Automerge::save`), or `None` if the store
+    /// does not hold it. What a peer that holds none of the document is sent.
+    fn saved_document(&self, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// How far this store has received `peer`'s log for `scope`.
     fn cursor(&self, peer: &NodeId, scope: &Scope) -> Result<Option<Cursor>, StoreError>;
@@ -290,6 +307,37 @@ pub fn applicable_changes(
         }
     }
     Ok((accepted, missing_dependencies))
+}
+
+/// Turns a document received in saved form into its changes (in causal order) and its heads, so that
+/// every store applies it through [`ReplicaStore::apply_changes`] with the same dependency checks as
+/// any other change. The bytes come from a peer: they are bounded by [`MAX_DOCUMENT_BYTES`], loaded
+/// with automerge's hash verification, and a panic inside automerge is reported as a bad change.
+pub fn changes_of_saved_document(
+    doc_id: &DocId,
+    saved: &[u8],
+) -> Result<(Vec<Vec<u8>>, Vec<ChangeHash>), StoreError> {
+    if saved.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(StoreError::DocumentTooLarge {
+            doc: doc_id.clone(),
+            size_bytes: saved.len() as u64,
+        });
+    }
+    let loaded = std::panic::catch_unwind(|| automerge::Automerge::load(saved))
+        .map_err(|_| StoreError::BadChange {
+            doc: doc_id.clone(),
+            reason: "the saved document could not be loaded".into(),
+        })?
+        .map_err(|error| StoreError::BadChange {
+            doc: doc_id.clone(),
+            reason: format!("the saved document does not load: {error}"),
+        })?;
+    let changes = loaded
+        .get_changes(&[])
+        .into_iter()
+        .map(|change| change.raw_bytes().to_vec())
+        .collect();
+    Ok((changes, sorted_heads(loaded.get_heads())))
 }
 
 /// Checks a received piece of a blob against what has been received in order so far, and returns the

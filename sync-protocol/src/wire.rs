@@ -14,7 +14,7 @@ use crate::ids::{BlobId, DocId, NodeId, Scope};
 
 /// The protocol version this build speaks. A peer announcing another version gets
 /// [`ErrorCode::UnsupportedVersion`] and the session ends.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame payload accepted or produced, in bytes (1 MiB). A length prefix above it is
 /// refused before any of the payload is buffered.
@@ -46,6 +46,10 @@ pub const BLOB_CHUNK_BYTES: usize = 256 * 1024;
 /// The largest blob (file) the protocol transfers, in bytes (256 MiB).
 pub const MAX_BLOB_BYTES: u64 = 256 * 1024 * 1024;
 
+/// The most bytes a [`Documents`] batch may decompress to (1 MiB, one frame's worth). A receiver
+/// stops inflating at this bound, so a small frame cannot make it allocate more.
+pub const MAX_DOCUMENTS_BATCH_BYTES: usize = 1 << 20;
+
 /// Every message of the protocol. The variant order is the wire tag: never reorder, only append.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -73,6 +77,11 @@ pub enum Message {
     /// Tag 10. The last push for a document is applied and durable: the receiver now holds the heads
     /// the sender announced in it. Smaller than `Heads` because it names the heads by fingerprint.
     Ack(DocAck),
+    /// Tag 11 (version 2). Whole documents in automerge's saved form, for a peer that holds none of
+    /// them: a rebuild costs the compacted size of the data, not its history change by change.
+    Documents(Documents),
+    /// Tag 12 (version 2). Every document of a [`Documents`] batch is applied and durable.
+    DocumentsAck(DocumentsAck),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +93,16 @@ pub struct Hello {
     /// Identifies the sender's store; it changes when the store is created anew, which invalidates
     /// every cursor a peer holds into the sender's log.
     pub store_epoch: u64,
+    /// The head of the sender's change log for every scope the session shares (version 2). A peer
+    /// whose cursor into that log lies beyond it knows the sender's store went back in time.
+    pub log_heads: Vec<LogHead>,
+}
+
+/// Where one scope's change log ends in the sender's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHead {
+    pub scope: Scope,
+    pub seq: u64,
 }
 
 /// A position in a peer's change log: every log entry up to `seq` of the store `epoch` has been
@@ -144,6 +163,12 @@ pub enum OfferEntry {
         doc: DocId,
         heads_fingerprint: [u8; 8],
     },
+    /// Version 2: the `count` documents of [`Documents`] batch `batch`, sent just before this frame,
+    /// stand here in the log. Satisfied once that batch arrived whole and was applied.
+    Documents {
+        batch: u64,
+        count: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +195,31 @@ pub struct DocAck {
     pub doc: DocId,
     /// The first 8 bytes of the document fingerprint (see `PROTOCOL.md`) of the acknowledged heads.
     pub heads_fingerprint: [u8; 8],
+}
+
+/// A batch of whole documents: `compressed` is a raw DEFLATE stream (RFC 1951) of the postcard
+/// encoding of a `list<SavedDocument>`, at most [`MAX_DOCUMENTS_BATCH_BYTES`] once inflated.
+/// Compressing the batch as a whole shares the document ids' common prefix and the structure
+/// documents of one kind have in common, which per-document framing would pay for each time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Documents {
+    /// Chosen by the sender, growing within a session; named again by [`DocumentsAck`] and by the
+    /// offer entry that stands for the batch.
+    pub batch: u64,
+    pub compressed: Vec<u8>,
+}
+
+/// One document of a [`Documents`] batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedDocument {
+    pub doc: DocId,
+    /// The document as `Automerge::save` writes it: every change, compacted.
+    pub saved: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentsAck {
+    pub batch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,8 +377,18 @@ impl Message {
             }
         }
         match self {
-            Message::Hello(hello) => text_ok(&hello.software_version),
-            Message::SyncRequest(_) | Message::BlobAck(_) | Message::Ack(_) => Ok(()),
+            Message::Hello(hello) => {
+                if hello.log_heads.len() > MAX_SCOPES_PER_HEARTBEAT {
+                    return Err("too many scopes");
+                }
+                text_ok(&hello.software_version)
+            }
+            // A batch's inflated size is bounded where it is unpacked; its frame bounds the rest.
+            Message::SyncRequest(_)
+            | Message::BlobAck(_)
+            | Message::Ack(_)
+            | Message::Documents(_)
+            | Message::DocumentsAck(_) => Ok(()),
             Message::Offer(offer) => {
                 if offer.entries.len() > MAX_OFFER_ENTRIES {
                     return Err("too many offer entries");
@@ -339,7 +399,9 @@ impl Message {
                 offer.entries.iter().try_for_each(|entry| match entry {
                     OfferEntry::Document { heads, .. } => heads_ok(heads),
                     OfferEntry::Blob { len, .. } if *len > MAX_BLOB_BYTES => Err("blob too large"),
-                    OfferEntry::Blob { .. } | OfferEntry::Pushed { .. } => Ok(()),
+                    OfferEntry::Blob { .. }
+                    | OfferEntry::Pushed { .. }
+                    | OfferEntry::Documents { .. } => Ok(()),
                 })
             }
             Message::Changes(changes) => {
@@ -427,6 +489,71 @@ impl Message {
     }
 }
 
+impl Documents {
+    /// Encodes and compresses a batch. Fails when the inflated batch would exceed
+    /// [`MAX_DOCUMENTS_BATCH_BYTES`]; the sender then sends fewer documents.
+    pub fn pack(batch: u64, documents: &[SavedDocument]) -> Result<Self, EncodeError> {
+        use std::io::Write as _;
+        let plain = postcard::to_stdvec(documents)
+            .map_err(|error| EncodeError::Serialize(error.to_string()))?;
+        if plain.len() > MAX_DOCUMENTS_BATCH_BYTES {
+            return Err(EncodeError::TooLarge { len: plain.len() });
+        }
+        let mut encoder = flate2::write::DeflateEncoder::new(
+            Vec::with_capacity(plain.len() / 2),
+            flate2::Compression::default(),
+        );
+        encoder
+            .write_all(&plain)
+            .map_err(|error| EncodeError::Serialize(error.to_string()))?;
+        let compressed = encoder
+            .finish()
+            .map_err(|error| EncodeError::Serialize(error.to_string()))?;
+        Ok(Self { batch, compressed })
+    }
+
+    /// Inflates and decodes a received batch, reading at most [`MAX_DOCUMENTS_BATCH_BYTES`] so that
+    /// a small hostile frame cannot make the receiver allocate more.
+    pub fn unpack(&self) -> Result<Vec<SavedDocument>, DecodeError> {
+        use std::io::Read as _;
+        // Inflated piece by piece into a buffer that grows by doubling but never past the bound plus
+        // one byte (enough to tell that the bound was passed), so a bomb costs at most the bound and
+        // a small batch only what it holds.
+        let limit = MAX_DOCUMENTS_BATCH_BYTES + 1;
+        let mut reader =
+            flate2::read::DeflateDecoder::new(self.compressed.as_slice()).take(limit as u64);
+        let mut plain: Vec<u8> = Vec::new();
+        let mut piece = [0u8; 16 * 1024];
+        loop {
+            let read = reader
+                .read(&mut piece)
+                .map_err(|error| DecodeError::Malformed(format!("documents batch: {error}")))?;
+            if read == 0 {
+                break;
+            }
+            if plain.len() + read > plain.capacity() {
+                let wanted = (plain.capacity() * 2).max(plain.len() + read).min(limit);
+                plain.reserve_exact(wanted - plain.len());
+            }
+            plain.extend_from_slice(&piece[..read]);
+        }
+        if plain.len() > MAX_DOCUMENTS_BATCH_BYTES {
+            return Err(DecodeError::OutOfBounds(
+                "documents batch inflates past its bound",
+            ));
+        }
+        let (documents, rest) = postcard::take_from_bytes::<Vec<SavedDocument>>(&plain)
+            .map_err(|error| DecodeError::Malformed(format!("documents batch: {error}")))?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Malformed(format!(
+                "documents batch: {} bytes after the list",
+                rest.len()
+            )));
+        }
+        Ok(documents)
+    }
+}
+
 /// Splits a byte stream into frame payloads. A length prefix above [`MAX_FRAME_PAYLOAD_BYTES`] is an
 /// error before any of its payload is buffered. Consumed bytes are dropped in bulk, not per frame, so
 /// a stream of many tiny frames costs linear time; a driver that drains after every `extend` keeps at
@@ -486,6 +613,10 @@ mod tests {
             node_id: "node-30076-a".parse().expect("valid"),
             software_version: "0.1.0".into(),
             store_epoch: 7,
+            log_heads: vec![LogHead {
+                scope: "school:30076".parse().expect("valid"),
+                seq: 12,
+            }],
         })
     }
 

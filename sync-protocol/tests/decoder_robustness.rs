@@ -8,11 +8,16 @@
 //!   back to itself.
 //! - Every well-formed message encodes and decodes to itself, through the stream decoder too.
 //! - Every bound is accepted at its limit and refused one past it, even from an encoder that skips
-//!   `check_bounds`.
+//!   `check_bounds`; a batch of documents likewise at its inflated bound, and a small batch that
+//!   inflates far past it is refused without being inflated further.
+//! - A batch of documents (`Documents`), whose compressed bytes the frame decoder does not look into,
+//!   is unpacked wherever one decodes: unpacking never panics, and what unpacks packs again.
 //! - Every input kept in `fuzz/regressions/` is replayed through the same checks as the fuzz target.
 //!
 //! Each property runs `DEFAULT_CASES` cases (a few seconds in all); set `PROPTEST_CASES` for more.
 
+use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -23,10 +28,11 @@ use proptest::sample::select;
 use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
 use sync_protocol::wire::{
     BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocAck,
-    DocHeads, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, FrameDecoder, Heartbeat, Hello,
-    MAX_BLOB_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES,
-    MAX_SCOPES_PER_HEARTBEAT, MAX_TEXT_BYTES, Message, NodeHealth, Offer, OfferEntry,
-    PROTOCOL_VERSION, ScopeDigest, ScopeState, SyncRequest, SyncStatus,
+    DocHeads, Documents, DocumentsAck, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, FrameDecoder,
+    Heartbeat, Hello, LogHead, MAX_BLOB_BYTES, MAX_DOCUMENTS_BATCH_BYTES, MAX_FRAME_PAYLOAD_BYTES,
+    MAX_HEADS, MAX_OFFER_ENTRIES, MAX_SCOPES_PER_HEARTBEAT, MAX_TEXT_BYTES, Message, NodeHealth,
+    Offer, OfferEntry, PROTOCOL_VERSION, SavedDocument, ScopeDigest, ScopeState, SyncRequest,
+    SyncStatus,
 };
 
 const DEFAULT_CASES: u32 = 256;
@@ -71,7 +77,8 @@ fn check_input(data: &[u8]) {
 
 /// Decoding never panics, and a message that decodes keeps the bounds, re-encodes to a payload no
 /// longer than the one it came from (identical when as long: postcard's canonical form is the
-/// shortest), and decodes back to itself.
+/// shortest), and decodes back to itself. A batch of documents is unpacked too, as a receiver does
+/// before applying it.
 fn check_payload(payload: &[u8]) -> Option<Message> {
     let message = Message::decode_payload(payload).ok()?;
     assert_eq!(message.check_bounds(), Ok(()), "{message:?}");
@@ -84,7 +91,23 @@ fn check_payload(payload: &[u8]) -> Option<Message> {
         assert_eq!(reencoded, payload);
     }
     assert_eq!(Message::decode_payload(reencoded).as_ref(), Ok(&message));
+    if let Message::Documents(documents) = &message {
+        check_batch(documents);
+    }
     Some(message)
+}
+
+/// Unpacking a batch never panics, and a batch that unpacks packs again into one that unpacks to the
+/// same documents. The compressed bytes themselves are not compared: they are not canonical, and any
+/// valid DEFLATE stream of the list is as good as another. Packing cannot fail here, because the
+/// canonical encoding of what unpacked is never longer than the inflated bytes it came from, which
+/// unpacking kept within `MAX_DOCUMENTS_BATCH_BYTES`.
+fn check_batch(documents: &Documents) -> Option<Vec<SavedDocument>> {
+    let unpacked = documents.unpack().ok()?;
+    let repacked = Documents::pack(documents.batch, &unpacked)
+        .unwrap_or_else(|error| panic!("a batch unpacked but does not pack again: {error}"));
+    assert_eq!(repacked.unpack().as_ref(), Ok(&unpacked));
+    Some(unpacked)
 }
 
 /// Feeds `stream` to a fresh decoder in pieces of the given sizes (cycled) and returns the payloads.
@@ -167,9 +190,23 @@ fn digest() -> impl Strategy<Value = ScopeDigest> {
 }
 
 prop_compose! {
-    fn hello()(node_id in node_id(), software_version in text(), store_epoch in any::<u64>())
-        -> Hello {
-        Hello { protocol_version: PROTOCOL_VERSION, node_id, software_version, store_epoch }
+    fn log_head()(scope in scope(), seq in any::<u64>()) -> LogHead {
+        LogHead { scope, seq }
+    }
+}
+
+prop_compose! {
+    fn hello()(
+        node_id in node_id(),
+        software_version in text(),
+        store_epoch in any::<u64>(),
+        // A session shares a handful of scopes; the bound is exercised now and then.
+        log_heads in prop_oneof![
+            8 => vec(log_head(), 0..4),
+            1 => vec(log_head(), MAX_SCOPES_PER_HEARTBEAT..=MAX_SCOPES_PER_HEARTBEAT),
+        ],
+    ) -> Hello {
+        Hello { protocol_version: PROTOCOL_VERSION, node_id, software_version, store_epoch, log_heads }
     }
 }
 
@@ -193,6 +230,8 @@ fn offer_entry() -> impl Strategy<Value = OfferEntry> {
             doc,
             heads_fingerprint
         }),
+        (any::<u64>(), any::<u32>())
+            .prop_map(|(batch, count)| OfferEntry::Documents { batch, count }),
     ]
 }
 
@@ -311,6 +350,28 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    fn saved_document()(doc in doc_id(), saved in vec(any::<u8>(), 0..64)) -> SavedDocument {
+        SavedDocument { doc, saved }
+    }
+}
+
+fn saved_documents() -> impl Strategy<Value = Vec<SavedDocument>> {
+    vec(saved_document(), 0..4)
+}
+
+/// Batches as a sender packs them, and batches of arbitrary bytes: the frame carries `compressed`
+/// opaquely, so both are well-formed messages, and unpacking must refuse the second kind cleanly.
+fn documents() -> impl Strategy<Value = Documents> {
+    prop_oneof![
+        (any::<u64>(), saved_documents()).prop_map(|(batch, list)| {
+            Documents::pack(batch, &list).expect("a small batch packs")
+        }),
+        (any::<u64>(), vec(any::<u8>(), 0..256))
+            .prop_map(|(batch, compressed)| Documents { batch, compressed }),
+    ]
+}
+
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         hello().prop_map(Message::Hello),
@@ -324,6 +385,8 @@ fn message() -> impl Strategy<Value = Message> {
         heartbeat().prop_map(Message::Heartbeat),
         error_message().prop_map(Message::Error),
         doc_ack().prop_map(Message::Ack),
+        documents().prop_map(Message::Documents),
+        any::<u64>().prop_map(|batch| Message::DocumentsAck(DocumentsAck { batch })),
     ]
 }
 
@@ -377,16 +440,20 @@ fn mutate(bytes: &mut Vec<u8>, mutations: &[Mutation]) {
     }
 }
 
-/// The frames of every accepted vector in `PROTOCOL.md`, as seeds for mutation.
-static SPEC_FRAMES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+/// The frame of every accepted vector in `PROTOCOL.md`, by the name in its marker.
+static SPEC_VECTORS: LazyLock<BTreeMap<String, Vec<u8>>> = LazyLock::new(|| {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md");
     let text = std::fs::read_to_string(path).expect("PROTOCOL.md is readable");
-    let mut frames = Vec::new();
+    let mut vectors = BTreeMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        if !line.trim().starts_with("<!-- vector:") {
+        let Some(name) = line
+            .trim()
+            .strip_prefix("<!-- vector:")
+            .and_then(|rest| rest.strip_suffix("-->"))
+        else {
             continue;
-        }
+        };
         let digits: String = lines
             .by_ref()
             .skip_while(|line| line.trim() != "```hex")
@@ -394,14 +461,21 @@ static SPEC_FRAMES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
             .take_while(|line| line.trim() != "```")
             .flat_map(|line| line.chars().filter(|c| !c.is_whitespace()))
             .collect();
-        frames.push(hex::decode(digits).expect("vectors are hex"));
+        vectors.insert(
+            name.trim().to_owned(),
+            hex::decode(digits).expect("vectors are hex"),
+        );
     }
     assert!(
-        frames.len() >= 10,
+        vectors.len() >= 13,
         "PROTOCOL.md should hold a vector per message"
     );
-    frames
+    vectors
 });
+
+/// The same frames, as seeds for mutation.
+static SPEC_FRAMES: LazyLock<Vec<Vec<u8>>> =
+    LazyLock::new(|| SPEC_VECTORS.values().cloned().collect());
 
 // ---------------------------------------------------------------------------------------------------
 // Properties.
@@ -481,6 +555,29 @@ proptest! {
     }
 
     #[test]
+    fn every_packed_batch_unpacks_to_its_documents(
+        list in saved_documents(),
+        batch in any::<u64>(),
+    ) {
+        let packed = Documents::pack(batch, &list).expect("a small batch packs");
+        prop_assert_eq!(packed.batch, batch);
+        prop_assert_eq!(check_batch(&packed), Some(list));
+    }
+
+    #[test]
+    fn damaged_batches_never_panic_the_inflater_and_what_unpacks_is_sound(
+        list in saved_documents(),
+        mutations in vec(mutation(), 1..6),
+    ) {
+        // Damage inside `compressed`, where the frame decoder does not look: only unpacking can
+        // notice it, and it must refuse or give a sound list, never panic.
+        let mut damaged = Documents::pack(1, &list).expect("a small batch packs");
+        mutate(&mut damaged.compressed, &mutations);
+        check_batch(&damaged);
+        check_payload(&frame_payload(&Message::Documents(damaged)));
+    }
+
+    #[test]
     fn a_hello_of_any_other_version_is_refused_as_such_whatever_follows(
         version in any::<u32>().prop_filter("another version", |v| *v != PROTOCOL_VERSION),
         rest in vec(any::<u8>(), 0..64),
@@ -506,6 +603,12 @@ proptest! {
 /// Encodes without `check_bounds`, as a hostile or buggy peer could.
 fn payload_unchecked(message: &Message) -> Vec<u8> {
     postcard::to_allocvec(message).expect("serializes")
+}
+
+/// The payload of a message that keeps the bounds.
+fn frame_payload(message: &Message) -> Vec<u8> {
+    let frame = message.encode_frame().expect("keeps the bounds");
+    frame[FRAME_HEADER_BYTES..].to_vec()
 }
 
 #[track_caller]
@@ -563,7 +666,22 @@ fn hello_with(software_version: String) -> Message {
         node_id: parse("node-30076-a"),
         software_version,
         store_epoch: 1,
+        log_heads: Vec::new(),
     })
+}
+
+fn hello_with_log_heads(n: usize) -> Message {
+    let Message::Hello(mut hello) = hello_with("0.1.0".into()) else {
+        unreachable!()
+    };
+    // Distinct scopes, as a sender lists them; the wire bound counts entries either way.
+    hello.log_heads = (0..n)
+        .map(|i| LogHead {
+            scope: parse(&format!("school:{:05}", 10_000 + i)),
+            seq: i as u64,
+        })
+        .collect();
+    Message::Hello(hello)
 }
 
 fn error_with(message: String) -> Message {
@@ -652,6 +770,8 @@ fn every_bound_is_accepted_at_its_limit_and_refused_one_past_it() {
 
     assert_accepted(scope_states(MAX_SCOPES_PER_HEARTBEAT));
     assert_out_of_bounds(scope_states(MAX_SCOPES_PER_HEARTBEAT + 1));
+    assert_accepted(hello_with_log_heads(MAX_SCOPES_PER_HEARTBEAT));
+    assert_out_of_bounds(hello_with_log_heads(MAX_SCOPES_PER_HEARTBEAT + 1));
 
     // Text bounds count bytes, not characters: 128 four-byte characters are exactly at the limit.
     assert_accepted(hello_with("🦀".repeat(MAX_TEXT_BYTES / 4)));
@@ -728,24 +848,179 @@ fn a_count_far_beyond_the_payload_fails_fast_without_allocating_it() {
     assert!(Message::decode_payload(&[0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
 }
 
+/// Replaces the `len` bytes at `at` of a payload by `bytes`.
+fn spliced(payload: &[u8], at: usize, len: usize, bytes: &[u8]) -> Vec<u8> {
+    [&payload[..at], bytes, &payload[at + len..]].concat()
+}
+
 #[test]
 fn padded_varints_decode_to_the_same_message_and_re_encode_shorter() {
-    // The Hello vector with `store_epoch` 300 written as `ac 82 00` instead of `ac 02`.
-    let canonical = SPEC_FRAMES[0][FRAME_HEADER_BYTES..].to_vec();
-    assert_eq!(canonical[canonical.len() - 2..], [0xac, 0x02]);
-    let mut padded = canonical.clone();
-    padded.truncate(padded.len() - 1);
-    padded.extend_from_slice(&[0x82, 0x00]);
-    let message = check_payload(&padded).expect("postcard accepts padded varints");
-    assert_eq!(Some(message), check_payload(&canonical));
-    // A varint longer than its type allows is refused.
-    padded.truncate(padded.len() - 3);
-    padded.extend_from_slice(&[
-        0xac, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
-    ]);
+    // The Hello vector of section 11.1. Since version 2 it no longer ends with `store_epoch` (the log
+    // heads follow it), so the varints are found by the layout the spec annotates: tag, version,
+    // node id (1 + 12), software version (1 + 5), then `store_epoch` 300 as `ac 02`; the payload
+    // ends with the log head's `seq` 1236 as `d4 09`.
+    let canonical = SPEC_VECTORS["hello"][FRAME_HEADER_BYTES..].to_vec();
+    let store_epoch_at = 1 + 1 + (1 + 12) + (1 + 5);
+    assert_eq!(canonical[store_epoch_at..store_epoch_at + 2], [0xac, 0x02]);
+    let seq_at = canonical.len() - 2;
+    assert_eq!(canonical[seq_at..], [0xd4, 0x09]);
+    let message = check_payload(&canonical).expect("the vector decodes");
+
+    // Padding in the middle of the message and at its very end decodes to the same message.
+    let padded_epoch = spliced(&canonical, store_epoch_at, 2, &[0xac, 0x82, 0x00]);
+    assert_eq!(check_payload(&padded_epoch).as_ref(), Some(&message));
+    let padded_seq = spliced(&canonical, seq_at, 2, &[0xd4, 0x89, 0x80, 0x00]);
+    assert_eq!(check_payload(&padded_seq).as_ref(), Some(&message));
+
+    // A varint longer than its type allows (11 bytes for a `u64`) is refused.
+    let too_long = spliced(
+        &canonical,
+        store_epoch_at,
+        2,
+        &[
+            0xac, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ],
+    );
     assert!(matches!(
-        Message::decode_payload(&padded),
+        Message::decode_payload(&too_long),
         Err(DecodeError::Malformed(_))
+    ));
+}
+
+/// The postcard encoding of a one-document list whose encoding is exactly `len` bytes, the saved
+/// document being zeros: the most compressible content, as a hostile sender would choose.
+fn list_encoding_of_len(len: usize) -> Vec<u8> {
+    let encode = |saved_len: usize| {
+        postcard::to_allocvec(&vec![SavedDocument {
+            doc: doc(),
+            saved: vec![0; saved_len],
+        }])
+        .expect("serializes")
+    };
+    // The list adds a count, the document id and a length to the saved bytes; the length's varint
+    // has the same size for every `saved_len` used here, so one correction lands exactly.
+    let overhead = encode(len).len() - len;
+    let plain = encode(len - overhead);
+    assert_eq!(plain.len(), len);
+    plain
+}
+
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).expect("writes to memory");
+    encoder.finish().expect("writes to memory")
+}
+
+/// A batch travels in a frame like any message, and is unpacked after the frame decoded.
+fn unpack_received(documents: Documents) -> Result<Vec<SavedDocument>, DecodeError> {
+    let payload = frame_payload(&Message::Documents(documents));
+    match Message::decode_payload(&payload) {
+        Ok(Message::Documents(received)) => received.unpack(),
+        other => panic!("a Documents frame decodes as one: {other:?}"),
+    }
+}
+
+#[test]
+fn a_documents_batch_is_accepted_at_its_inflated_bound_and_refused_one_past_it() {
+    // At the bound: a sender may pack it, and a receiver unpacks it.
+    let at_limit = list_encoding_of_len(MAX_DOCUMENTS_BATCH_BYTES);
+    let (documents, rest) =
+        postcard::take_from_bytes::<Vec<SavedDocument>>(&at_limit).expect("decodes");
+    assert!(rest.is_empty());
+    let packed = Documents::pack(1, &documents).expect("a batch at the bound packs");
+    assert_eq!(unpack_received(packed), Ok(documents.clone()));
+    // The same bytes from another compressor are accepted just the same.
+    let compressed = deflate(&at_limit);
+    assert_eq!(
+        unpack_received(Documents {
+            batch: 1,
+            compressed
+        }),
+        Ok(documents)
+    );
+
+    // One byte past it: a sender refuses to pack it, and a receiver refuses it from a sender that
+    // compressed it anyway.
+    let one_past = list_encoding_of_len(MAX_DOCUMENTS_BATCH_BYTES + 1);
+    let (documents, _) =
+        postcard::take_from_bytes::<Vec<SavedDocument>>(&one_past).expect("decodes");
+    assert!(Documents::pack(1, &documents).is_err());
+    let compressed = deflate(&one_past);
+    assert!(matches!(
+        unpack_received(Documents {
+            batch: 1,
+            compressed
+        }),
+        Err(DecodeError::OutOfBounds(_))
+    ));
+}
+
+#[test]
+fn a_small_batch_that_inflates_far_past_its_bound_is_refused_without_inflating_the_rest() {
+    // A stream that inflates to the header of a one-document list and then `zeros` zero bytes, made
+    // in pieces so that the test itself never holds the inflated batch, and left open (a sync flush
+    // ends it on a byte boundary, without a final block). What follows is appended by the caller.
+    let open_stream = |zeros: usize| {
+        let mut header = postcard::to_allocvec(&vec![SavedDocument {
+            doc: doc(),
+            saved: Vec::new(),
+        }])
+        .expect("serializes");
+        // Replace the empty `saved` length (`00`, the last byte) by `zeros` as a varint.
+        header.pop();
+        let mut len = zeros;
+        while len >= 0x80 {
+            header.push((len as u8 & 0x7f) | 0x80);
+            len >>= 7;
+        }
+        header.push(len as u8);
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&header).expect("writes to memory");
+        let piece = vec![0u8; 1 << 16];
+        for _ in 0..zeros / piece.len() {
+            encoder.write_all(&piece).expect("writes to memory");
+        }
+        encoder
+            .write_all(&piece[..zeros % piece.len()])
+            .expect("writes to memory");
+        encoder.flush().expect("writes to memory");
+        encoder.get_ref().clone()
+    };
+    // A final block of the reserved type 3 (BFINAL = 1, BTYPE = 11): an inflater that reaches it
+    // fails. It marks how far inflating went.
+    let corrupt_final_block = 0x07;
+
+    // Within the bound, the inflater reaches the corrupt block and the batch is malformed.
+    let mut small = open_stream(1000);
+    small.push(corrupt_final_block);
+    assert!(matches!(
+        unpack_received(Documents {
+            batch: 1,
+            compressed: small
+        }),
+        Err(DecodeError::Malformed(_))
+    ));
+
+    // 64 MiB of zeros compress to about 64 KiB, well inside one frame: a bomb a peer can send. It is
+    // refused as out of bounds, not malformed: the inflater stopped producing output at the bound
+    // and never reached the corrupt block 63 MiB further on, so the receiver held at most the bound
+    // of inflated bytes, whatever the batch would inflate to. (The test cannot count allocations:
+    // that needs a global allocator, which is unsafe code, and the workspace forbids it. The output
+    // buffer's capacity may still grow past the bound by `Vec`'s doubling, a constant factor.)
+    let mut bomb = open_stream(64 << 20);
+    bomb.push(corrupt_final_block);
+    assert!(
+        bomb.len() < MAX_FRAME_PAYLOAD_BYTES / 8,
+        "{} bytes",
+        bomb.len()
+    );
+    assert!(matches!(
+        unpack_received(Documents {
+            batch: 1,
+            compressed: bomb
+        }),
+        Err(DecodeError::OutOfBounds(_))
     ));
 }
 

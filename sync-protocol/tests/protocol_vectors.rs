@@ -3,7 +3,8 @@
 //! The spec is the contract another vendor implements from, so it must never drift from the code:
 //! - every `<!-- vector: NAME -->` block must be what [`Message::encode_frame`] produces for the message
 //!   built by the constructor of the same name below, and must decode back to that message;
-//! - every `<!-- rejected: NAME -->` block must be refused with the documented kind of error;
+//! - every `<!-- rejected: NAME -->` block must be refused with the documented kind of error (a
+//!   `Documents` frame whose batch does not unpack counts as refused, as a receiver refuses it);
 //! - a vector in the file without a constructor here, or a constructor without a vector, fails;
 //! - every `Message` variant has at least one vector (an exhaustive `match` makes a new variant a
 //!   compile error here until it gets one);
@@ -19,10 +20,11 @@ use automerge::ChangeHash;
 use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
 use sync_protocol::wire::{
     BLOB_CHUNK_BYTES, BlobAck, BlobChunk, BlobRequest, Changes, Cursor, DecodeError, DocAck,
-    DocHeads, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, FrameDecoder, Heartbeat, Hello,
-    MAX_BLOB_BYTES, MAX_CHANGES_PER_FRAME, MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES,
-    MAX_SCOPES_PER_HEARTBEAT, MAX_TEXT_BYTES, Message, NodeHealth, Offer, OfferEntry,
-    PROTOCOL_VERSION, ScopeDigest, ScopeState, SyncRequest, SyncStatus,
+    DocHeads, Documents, DocumentsAck, ErrorCode, ErrorMessage, FRAME_HEADER_BYTES, FrameDecoder,
+    Heartbeat, Hello, LogHead, MAX_BLOB_BYTES, MAX_CHANGES_PER_FRAME, MAX_DOCUMENTS_BATCH_BYTES,
+    MAX_FRAME_PAYLOAD_BYTES, MAX_HEADS, MAX_OFFER_ENTRIES, MAX_SCOPES_PER_HEARTBEAT,
+    MAX_TEXT_BYTES, Message, NodeHealth, Offer, OfferEntry, PROTOCOL_VERSION, SavedDocument,
+    ScopeDigest, ScopeState, SyncRequest, SyncStatus,
 };
 
 const SPEC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md");
@@ -189,7 +191,7 @@ fn accepted_vectors() -> Vec<(&'static str, Message)> {
             Message::Error(ErrorMessage {
                 code: ErrorCode::UnsupportedVersion,
                 fatal: true,
-                message: "this side speaks protocol version 1".into(),
+                message: "this side speaks protocol version 2".into(),
                 doc: None,
             }),
         ),
@@ -209,7 +211,58 @@ fn accepted_vectors() -> Vec<(&'static str, Message)> {
                 heads_fingerprint: [1, 2, 3, 4, 5, 6, 7, 8],
             }),
         ),
+        (
+            "documents",
+            Message::Documents(Documents {
+                batch: 1,
+                compressed: stored_deflate(&documents_plain()),
+            }),
+        ),
+        (
+            "documents_ack",
+            Message::DocumentsAck(DocumentsAck { batch: 1 }),
+        ),
+        (
+            "offer_documents",
+            Message::Offer(Offer {
+                request_id: 4,
+                scope: scope("school:30076"),
+                epoch: 300,
+                after_seq: 1237,
+                up_to_seq: 1238,
+                complete: true,
+                digest: counting_digest(0x40),
+                entries: vec![OfferEntry::Documents { batch: 1, count: 1 }],
+            }),
+        ),
     ]
+}
+
+/// The one document of the `documents` vector: the timetable, with the same five placeholder bytes as
+/// the `changes` vector standing in for `Automerge::save` output (the wire treats them as opaque).
+fn documents_vector_list() -> Vec<SavedDocument> {
+    vec![SavedDocument {
+        doc: doc("school:30076/timetable"),
+        saved: vec![0x85, 0x6f, 0x4a, 0x83, 0x01],
+    }]
+}
+
+/// What the `documents` vector compresses: the postcard encoding of its `list<SavedDocument>`.
+fn documents_plain() -> Vec<u8> {
+    postcard::to_allocvec(&documents_vector_list()).expect("serializes")
+}
+
+/// A raw DEFLATE stream (RFC 1951) made by hand so that the vector does not depend on any
+/// compressor's choices: one final block stored without compression, `01` (BFINAL = 1, BTYPE = 00,
+/// then padding to the byte boundary), LEN and its ones' complement NLEN as little-endian 16-bit
+/// numbers, then the bytes themselves.
+fn stored_deflate(plain: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(plain.len()).expect("a stored block holds at most 65535 bytes");
+    let mut stream = vec![0x01];
+    stream.extend_from_slice(&len.to_le_bytes());
+    stream.extend_from_slice(&(!len).to_le_bytes());
+    stream.extend_from_slice(plain);
+    stream
 }
 
 /// How a rejected vector must be refused. `Malformed` carries the decoder's own wording, which is not
@@ -220,6 +273,10 @@ enum Refusal {
     UnsupportedVersion(u32),
     Malformed,
     OutOfBounds,
+    /// The frame decodes to a `Documents` message, but its batch is malformed when unpacked
+    /// (inflated and decoded, section 6.12). A receiver makes this refusal before applying any
+    /// document of the batch, and it is as fatal as a frame that does not decode.
+    BatchMalformed,
 }
 
 impl Refusal {
@@ -229,6 +286,19 @@ impl Refusal {
             DecodeError::UnsupportedVersion { theirs } => Refusal::UnsupportedVersion(*theirs),
             DecodeError::Malformed(_) => Refusal::Malformed,
             DecodeError::OutOfBounds(_) => Refusal::OutOfBounds,
+        }
+    }
+
+    /// The refusal of a frame that decodes: only a batch of documents is judged again, when it is
+    /// unpacked, because the frame decoder treats its compressed bytes as opaque.
+    fn of_decoded(message: &Message) -> Result<(), Self> {
+        match message {
+            Message::Documents(documents) => match documents.unpack() {
+                Ok(_) => Ok(()),
+                Err(DecodeError::Malformed(_)) => Err(Refusal::BatchMalformed),
+                Err(error) => Err(Refusal::of(&error)),
+            },
+            _ => Ok(()),
         }
     }
 }
@@ -273,11 +343,20 @@ fn rejected_vectors() -> Vec<(&'static str, Vec<u8>, Refusal)> {
         .to_be_bytes()
         .to_vec();
 
+    // The batch of the `documents` vector sent without compressing it: a well-formed frame whose
+    // `compressed` bytes an inflater reads as a stored block with inconsistent LEN and NLEN.
+    let documents_not_deflate = frame_of(&Message::Documents(Documents {
+        batch: 1,
+        compressed: documents_plain(),
+    }));
+
     vec![
+        // The next version this side does not speak: a Hello of any other version is refused the
+        // same way, whatever layout its later fields have (section 8).
         (
-            "hello_version_2",
-            frame_of(&hello(2)),
-            Refusal::UnsupportedVersion(2),
+            "hello_version_3",
+            frame_of(&hello(3)),
+            Refusal::UnsupportedVersion(3),
         ),
         ("trailing_byte", trailing_byte, Refusal::Malformed),
         ("bad_bool", bad_bool, Refusal::Malformed),
@@ -288,6 +367,11 @@ fn rejected_vectors() -> Vec<(&'static str, Vec<u8>, Refusal)> {
             Refusal::OutOfBounds,
         ),
         ("frame_too_large", frame_too_large, Refusal::FrameTooLarge),
+        (
+            "documents_not_deflate",
+            documents_not_deflate,
+            Refusal::BatchMalformed,
+        ),
     ]
 }
 
@@ -297,6 +381,10 @@ fn hello(protocol_version: u32) -> Message {
         node_id: "node-30076-a".parse::<NodeId>().expect("valid node id"),
         software_version: "0.1.0".into(),
         store_epoch: 300,
+        log_heads: vec![LogHead {
+            scope: scope("school:30076"),
+            seq: 1236,
+        }],
     })
 }
 
@@ -357,10 +445,12 @@ fn variant_tag(message: &Message) -> usize {
         Message::Heartbeat(_) => 8,
         Message::Error(_) => 9,
         Message::Ack(_) => 10,
+        Message::Documents(_) => 11,
+        Message::DocumentsAck(_) => 12,
     }
 }
 
-const VARIANT_NAMES: [&str; 11] = [
+const VARIANT_NAMES: [&str; 13] = [
     "Hello",
     "SyncRequest",
     "Offer",
@@ -372,6 +462,8 @@ const VARIANT_NAMES: [&str; 11] = [
     "Heartbeat",
     "Error",
     "Ack",
+    "Documents",
+    "DocumentsAck",
 ];
 
 /// Every error code with its wire number; exhaustive for the same reason as [`variant_tag`].
@@ -415,6 +507,10 @@ fn limits() -> BTreeMap<&'static str, u64> {
         ("MAX_TEXT_BYTES", MAX_TEXT_BYTES as u64),
         ("BLOB_CHUNK_BYTES", BLOB_CHUNK_BYTES as u64),
         ("MAX_BLOB_BYTES", MAX_BLOB_BYTES),
+        (
+            "MAX_DOCUMENTS_BATCH_BYTES",
+            MAX_DOCUMENTS_BATCH_BYTES as u64,
+        ),
         ("DocId::MAX_NAME_LEN", DocId::MAX_NAME_LEN as u64),
     ])
 }
@@ -632,6 +728,33 @@ fn every_vector_in_the_spec_encodes_and_decodes_as_the_code_does() {
 }
 
 #[test]
+fn the_documents_vector_unpacks_to_exactly_its_saved_document() {
+    let spec = read_spec();
+    let frame = spec
+        .accepted
+        .get("documents")
+        .expect("PROTOCOL.md has the documents vector");
+    let Ok(Message::Documents(documents)) = Message::decode_payload(&frame[FRAME_HEADER_BYTES..])
+    else {
+        panic!("the documents vector does not decode to a Documents message");
+    };
+    assert_eq!(documents.unpack(), Ok(documents_vector_list()));
+
+    // The stored block is laid out as section 11 annotates it, so that an implementer can check an
+    // inflater by hand: the block header, LEN = 30 and NLEN = !30 (little-endian), then the list.
+    let plain = documents_plain();
+    assert_eq!(plain.len(), 0x1e);
+    assert_eq!(documents.compressed[..5], [0x01, 0x1e, 0x00, 0xe1, 0xff]);
+    assert_eq!(documents.compressed[5..], plain[..]);
+
+    // The compressed bytes are not canonical: the reference compressor makes another stream of the
+    // same list, and a receiver must accept it just the same.
+    let packed = Documents::pack(1, &documents_vector_list()).expect("a small batch packs");
+    assert_ne!(packed.compressed, documents.compressed);
+    assert_eq!(packed.unpack(), Ok(documents_vector_list()));
+}
+
+#[test]
 fn every_rejected_vector_in_the_spec_is_refused_as_documented() {
     let spec = read_spec();
     let vectors = rejected_vectors();
@@ -667,7 +790,9 @@ fn every_rejected_vector_in_the_spec_is_refused_as_documented() {
         let mut decoder = FrameDecoder::new();
         decoder.extend(documented);
         let outcome = match decoder.next_payload() {
-            Ok(Some(payload)) => Message::decode_payload(&payload).map_err(|e| Refusal::of(&e)),
+            Ok(Some(payload)) => Message::decode_payload(&payload)
+                .map_err(|e| Refusal::of(&e))
+                .and_then(|message| Refusal::of_decoded(&message)),
             Ok(None) => {
                 writeln!(problems, "rejected vector {name:?} is an incomplete frame").ok();
                 continue;

@@ -47,6 +47,7 @@ fn hello_from(node: &str, protocol_version: u32) -> Vec<u8> {
         node_id: node.parse().expect("valid"),
         software_version: "9.9.9".into(),
         store_epoch: 5,
+        log_heads: Vec::new(),
     })
     .encode_frame()
     .expect("encodes");

@@ -21,6 +21,7 @@
 //! | `G` | `G` scope                             | the scope's digest and log head                |
 //! | `H` | `H` peer 0 doc                        | shared heads, as `encode_shared_heads`         |
 //! | `K` | `K` peer 0 scope                      | cursor: epoch(u64) seq(u64)                    |
+//! | `E` | `E` peer                              | the peer store epoch `H` and `K` describe (u64)|
 //! | `B` | `B` blob(32 bytes)                    | [`BlobRecord`]: partial or complete, lengths   |
 //! | `P` | `P` blob(32 bytes) offset(u64)        | up to [`crate::BLOB_STORAGE_CHUNK_BYTES`] bytes |
 //!
@@ -43,6 +44,7 @@ const TAG_LOG_INDEX: u8 = b'I';
 const TAG_SCOPE_SUMMARY: u8 = b'G';
 const TAG_SHARED_HEADS: u8 = b'H';
 const TAG_CURSOR: u8 = b'K';
+const TAG_PEER_EPOCH: u8 = b'E';
 const TAG_BLOB: u8 = b'B';
 const TAG_BLOB_PIECE: u8 = b'P';
 
@@ -139,6 +141,24 @@ pub fn cursor_key(peer: &NodeId, scope: &Scope) -> Vec<u8> {
     key.push(SEPARATOR);
     key.extend_from_slice(scope.to_string().as_bytes());
     key
+}
+
+/// The prefix of every shared-heads record about `peer`, and of nothing else.
+pub fn shared_heads_key_prefix(peer: &NodeId) -> Vec<u8> {
+    let mut key = tagged_text(TAG_SHARED_HEADS, &peer.to_string());
+    key.push(SEPARATOR);
+    key
+}
+
+/// The prefix of every cursor into `peer`'s log, and of nothing else.
+pub fn cursor_key_prefix(peer: &NodeId) -> Vec<u8> {
+    let mut key = tagged_text(TAG_CURSOR, &peer.to_string());
+    key.push(SEPARATOR);
+    key
+}
+
+pub fn peer_epoch_key(peer: &NodeId) -> Vec<u8> {
+    tagged_text(TAG_PEER_EPOCH, &peer.to_string())
 }
 
 pub fn blob_key(blob: &BlobId) -> Vec<u8> {

@@ -624,6 +624,64 @@ impl SledStore {
         Ok(())
     }
 
+    pub fn peer_epoch(&self, peer: &NodeId) -> Result<Option<u64>, StoreError> {
+        let bytes = self
+            .inner
+            .tree
+            .get(layout::peer_epoch_key(peer))
+            .map_err(io_error)?;
+        // A damaged record reads as unknown, which makes the session forget the peer and reconcile
+        // in full: safe, where trusting it might not be.
+        Ok(bytes.and_then(|bytes| layout::read_u64(&bytes)))
+    }
+
+    pub fn put_peer_epoch(&self, peer: &NodeId, epoch: u64) -> Result<(), StoreError> {
+        self.inner
+            .tree
+            .insert(layout::peer_epoch_key(peer), &epoch.to_be_bytes())
+            .map_err(io_error)?;
+        self.inner.group_commit.note_write();
+        Ok(())
+    }
+
+    /// Drops the peer's shared heads, our cursors into its log and its epoch, in one batch so that a
+    /// crash leaves either all of it or none.
+    pub fn forget_peer(&self, peer: &NodeId) -> Result<(), StoreError> {
+        let tree = &self.inner.tree;
+        let mut batch = sled::Batch::default();
+        for prefix in [
+            layout::shared_heads_key_prefix(peer),
+            layout::cursor_key_prefix(peer),
+        ] {
+            for key in tree.scan_prefix(prefix).keys() {
+                batch.remove(key.map_err(io_error)?);
+            }
+        }
+        batch.remove(layout::peer_epoch_key(peer));
+        self.apply(batch)
+    }
+
+    /// The document compacted into one `save()`. A document stored as a snapshot alone is that
+    /// snapshot already and is read without loading it.
+    pub fn saved_document(&self, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(record) = self.document_record(doc)? else {
+            return Ok(None);
+        };
+        if record.chunk_count == 0 && record.snapshot_bytes > 0 {
+            let snapshot = self
+                .inner
+                .tree
+                .get(layout::snapshot_key(doc))
+                .map_err(io_error)?;
+            if let Some(snapshot) = snapshot
+                && snapshot.len() as u64 == record.snapshot_bytes
+            {
+                return Ok(Some(snapshot.to_vec()));
+            }
+        }
+        self.with_document(doc, Automerge::save)
+    }
+
     pub fn cursor(&self, peer: &NodeId, scope: &Scope) -> Result<Option<Cursor>, StoreError> {
         let bytes = self
             .inner
@@ -1298,6 +1356,22 @@ impl ReplicaStore for SledStore {
         heads: &[ChangeHash],
     ) -> Result<(), StoreError> {
         SledStore::put_shared_heads(self, peer, doc, heads)
+    }
+
+    fn peer_epoch(&self, peer: &NodeId) -> Result<Option<u64>, StoreError> {
+        SledStore::peer_epoch(self, peer)
+    }
+
+    fn put_peer_epoch(&mut self, peer: &NodeId, epoch: u64) -> Result<(), StoreError> {
+        SledStore::put_peer_epoch(self, peer, epoch)
+    }
+
+    fn forget_peer(&mut self, peer: &NodeId) -> Result<(), StoreError> {
+        SledStore::forget_peer(self, peer)
+    }
+
+    fn saved_document(&self, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        SledStore::saved_document(self, doc)
     }
 
     fn cursor(&self, peer: &NodeId, scope: &Scope) -> Result<Option<Cursor>, StoreError> {

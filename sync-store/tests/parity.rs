@@ -112,6 +112,30 @@ fn run_script<S: ReplicaStore>(
     store
         .put_cursor(&peer, &school(), Cursor { epoch: 9, seq: 4 })
         .unwrap();
+    store.put_peer_epoch(&peer, 9).unwrap();
+    // A second peer whose store turned out to be another one: everything remembered about it goes,
+    // and nothing about the first peer.
+    let forgotten: NodeId = "node-30076-c".parse().unwrap();
+    store
+        .put_shared_heads(
+            &forgotten,
+            &essay,
+            &store.doc_heads(&essay).unwrap().unwrap(),
+        )
+        .unwrap();
+    store.put_shared_heads(&forgotten, &timetable, &[]).unwrap();
+    store
+        .put_cursor(&forgotten, &school(), Cursor { epoch: 3, seq: 2 })
+        .unwrap();
+    store.put_peer_epoch(&forgotten, 3).unwrap();
+    answers.push(format!("{:?}", store.forget_peer(&forgotten)));
+    answers.push(format!(
+        "{:?} {:?} {:?} {:?}",
+        store.shared_heads(&forgotten, &essay),
+        store.shared_heads(&forgotten, &timetable),
+        store.cursor(&forgotten, &school()),
+        store.peer_epoch(&forgotten)
+    ));
     store.flush().unwrap();
     answers
 }
@@ -129,6 +153,7 @@ fn observe(store: &impl ReplicaStore) -> Vec<String> {
         ));
         seen.push(format!("{scope} cursor: {:?}", store.cursor(&peer, &scope)));
     }
+    seen.push(format!("peer epoch: {:?}", store.peer_epoch(&peer)));
     for name in ["essay", "timetable", "missing"] {
         let doc = doc_id(&school(), name);
         let heads = store.doc_heads(&doc).unwrap();
@@ -150,6 +175,19 @@ fn observe(store: &impl ReplicaStore) -> Vec<String> {
                 store.changes_since(&doc, &heads)
             ));
         }
+        // The saved form loads to the same heads and history in both stores (the bytes themselves
+        // may differ in compression, so they are compared by what they load to).
+        let saved = store.saved_document(&doc).unwrap().map(|saved| {
+            let loaded = automerge::Automerge::load(&saved).unwrap();
+            let mut changes: Vec<Vec<u8>> = loaded
+                .get_changes(&[])
+                .iter()
+                .map(|change| change.raw_bytes().to_vec())
+                .collect();
+            changes.sort();
+            (loaded.get_heads(), changes)
+        });
+        seen.push(format!("{doc} saved: {saved:?}"));
     }
     let content: Vec<u8> = (0..1000u32).map(|index| (index % 251) as u8).collect();
     for blob in [
