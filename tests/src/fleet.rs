@@ -16,6 +16,11 @@
 //! Replicas are compared on disk: [`Fleet::stop_all`] stops every process with SIGTERM, after which
 //! [`Fleet::replicas`] opens each sled store (the running processes hold their locks) and reads the
 //! heads of every document and the strings they contain.
+//!
+//! Stores can also be sent back in time, as happens in the field: [`Fleet::replace_school`] and
+//! [`Fleet::rebuild_school_under_same_id`] wipe a node's disk and install it again (a new id, or
+//! the old one by `enrol --node`), and [`copy_directory`] with [`restore_directory`] put a stopped
+//! replica's data directory back as an earlier copy left it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -83,6 +88,10 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 pub const ONLINE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long every replica may take to converge once the link is good again: the issue's promise.
 pub const CONVERGENCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a replica whose store was lost or went back in time may take to hold everything again
+/// once it serves: a whole school's documents and its files from the relay (or the relay's from the
+/// nodes), on a loaded machine.
+pub const RESTORE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often waits re-check their condition.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -293,6 +302,77 @@ fn log_field(line: &str, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The value of an unlabelled gauge `name` in an OpenMetrics text (`name 42`).
+fn gauge_value(metrics: &str, name: &str) -> Option<u64> {
+    metrics.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        (words.next() == Some(name))
+            .then(|| words.next())
+            .flatten()
+            .and_then(|value| value.parse::<f64>().ok())
+            .map(|value| value as u64)
+    })
+}
+
+/// Whether a node's `GET /api/v1/sync/status` reads as "in sync with nothing waiting": linked, no
+/// document or file waiting to go out, and the relay's count of what it still has to send known and
+/// zero. Right after a reconnect neither side has heard the other's heartbeat yet, and "nothing
+/// reported" is not "nothing waits", so an unknown count does not read as in sync.
+pub fn claims_in_sync(status: &Json) -> bool {
+    status["connected"] == true
+        && status["documents_waiting_to_send"] == 0
+        && status["blobs_waiting_to_send"] == 0
+        && status["documents_waiting_to_receive"].as_u64() == Some(0)
+}
+
+/// Copies the directory `from` with everything in it to `to`, which must not exist yet: a backup of
+/// a stopped replica's data directory, as an administrator takes one (permissions kept, so the key
+/// files and the admin token stay private).
+pub fn copy_directory(from: &Path, to: &Path) {
+    assert!(
+        !to.exists(),
+        "{} exists already; a copy goes to a new place",
+        to.display()
+    );
+    std::fs::create_dir_all(to).unwrap_or_else(|error| panic!("{}: {error}", to.display()));
+    let permissions = std::fs::metadata(from)
+        .unwrap_or_else(|error| panic!("{}: {error}", from.display()))
+        .permissions();
+    std::fs::set_permissions(to, permissions).expect("directory permissions copied");
+    for entry in
+        std::fs::read_dir(from).unwrap_or_else(|error| panic!("{}: {error}", from.display()))
+    {
+        let entry = entry.expect("directory entry");
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            copy_directory(&source, &target);
+        } else if kind.is_file() {
+            std::fs::copy(&source, &target).unwrap_or_else(|error| {
+                panic!(
+                    "copying {} to {}: {error}",
+                    source.display(),
+                    target.display()
+                )
+            });
+        } else {
+            panic!(
+                "{} is neither a file nor a directory; a data directory holds none such",
+                source.display()
+            );
+        }
+    }
+}
+
+/// Puts the copy `backup` back in place of the directory `target`: `target` is deleted and the
+/// copy copied there, so the backup itself stays as it was (it could be restored again).
+pub fn restore_directory(target: &Path, backup: &Path) {
+    std::fs::remove_dir_all(target)
+        .unwrap_or_else(|error| panic!("removing {}: {error}", target.display()));
+    copy_directory(backup, target);
+}
+
 /// Runs one command to completion within [`COMMAND_TIMEOUT`], its stderr appended to
 /// `commands.log`; panics unless it succeeds, and returns its stdout.
 fn run_command(logs: &Path, mut command: Command, stdin: Option<&str>) -> String {
@@ -440,6 +520,23 @@ impl RelayProcess {
         response.text().await.expect("metrics text")
     }
 
+    /// How many documents the relay's store holds now (`digione_relay_store_documents`, counted by
+    /// the store on every write, so it is current at each scrape).
+    pub async fn store_documents(&self) -> u64 {
+        let metrics = self.metrics().await;
+        gauge_value(&metrics, "digione_relay_store_documents")
+            .unwrap_or_else(|| panic!("the relay's metrics count its documents:\n{metrics}"))
+    }
+
+    /// The relay's replica read from disk. The relay must be stopped (it holds the store's lock).
+    pub fn replica_on_disk(&self) -> Replica {
+        assert!(
+            self.process.child.is_none(),
+            "the relay must be stopped before its store is read"
+        );
+        Replica::read("relay", &self.data_dir.join("store"))
+    }
+
     /// `GET /api/v1/fleet/{node}` as an operator.
     pub async fn fleet_node(&self, node_id: &str) -> Json {
         self.operations_get(&format!("/api/v1/fleet/{node_id}"))
@@ -521,6 +618,38 @@ impl SchoolNode {
             .json()
             .await
             .expect("sync status is JSON")
+    }
+
+    /// How many documents the node's store holds now (`digione_node_store_documents` from
+    /// `GET /metrics`, which needs no login; the store keeps the count on every write).
+    pub async fn store_documents(&self) -> u64 {
+        let metrics = http_client()
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("the node's metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        gauge_value(&metrics, "digione_node_store_documents").unwrap_or_else(|| {
+            panic!(
+                "the metrics of school {} count its documents:\n{metrics}",
+                self.school
+            )
+        })
+    }
+
+    /// The node's replica read from disk. The node must be stopped (it holds the store's lock).
+    pub fn replica_on_disk(&self) -> Replica {
+        assert!(
+            self.process.child.is_none(),
+            "the node of school {} must be stopped before its store is read",
+            self.school
+        );
+        Replica::read(
+            &format!("node-{}", self.school),
+            &self.data_dir.join("store"),
+        )
     }
 
     pub async fn wait_online(&self) -> Duration {
@@ -828,6 +957,63 @@ impl Fleet {
         &self.schools[index]
     }
 
+    /// The disk of `school`'s node is lost, and school IT rebuilds the node under its old id,
+    /// exactly as the guides document it and nothing more: `digione-relay enrol --node ID --school
+    /// S --municipality M` (cloud-relay/README.md: a re-enrolment token that keeps the node's id),
+    /// then on an empty data directory `digione-node init --token T --relay HOST:PORT
+    /// --server-name N` (node/README.md), then `serve`. No roster import and no passwords: the
+    /// guide promises the school comes back from the relay.
+    ///
+    /// The node is SIGKILLed first (a failing disk gives no clean stop), its data directory
+    /// deleted and made again, empty, at the same path (the new disk mounted where the old one
+    /// was). Returns as soon as the rebuilt node serves, without waiting for it to be online, so
+    /// that a test can watch what it says from its first moment.
+    pub async fn rebuild_school_under_same_id(&mut self, school: &str) -> &SchoolNode {
+        let index = self
+            .schools
+            .iter()
+            .position(|node| node.school == school)
+            .expect("a school of the fleet");
+        let old = &mut self.schools[index];
+        old.process.kill();
+        let node_id = old.node_id.clone();
+        let data_dir = old.data_dir.clone();
+        std::fs::remove_dir_all(&data_dir).expect("the old node's disk is wiped");
+        std::fs::create_dir_all(&data_dir).expect("the new disk is an empty data directory");
+        let token = self.enrolment_token(&[
+            "--node",
+            &node_id,
+            "--school",
+            school,
+            "--municipality",
+            MUNICIPALITY,
+        ]);
+        let mut rebuilt = self
+            .init_and_serve(
+                school,
+                &format!("node-{school}-rebuilt"),
+                data_dir,
+                &token,
+                None,
+            )
+            .await;
+        // The node knows its id from its certificate as soon as it serves, online or not.
+        rebuilt.node_id = rebuilt.sync_status().await["node_id"]
+            .as_str()
+            .expect("an enrolled node reports its id")
+            .to_owned();
+        self.schools[index] = rebuilt;
+        &self.schools[index]
+    }
+
+    /// `digione-relay enrol` with `arguments`, run beside the serving relay; returns the token it
+    /// prints (alone on stdout, for scripts).
+    fn enrolment_token(&self, arguments: &[&str]) -> String {
+        let mut command = vec!["enrol"];
+        command.extend_from_slice(arguments);
+        self.relay.run(&command).trim().to_owned()
+    }
+
     /// Enrols a node of `school` into the data directory `name` under the fleet's root, imports
     /// `roster` and sets the password of its `users` when given, and starts it.
     async fn enrol_node(
@@ -836,12 +1022,21 @@ impl Fleet {
         name: &str,
         roster_and_users: Option<(&Path, &[&str])>,
     ) -> SchoolNode {
-        let token = self
-            .relay
-            .run(&["enrol", "--school", school, "--municipality", MUNICIPALITY])
-            .trim()
-            .to_owned();
-        let data_dir = self.root.join(name);
+        let token = self.enrolment_token(&["--school", school, "--municipality", MUNICIPALITY]);
+        self.init_and_serve(school, name, self.root.join(name), &token, roster_and_users)
+            .await
+    }
+
+    /// `digione-node init --token` with `token` against the proxy into `data_dir`, then the roster
+    /// and passwords when given, then `serve`; the process and its log are called `name`.
+    async fn init_and_serve(
+        &self,
+        school: &str,
+        name: &str,
+        data_dir: PathBuf,
+        token: &str,
+        roster_and_users: Option<(&Path, &[&str])>,
+    ) -> SchoolNode {
         let environment = SchoolNode::environment(&data_dir, self.proxy.address());
         let node_command = |arguments: &[&str]| {
             let mut command = Command::new(&binaries().node);
@@ -854,7 +1049,7 @@ impl Fleet {
         let init = node_command(&[
             "init",
             "--token",
-            &token,
+            token,
             "--relay",
             &proxy,
             "--server-name",
@@ -948,6 +1143,17 @@ impl Fleet {
     /// the proxy is pointed at, so the nodes reconnect through the proxy as before).
     pub async fn crash_and_restart_relay(&mut self) {
         self.relay.process.kill();
+        self.start_relay().await;
+    }
+
+    /// Stops the relay with SIGTERM (it flushes its store on the way out); the nodes go offline.
+    pub async fn stop_relay(&mut self) {
+        self.relay.process.stop().await;
+    }
+
+    /// Starts the stopped relay on its data directory (on a new port, which the proxy is pointed
+    /// at, so the nodes reconnect through the proxy as before).
+    pub async fn start_relay(&mut self) {
         self.relay.start().await;
         self.proxy.set_upstream(self.relay.sync_address);
     }
@@ -971,24 +1177,20 @@ impl Fleet {
         }
     }
 
-    /// `None` when the nodes of `schools` and the relay report nothing waiting either way, or a
-    /// description of the first one that is not there yet.
-    async fn first_not_converged(&self, schools: &[&str]) -> Option<String> {
+    /// `None` when the nodes of `schools` and the relay report nothing waiting either way (what
+    /// [`Fleet::wait_converged`] waits for), or a description of the first one that is not there
+    /// yet.
+    pub async fn first_not_converged(&self, schools: &[&str]) -> Option<String> {
         for node in self
             .schools
             .iter()
             .filter(|node| schools.contains(&node.school.as_str()))
         {
             let status = node.sync_status().await;
-            // Every count must be known, not merely absent: right after a reconnect neither side
-            // has heard the other's heartbeat yet, and "nothing reported" is not "nothing waits".
-            // The node's own counts go to zero only when the relay acknowledged (or its digest
-            // matched) every document and file.
-            let idle = status["connected"] == true
-                && status["documents_waiting_to_send"] == 0
-                && status["blobs_waiting_to_send"] == 0
-                && status["documents_waiting_to_receive"].as_u64() == Some(0);
-            if !idle {
+            // Every count must be known, not merely absent (see `claims_in_sync`). The node's
+            // own counts go to zero only when the relay acknowledged (or its digest matched)
+            // every document and file.
+            if !claims_in_sync(&status) {
                 return Some(format!("school {} reports {status}", node.school));
             }
             let view = self.relay.fleet_node(&node.node_id).await;
@@ -1080,7 +1282,10 @@ pub struct Replica {
 }
 
 impl Replica {
-    fn read(name: &str, store_dir: &Path) -> Replica {
+    /// Reads the store in `store_dir`, naming the replica `name` in failure messages. No process
+    /// may hold the store; opening it may write to it (sled recovers and flushes on open), so a
+    /// backup is inspected through a copy of it, never in place.
+    pub fn read(name: &str, store_dir: &Path) -> Replica {
         let store = SledStore::open(store_dir)
             .unwrap_or_else(|error| panic!("{name}: cannot open {}: {error}", store_dir.display()));
         let mut heads = BTreeMap::new();
