@@ -156,6 +156,56 @@ impl MemoryStore {
     }
 }
 
+/// Copies of what survives on disk, for the simulator's faults in which a store goes back in time:
+/// a backup taken and later restored, and the question of which replica still holds a write when
+/// another replica's store is lost.
+impl MemoryStore {
+    /// A new store holding exactly this store's durable state: what a backup of its disk taken now
+    /// would contain, or what the store would come back with after a crash. Without the crash model
+    /// every write is durable at once, so that is the live state. The copy keeps this store's epoch,
+    /// because a backup restored onto a rebuilt machine is the same store incarnation as far as its
+    /// own bookkeeping can tell, and it models crashes exactly when this store does. Its document
+    /// cache starts empty, as after a process start.
+    pub fn durable_copy(&self) -> MemoryStore {
+        let durable_state = self.durable.as_ref().unwrap_or(&self.live).clone();
+        // Built from the ordinary constructor so that any field added to the store later starts
+        // from its usual initial value here too.
+        let mut copy = MemoryStore::new(self.epoch);
+        copy.durable = self.durable.is_some().then(|| durable_state.clone());
+        copy.live = durable_state;
+        copy
+    }
+
+    /// True when the store's current state contains the change `hash` of `doc`. On a
+    /// [`Self::durable_copy`] that answers whether the change is durable; the loaded document is
+    /// cached, so asking about many changes of one document loads it once.
+    pub fn holds_change(&mut self, doc: &DocId, hash: &ChangeHash) -> Result<bool, StoreError> {
+        Ok(self
+            .document(doc)?
+            .is_some_and(|automerge| automerge.get_change_meta_by_hash(hash).is_some()))
+    }
+
+    /// True when the store holds the whole blob (a partly received blob does not count).
+    pub fn holds_complete_blob(&self, blob: &BlobId) -> bool {
+        self.live.blobs.contains_key(blob)
+    }
+
+    /// The blobs of which some bytes but not all have been received.
+    pub fn partial_blob_ids(&self) -> Vec<BlobId> {
+        self.live.partial_blobs.keys().copied().collect()
+    }
+
+    /// The bytes received so far of every partly received blob, together: it grows while a
+    /// download makes progress, which the simulator watches to tell a slow repair from none.
+    pub fn partial_blob_bytes(&self) -> u64 {
+        self.live
+            .partial_blobs
+            .values()
+            .map(|partial| partial.len() as u64)
+            .sum()
+    }
+}
+
 impl ReplicaStore for MemoryStore {
     fn epoch(&self) -> u64 {
         self.epoch

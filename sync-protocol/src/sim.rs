@@ -20,8 +20,23 @@
 //! Two scenarios come ready-made: [`SimConfig::with_faults`], twenty seconds of dense edits under
 //! constant faults, and [`SimConfig::school_days`], a school week of lessons with day-long outages,
 //! relay partitions, crashes of nodes and of the relay, and lossy periods.
+//!
+//! Both also have faults in which a replica's store goes back in time: a node's disk is lost and the
+//! node is rebuilt empty under its old identity (a new epoch), a node is restored from an older
+//! snapshot of its own durable state, and the relay is restored from one of its snapshots (both with
+//! the epoch the snapshot had, as a restored backup would). Writes that only the replaced store held
+//! durably are gone with it, and no protocol could bring them back; so at each replacement the
+//! simulator drops exactly those from its ledger of acknowledged writes, counts them in the report
+//! (`edits_lost_with_store`, `blobs_lost_with_store`), and still demands every other acknowledged
+//! write at every replica of its scope at the end.
+//!
+//! A run that cannot converge fails as soon as that is plain rather than at [`MAX_STEPS_PER_RUN`]:
+//! when sessions keep exchanging frames that make no replica store anything
+//! ([`MOST_FRAMES_WITHOUT_PROGRESS`]), or when healing has stored nothing for
+//! [`HEAL_STALL_HEARTBEAT_INTERVALS`] heartbeat intervals while digests still differ. Either way the
+//! failure names the seed, the scope and the two replicas that differ, and what is in flight.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use automerge::{ActorId, Automerge, ChangeHash, ROOT, transaction::Transactable};
 use rand::rngs::StdRng;
@@ -31,7 +46,7 @@ use serde::Serialize;
 use crate::ids::{BlobId, DocId, MunicipalityCode, NodeId, SchoolCode, Scope};
 use crate::memory::MemoryStore;
 use crate::session::{Event, Session, SessionConfig};
-use crate::store::ReplicaStore;
+use crate::store::{LogItem, ReplicaStore};
 use crate::wire::FRAME_HEADER_BYTES;
 
 /// The most steps (distinct instants of simulated time at which something happened) one run may
@@ -53,6 +68,53 @@ const SCHOOL_DAY_START_HOUR: u64 = 8;
 const SCHOOL_DAY_END_HOUR: u64 = 15;
 const SCHOOL_DAYS_PER_WEEK: u64 = 5;
 const DAYS_PER_WEEK: u64 = 7;
+
+/// How many snapshots of its durable state each replica keeps for a later restore; a new one pushes
+/// out the oldest, as a backup rotation would, so that a long run holds a bounded number of copies.
+pub const MAX_SNAPSHOTS_KEPT_PER_REPLICA: usize = 3;
+
+/// Mixed into the seed for the generator that plans and carries out the faults in which a store goes
+/// back in time. A generator of their own leaves every other decision of a seed (the workload, the
+/// cuts, the crashes, which frames are lost) as it would be without them, so a failing seed can be
+/// compared with the same seed with those faults turned off.
+const STORE_FAULT_SEED_SALT: u64 = 0x5354_4f52_4546_4c54;
+
+/// Healing ends early, as not converged, when the replicas still differ and no replica has stored
+/// anything for this many heartbeat intervals. Anti-entropy notices a difference within one interval
+/// and a full resync within a few more (a request is retried after three), so an engine that can
+/// repair a difference has long started to by then; one that cannot would otherwise spend the rest
+/// of `max_heal_millis` exchanging heartbeats.
+pub const HEAL_STALL_HEARTBEAT_INTERVALS: u64 = 20;
+
+/// A run stops, as failed, when this many frames other than heartbeats have been delivered since
+/// any replica last stored anything (a document change, a whole blob, or bytes of one). Every
+/// such frame of a working engine leads to a write within a few round trips, or is one of the few
+/// requests and offers that find nothing to do after a reconnect; fifty thousand in a row is two
+/// sessions answering each other for ever, which the clock would otherwise follow millisecond by
+/// millisecond until [`MAX_STEPS_PER_RUN`].
+pub const MOST_FRAMES_WITHOUT_PROGRESS: u64 = 50_000;
+
+/// The message tag of a `Heartbeat` (`PROTOCOL.md`, section 6.9): heartbeats flow whether or not
+/// anything needs repair, so they do not count towards [`MOST_FRAMES_WITHOUT_PROGRESS`].
+const HEARTBEAT_TAG: u8 = 8;
+
+/// Message names by tag (`PROTOCOL.md`, section 6), for describing what a stuck link exchanges.
+const MESSAGE_NAMES: [&str; 11] = [
+    "Hello",
+    "SyncRequest",
+    "Offer",
+    "Changes",
+    "Heads",
+    "BlobRequest",
+    "BlobChunk",
+    "BlobAck",
+    "Heartbeat",
+    "Error",
+    "Ack",
+];
+
+/// The most broken invariants one run records; the first few say what went wrong.
+const MAX_PROBLEMS_REPORTED: usize = 5;
 
 const BASE_LATENCY_MILLIS: u64 = 5;
 const RECONNECT_DELAY_MILLIS: u64 = 500;
@@ -90,6 +152,21 @@ pub struct SimConfig {
     pub node_crashes: Occurrences,
     /// The relay's crashes, with the same meaning.
     pub relay_crashes: Occurrences,
+    /// Per node: its disk is lost and it is rebuilt with an empty store under its old identity (the
+    /// same node id and scopes, a new epoch); it is down for a time from the range while rebuilt.
+    pub node_disk_losses: Occurrences,
+    /// Per node: its store is replaced by one of its own earlier snapshots, with the snapshot's
+    /// epoch; it is down for a time from the range while restored. Each restore also plans a
+    /// snapshot of that node at a random earlier moment, so there is always one to restore.
+    pub node_snapshot_restores: Occurrences,
+    /// The relay restored from one of its earlier snapshots in the same way; every relay session
+    /// starts again when it is back.
+    pub relay_snapshot_restores: Occurrences,
+    /// How often each replica's durable state is copied, at random moments, as a backup would be;
+    /// the newest [`MAX_SNAPSHOTS_KEPT_PER_REPLICA`] are kept.
+    pub snapshots_per_replica_per_hour: f64,
+    /// Store faults at fixed moments, besides the random ones: for tests that need one to happen.
+    pub planned_store_faults: Vec<PlannedStoreFault>,
     pub workload: Workload,
     /// The largest file a pupil or teacher uploads; every replica of its scope keeps a copy.
     pub max_blob_bytes: usize,
@@ -128,6 +205,30 @@ impl Occurrences {
         shortest_millis: 0,
         longest_millis: 0,
     };
+}
+
+/// A fault in which a replica's store goes back in time, at a moment chosen by the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedStoreFault {
+    pub at_millis: u64,
+    pub kind: StoreFault,
+    /// How long the replica is down while it is rebuilt or restored; its sessions start again after.
+    pub down_millis: u64,
+}
+
+/// Which store goes back in time, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFault {
+    /// The node's disk is lost; it comes back with an empty store and a new epoch under its old id.
+    NodeDiskLost { node: usize },
+    /// A snapshot of the node's durable state is taken at `snapshot_at_millis` (before the fault)
+    /// and the node's store is later replaced by one of its kept snapshots, epoch and all.
+    NodeRestoredFromSnapshot {
+        node: usize,
+        snapshot_at_millis: u64,
+    },
+    /// The same for the relay.
+    RelayRestoredFromSnapshot { snapshot_at_millis: u64 },
 }
 
 /// What pupils, teachers and operators edit and upload.
@@ -187,6 +288,25 @@ impl SimConfig {
                 per_hour: 0.015 * 3_600.0,
                 ..Occurrences::NEVER
             },
+            // Each kind of store fault happens in about two runs of five, so the default eight seeds
+            // of CI see every kind most of the time; the focused tests make each one certain.
+            node_disk_losses: Occurrences {
+                per_hour: 0.004 * 3_600.0,
+                shortest_millis: 500,
+                longest_millis: 3_000,
+            },
+            node_snapshot_restores: Occurrences {
+                per_hour: 0.004 * 3_600.0,
+                shortest_millis: 500,
+                longest_millis: 3_000,
+            },
+            relay_snapshot_restores: Occurrences {
+                per_hour: 0.02 * 3_600.0,
+                shortest_millis: 500,
+                longest_millis: 3_000,
+            },
+            snapshots_per_replica_per_hour: 0.1 * 3_600.0,
+            planned_store_faults: Vec::new(),
             workload: Workload::Steady {
                 edits_per_node_per_hour: 5.0 * 3_600.0,
                 blobs_per_node_per_hour: 0.3 * 3_600.0,
@@ -252,6 +372,27 @@ impl SimConfig {
                 shortest_millis: 10_000,
                 longest_millis: 5 * 60_000,
             },
+            // About one of each kind of store fault a week (far more than a real fleet would see),
+            // so that the two weeks CI runs almost always have some. A rebuilt school server takes
+            // hours to come back; a restore from a backup less.
+            node_disk_losses: Occurrences {
+                per_hour: 0.04 / 24.0,
+                shortest_millis: 30 * 60_000,
+                longest_millis: 4 * HOUR_MILLIS,
+            },
+            node_snapshot_restores: Occurrences {
+                per_hour: 0.04 / 24.0,
+                shortest_millis: 10 * 60_000,
+                longest_millis: 2 * HOUR_MILLIS,
+            },
+            relay_snapshot_restores: Occurrences {
+                per_hour: 0.2 / 24.0,
+                shortest_millis: 10 * 60_000,
+                longest_millis: HOUR_MILLIS,
+            },
+            // About a backup a day per replica, at no fixed hour.
+            snapshots_per_replica_per_hour: 1.0 / 24.0,
+            planned_store_faults: Vec::new(),
             workload: Workload::SchoolDays {
                 bursts_per_node_per_school_day: 6,
                 fewest_edits_per_burst: 3,
@@ -274,6 +415,9 @@ pub struct SimReport {
     pub heal_millis: u64,
     /// Whether the healing phase ended with every replica equal and nothing in flight.
     pub converged: bool,
+    /// Whether healing ended early because the replicas differed and nothing had been stored for
+    /// [`HEAL_STALL_HEARTBEAT_INTERVALS`] heartbeat intervals.
+    pub heal_stalled: bool,
     /// Distinct instants of simulated time the clock stopped at.
     pub steps: u64,
     /// Steps at which nothing was due: zero unless the clock computes its next stop wrongly.
@@ -295,12 +439,33 @@ pub struct SimReport {
     pub frames_cut: u64,
     pub frames_duplicated: u64,
     pub edits_made: usize,
+    /// Every edit and blob acknowledged during the run, including those later lost with a store.
     pub edits_acknowledged: usize,
     pub blobs_acknowledged: usize,
+    /// Acknowledged edits and blobs that only a replaced store held durably when it was replaced:
+    /// gone with it, so dropped from the ledger the final check holds every replica to. Each of them
+    /// was checked to have been in the replaced store's durable state.
+    pub edits_lost_with_store: usize,
+    pub blobs_lost_with_store: usize,
+    /// Partly received blobs, at the end, of which no replica holds the whole any more (the only
+    /// whole copy was lost with a replaced store), so that their download can never finish. They
+    /// are left behind in the stores; convergence does not wait for them.
+    pub partial_blobs_orphaned: usize,
     /// Edits and uploads that were due at a node (or at the relay) while it was down.
     pub writes_skipped_while_down: usize,
     pub node_crashes: usize,
     pub relay_crashes: usize,
+    /// Store faults that happened (a fault planned after the end of the fault phase does not).
+    pub node_disk_losses: usize,
+    pub node_snapshot_restores: usize,
+    pub relay_snapshot_restores: usize,
+    /// Snapshots of a replica's durable state taken, of which each replica keeps the newest few.
+    pub snapshots_taken: usize,
+    /// How far back in time the restores went: the ages of the restored snapshots, summed.
+    pub restored_snapshots_age_millis: u64,
+    /// National changes the operators wrote again into a relay restored from a snapshot, since no
+    /// node may send them back; see `Simulation::operators_write_national_documents_again`.
+    pub operator_changes_written_again: usize,
     pub partitions: usize,
     pub relay_partitions: usize,
     pub lossy_periods: usize,
@@ -333,6 +498,13 @@ enum Action {
     RestartNode(usize),
     CrashRelay,
     RestartRelay,
+    /// A copy of the replica's durable state is kept for a later restore.
+    SnapshotNode(usize),
+    SnapshotRelay,
+    /// The replica's store is replaced and the replica stays down until its planned restart.
+    LoseNodeDisk(usize),
+    RestoreNodeFromSnapshot(usize),
+    RestoreRelayFromSnapshot,
     StartLossyPeriod,
     EndLossyPeriod,
 }
@@ -356,6 +528,23 @@ struct Peer {
     unflushed_blobs: Vec<(Scope, BlobId)>,
     /// The store's [`content_stamp`] at its last flush.
     flushed_stamp: Vec<u64>,
+    /// Copies of the store's durable state taken earlier, oldest first, at most
+    /// [`MAX_SNAPSHOTS_KEPT_PER_REPLICA`].
+    snapshots: VecDeque<Snapshot>,
+}
+
+/// A copy of a replica's durable state, as a backup taken at `taken_at_millis` would hold it.
+#[derive(Debug)]
+struct Snapshot {
+    taken_at_millis: u64,
+    store: MemoryStore,
+}
+
+/// One of the replicas whose store a fault can replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replica {
+    Node(usize),
+    Relay,
 }
 
 impl Peer {
@@ -368,6 +557,7 @@ impl Peer {
             unflushed_edits: Vec::new(),
             unflushed_blobs: Vec::new(),
             flushed_stamp: Vec::new(),
+            snapshots: VecDeque::new(),
         }
     }
 
@@ -453,6 +643,9 @@ fn session_has_pending_work(session: &Session) -> bool {
 pub struct Simulation {
     config: SimConfig,
     rng: StdRng,
+    /// Plans and carries out the faults in which a store goes back in time; see
+    /// [`STORE_FAULT_SEED_SALT`].
+    store_fault_rng: StdRng,
     now: u64,
     /// Grows with every planned action and every frame put on a link, so that two of them due at
     /// the same millisecond happen in the order they were planned or sent.
@@ -467,11 +660,28 @@ pub struct Simulation {
     schedule: Schedule,
     /// How many lossy periods are in force; frames suffer faults while it is above zero.
     lossy_periods_in_force: u32,
+    /// The ledger: every acknowledged edit and blob that must be at every replica of its scope at
+    /// the end, less those lost with a replaced store (see [`Self::replace_store`]).
     acknowledged_edits: Vec<(DocId, ChangeHash)>,
     acknowledged_blobs: Vec<(Scope, BlobId)>,
     /// Why the run could not be planned or had to stop; [`Self::check`] reports it.
     aborted: Option<String>,
+    /// Invariants found broken during the run (an acknowledged write that no replica held durably
+    /// any more); [`Self::check`] reports them.
+    problems: Vec<String>,
+    progress_watch: ProgressWatch,
     report: SimReport,
+}
+
+/// What was delivered since any replica last stored anything; see [`MOST_FRAMES_WITHOUT_PROGRESS`].
+#[derive(Debug, Default)]
+struct ProgressWatch {
+    /// [`Simulation::progress_stamp`] when it last changed, and when that was.
+    stamp: Vec<u64>,
+    since_millis: u64,
+    frames: u64,
+    /// The same frames by link (node index) and message tag.
+    frames_by_link_and_tag: BTreeMap<(usize, u8), u64>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -481,6 +691,13 @@ impl std::fmt::Debug for Simulation {
             .field("seed", &self.config.seed)
             .field("now", &self.now)
             .finish()
+    }
+}
+
+fn snapshot_action(replica: Replica) -> Action {
+    match replica {
+        Replica::Node(index) => Action::SnapshotNode(index),
+        Replica::Relay => Action::SnapshotRelay,
     }
 }
 
@@ -512,6 +729,7 @@ fn doc_in(scope: &Scope, number: usize) -> DocId {
 impl Simulation {
     pub fn new(config: SimConfig) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
+        let store_fault_rng = StdRng::seed_from_u64(config.seed ^ STORE_FAULT_SEED_SALT);
         let relay = Peer::new(
             "relay".parse().unwrap_or_else(|_| unreachable!("valid")),
             rng.random(),
@@ -544,6 +762,7 @@ impl Simulation {
                 ..SimReport::default()
             },
             rng,
+            store_fault_rng,
             now: 0,
             order: 0,
             relay,
@@ -556,6 +775,8 @@ impl Simulation {
             acknowledged_edits: Vec::new(),
             acknowledged_blobs: Vec::new(),
             aborted: None,
+            problems: Vec::new(),
+            progress_watch: ProgressWatch::default(),
             config,
         };
         if let Err(problem) = simulation.plan() {
@@ -570,9 +791,12 @@ impl Simulation {
             self.run_phases();
         }
         self.report.simulated_millis = self.now;
-        self.report.edits_acknowledged = self.acknowledged_edits.len();
-        self.report.blobs_acknowledged = self.acknowledged_blobs.len();
+        self.report.edits_acknowledged =
+            self.acknowledged_edits.len() + self.report.edits_lost_with_store;
+        self.report.blobs_acknowledged =
+            self.acknowledged_blobs.len() + self.report.blobs_lost_with_store;
         self.report.events_processed = self.events_so_far();
+        self.report.partial_blobs_orphaned = self.orphaned_partial_blobs();
         self.report.clone()
     }
 
@@ -590,9 +814,21 @@ impl Simulation {
         self.begin_healing();
         let heal_started = self.now;
         let heal_deadline = heal_started + self.config.max_heal_millis;
+        let stall_millis = HEAL_STALL_HEARTBEAT_INTERVALS * self.config.heartbeat_interval_millis;
+        let mut last_progress = (self.progress_stamp(), self.now);
         loop {
             if self.converged() {
                 self.report.converged = true;
+                break;
+            }
+            let stamp = self.progress_stamp();
+            if stamp != last_progress.0 {
+                last_progress = (stamp, self.now);
+            } else if self.now - last_progress.1 >= stall_millis && !self.digests_equal() {
+                // Nothing was written anywhere for many heartbeat intervals and the replicas still
+                // differ: the sessions have stopped repairing it, and waiting for the deadline would
+                // only spend time on heartbeats (or on frames that change nothing).
+                self.report.heal_stalled = true;
                 break;
             }
             match self.next_wakeup() {
@@ -607,8 +843,41 @@ impl Simulation {
         self.report.heal_millis = self.now - heal_started;
     }
 
-    /// Asserts that the run finished, converged, and lost nothing acknowledged; the error says what
-    /// differs.
+    /// Where every replica's change logs end and how many blob bytes it has half received: it
+    /// changes whenever any replica stores anything, so healing that leaves it alone makes no
+    /// progress.
+    fn progress_stamp(&self) -> Vec<u64> {
+        std::iter::once(&self.relay)
+            .chain(&self.nodes)
+            .flat_map(|peer| {
+                content_stamp(&peer.store, &self.fleet_scopes)
+                    .into_iter()
+                    .chain([peer.store.partial_blob_bytes()])
+            })
+            .collect()
+    }
+
+    /// True when the relay and every node agree on the digest of every scope the node receives.
+    fn digests_equal(&self) -> bool {
+        self.nodes.iter().enumerate().all(|(index, node)| {
+            self.node_receive_scopes(index).iter().all(|scope| {
+                let relay = self
+                    .relay
+                    .store
+                    .scope_summary(scope)
+                    .map(|summary| summary.digest);
+                let local = node
+                    .store
+                    .scope_summary(scope)
+                    .map(|summary| summary.digest);
+                relay.is_ok() && relay == local
+            })
+        })
+    }
+
+    /// Asserts that the run finished, broke no invariant on the way, converged (the relay and every
+    /// node agree on the digest of every scope the node receives), and lost nothing acknowledged
+    /// that was not lost with a replaced store; the error says what differs.
     pub fn check(&mut self) -> Result<(), String> {
         let seed = self.config.seed;
         if let Some(problem) = &self.aborted {
@@ -620,9 +889,28 @@ impl Simulation {
                 self.report.idle_steps
             ));
         }
+        if !self.problems.is_empty() {
+            return Err(format!("seed {seed}: {}", self.problems.join("; ")));
+        }
+        // The relay is connected to every node and to nothing else, so these are all the pairs of
+        // connected replicas; equal digests mean equal content, and a pair that still differs after
+        // healing is a replica that never got back what it lacks.
         for index in 0..self.nodes.len() {
             for scope in self.node_receive_scopes(index) {
-                self.check_scope_equal(index, &scope)?;
+                if let Some(difference) = self.describe_scope_difference(index, &scope)? {
+                    let stalled = if self.report.heal_stalled {
+                        format!(
+                            " (no replica stored anything in the last \
+                             {HEAL_STALL_HEARTBEAT_INTERVALS} heartbeat intervals)"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    return Err(format!(
+                        "seed {seed}: after {} ms of healing{stalled}, {difference}",
+                        self.report.heal_millis
+                    ));
+                }
             }
         }
         for (doc, hash) in &self.acknowledged_edits {
@@ -675,7 +963,15 @@ impl Simulation {
         )
     }
 
-    fn check_scope_equal(&self, index: usize, scope: &Scope) -> Result<(), String> {
+    /// `None` when the relay's and a node's digests of `scope` are equal; otherwise what differs,
+    /// naming the scope, both replicas with their epochs and digests, whether anything was still
+    /// queued between them (nothing queued means the sessions believe they are in sync and will
+    /// never repair it), and the documents and blobs that differ.
+    fn describe_scope_difference(
+        &self,
+        index: usize,
+        scope: &Scope,
+    ) -> Result<Option<String>, String> {
         let node = &self.nodes[index];
         let relay_summary = self
             .relay
@@ -687,7 +983,7 @@ impl Simulation {
             .scope_summary(scope)
             .map_err(|error| error.to_string())?;
         if relay_summary.digest == node_summary.digest {
-            return Ok(());
+            return Ok(None);
         }
         let mut differing = Vec::new();
         for doc in (0..DOCS_PER_SCOPE).map(|number| doc_in(scope, number)) {
@@ -702,14 +998,45 @@ impl Simulation {
                 .map_err(|error| error.to_string())?;
             if relay_heads != node_heads {
                 differing.push(format!(
-                    "{doc}: relay {relay_heads:?} vs node {node_heads:?}"
+                    "{doc}: relay {} vs node {}",
+                    describe_heads(relay_heads.as_deref()),
+                    describe_heads(node_heads.as_deref())
                 ));
             }
         }
-        Err(format!(
-            "seed {}: scope {scope} differs between the relay and {}: {differing:?}",
-            self.config.seed, node.id
-        ))
+        let relay_blobs = blobs_in_scope(&self.relay.store, scope)?;
+        let node_blobs = blobs_in_scope(&node.store, scope)?;
+        let blobs_only_at_relay = relay_blobs.difference(&node_blobs).count();
+        let blobs_only_at_node = node_blobs.difference(&relay_blobs).count();
+        if blobs_only_at_relay + blobs_only_at_node > 0 {
+            differing.push(format!(
+                "{blobs_only_at_relay} blobs only at the relay, {blobs_only_at_node} only at the node"
+            ));
+        }
+        let link = &self.links[index];
+        let frames_in_flight = link.to_node.len() + link.to_relay.len();
+        let queued = if frames_in_flight == 0 && !link.sessions().any(session_has_pending_work) {
+            "with nothing queued or in flight between them".to_string()
+        } else {
+            format!(
+                "with {frames_in_flight} frames in flight and sessions {}",
+                if link.node_session.is_some() {
+                    "connected"
+                } else {
+                    "not connected"
+                }
+            )
+        };
+        Ok(Some(format!(
+            "scope {scope} differs between the relay (epoch {}, digest {}) and {} (epoch {}, \
+             digest {}), {queued}: {}",
+            self.relay.store.epoch(),
+            hex_of(&relay_summary.digest.0),
+            node.id,
+            node.store.epoch(),
+            hex_of(&node_summary.digest.0),
+            differing.join("; ")
+        )))
     }
 
     /// The scopes a node receives, as its certificate would grant them.
@@ -733,24 +1060,31 @@ impl Simulation {
         self.links
             .iter()
             .all(|link| link.to_node.is_empty() && link.to_relay.is_empty())
-            && self.nodes.iter().enumerate().all(|(index, node)| {
-                self.node_receive_scopes(index).iter().all(|scope| {
-                    let relay = self
-                        .relay
-                        .store
-                        .scope_summary(scope)
-                        .map(|summary| summary.digest);
-                    let local = node
-                        .store
-                        .scope_summary(scope)
-                        .map(|summary| summary.digest);
-                    relay.is_ok() && relay == local
-                })
+            && self.digests_equal()
+            && self.nodes.iter().all(|node| {
+                node.store
+                    .partial_blob_ids()
+                    .iter()
+                    .all(|blob| !self.held_whole_anywhere(blob))
             })
-            && self
-                .nodes
-                .iter()
-                .all(|node| node.store.blob_count_partial() == 0)
+    }
+
+    /// True when some replica holds the whole blob, so that a partial download of it can finish.
+    /// When none does, its only whole copy was lost with a replaced store, and the download can
+    /// never finish whatever the engine does: such a partial blob is counted in the report
+    /// (`partial_blobs_orphaned`) rather than waited for.
+    fn held_whole_anywhere(&self, blob: &BlobId) -> bool {
+        std::iter::once(&self.relay)
+            .chain(&self.nodes)
+            .any(|peer| peer.store.holds_complete_blob(blob))
+    }
+
+    fn orphaned_partial_blobs(&self) -> usize {
+        std::iter::once(&self.relay)
+            .chain(&self.nodes)
+            .flat_map(|peer| peer.store.partial_blob_ids())
+            .filter(|blob| !self.held_whole_anywhere(blob))
+            .count()
     }
 
     // Planning: the whole fault schedule is drawn from the seed before the run starts.
@@ -842,7 +1176,115 @@ impl Simulation {
                 self.report.lossy_periods += 1;
             }
         }
+        self.plan_store_faults()
+    }
+
+    /// Snapshots, disk losses and restores from snapshots, at random moments drawn from their own
+    /// generator, and those the scenario fixed.
+    fn plan_store_faults(&mut self) -> Result<(), String> {
+        let fault_end = self.config.fault_millis;
+        let snapshots_per_hour = self.config.snapshots_per_replica_per_hour;
+        let replicas = (0..self.config.nodes)
+            .map(Replica::Node)
+            .chain([Replica::Relay]);
+        for replica in replicas {
+            let (disk_losses, restores) = match replica {
+                Replica::Node(_) => (
+                    self.config.node_disk_losses,
+                    self.config.node_snapshot_restores,
+                ),
+                Replica::Relay => (Occurrences::NEVER, self.config.relay_snapshot_restores),
+            };
+            for at in poisson_moments(&mut self.store_fault_rng, snapshots_per_hour, 0, fault_end) {
+                self.plan_action(at, snapshot_action(replica))?;
+            }
+            for at in poisson_moments(
+                &mut self.store_fault_rng,
+                disk_losses.per_hour,
+                0,
+                fault_end,
+            ) {
+                let down_for = duration_of(&mut self.store_fault_rng, disk_losses);
+                if let Replica::Node(node) = replica {
+                    self.plan_store_fault(PlannedStoreFault {
+                        at_millis: at,
+                        kind: StoreFault::NodeDiskLost { node },
+                        down_millis: down_for,
+                    })?;
+                }
+            }
+            for at in poisson_moments(&mut self.store_fault_rng, restores.per_hour, 0, fault_end) {
+                let down_for = duration_of(&mut self.store_fault_rng, restores);
+                // A backup taken at a random earlier moment, so that the restore always has one; it
+                // may be from before the replica held anything, which restores an empty store that
+                // keeps its epoch.
+                let snapshot_at_millis = self.store_fault_rng.random_range(0..at);
+                let kind = match replica {
+                    Replica::Node(node) => StoreFault::NodeRestoredFromSnapshot {
+                        node,
+                        snapshot_at_millis,
+                    },
+                    Replica::Relay => StoreFault::RelayRestoredFromSnapshot { snapshot_at_millis },
+                };
+                self.plan_store_fault(PlannedStoreFault {
+                    at_millis: at,
+                    kind,
+                    down_millis: down_for,
+                })?;
+            }
+        }
+        for fault in self.config.planned_store_faults.clone() {
+            self.plan_store_fault(fault)?;
+        }
         Ok(())
+    }
+
+    /// Plans one store fault: the snapshot it restores (if any), the replacement, and the restart.
+    fn plan_store_fault(&mut self, fault: PlannedStoreFault) -> Result<(), String> {
+        let restart_at = fault.at_millis + fault.down_millis;
+        let snapshot_at = |snapshot_at_millis: u64| {
+            if snapshot_at_millis < fault.at_millis {
+                Ok(snapshot_at_millis)
+            } else {
+                Err(format!(
+                    "a planned restore at {} ms restores a snapshot taken at {snapshot_at_millis} \
+                     ms, which is not earlier",
+                    fault.at_millis
+                ))
+            }
+        };
+        match fault.kind {
+            StoreFault::NodeDiskLost { node } => {
+                self.check_node_index(node)?;
+                self.plan_action(fault.at_millis, Action::LoseNodeDisk(node))?;
+                self.plan_action(restart_at, Action::RestartNode(node))
+            }
+            StoreFault::NodeRestoredFromSnapshot {
+                node,
+                snapshot_at_millis,
+            } => {
+                self.check_node_index(node)?;
+                self.plan_action(snapshot_at(snapshot_at_millis)?, Action::SnapshotNode(node))?;
+                self.plan_action(fault.at_millis, Action::RestoreNodeFromSnapshot(node))?;
+                self.plan_action(restart_at, Action::RestartNode(node))
+            }
+            StoreFault::RelayRestoredFromSnapshot { snapshot_at_millis } => {
+                self.plan_action(snapshot_at(snapshot_at_millis)?, Action::SnapshotRelay)?;
+                self.plan_action(fault.at_millis, Action::RestoreRelayFromSnapshot)?;
+                self.plan_action(restart_at, Action::RestartRelay)
+            }
+        }
+    }
+
+    fn check_node_index(&self, node: usize) -> Result<(), String> {
+        if node < self.config.nodes {
+            Ok(())
+        } else {
+            Err(format!(
+                "a planned store fault names node {node}, but the scenario has {} nodes",
+                self.config.nodes
+            ))
+        }
     }
 
     fn plan_school_days(&mut self) -> Result<(), String> {
@@ -963,21 +1405,7 @@ impl Simulation {
     /// The moments in `from..until` at which something happening `per_hour` times an hour on
     /// average happens, drawn as exponential gaps.
     fn poisson_moments(&mut self, per_hour: f64, from: u64, until: u64) -> Vec<u64> {
-        let mut moments = Vec::new();
-        if per_hour <= 0.0 {
-            return moments;
-        }
-        let mean_gap_millis = HOUR_MILLIS as f64 / per_hour;
-        let mut at = from;
-        loop {
-            let uniform: f64 = self.rng.random();
-            let gap = (-(1.0 - uniform).ln() * mean_gap_millis).ceil().max(1.0);
-            at = at.saturating_add(gap as u64);
-            if at >= until || moments.len() > MAX_SCHEDULED_ACTIONS {
-                return moments;
-            }
-            moments.push(at);
-        }
+        poisson_moments(&mut self.rng, per_hour, from, until)
     }
 
     fn exponential_gap_millis(&mut self, mean_millis: u64) -> u64 {
@@ -986,8 +1414,7 @@ impl Simulation {
     }
 
     fn duration_of(&mut self, occurrences: Occurrences) -> u64 {
-        let longest = occurrences.longest_millis.max(occurrences.shortest_millis);
-        self.rng.random_range(occurrences.shortest_millis..=longest)
+        duration_of(&mut self.rng, occurrences)
     }
 
     /// A node's own school's scope with probability `school_share`, otherwise its municipality's.
@@ -1081,7 +1508,79 @@ impl Simulation {
         if self.events_so_far() == events_before && !pending_before {
             self.report.idle_steps += 1;
         }
-        true
+        self.watch_progress()
+    }
+
+    /// Returns false, with the run aborted, when sessions have exchanged
+    /// [`MOST_FRAMES_WITHOUT_PROGRESS`] frames since anything was stored.
+    fn watch_progress(&mut self) -> bool {
+        if self.progress_watch.frames == 0 {
+            // Nothing but heartbeats since the last write, so no need to look at the stores.
+            self.progress_watch.since_millis = self.now;
+            return true;
+        }
+        let stamp = self.progress_stamp();
+        if stamp != self.progress_watch.stamp {
+            self.progress_watch = ProgressWatch {
+                stamp,
+                since_millis: self.now,
+                ..ProgressWatch::default()
+            };
+            return true;
+        }
+        if self.progress_watch.frames < MOST_FRAMES_WITHOUT_PROGRESS {
+            return true;
+        }
+        self.aborted = Some(self.describe_livelock());
+        false
+    }
+
+    /// Which link kept exchanging frames without storing anything, what it exchanged, and how its
+    /// replicas differ.
+    fn describe_livelock(&self) -> String {
+        let watch = &self.progress_watch;
+        let mut frames_by_link: BTreeMap<usize, u64> = BTreeMap::new();
+        for ((link, _), count) in &watch.frames_by_link_and_tag {
+            *frames_by_link.entry(*link).or_default() += count;
+        }
+        let busiest = frames_by_link
+            .iter()
+            .max_by_key(|(link, count)| (**count, std::cmp::Reverse(**link)))
+            .map(|(link, count)| (*link, *count));
+        let Some((link, link_frames)) = busiest else {
+            return "the sessions exchanged frames without storing anything".to_string();
+        };
+        let kinds: Vec<String> = watch
+            .frames_by_link_and_tag
+            .range((link, 0)..=(link, u8::MAX))
+            .map(|((_, tag), count)| {
+                let name = MESSAGE_NAMES
+                    .get(usize::from(*tag))
+                    .map_or_else(|| format!("tag {tag}"), |name| (*name).to_string());
+                format!("{name} {count}")
+            })
+            .collect();
+        let differences: Vec<String> = self
+            .node_receive_scopes(link)
+            .iter()
+            .filter_map(|scope| self.describe_scope_difference(link, scope).transpose())
+            .map(|difference| difference.unwrap_or_else(|error| error))
+            .collect();
+        let differences = if differences.is_empty() {
+            "their digests are equal".to_string()
+        } else {
+            differences.join("; ")
+        };
+        format!(
+            "the sessions delivered {} frames other than heartbeats from {} ms to {} ms without \
+             any replica storing anything, {link_frames} of them between the relay and {} ({}): \
+             {differences}",
+            watch.frames,
+            watch.since_millis,
+            self.now,
+            self.nodes[link].id,
+            kinds.join(", ")
+        )
     }
 
     fn events_so_far(&self) -> u64 {
@@ -1110,6 +1609,13 @@ impl Simulation {
                 Action::RestartNode(index) => self.restart_node(index),
                 Action::CrashRelay => self.crash_relay(),
                 Action::RestartRelay => self.restart_relay(),
+                Action::SnapshotNode(index) => self.take_snapshot(Replica::Node(index)),
+                Action::SnapshotRelay => self.take_snapshot(Replica::Relay),
+                Action::LoseNodeDisk(index) => self.lose_node_disk(index),
+                Action::RestoreNodeFromSnapshot(index) => {
+                    self.restore_from_snapshot(Replica::Node(index));
+                }
+                Action::RestoreRelayFromSnapshot => self.restore_from_snapshot(Replica::Relay),
                 Action::StartLossyPeriod => self.lossy_periods_in_force += 1,
                 Action::EndLossyPeriod => {
                     self.lossy_periods_in_force = self.lossy_periods_in_force.saturating_sub(1);
@@ -1268,6 +1774,243 @@ impl Simulation {
         }
     }
 
+    fn replica(&self, replica: Replica) -> &Peer {
+        match replica {
+            Replica::Node(index) => &self.nodes[index],
+            Replica::Relay => &self.relay,
+        }
+    }
+
+    fn replica_mut(&mut self, replica: Replica) -> &mut Peer {
+        match replica {
+            Replica::Node(index) => &mut self.nodes[index],
+            Replica::Relay => &mut self.relay,
+        }
+    }
+
+    /// A backup: a copy of what the replica's disk holds now, kept for a later restore.
+    fn take_snapshot(&mut self, replica: Replica) {
+        let now = self.now;
+        let peer = self.replica_mut(replica);
+        let store = peer.store.durable_copy();
+        peer.snapshots.push_back(Snapshot {
+            taken_at_millis: now,
+            store,
+        });
+        while peer.snapshots.len() > MAX_SNAPSHOTS_KEPT_PER_REPLICA {
+            peer.snapshots.pop_front();
+        }
+        self.report.snapshots_taken += 1;
+    }
+
+    /// The node's disk is gone: it is rebuilt with an empty store and re-enrolled under its old id,
+    /// which keeps its scopes. The new store has a new epoch, as any newly created store does.
+    fn lose_node_disk(&mut self, index: usize) {
+        let epoch = self.store_fault_rng.random();
+        self.replace_store(Replica::Node(index), MemoryStore::with_crash_model(epoch));
+        self.report.node_disk_losses += 1;
+    }
+
+    /// The replica's store is replaced by one of its kept snapshots, chosen at random. A restored
+    /// backup carries the epoch it was taken with, so its peers cannot tell it from the store that
+    /// made their cursors and shared heads, except by what it holds.
+    fn restore_from_snapshot(&mut self, replica: Replica) {
+        let kept = self.replica(replica).snapshots.len();
+        if kept == 0 {
+            // Every planned restore plans a snapshot before it, so this does not happen; a restore
+            // without a backup would be a disk loss, which is a fault of its own.
+            return;
+        }
+        let chosen = self.store_fault_rng.random_range(0..kept);
+        let snapshot = &self.replica(replica).snapshots[chosen];
+        let age_millis = self.now - snapshot.taken_at_millis;
+        let mut restored = snapshot.store.durable_copy();
+        if replica == Replica::Relay {
+            self.operators_write_national_documents_again(&mut restored);
+        }
+        self.replace_store(replica, restored);
+        self.report.restored_snapshots_age_millis += age_millis;
+        match replica {
+            Replica::Node(_) => self.report.node_snapshot_restores += 1,
+            Replica::Relay => self.report.relay_snapshot_restores += 1,
+        }
+    }
+
+    /// The national documents are written only by operators, and no node may send them (a node's
+    /// certificate does not let it write the national scope, and the relay cannot tell a node's
+    /// forgery from an operator's change). So after the relay goes back in time, nothing the nodes
+    /// hold can return the national changes made since the snapshot, and the national digests would
+    /// differ for ever whatever the engine did. In the fleet the operator tool keeps its own replica
+    /// of what it wrote (`operator/src/connection.rs`) and sends it again when it reconnects; the
+    /// simulator writes operators' edits straight into the relay's store, so it does the same
+    /// straight into the restored store: every national change the relay had made durable is
+    /// applied again. Municipal documents are left to come back from the nodes, which send them:
+    /// that is what this fault tests.
+    fn operators_write_national_documents_again(&mut self, restored: &mut MemoryStore) {
+        let operator_replica = self.relay.store.durable_copy();
+        let national_documents: Vec<DocId> = operator_replica
+            .document_ids()
+            .into_iter()
+            .filter(|doc| *doc.scope() == Scope::National)
+            .collect();
+        for doc in national_documents {
+            let restored_heads = match restored.doc_heads(&doc) {
+                Ok(heads) => heads.unwrap_or_default(),
+                Err(error) => {
+                    self.problems
+                        .push(format!("the restored relay store: {error}"));
+                    continue;
+                }
+            };
+            let missing = match operator_replica.changes_since(&doc, &restored_heads) {
+                Ok(missing) => missing,
+                Err(error) => {
+                    self.problems
+                        .push(format!("the operators' replica: {error}"));
+                    continue;
+                }
+            };
+            if missing.is_empty() {
+                continue;
+            }
+            match restored.apply_changes(&doc, missing) {
+                Ok(outcome) => self.report.operator_changes_written_again += outcome.applied,
+                Err(error) => self
+                    .problems
+                    .push(format!("the restored relay store, {doc}: {error}")),
+            }
+        }
+        // The operator tool's writes count as done only once the relay made them durable.
+        if let Err(error) = restored.flush() {
+            self.problems
+                .push(format!("the restored relay store: {error}"));
+        }
+    }
+
+    /// Puts `replacement` in place of the replica's store, applies the ledger rule, and takes the
+    /// replica down: its sessions end, and it comes back at its planned restart (or when healing
+    /// begins) with sessions that start from scratch. Its next process writes with a fresh automerge
+    /// actor, because the replacement may lack changes its old actor already made.
+    fn replace_store(&mut self, replica: Replica, replacement: MemoryStore) {
+        self.drop_writes_lost_with_store(replica, &replacement);
+        let fleet_scopes = self.fleet_scopes.clone();
+        let peer = self.replica_mut(replica);
+        peer.store = replacement;
+        peer.flushed_stamp = content_stamp(&peer.store, &fleet_scopes);
+        peer.incarnation += 1;
+        // Writes not yet flushed were never acknowledged, and the old store is gone.
+        peer.unflushed_edits.clear();
+        peer.unflushed_blobs.clear();
+        peer.down = true;
+        match replica {
+            Replica::Node(index) => self.disconnect(index),
+            Replica::Relay => {
+                for index in 0..self.links.len() {
+                    self.disconnect(index);
+                }
+            }
+        }
+    }
+
+    /// The ledger rule: an acknowledged edit or blob stays in the ledger if any replica other than
+    /// the one being replaced holds it durably now, or the replacement store itself holds it (a
+    /// snapshot may well contain it); otherwise nothing holds it any more and no protocol could
+    /// bring it back, so it leaves the ledger and is counted as lost with the store. Only writes of
+    /// scopes the replaced replica holds can be affected. Each write so dropped must have been in
+    /// the replaced store's durable state: a write that was durable nowhere before the replacement
+    /// was lost earlier, which is a failure of its own, recorded for [`Self::check`].
+    fn drop_writes_lost_with_store(&mut self, replica: Replica, replacement: &MemoryStore) {
+        let scopes_held: BTreeSet<Scope> = match replica {
+            Replica::Node(index) => self.node_receive_scopes(index).into_iter().collect(),
+            Replica::Relay => self.fleet_scopes.iter().cloned().collect(),
+        };
+        let affected_edits = self
+            .acknowledged_edits
+            .iter()
+            .any(|(doc, _)| scopes_held.contains(doc.scope()));
+        let affected_blobs = self
+            .acknowledged_blobs
+            .iter()
+            .any(|(scope, _)| scopes_held.contains(scope));
+        if !affected_edits && !affected_blobs {
+            return;
+        }
+        let replaced_id = self.replica(replica).id.clone();
+        let mut replaced_durable = self.replica(replica).store.durable_copy();
+        // What survives: the replacement and the durable state of every other replica, whether
+        // up or down (a crashed replica comes back with its durable state).
+        let mut survivors: Vec<MemoryStore> = std::iter::once(replacement.durable_copy())
+            .chain(
+                std::iter::once(Replica::Relay)
+                    .chain((0..self.nodes.len()).map(Replica::Node))
+                    .filter(|other| *other != replica)
+                    .map(|other| self.replica(other).store.durable_copy()),
+            )
+            .collect();
+        let mut problems = Vec::new();
+        let mut edits_lost = 0;
+        let mut edits_kept = Vec::with_capacity(self.acknowledged_edits.len());
+        for (doc, hash) in std::mem::take(&mut self.acknowledged_edits) {
+            if !scopes_held.contains(doc.scope()) {
+                edits_kept.push((doc, hash));
+                continue;
+            }
+            let held_elsewhere = survivors
+                .iter_mut()
+                .map(|store| store.holds_change(&doc, &hash))
+                .find(|held| !matches!(held, Ok(false)))
+                .unwrap_or(Ok(false));
+            match held_elsewhere {
+                Ok(true) => edits_kept.push((doc, hash)),
+                Ok(false) => match replaced_durable.holds_change(&doc, &hash) {
+                    Ok(true) => edits_lost += 1,
+                    Ok(false) => {
+                        problems.push(format!(
+                            "acknowledged edit {hash} of {doc} was durable at no replica when \
+                             {replaced_id}'s store was replaced at {} ms: it had been lost before",
+                            self.now
+                        ));
+                        edits_kept.push((doc, hash));
+                    }
+                    Err(error) => {
+                        problems.push(format!("{replaced_id}'s store before replacement: {error}"));
+                        edits_kept.push((doc, hash));
+                    }
+                },
+                Err(error) => {
+                    problems.push(format!("a store that survives {replaced_id}'s: {error}"));
+                    edits_kept.push((doc, hash));
+                }
+            }
+        }
+        self.acknowledged_edits = edits_kept;
+        let mut blobs_lost = 0;
+        let blobs_before = std::mem::take(&mut self.acknowledged_blobs);
+        for (scope, blob) in blobs_before {
+            let kept = !scopes_held.contains(&scope)
+                || survivors
+                    .iter()
+                    .any(|store| store.holds_complete_blob(&blob));
+            if kept {
+                self.acknowledged_blobs.push((scope, blob));
+            } else if replaced_durable.holds_complete_blob(&blob) {
+                blobs_lost += 1;
+            } else {
+                problems.push(format!(
+                    "acknowledged blob {blob} of {scope} was durable at no replica when \
+                     {replaced_id}'s store was replaced at {} ms: it had been lost before",
+                    self.now
+                ));
+                self.acknowledged_blobs.push((scope, blob));
+            }
+        }
+        self.report.edits_lost_with_store += edits_lost;
+        self.report.blobs_lost_with_store += blobs_lost;
+        // A handful says what went wrong; thousands would bury it.
+        let room = MAX_PROBLEMS_REPORTED.saturating_sub(self.problems.len());
+        self.problems.extend(problems.into_iter().take(room));
+    }
+
     fn disconnect(&mut self, index: usize) {
         let link = &mut self.links[index];
         link.node_session = None;
@@ -1314,6 +2057,17 @@ impl Simulation {
         let due_to_node = take_due(&mut link.to_node, now);
         let due_to_relay = take_due(&mut link.to_relay, now);
         self.report.frames_delivered += (due_to_node.len() + due_to_relay.len()) as u64;
+        for frame in due_to_node.iter().chain(&due_to_relay) {
+            let tag = frame.get(FRAME_HEADER_BYTES).copied().unwrap_or(u8::MAX);
+            if tag != HEARTBEAT_TAG {
+                self.progress_watch.frames += 1;
+                *self
+                    .progress_watch
+                    .frames_by_link_and_tag
+                    .entry((index, tag))
+                    .or_default() += 1;
+            }
+        }
         for frame in &due_to_node {
             if let Some(session) = self.links[index].node_session.as_mut() {
                 deliver_frame(session, &mut self.nodes[index].store, frame, now);
@@ -1495,6 +2249,60 @@ fn school_hours(day: u64) -> (u64, u64) {
         day * DAY_MILLIS + SCHOOL_DAY_START_HOUR * HOUR_MILLIS,
         day * DAY_MILLIS + SCHOOL_DAY_END_HOUR * HOUR_MILLIS,
     )
+}
+
+/// A document's heads in brief for a failure message: how many, and the start of each hash.
+fn describe_heads(heads: Option<&[ChangeHash]>) -> String {
+    match heads {
+        None => "does not hold it".to_string(),
+        Some(heads) => {
+            let starts: Vec<String> = heads.iter().map(|hash| hex_of(&hash.0[..4])).collect();
+            format!("at heads [{}]", starts.join(", "))
+        }
+    }
+}
+
+/// The blobs in a store's log of `scope`.
+fn blobs_in_scope(store: &MemoryStore, scope: &Scope) -> Result<BTreeSet<BlobId>, String> {
+    Ok(store
+        .log_after(scope, 0, usize::MAX)
+        .map_err(|error| error.to_string())?
+        .into_iter()
+        .filter_map(|(_, item)| match item {
+            LogItem::Blob(blob) => Some(blob),
+            LogItem::Document(_) => None,
+        })
+        .collect())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The moments in `from..until` at which something happening `per_hour` times an hour on average
+/// happens, drawn as exponential gaps from `rng`.
+fn poisson_moments(rng: &mut StdRng, per_hour: f64, from: u64, until: u64) -> Vec<u64> {
+    let mut moments = Vec::new();
+    if per_hour <= 0.0 {
+        return moments;
+    }
+    let mean_gap_millis = HOUR_MILLIS as f64 / per_hour;
+    let mut at = from;
+    loop {
+        let uniform: f64 = rng.random();
+        let gap = (-(1.0 - uniform).ln() * mean_gap_millis).ceil().max(1.0);
+        at = at.saturating_add(gap as u64);
+        if at >= until || moments.len() > MAX_SCHEDULED_ACTIONS {
+            return moments;
+        }
+        moments.push(at);
+    }
+}
+
+/// How long one of `occurrences` lasts, drawn from `rng`.
+fn duration_of(rng: &mut StdRng, occurrences: Occurrences) -> u64 {
+    let longest = occurrences.longest_millis.max(occurrences.shortest_millis);
+    rng.random_range(occurrences.shortest_millis..=longest)
 }
 
 /// The frames due by `now`, in order of delivery time and then of sending, taken off the link.
