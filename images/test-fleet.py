@@ -235,11 +235,15 @@ def sync_status(node):
 
 
 def converged(status):
+    # `state` is `in_sync` only when the digests of every scope equal the relay's and nothing waits
+    # either way; `documents_waiting_to_receive` is null (unknown) while they differ, so it alone
+    # cannot tell "nothing to come" from "not known yet".
     return (
         status["connected"]
+        and status.get("state") == "in_sync"
         and status["documents_waiting_to_send"] == 0
         and status["blobs_waiting_to_send"] == 0
-        and not status.get("documents_waiting_to_receive")
+        and status.get("documents_waiting_to_receive") == 0
     )
 
 
@@ -252,7 +256,7 @@ def relay_sees_converged(relay, node_ids):
     nodes = {node.get("node") or node.get("node_id") or node.get("id"): node for node in fleet_nodes(relay)}
     for node_id in node_ids:
         node = nodes.get(node_id)
-        if node is None or node.get("state") != "online":
+        if node is None or node.get("state") != "online" or node.get("sync") != "in_sync":
             return False
         for key in ("waiting_to_node", "waiting_from_node"):
             waiting = node.get(key)

@@ -23,6 +23,24 @@
 //!
 //! "Offline for" is counted from the disconnect, "last seen" is the last frame or connection.
 //!
+//! # Sync
+//!
+//! Apart from its state, a connected node has a [`SyncVerdict`] (`sync` in the JSON; `null` while
+//! the node is not connected, because only a live session compares anything), from the session's
+//! [`ReconcileProgress`] of the current connection:
+//!
+//! - `reconciling`: a digest of a scope the node sends (its school and municipality) differed from
+//!   the relay's at the node's last heartbeat or has not been compared yet on this connection, or
+//!   the relay still expects documents or bytes from the node, or its requests are not all
+//!   answered. A node whose store was wiped and rebuilt under its old identity is `reconciling`
+//!   until it holds its scopes again, however idle both queues are.
+//! - `sending`: every digest equal, but the relay still has documents or files queued for the node.
+//! - `in_sync`: every digest equal and nothing waits either way.
+//!
+//! The relay compares only the scopes the node sends; the national scope, which a node only
+//! receives, is compared by the node itself (its own `GET /api/v1/sync/status`). The last complete
+//! sync moves only while the session is in sync with every digest equal.
+//!
 //! # Memory bound
 //!
 //! Records are created only from certificate facts (enrolment or a verified connection), so there is
@@ -40,6 +58,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use sync_protocol::ids::{MunicipalityCode, NodeId, SchoolCode};
+use sync_protocol::session::ReconcileProgress;
 use sync_protocol::wire::{NodeHealth, SyncStatus};
 use sync_transport::identity::{CertificateFacts, Role};
 
@@ -142,6 +161,54 @@ impl FromStr for NodeState {
     }
 }
 
+/// Whether a connected node's content matches the relay's; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncVerdict {
+    Reconciling,
+    Sending,
+    InSync,
+}
+
+impl SyncVerdict {
+    /// Every verdict, in the order the dashboard lists them.
+    pub const ALL: [SyncVerdict; 3] = [
+        SyncVerdict::Reconciling,
+        SyncVerdict::Sending,
+        SyncVerdict::InSync,
+    ];
+
+    /// The name used in JSON, metrics labels and the dashboard.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncVerdict::Reconciling => "reconciling",
+            SyncVerdict::Sending => "sending",
+            SyncVerdict::InSync => "in_sync",
+        }
+    }
+}
+
+impl fmt::Display for SyncVerdict {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// What differs between a node and the relay while the node is `reconciling`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcilingView {
+    /// Scopes the node sends whose digest differed from the relay's at the node's last heartbeat,
+    /// or has not been compared yet on this connection, as `school:30076`. Empty when the digests
+    /// are equal but the exchange that follows a comparison is unfinished.
+    pub scopes_differing: Vec<String>,
+    /// Documents the relay still expects from the node: offered and not yet here, plus the node's
+    /// reported backlog.
+    pub documents_to_receive: u64,
+    /// Bytes the relay still expects from the node: the rest of the files being fetched, plus the
+    /// node's reported queued bytes.
+    pub bytes_to_receive: u64,
+}
+
 /// What the server knows about a live connection each time a frame arrives.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LinkActivity {
@@ -157,8 +224,28 @@ pub struct LinkActivity {
     pub from_node: Option<SyncStatus>,
     /// The node's health, from its latest heartbeat.
     pub health: Option<NodeHealth>,
-    /// Both sides are in sync right now: nothing waits in either direction.
+    /// How far the relay is from holding what the node sends: the session's progress report.
+    pub reconcile: ReconcileProgress,
+    /// The session is in sync and every digest compared equal
+    /// ([`sync_transport::link::LinkActivity::in_sync`]).
     pub in_sync: bool,
+}
+
+impl From<&sync_transport::link::LinkActivity> for LinkActivity {
+    /// The link's report as the registry records it: the link's `to_peer` is what the relay has
+    /// for the node, its `from_peer` what the node reported it has for the relay.
+    fn from(activity: &sync_transport::link::LinkActivity) -> Self {
+        Self {
+            rtt_millis: activity.rtt_millis,
+            bytes_sent: activity.bytes_sent,
+            bytes_received: activity.bytes_received,
+            to_node: activity.to_peer,
+            from_node: activity.from_peer,
+            health: activity.peer_health,
+            reconcile: activity.reconcile.clone(),
+            in_sync: activity.in_sync,
+        }
+    }
 }
 
 /// Documents, blobs and bytes waiting in one direction.
@@ -212,8 +299,17 @@ pub struct NodeView {
     pub software_version: Option<String>,
     pub protocol_version: Option<u32>,
     pub rtt_millis: Option<u64>,
+    /// What the relay has queued for the node. Zero does not mean the node holds everything: while
+    /// `sync` is `reconciling`, what the node lacks is not known yet.
     pub waiting_to_node: Option<Waiting>,
+    /// What the node reported it has queued for the relay.
     pub waiting_from_node: Option<Waiting>,
+    /// `reconciling`, `sending` or `in_sync` while the node is connected, `null` otherwise; see the
+    /// module documentation.
+    pub sync: Option<SyncVerdict>,
+    /// What differs and what is still to come while `sync` is `reconciling`; `null` otherwise.
+    pub reconciling: Option<ReconcilingView>,
+    /// When the session with the node was last in sync with every digest equal.
     pub last_complete_sync_unix: Option<i64>,
     pub bytes_in_total: u64,
     pub bytes_out_total: u64,
@@ -271,6 +367,8 @@ pub struct MunicipalitySummary {
     pub municipality: MunicipalityCode,
     pub total: usize,
     pub connected: usize,
+    /// Connected nodes whose `sync` is `reconciling`.
+    pub reconciling: usize,
     pub states: StateCounts,
 }
 
@@ -279,6 +377,8 @@ pub struct MunicipalitySummary {
 pub struct FleetSummary {
     pub total: usize,
     pub connected: usize,
+    /// Connected nodes whose `sync` is `reconciling`.
+    pub reconciling: usize,
     pub states: StateCounts,
     /// Sorted by municipality code. Operators without a municipality are counted only above.
     pub municipalities: Vec<MunicipalitySummary>,
@@ -290,8 +390,10 @@ impl FleetSummary {
         let mut summary = FleetSummary::default();
         let mut municipalities: BTreeMap<MunicipalityCode, MunicipalitySummary> = BTreeMap::new();
         for view in views {
+            let reconciling = usize::from(view.sync == Some(SyncVerdict::Reconciling));
             summary.total += 1;
             summary.connected += usize::from(view.connected);
+            summary.reconciling += reconciling;
             summary.states.add(view.state);
             if let Some(municipality) = &view.municipality {
                 let entry = municipalities
@@ -300,10 +402,12 @@ impl FleetSummary {
                         municipality: municipality.clone(),
                         total: 0,
                         connected: 0,
+                        reconciling: 0,
                         states: StateCounts::default(),
                     });
                 entry.total += 1;
                 entry.connected += usize::from(view.connected);
+                entry.reconciling += reconciling;
                 entry.states.add(view.state);
             }
         }
@@ -350,6 +454,13 @@ struct NodeRecord {
     rtt_millis: Option<u64>,
     waiting_to_node: Option<Waiting>,
     waiting_from_node: Option<Waiting>,
+    /// The current connection's last progress report; `None` while disconnected and before the
+    /// first report. Never persisted: a starting relay has compared nothing.
+    #[serde(skip)]
+    reconcile: Option<ReconcileProgress>,
+    /// The current connection's last `in_sync`; false while disconnected. Never persisted.
+    #[serde(skip)]
+    link_in_sync: bool,
     last_complete_sync_unix: Option<i64>,
     /// Bytes of connections that have ended; the current connection's are added for totals.
     bytes_in_before_connection: u64,
@@ -385,6 +496,8 @@ impl Default for NodeRecord {
             rtt_millis: None,
             waiting_to_node: None,
             waiting_from_node: None,
+            reconcile: None,
+            link_in_sync: false,
             last_complete_sync_unix: None,
             bytes_in_before_connection: 0,
             bytes_out_before_connection: 0,
@@ -474,10 +587,47 @@ impl NodeRecord {
         }
     }
 
+    /// The sync verdict of the module documentation; `None` while disconnected.
+    fn sync_verdict(&self) -> Option<SyncVerdict> {
+        if !self.connected() {
+            return None;
+        }
+        // Connected without a report yet: the new session has compared nothing.
+        let Some(progress) = &self.reconcile else {
+            return Some(SyncVerdict::Reconciling);
+        };
+        let still_receiving = progress.documents_to_receive > 0 || progress.bytes_to_receive > 0;
+        let queued_for_node = self
+            .waiting_to_node
+            .is_some_and(|waiting| waiting.docs > 0 || waiting.blobs > 0);
+        Some(
+            if !progress.in_sync() || still_receiving || !self.link_in_sync {
+                SyncVerdict::Reconciling
+            } else if queued_for_node {
+                SyncVerdict::Sending
+            } else {
+                SyncVerdict::InSync
+            },
+        )
+    }
+
     /// The record as operations sees it; `None` for a record without an identity, which `open`
     /// never admits.
     fn view(&self, policy: &FleetPolicy, now_unix: i64) -> Option<NodeView> {
         let connected = self.connected();
+        let sync = self.sync_verdict();
+        let reconciling = (sync == Some(SyncVerdict::Reconciling)).then(|| {
+            let progress = self.reconcile.clone().unwrap_or_default();
+            ReconcilingView {
+                scopes_differing: progress
+                    .scopes_differing
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                documents_to_receive: progress.documents_to_receive,
+                bytes_to_receive: progress.bytes_to_receive,
+            }
+        });
         let offline_since_unix = if connected {
             None
         } else {
@@ -504,6 +654,8 @@ impl NodeRecord {
             rtt_millis: self.rtt_millis,
             waiting_to_node: self.waiting_to_node,
             waiting_from_node: self.waiting_from_node,
+            sync,
+            reconciling,
             last_complete_sync_unix: self.last_complete_sync_unix,
             bytes_in_total: self
                 .bytes_in_before_connection
@@ -656,6 +808,9 @@ impl FleetRegistry {
         // it superseded: a later report would overwrite the new connection's counters.
         record.close_connection_counters();
         record.open_connections = record.open_connections.saturating_add(1);
+        // The new connection's session has compared nothing yet, whatever the old one had.
+        record.reconcile = None;
+        record.link_in_sync = false;
         record.remote_address = Some(remote.to_string());
         record.connected_since_unix = Some(now_unix);
         record.last_seen_unix = Some(now_unix);
@@ -685,6 +840,8 @@ impl FleetRegistry {
             if let Some(from_node) = activity.from_node {
                 record.waiting_from_node = Some(from_node.into());
             }
+            record.reconcile = Some(activity.reconcile.clone());
+            record.link_in_sync = activity.in_sync;
             if let Some(health) = activity.health {
                 record.health = Some(HealthView {
                     disk_free_bytes: health.disk_free_bytes,
@@ -695,6 +852,7 @@ impl FleetRegistry {
                 });
             }
             // The node's own `last_complete_sync_millis` is in its clock; the relay's is comparable.
+            // `in_sync` includes the digests, so this never moves while a scope differs.
             if activity.in_sync {
                 record.last_complete_sync_unix = Some(now_unix);
             }
@@ -718,6 +876,8 @@ impl FleetRegistry {
             record.open_connections = record.open_connections.saturating_sub(1);
             if record.open_connections == 0 {
                 record.close_connection_counters();
+                record.reconcile = None;
+                record.link_in_sync = false;
                 record.offline_since_unix = Some(now_unix);
                 record.last_disconnect_reason =
                     Some(bounded_text(reason, MAX_DISCONNECT_REASON_CHARS));
@@ -1089,5 +1249,154 @@ mod tests {
             );
         }
         assert!("asleep".parse::<NodeState>().is_err());
+    }
+
+    fn scope(text: &str) -> sync_protocol::ids::Scope {
+        text.parse().expect("scope")
+    }
+
+    /// A report from the link of a node whose store was rebuilt empty under its old identity: the
+    /// session answered everything and nothing is queued either way, but the digests of both scopes
+    /// the node sends differ from the relay's.
+    fn rebuilt_store_report() -> LinkActivity {
+        LinkActivity::from(&sync_transport::link::LinkActivity {
+            rtt_millis: Some(12),
+            from_peer: Some(SyncStatus::default()),
+            reconcile: ReconcileProgress {
+                scopes_differing: vec![scope("school:30076"), scope("municipality:092")],
+                documents_to_receive: 0,
+                bytes_to_receive: 0,
+            },
+            in_sync: false,
+            ..sync_transport::link::LinkActivity::default()
+        })
+    }
+
+    #[test]
+    fn a_node_whose_digests_differ_is_reconciling_however_idle_the_queues() {
+        let (_directory, registry) = registry();
+        let node: NodeId = "n-30076-a1".parse().expect("node id");
+        registry.record_connected(&facts("n-30076-a1", "01", START), remote(), START);
+        let view = registry.node(&node, START + 1).expect("known node");
+        assert_eq!(
+            view.sync,
+            Some(SyncVerdict::Reconciling),
+            "a new connection has compared nothing"
+        );
+
+        registry.record_activity(&node, &rebuilt_store_report(), START + 2);
+        let view = registry.node(&node, START + 3).expect("known node");
+        assert_eq!(
+            view.state,
+            NodeState::Online,
+            "the state machine is unchanged"
+        );
+        assert_eq!(view.sync, Some(SyncVerdict::Reconciling));
+        assert_eq!(
+            view.reconciling,
+            Some(ReconcilingView {
+                scopes_differing: vec!["school:30076".into(), "municipality:092".into()],
+                documents_to_receive: 0,
+                bytes_to_receive: 0,
+            })
+        );
+        assert_eq!(view.waiting_to_node, Some(Waiting::default()));
+        assert_eq!(
+            view.last_complete_sync_unix, None,
+            "never in sync while the digests differ"
+        );
+
+        // The node offers what it holds; the relay counts what is still to come.
+        let mut catching_up = rebuilt_store_report();
+        catching_up.reconcile.scopes_differing = vec![scope("school:30076")];
+        catching_up.reconcile.documents_to_receive = 40;
+        catching_up.reconcile.bytes_to_receive = 2_000_000;
+        registry.record_activity(&node, &catching_up, START + 4);
+        let reconciling = registry
+            .node(&node, START + 5)
+            .and_then(|view| view.reconciling)
+            .expect("still reconciling");
+        assert_eq!(reconciling.scopes_differing, ["school:30076"]);
+        assert_eq!(reconciling.documents_to_receive, 40);
+        assert_eq!(reconciling.bytes_to_receive, 2_000_000);
+
+        let matched = LinkActivity::from(&sync_transport::link::LinkActivity {
+            from_peer: Some(SyncStatus::default()),
+            in_sync: true,
+            ..sync_transport::link::LinkActivity::default()
+        });
+        registry.record_activity(&node, &matched, START + 20);
+        let view = registry.node(&node, START + 21).expect("known node");
+        assert_eq!(view.sync, Some(SyncVerdict::InSync));
+        assert_eq!(view.reconciling, None);
+        assert_eq!(view.last_complete_sync_unix, Some(START + 20));
+
+        // Equal digests with changes queued for the node: sending, not in sync.
+        let mut queued = matched.clone();
+        queued.to_node.docs_waiting = 2;
+        registry.record_activity(&node, &queued, START + 22);
+        assert_eq!(
+            registry.node(&node, START + 23).expect("known node").sync,
+            Some(SyncVerdict::Sending)
+        );
+
+        registry.record_disconnected(&node, "closed", START + 30);
+        let view = registry.node(&node, START + 31).expect("known node");
+        assert_eq!(view.sync, None, "nothing is compared without a connection");
+        assert_eq!(view.reconciling, None);
+        // The last report with equal digests and a session in sync was the one with the queue.
+        assert_eq!(view.last_complete_sync_unix, Some(START + 22));
+    }
+
+    #[test]
+    fn a_session_that_calls_itself_in_sync_does_not_override_differing_digests() {
+        let (_directory, registry) = registry();
+        let node: NodeId = "n-30076-a1".parse().expect("node id");
+        registry.record_connected(&facts("n-30076-a1", "01", START), remote(), START);
+        // A report whose flag disagrees with its own progress (never made by the link, which
+        // derives one from the other) still reads as reconciling.
+        let mut contradictory = rebuilt_store_report();
+        contradictory.in_sync = true;
+        registry.record_activity(&node, &contradictory, START + 1);
+        assert_eq!(
+            registry.node(&node, START + 2).expect("known node").sync,
+            Some(SyncVerdict::Reconciling)
+        );
+    }
+
+    #[test]
+    fn a_reconnect_starts_reconciling_again_and_the_summary_counts_it() {
+        let (_directory, registry) = registry();
+        let node: NodeId = "n-30076-a1".parse().expect("node id");
+        let certificate = facts("n-30076-a1", "01", START);
+        registry.record_connected(&certificate, remote(), START);
+        registry.record_activity(
+            &node,
+            &LinkActivity {
+                in_sync: true,
+                ..LinkActivity::default()
+            },
+            START + 1,
+        );
+        registry.record_enrolled(&facts("n-30076-b2", "01", START), START);
+        let summary = registry.summary(START + 2);
+        assert_eq!(summary.reconciling, 0);
+
+        registry.record_connected(&certificate, remote(), START + 3);
+        registry.record_disconnected(&node, "superseded", START + 4);
+        let summary = registry.summary(START + 5);
+        assert_eq!(summary.reconciling, 1);
+        assert_eq!(summary.municipalities[0].reconciling, 1);
+        assert_eq!(summary.connected, 1);
+    }
+
+    #[test]
+    fn sync_verdicts_are_written_by_their_names() {
+        for verdict in SyncVerdict::ALL {
+            assert_eq!(
+                serde_json::to_value(verdict).expect("json"),
+                serde_json::Value::String(verdict.as_str().to_owned())
+            );
+        }
     }
 }

@@ -9,8 +9,8 @@
 //!
 //! # Cardinality
 //!
-//! Per-node gauges carry a `node` label, about a dozen series per node: 10,000 nodes make about
-//! 120,000 series, which one Prometheus handles comfortably. Only `..._node_last_seen_timestamp_seconds`
+//! Per-node gauges carry a `node` label, about a dozen series per node (fifteen for a node that is
+//! reconciling): 10,000 nodes make about 120,000 series, which one Prometheus handles comfortably. Only `..._node_last_seen_timestamp_seconds`
 //! and `..._node_connected` also carry `school` and `municipality`; join on `node` for the others.
 
 use std::fmt::Write as _;
@@ -27,7 +27,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use sync_protocol::wire::ErrorCode;
 
-use crate::fleet::{FleetRegistry, FleetSummary, NodeState, NodeView};
+use crate::fleet::{FleetRegistry, FleetSummary, NodeState, NodeView, SyncVerdict};
 
 /// The prefix of every metric name.
 pub const METRIC_PREFIX: &str = "digione_relay";
@@ -208,6 +208,7 @@ struct Counters {
     sync_bytes: Family<DirectionLabel, Counter>,
     fanout_notifications_dropped: Counter,
     documents_routed: Counter,
+    peer_stores_not_recognised: Counter,
     registry: Registry,
 }
 
@@ -233,6 +234,7 @@ impl RelayMetrics {
         let sync_bytes = Family::<DirectionLabel, Counter>::default();
         let fanout_notifications_dropped = Counter::default();
         let documents_routed = Counter::default();
+        let peer_stores_not_recognised = Counter::default();
 
         // Every label value gets its series at zero now: `rate()` and alerts need a series to
         // exist before its first increment.
@@ -296,6 +298,11 @@ impl RelayMetrics {
             "Document changes the relay stored and offered to the sessions that read their scope",
             documents_routed.clone(),
         );
+        registry.register(
+            "peer_stores_not_recognised",
+            "Sessions in which a node's store was not the one the relay remembered (replaced, restored or new), so every scope was reconciled in full",
+            peer_stores_not_recognised.clone(),
+        );
         Self {
             counters: Arc::new(Counters {
                 connections_accepted,
@@ -305,6 +312,7 @@ impl RelayMetrics {
                 sync_bytes,
                 fanout_notifications_dropped,
                 documents_routed,
+                peer_stores_not_recognised,
                 registry,
             }),
         }
@@ -362,6 +370,11 @@ impl RelayMetrics {
 
     pub fn documents_routed(&self, count: u64) {
         self.counters.documents_routed.inc_by(count);
+    }
+
+    /// A session found that the node's store is not the one the relay remembered.
+    pub fn peer_store_not_recognised(&self) {
+        self.counters.peer_stores_not_recognised.inc();
     }
 
     /// The whole exposition: the counters, then the fleet and store gauges as of `now_unix`.
@@ -474,6 +487,12 @@ impl Collector for FleetGauges {
             "Nodes with an open sync connection.",
             self.summary.connected,
         )?;
+        encode_gauge(
+            encoder,
+            "nodes_reconciling",
+            "Connected nodes whose content is not known to match the relay's: a digest of a scope they send differs or is not compared yet, or something is still to come from them.",
+            self.summary.reconciling,
+        )?;
         encode_gauge_family(
             encoder,
             "nodes",
@@ -541,6 +560,39 @@ impl Collector for FleetGauges {
             "node_waiting_bytes",
             "Bytes waiting to be sent, to_node by the relay and from_node by the node.",
             self.waiting(|waiting| waiting.bytes),
+        )?;
+        encode_gauge_family(
+            encoder,
+            "node_reconciling",
+            "1 while the connected node is reconciling with the relay, 0 while it is sending or in sync; no series while it is not connected.",
+            self.per_node(|view| {
+                view.sync.map(|sync| {
+                    (
+                        Self::node_label(view),
+                        i64::from(sync == SyncVerdict::Reconciling),
+                    )
+                })
+            }),
+        )?;
+        encode_gauge_family(
+            encoder,
+            "node_reconcile_documents_to_receive",
+            "Documents the relay still expects from the node while it is reconciling.",
+            self.per_node(|view| {
+                view.reconciling
+                    .as_ref()
+                    .map(|reconciling| (Self::node_label(view), reconciling.documents_to_receive))
+            }),
+        )?;
+        encode_gauge_family(
+            encoder,
+            "node_reconcile_bytes_to_receive",
+            "Bytes the relay still expects from the node while it is reconciling.",
+            self.per_node(|view| {
+                view.reconciling
+                    .as_ref()
+                    .map(|reconciling| (Self::node_label(view), reconciling.bytes_to_receive))
+            }),
         )?;
         encode_gauge_family(
             encoder,

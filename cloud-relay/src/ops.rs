@@ -42,7 +42,9 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use sync_protocol::ids::{MunicipalityCode, NodeId};
 
-use crate::fleet::{FleetRegistry, FleetSummary, NodeState, NodeView, Waiting};
+use crate::fleet::{
+    FleetRegistry, FleetSummary, NodeState, NodeView, ReconcilingView, SyncVerdict, Waiting,
+};
 use crate::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, RelayMetrics, StoreStats};
 
 /// The shortest operator token accepted. The token is the only thing between the network and the
@@ -551,6 +553,7 @@ fn render_summary(data: &DashboardData) -> Markup {
             dl class="summary" {
                 div { dt { "Nodes" } dd { (summary.total) } }
                 div { dt { "Connected" } dd { (summary.connected) } }
+                div class="sync-reconciling" { dt { "Reconciling" } dd { (summary.reconciling) } }
                 @for state in NodeState::ALL {
                     div class={ "state-" (state.as_str()) } {
                         dt { (state_label(state)) }
@@ -613,6 +616,7 @@ fn render_node_table(data: &DashboardData) -> Markup {
                 thead {
                     tr {
                         th scope="col" { "State" }
+                        th scope="col" { "Sync" }
                         th scope="col" { "Node" }
                         th scope="col" { "School" }
                         th scope="col" { "Municipality" }
@@ -629,7 +633,7 @@ fn render_node_table(data: &DashboardData) -> Markup {
                 }
                 tbody {
                     @if data.rows.is_empty() {
-                        tr { td colspan="13" { "No nodes match this filter." } }
+                        tr { td colspan="14" { "No nodes match this filter." } }
                     }
                     @for view in &data.rows {
                         (render_node_row(view, data.now_unix))
@@ -645,6 +649,12 @@ fn render_node_row(view: &NodeView, now_unix: i64) -> Markup {
     html! {
         tr class="node" data-node=(node) data-state=(view.state.as_str()) {
             td { span class={ "state state-" (view.state.as_str()) } { (state_label(view.state)) } }
+            td {
+                @match view.sync {
+                    Some(sync) => span class={ "sync sync-" (sync.as_str()) } { (sync_label(sync, view.reconciling.as_ref())) },
+                    None => "–",
+                }
+            }
             th scope="row" { a href={ "/api/v1/fleet/" (node) } { (node) } }
             td { (optional(view.school.as_ref())) }
             td { (optional(view.municipality.as_ref())) }
@@ -666,8 +676,8 @@ fn render_node_row(view: &NodeView, now_unix: i64) -> Markup {
                     None => "–",
                 }
             }
-            td { (format_waiting(view.waiting_to_node)) }
-            td { (format_waiting(view.waiting_from_node)) }
+            td { (format_waiting_to_node(view.waiting_to_node, view.reconciling.as_ref())) }
+            td { (format_waiting_from_node(view.waiting_from_node, view.reconciling.as_ref())) }
             td {
                 @match view.last_complete_sync_unix {
                     Some(synced) => (time_element(synced, now_unix)),
@@ -707,6 +717,23 @@ fn state_label(state: NodeState) -> &'static str {
         NodeState::Lost => "Lost",
         NodeState::NeverConnected => "Never connected",
         NodeState::Revoked => "Revoked",
+    }
+}
+
+/// The sync verdict as words, with the scopes whose digests differ while reconciling.
+fn sync_label(sync: SyncVerdict, reconciling: Option<&ReconcilingView>) -> String {
+    match (sync, reconciling) {
+        (SyncVerdict::Reconciling, Some(reconciling))
+            if !reconciling.scopes_differing.is_empty() =>
+        {
+            format!(
+                "Reconciling: digests of {} differ",
+                reconciling.scopes_differing.join(", ")
+            )
+        }
+        (SyncVerdict::Reconciling, _) => "Reconciling".to_owned(),
+        (SyncVerdict::Sending, _) => "Sending".to_owned(),
+        (SyncVerdict::InSync, _) => "In sync".to_owned(),
     }
 }
 
@@ -763,6 +790,45 @@ fn format_bytes(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// What waits for the node. An empty queue reads "nothing" only when the node is not reconciling:
+/// while a digest differs, the relay does not know yet what the node lacks.
+fn format_waiting_to_node(
+    waiting: Option<Waiting>,
+    reconciling: Option<&ReconcilingView>,
+) -> String {
+    match (waiting, reconciling) {
+        (
+            Some(Waiting {
+                docs: 0, blobs: 0, ..
+            })
+            | None,
+            Some(_),
+        ) => "not known yet (reconciling)".to_owned(),
+        _ => format_waiting(waiting),
+    }
+}
+
+/// What waits to come from the node: while reconciling, what the relay still expects (offered and
+/// not yet here, plus the node's reported backlog), which is never read as "nothing".
+fn format_waiting_from_node(
+    waiting: Option<Waiting>,
+    reconciling: Option<&ReconcilingView>,
+) -> String {
+    match reconciling {
+        Some(ReconcilingView {
+            documents_to_receive: 0,
+            bytes_to_receive: 0,
+            ..
+        }) => "not known yet (reconciling)".to_owned(),
+        Some(reconciling) => format!(
+            "{} docs, {} to come (reconciling)",
+            reconciling.documents_to_receive,
+            format_bytes(reconciling.bytes_to_receive)
+        ),
+        None => format_waiting(waiting),
     }
 }
 

@@ -209,6 +209,11 @@ impl RunningRelay {
     pub fn registry(&self) -> &FleetRegistry {
         &self.shared.registry
     }
+
+    /// The relay's metrics, for tests that check what the server counted.
+    pub fn metrics(&self) -> &RelayMetrics {
+        &self.shared.metrics
+    }
 }
 
 /// Runs the relay until Ctrl-C or SIGTERM.
@@ -781,6 +786,14 @@ async fn run_sync_session(
             LinkOutput::Event(Event::LocalError { message, .. }) => {
                 shared.registry.record_error(&node, &message, unix_now());
             }
+            LinkOutput::Event(Event::PeerStoreNotRecognised { reason }) => {
+                shared.metrics.peer_store_not_recognised();
+                tracing::warn!(
+                    %node,
+                    %reason,
+                    "node {node}'s store is not the one the relay remembers (replaced, restored or new); every scope is reconciled in full"
+                );
+            }
             LinkOutput::Event(
                 Event::InSync
                 | Event::ScopeMatched { .. }
@@ -805,15 +818,7 @@ async fn run_sync_session(
                 reported_out = reported_out.max(activity.bytes_sent);
                 shared.registry.record_activity(
                     &node,
-                    &fleet::LinkActivity {
-                        rtt_millis: activity.rtt_millis,
-                        bytes_sent: activity.bytes_sent,
-                        bytes_received: activity.bytes_received,
-                        to_node: activity.to_peer,
-                        from_node: activity.from_peer,
-                        health: activity.peer_health,
-                        in_sync: activity.in_sync,
-                    },
+                    &fleet::LinkActivity::from(&activity),
                     unix_now(),
                 );
             }

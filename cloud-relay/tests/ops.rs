@@ -13,6 +13,7 @@ use cloud_relay::ops::{self, OperatorToken, OpsState};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sync_protocol::ids::NodeId;
+use sync_protocol::session::ReconcileProgress;
 use sync_protocol::wire::{NodeHealth, SyncStatus};
 use sync_transport::identity::{CertificateFacts, FleetIdentity};
 use tokio::sync::oneshot;
@@ -248,6 +249,7 @@ fn populate_every_state(registry: &FleetRegistry) -> i64 {
                 store_bytes: 3_000_000_000,
                 doc_count: 5_000,
             }),
+            reconcile: ReconcileProgress::default(),
             in_sync: true,
         },
         now - 20,
@@ -400,7 +402,14 @@ async fn fleet_json_shows_every_state_in_staleness_order() {
         let view = find(&fleet, node);
         assert_eq!(view["state"], state, "{node}");
         assert_eq!(view["connected"], connected, "{node}");
+        if !connected {
+            assert!(view["sync"].is_null(), "{node}: nothing compared offline");
+        }
     }
+    // Digests equal, but the relay has three documents queued for the node.
+    assert_eq!(find(&fleet, "n-online")["sync"], "sending");
+    // Its one report said nothing was in sync yet.
+    assert_eq!(find(&fleet, "n-stale")["sync"], "reconciling");
     assert_eq!(
         node_ids(&fleet),
         [
@@ -417,6 +426,7 @@ async fn fleet_json_shows_every_state_in_staleness_order() {
     let summary = &fleet["summary"];
     assert_eq!(summary["total"], 6);
     assert_eq!(summary["connected"], 2);
+    assert_eq!(summary["reconciling"], 1);
     for state in [
         "online",
         "stale",
@@ -786,6 +796,141 @@ async fn metrics_expose_counters_and_fleet_gauges() {
         !text.contains("digione_relay_node_waiting_documents{node=\"n-never\""),
         "nothing is known about waiting for a node that never connected"
     );
+    harness.stop().await;
+}
+
+/// Issue 15: a node whose store was wiped and rebuilt under its old identity holds nothing, yet
+/// both queues are empty and its session answered everything. The fleet view, the dashboard and the
+/// metrics must show it reconciling, with what is still to come, until the digests match.
+#[tokio::test]
+async fn a_node_whose_digests_differ_is_reconciling_in_json_dashboard_and_metrics() {
+    let harness = Harness::start().await;
+    let node = node_id("n-rebuilt");
+    let certificate = facts("n-rebuilt", "30076", "092", "01");
+    harness.registry.record_enrolled(&certificate, START);
+    harness
+        .registry
+        .record_connected(&certificate, remote(), START + 10);
+    let scope = |text: &str| text.parse().expect("scope");
+    let report = |documents_to_receive, bytes_to_receive, in_sync, differing: &[&str]| {
+        LinkActivity::from(&sync_transport::link::LinkActivity {
+            rtt_millis: Some(30),
+            from_peer: Some(SyncStatus::default()),
+            reconcile: ReconcileProgress {
+                scopes_differing: differing.iter().map(|text| scope(text)).collect(),
+                documents_to_receive,
+                bytes_to_receive,
+            },
+            in_sync,
+            ..sync_transport::link::LinkActivity::default()
+        })
+    };
+    harness.registry.record_activity(
+        &node,
+        &report(0, 0, false, &["school:30076", "municipality:092"]),
+        START + 20,
+    );
+    harness.metrics.peer_store_not_recognised();
+    harness.set_now(START + 25);
+
+    let view = harness.get_json("/api/v1/fleet/n-rebuilt").await;
+    assert_eq!(view["state"], "online", "the state machine is unchanged");
+    assert_eq!(view["sync"], "reconciling");
+    assert_eq!(
+        view["reconciling"],
+        serde_json::json!({
+            "scopes_differing": ["school:30076", "municipality:092"],
+            "documents_to_receive": 0,
+            "bytes_to_receive": 0,
+        })
+    );
+    assert!(
+        view["last_complete_sync_unix"].is_null(),
+        "never in sync while the digests differ"
+    );
+    let fleet = harness.get_json("/api/v1/fleet").await;
+    assert_eq!(fleet["summary"]["reconciling"], 1);
+    assert_eq!(fleet["summary"]["municipalities"][0]["reconciling"], 1);
+
+    let html = harness.get_text("/").await;
+    assert!(html.contains("<th scope=\"col\">Sync</th>"));
+    assert!(
+        html.contains(">Reconciling: digests of school:30076, municipality:092 differ</span>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains(">nothing<"),
+        "an empty queue is not \"nothing\" while the digests differ"
+    );
+    assert!(html.contains("not known yet (reconciling)"));
+
+    let text = harness.get_text("/metrics").await;
+    let families = check_openmetrics(&text);
+    for family in [
+        "digione_relay_nodes_reconciling",
+        "digione_relay_node_reconciling",
+        "digione_relay_node_reconcile_documents_to_receive",
+        "digione_relay_node_reconcile_bytes_to_receive",
+        "digione_relay_peer_stores_not_recognised",
+    ] {
+        assert!(families.contains(family), "{family} missing");
+    }
+    assert_eq!(sample_value(&text, "digione_relay_nodes_reconciling"), 1.0);
+    assert_eq!(
+        sample_value(&text, "digione_relay_node_reconciling{node=\"n-rebuilt\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample_value(&text, "digione_relay_peer_stores_not_recognised_total"),
+        1.0
+    );
+
+    // The node offers what it holds: the relay counts what is still to come.
+    harness.registry.record_activity(
+        &node,
+        &report(40, 2_000_000, false, &["school:30076"]),
+        START + 30,
+    );
+    harness.set_now(START + 31);
+    let html = harness.get_text("/").await;
+    assert!(
+        html.contains("40 docs, 2.0 MB to come (reconciling)"),
+        "{html}"
+    );
+    let text = harness.get_text("/metrics").await;
+    assert_eq!(
+        sample_value(
+            &text,
+            "digione_relay_node_reconcile_documents_to_receive{node=\"n-rebuilt\"}"
+        ),
+        40.0
+    );
+    assert_eq!(
+        sample_value(
+            &text,
+            "digione_relay_node_reconcile_bytes_to_receive{node=\"n-rebuilt\"}"
+        ),
+        2_000_000.0
+    );
+
+    // The digests match: in sync, and the last complete sync is the relay's time of that report.
+    harness
+        .registry
+        .record_activity(&node, &report(0, 0, true, &[]), START + 45);
+    harness.set_now(START + 46);
+    let view = harness.get_json("/api/v1/fleet/n-rebuilt").await;
+    assert_eq!(view["sync"], "in_sync");
+    assert!(view["reconciling"].is_null());
+    assert_eq!(view["last_complete_sync_unix"], START + 45);
+    let text = harness.get_text("/metrics").await;
+    assert_eq!(sample_value(&text, "digione_relay_nodes_reconciling"), 0.0);
+    assert_eq!(
+        sample_value(&text, "digione_relay_node_reconciling{node=\"n-rebuilt\"}"),
+        0.0
+    );
+    assert!(!text.contains("digione_relay_node_reconcile_documents_to_receive{"));
+    let html = harness.get_text("/").await;
+    assert!(html.contains(">In sync</span>"));
     harness.stop().await;
 }
 

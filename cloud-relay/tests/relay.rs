@@ -423,6 +423,7 @@ async fn try_sync_connection(
         node_id: node,
         software_version: "test".into(),
         store_epoch: 1,
+        log_heads: Vec::new(),
     });
     let (mut send, recv) = connection
         .open_bi()
@@ -873,6 +874,7 @@ async fn malformed_oversized_and_wrong_version_frames_close_only_the_offending_c
         node_id: offender.node.clone(),
         software_version: "9.0.0".into(),
         store_epoch: 1,
+        log_heads: Vec::new(),
     });
     send.write_all(&hello.encode_frame().expect("encode"))
         .await
@@ -948,6 +950,7 @@ async fn a_peer_that_never_reads_is_disconnected_and_others_are_unaffected() {
         node_id: sloth.node.clone(),
         software_version: "sloth".into(),
         store_epoch: 7,
+        log_heads: Vec::new(),
     });
     send.write_all(&hello.encode_frame().expect("encode"))
         .await
@@ -1174,6 +1177,114 @@ async fn operators_write_national_documents_that_every_node_reads_but_cannot_cha
     assert_eq!(
         read_value(relay.running().store(), &curriculum, "version"),
         Some(2026)
+    );
+    node.stop_client().await;
+}
+
+/// Issue 15: a node whose store was wiped and rebuilt under its old identity holds nothing, and its
+/// session has nothing to ask for that it knows of. Until it holds its school again, neither its
+/// own status nor the relay's fleet view may call it in sync, and its last complete sync may not
+/// move; the relay counts the store it did not recognise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_rebuilt_empty_under_its_old_identity_is_never_called_in_sync_before_it_holds_its_school()
+ {
+    let relay = TestRelay::start().await;
+    let mut node = TestNode::enrol(&relay, "30076", "092").await;
+    wait_connected(&node).await;
+    let notes: Vec<DocId> = (0..20)
+        .map(|index| doc(&format!("school:30076/note-{index}")))
+        .collect();
+    for (index, note) in notes.iter().enumerate() {
+        node.write(note, "x", index as i64).await;
+    }
+    eventually("the relay holds every note", || {
+        notes
+            .iter()
+            .all(|note| read_value(relay.running().store(), note, "x").is_some())
+    })
+    .await;
+    node.stop_client().await;
+    // The old connection's last report said in sync; it must be over before the new one is judged.
+    eventually("the relay saw the old connection end", || {
+        relay
+            .running()
+            .registry()
+            .node(&node.node, 0)
+            .is_some_and(|view| !view.connected)
+    })
+    .await;
+
+    // The disk is wiped: the node comes back under its old identity with an empty store.
+    node.store = SledStore::open(node.dir.path().join("rebuilt-store")).expect("empty store");
+    node.start_client(&relay);
+    let holds_every_note = |store: &SledStore| {
+        notes
+            .iter()
+            .all(|note| read_value(store, note, "x").is_some())
+    };
+
+    // How long the node reconciles depends on the machine (a fast one rebuilds twenty notes
+    // within one poll), so what is checked is that no status ever claims too much.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let status = node.status.borrow().clone();
+        let view = relay
+            .running()
+            .registry()
+            .node(&node.node, 0)
+            .expect("in the fleet view");
+        if status.connected
+            && status
+                .reconcile
+                .as_ref()
+                .is_some_and(|progress| !progress.in_sync())
+        {
+            assert!(
+                !status.in_sync,
+                "in sync while a digest differs: {status:?}"
+            );
+        }
+        // Each side's claim is checked against the node's store after it was read: the store
+        // only gains notes, so a claim made while one was missing is caught.
+        let node_claims_sync = status.in_sync || status.last_complete_sync_unix.is_some();
+        let relay_claims_sync = view.sync.is_some_and(|sync| sync.as_str() == "in_sync");
+        if node_claims_sync {
+            assert!(
+                holds_every_note(&node.store),
+                "the node called itself in sync before it held its school again: {status:?}"
+            );
+        }
+        if relay_claims_sync {
+            assert!(
+                holds_every_note(&node.store),
+                "the fleet view called the node in sync before it held its school again: {view:?}"
+            );
+        }
+        if node_claims_sync && relay_claims_sync {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for both sides to be in sync: {status:?} {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = relay
+        .running()
+        .metrics()
+        .render(
+            relay.running().registry(),
+            cloud_relay::metrics::StoreStats::default(),
+            0,
+        )
+        .expect("metrics");
+    let not_recognised = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("digione_relay_peer_stores_not_recognised_total "))
+        .and_then(|value| value.parse::<f64>().ok());
+    assert!(
+        not_recognised.is_some_and(|count| count >= 1.0),
+        "the relay counts the node's new store: {not_recognised:?}"
     );
     node.stop_client().await;
 }

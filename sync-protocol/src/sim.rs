@@ -99,7 +99,7 @@ pub const MOST_FRAMES_WITHOUT_PROGRESS: u64 = 50_000;
 const HEARTBEAT_TAG: u8 = 8;
 
 /// Message names by tag (`PROTOCOL.md`, section 6), for describing what a stuck link exchanges.
-const MESSAGE_NAMES: [&str; 11] = [
+const MESSAGE_NAMES: [&str; 13] = [
     "Hello",
     "SyncRequest",
     "Offer",
@@ -111,6 +111,8 @@ const MESSAGE_NAMES: [&str; 11] = [
     "Heartbeat",
     "Error",
     "Ack",
+    "Documents",
+    "DocumentsAck",
 ];
 
 /// The most broken invariants one run records; the first few say what went wrong.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use quinn::VarInt;
 use rand::Rng;
 use sync_protocol::ids::NodeId;
-use sync_protocol::session::{Event, SessionConfig};
+use sync_protocol::session::{Event, ReconcileProgress, SessionConfig};
 use sync_protocol::wire::{NodeHealth, SyncStatus};
 use sync_store::SledStore;
 use tokio::sync::{mpsc, watch};
@@ -255,8 +255,15 @@ pub struct ClientStatus {
     pub connected: bool,
     /// Since when the node has had no link to the relay (Unix seconds); `None` while connected.
     pub offline_since_unix: Option<i64>,
-    /// When every scope was last in sync with the relay (Unix seconds).
+    /// When the link was last in sync in the sense of [`link::LinkActivity::in_sync`] (Unix
+    /// seconds): never while a digest differs, however idle the session is.
     pub last_complete_sync_unix: Option<i64>,
+    /// Whether the link is in sync right now ([`link::LinkActivity::in_sync`]); false while offline.
+    pub in_sync: bool,
+    /// How far the node is from holding what the relay holds, as of the last link activity of the
+    /// current connection; `None` while offline, because only a live session can compare digests.
+    #[serde(serialize_with = "serialize_reconcile_progress")]
+    pub reconcile: Option<ReconcileProgress>,
     /// What the node still has to send the relay, as of the last link activity.
     pub waiting_to_relay: SyncStatus,
     /// What the relay reported it still has to send the node.
@@ -268,6 +275,54 @@ pub struct ClientStatus {
     pub certificate_expires_unix: Option<i64>,
     pub bytes_sent_total: u64,
     pub bytes_received_total: u64,
+}
+
+impl ClientStatus {
+    /// Takes in one activity report of the current connection; `bytes_sent_before` and
+    /// `bytes_received_before` are the totals of the connections before it.
+    pub fn record_activity(
+        &mut self,
+        activity: &link::LinkActivity,
+        bytes_sent_before: u64,
+        bytes_received_before: u64,
+        now_unix: i64,
+    ) {
+        self.waiting_to_relay = activity.to_peer;
+        self.waiting_from_relay = activity.from_peer;
+        self.rtt_millis = activity.rtt_millis;
+        self.bytes_sent_total = bytes_sent_before + activity.bytes_sent;
+        self.bytes_received_total = bytes_received_before + activity.bytes_received;
+        self.in_sync = activity.in_sync;
+        self.reconcile = Some(activity.reconcile.clone());
+        // The session's own in-sync event can come while a digest still differs (a store rebuilt
+        // under its old identity answers every request with nothing), so the moment of the last
+        // complete sync follows the activity's `in_sync`, which includes the digests.
+        if activity.in_sync {
+            self.last_complete_sync_unix = Some(now_unix);
+        }
+    }
+}
+
+/// Writes a [`ReconcileProgress`] with its scopes as their usual strings (`school:30076`), the way
+/// every status document shows scopes; the type itself has no serde form.
+fn serialize_reconcile_progress<S: serde::Serializer>(
+    progress: &Option<ReconcileProgress>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct as _;
+    let Some(progress) = progress else {
+        return serializer.serialize_none();
+    };
+    let scopes: Vec<String> = progress
+        .scopes_differing
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut fields = serializer.serialize_struct("ReconcileProgress", 3)?;
+    fields.serialize_field("scopes_differing", &scopes)?;
+    fields.serialize_field("documents_to_receive", &progress.documents_to_receive)?;
+    fields.serialize_field("bytes_to_receive", &progress.bytes_to_receive)?;
+    fields.end()
 }
 
 fn unix_now() -> i64 {
@@ -319,6 +374,9 @@ pub async fn run(
         }
         handles.status.send_modify(|status| {
             status.connected = false;
+            // Without a session nothing is compared, so nothing may be claimed about it.
+            status.in_sync = false;
+            status.reconcile = None;
             status.offline_since_unix.get_or_insert(unix_now());
             if error.is_some() {
                 status.last_error = error.clone();
@@ -426,11 +484,12 @@ async fn connect_and_sync(
         |output| {
             match &output {
                 LinkOutput::Activity(activity) => status.send_modify(|status| {
-                    status.waiting_to_relay = activity.to_peer;
-                    status.waiting_from_relay = activity.from_peer;
-                    status.rtt_millis = activity.rtt_millis;
-                    status.bytes_sent_total = bytes_sent_before + activity.bytes_sent;
-                    status.bytes_received_total = bytes_received_before + activity.bytes_received;
+                    status.record_activity(
+                        activity,
+                        bytes_sent_before,
+                        bytes_received_before,
+                        unix_now(),
+                    )
                 }),
                 // TLS 1.3 lets a client finish its handshake before the server has judged the
                 // client's certificate, so the node counts as connected only once the relay's
@@ -441,10 +500,13 @@ async fn connect_and_sync(
                     status.next_attempt_unix = None;
                     status.last_error = None;
                 }),
-                LinkOutput::Event(Event::InSync) => {
-                    reached_sync = true;
-                    status.send_modify(|status| status.last_complete_sync_unix = Some(unix_now()));
-                }
+                // Enough for the backoff to start over: the link worked. The status's last
+                // complete sync waits for the digests (above).
+                LinkOutput::Event(Event::InSync) => reached_sync = true,
+                LinkOutput::Event(Event::PeerStoreNotRecognised { reason }) => tracing::warn!(
+                    %reason,
+                    "the relay's store is not the one this node remembers (replaced, restored or new); every scope is reconciled in full"
+                ),
                 LinkOutput::Event(_) => {}
             }
             observe(output);
@@ -501,5 +563,59 @@ async fn renew_when_due(
         Err(error) => {
             tracing::warn!(%error, "certificate renewal failed; retried on the next connection")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sync_protocol::ids::Scope;
+
+    use super::*;
+    use crate::link::LinkActivity;
+
+    fn school() -> Scope {
+        "school:30076".parse().expect("scope")
+    }
+
+    /// The activity of a node whose store was rebuilt empty under its old identity: the session has
+    /// answered everything and calls itself in sync, but the school's digest still differs.
+    fn rebuilt_store_activity() -> LinkActivity {
+        LinkActivity {
+            reconcile: ReconcileProgress {
+                scopes_differing: vec![school()],
+                documents_to_receive: 0,
+                bytes_to_receive: 0,
+            },
+            in_sync: false,
+            from_peer: Some(SyncStatus::default()),
+            ..LinkActivity::default()
+        }
+    }
+
+    #[test]
+    fn the_last_complete_sync_waits_for_equal_digests() {
+        let mut status = ClientStatus {
+            connected: true,
+            last_complete_sync_unix: Some(1_000),
+            ..ClientStatus::default()
+        };
+        status.record_activity(&rebuilt_store_activity(), 0, 0, 2_000);
+        assert_eq!(status.last_complete_sync_unix, Some(1_000));
+        assert!(!status.in_sync);
+        assert_eq!(
+            status
+                .reconcile
+                .as_ref()
+                .map(|progress| progress.scopes_differing.clone()),
+            Some(vec![school()])
+        );
+
+        let in_sync = LinkActivity {
+            in_sync: true,
+            ..LinkActivity::default()
+        };
+        status.record_activity(&in_sync, 0, 0, 3_000);
+        assert_eq!(status.last_complete_sync_unix, Some(3_000));
+        assert!(status.in_sync);
     }
 }

@@ -16,7 +16,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sync_protocol::ids::{BlobId, DocId, Scope};
-use sync_protocol::session::{CloseReason, Event, Session, SessionConfig};
+use sync_protocol::session::{CloseReason, Event, ReconcileProgress, Session, SessionConfig};
 use sync_protocol::store::StoreError;
 use sync_protocol::wire::{ErrorCode, ErrorMessage, FrameDecoder, Message, NodeHealth, SyncStatus};
 use sync_store::SledStore;
@@ -65,8 +65,9 @@ pub struct LinkConfig {
 pub enum LinkOutput {
     /// A session event: documents and blobs from the peer, hello, in-sync, errors.
     Event(Event),
-    /// Figures for the operations view, at most once per [`ACTIVITY_REPORT_INTERVAL`] and whenever
-    /// the link becomes in sync.
+    /// Figures for status displays: at once whenever [`LinkActivity::in_sync`] changes either way,
+    /// otherwise at most once per [`ACTIVITY_REPORT_INTERVAL`], and once more after the last change
+    /// of a busy spell, so that a display never keeps showing figures the link has left behind.
     Activity(LinkActivity),
 }
 
@@ -81,6 +82,14 @@ pub struct LinkActivity {
     /// What the peer reported it still has to send us.
     pub from_peer: Option<SyncStatus>,
     pub peer_health: Option<NodeHealth>,
+    /// How far the two sides are from holding the same content in the scopes this side receives:
+    /// the scopes whose digests differ (or were not compared yet on this link), and what is still
+    /// expected from the peer.
+    pub reconcile: ReconcileProgress,
+    /// True only when the session reports itself in sync (every request answered and satisfied)
+    /// and every received scope's digest was last seen equal to the peer's. The session alone can
+    /// call itself in sync while the digests still differ, for example right after the peer's store
+    /// was replaced, so status displays must not trust it without the digests.
     pub in_sync: bool,
 }
 
@@ -143,23 +152,30 @@ pub async fn run_link(
     let mut pending_frame: Option<Vec<u8>> = None;
     let mut flush: Option<JoinHandle<Result<(), StoreError>>> = None;
     let mut last_report = tokio::time::Instant::now() - ACTIVITY_REPORT_INTERVAL;
+    // What the last report said about being in sync, so that a change is reported at once rather
+    // than at the next report interval.
+    let mut reported_in_sync: Option<bool> = None;
+    // Something happened since the last report: the report interval may have held it back, and a
+    // quiet link wakes only at its next heartbeat, so a trailing report is scheduled for it.
+    let mut unreported_activity = true;
     let mut end: Option<LinkEnd> = None;
 
     loop {
         while let Some(event) = session.poll_event() {
-            let in_sync = matches!(event, Event::InSync);
             if let Event::Closed { reason } = &event {
                 end = Some(end_for(reason));
             }
             observe(LinkOutput::Event(event));
-            if in_sync {
-                observe(LinkOutput::Activity(activity(&session, &connection)));
-                last_report = tokio::time::Instant::now();
-            }
         }
-        if last_report.elapsed() >= ACTIVITY_REPORT_INTERVAL {
-            observe(LinkOutput::Activity(activity(&session, &connection)));
+        let in_sync_changed = reported_in_sync != Some(link_in_sync(&session));
+        if in_sync_changed
+            || (unreported_activity && last_report.elapsed() >= ACTIVITY_REPORT_INTERVAL)
+        {
+            let report = activity(&session, &connection);
+            reported_in_sync = Some(report.in_sync);
+            observe(LinkOutput::Activity(report));
             last_report = tokio::time::Instant::now();
+            unreported_activity = false;
         }
         if session.is_closed() {
             break;
@@ -176,8 +192,11 @@ pub async fn run_link(
             .map(|at| at.saturating_sub(now_millis()))
             .map(Duration::from_millis)
             .unwrap_or(Duration::from_secs(3600));
+        let report_due = last_report + ACTIVITY_REPORT_INTERVAL;
 
         tokio::select! {
+            // Wakes a quiet link for the report the interval held back; the loop's top sends it.
+            () = tokio::time::sleep_until(report_due), if unreported_activity => {}
             permit = frame_sender.reserve(), if pending_frame.is_some() => {
                 match permit {
                     Ok(permit) => {
@@ -270,6 +289,8 @@ pub async fn run_link(
                 session.handle_timeout(&mut store, now_millis());
             }
         }
+        // Whatever woke the loop may have changed what a report would say.
+        unreported_activity = true;
     }
 
     // Let the last frames (normally the closing error) leave, within a grace period.
@@ -316,8 +337,16 @@ fn end_for(reason: &CloseReason) -> LinkEnd {
     }
 }
 
+/// Whether the link is in sync as status displays must understand it: the session says so, and no
+/// received scope's digest differs from the peer's (or is still uncompared).
+fn link_in_sync(session: &Session) -> bool {
+    session.is_in_sync() && session.reconcile_progress().in_sync()
+}
+
 fn activity(session: &Session, connection: &quinn::Connection) -> LinkActivity {
     let stats = session.stats();
+    let reconcile = session.reconcile_progress();
+    let in_sync = session.is_in_sync() && reconcile.in_sync();
     LinkActivity {
         rtt_millis: Some(connection.rtt().as_millis() as u64),
         bytes_sent: stats.bytes_sent,
@@ -325,7 +354,8 @@ fn activity(session: &Session, connection: &quinn::Connection) -> LinkActivity {
         to_peer: session.status(),
         from_peer: session.peer_status(),
         peer_health: session.peer_health().copied(),
-        in_sync: session.is_in_sync(),
+        reconcile,
+        in_sync,
     }
 }
 

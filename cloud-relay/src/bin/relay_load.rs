@@ -373,6 +373,8 @@ async fn run_simulated_node(
         node_id: node,
         software_version: "relay_load".into(),
         store_epoch: 1,
+        // A simulated node writes nothing, so it has no log whose head it could state.
+        log_heads: Vec::new(),
     })
     .encode_frame()
     .map_err(|error| error.to_string())?;

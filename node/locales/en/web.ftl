@@ -90,7 +90,13 @@ home-no-announcements = No announcements.
 admin-node = School server
 admin-school = School code
 admin-sync = Connection to DigiOne
-admin-sync-online = Online
+admin-sync-in-sync = Online, in sync
+admin-sync-sending = Online, sending this school's changes
+admin-sync-reconciling = Online, reconciling with DigiOne: not everything is in sync yet
+admin-sync-reconciling-count = { $count ->
+    [one] Online, reconciling with DigiOne: 1 document still to come
+   *[other] Online, reconciling with DigiOne: { $count } documents still to come
+}
 admin-sync-offline = Offline
 admin-sync-standalone = Not connected (standalone)
 admin-waiting = Changes / files waiting to be sent

@@ -90,7 +90,13 @@ home-no-announcements = Ei tiedotteita.
 admin-node = Koulun palvelin
 admin-school = Koulun koodi
 admin-sync = Yhteys DigiOneen
-admin-sync-online = Yhteydessä
+admin-sync-in-sync = Yhteydessä, ajan tasalla
+admin-sync-sending = Yhteydessä, koulun muutoksia lähetetään
+admin-sync-reconciling = Yhteydessä, tietoja täsmäytetään: kaikki ei ole vielä ajan tasalla
+admin-sync-reconciling-count = { $count ->
+    [one] Yhteydessä, tietoja täsmäytetään: 1 asiakirja on vielä tulossa
+   *[other] Yhteydessä, tietoja täsmäytetään: { $count } asiakirjaa on vielä tulossa
+}
 admin-sync-offline = Ei yhteyttä
 admin-sync-standalone = Ei liitetty (itsenäinen)
 admin-waiting = Lähettämistä odottavat muutokset / tiedostot

@@ -90,7 +90,13 @@ home-no-announcements = Inga meddelanden.
 admin-node = Skolans server
 admin-school = Skolkod
 admin-sync = Förbindelse till DigiOne
-admin-sync-online = Ansluten
+admin-sync-in-sync = Ansluten, synkroniserad
+admin-sync-sending = Ansluten, skolans ändringar skickas
+admin-sync-reconciling = Ansluten, uppgifterna stäms av: allt är inte synkroniserat ännu
+admin-sync-reconciling-count = { $count ->
+    [one] Ansluten, uppgifterna stäms av: 1 dokument återstår att ta emot
+   *[other] Ansluten, uppgifterna stäms av: { $count } dokument återstår att ta emot
+}
 admin-sync-offline = Ingen förbindelse
 admin-sync-standalone = Inte ansluten (fristående)
 admin-waiting = Ändringar / filer som väntar på att skickas

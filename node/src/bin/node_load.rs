@@ -20,7 +20,13 @@
 //!   submission, each alone (size, render time), then the pupil home page by `--read-concurrency`
 //!   sessions for `--page-secs` twice: each asking again as soon as answered (the most pages per
 //!   second; latency is then mostly queueing), and each once every `--page-interval-ms` (the
-//!   latency one page has while the other sessions are active).
+//!   latency one page has while the other sessions are active);
+//! - **a rebuild from the relay**: once the node is stopped, `--rebuild-files` files of
+//!   `--rebuild-file-kib` KiB are added to its store as uploads, the store is synced to a relay
+//!   store (the off-site copy), and then a new empty store under the same node id is rebuilt from
+//!   that copy. Both stores are the real sled store and both sides run the real sync engine; the
+//!   frames pass in memory, so the figure is the engine's and the disks' cost without QUIC, TLS or
+//!   a network (loopback adds little to it).
 //!
 //! Every user's password is the same argon2id hash (computed once): hashing thousands of users at
 //! setup would take minutes and measure nothing; the login phases pay the real verification cost.
@@ -71,6 +77,11 @@ struct Arguments {
     /// How often each session loads its home page in the paced phase.
     #[arg(long, default_value_t = 1000)]
     page_interval_ms: u64,
+    /// Files (uploads) added before the rebuild phase, so that the rebuild carries files too.
+    #[arg(long, default_value_t = 200)]
+    rebuild_files: usize,
+    #[arg(long, default_value_t = 256)]
+    rebuild_file_kib: usize,
     /// Internal: serve the node in this data directory and print its address.
     #[arg(long, hide = true)]
     serve_node: Option<PathBuf>,
@@ -762,6 +773,14 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
     )
     .await?;
     let rss_after = resident_bytes(node.child.id());
+    drop(node);
+    let rebuild_report = {
+        let data_dir = data_dir.clone();
+        let (files, file_kib) = (arguments.rebuild_files, arguments.rebuild_file_kib);
+        tokio::task::spawn_blocking(move || rebuild::measure(&data_dir, files, file_kib))
+            .await
+            .map_err(|error| error.to_string())??
+    };
     let report = json!({
         "machine": { "cores": std::thread::available_parallelism().map(|cores| cores.get()).unwrap_or(1) },
         "school": { "pupils": pupils.len(), "teachers": teachers.len(), "guardians": pupils.len(), "setup_secs": setup_secs },
@@ -773,7 +792,160 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
         "reads": read_report,
         "durable_writes": write_report,
         "web_pages": page_report,
+        "rebuild_from_relay": rebuild_report,
     });
     let _ = writeln!(std::io::stdout(), "{report:#}");
     Ok(())
+}
+
+/// The rebuild phase: the school's store synced to a relay store, then a new empty store under the
+/// same identity rebuilt from it, each over the real sync engine with frames passed in memory.
+mod rebuild {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use serde_json::{Value, json};
+    use sync_protocol::ids::{NodeId, Scope};
+    use sync_protocol::session::{Session, SessionConfig};
+    use sync_protocol::store::ReplicaStore;
+    use sync_protocol::wire::FRAME_HEADER_BYTES;
+    use sync_store::SledStore;
+
+    /// Rounds of delivery before the phase gives up; a rebuild takes a handful.
+    const MAX_ROUNDS: usize = 100_000;
+
+    struct Traffic {
+        bytes: u64,
+        rounds: u64,
+    }
+
+    fn scopes() -> Result<Vec<Scope>, String> {
+        ["school:30076", "municipality:092"]
+            .iter()
+            .map(|scope| scope.parse().map_err(|error| format!("{error}")))
+            .collect()
+    }
+
+    fn sync(node_store: &mut SledStore, relay_store: &mut SledStore) -> Result<Traffic, String> {
+        let node_id: NodeId = "node-30076-load"
+            .parse()
+            .map_err(|error| format!("{error}"))?;
+        let relay_id: NodeId = "relay".parse().map_err(|error| format!("{error}"))?;
+        let scopes = scopes()?;
+        let mut node = Session::new(
+            SessionConfig::new(
+                node_id.clone(),
+                relay_id.clone(),
+                scopes.clone(),
+                scopes.clone(),
+            ),
+            node_store,
+            0,
+        );
+        let mut relay = Session::new(
+            SessionConfig::new(relay_id, node_id, scopes.clone(), scopes),
+            relay_store,
+            0,
+        );
+        let mut traffic = Traffic {
+            bytes: 0,
+            rounds: 0,
+        };
+        for _ in 0..MAX_ROUNDS {
+            let to_relay: Vec<Vec<u8>> =
+                std::iter::from_fn(|| node.poll_transmit(node_store)).collect();
+            let to_node: Vec<Vec<u8>> =
+                std::iter::from_fn(|| relay.poll_transmit(relay_store)).collect();
+            if to_relay.is_empty() && to_node.is_empty() {
+                return Ok(traffic);
+            }
+            traffic.rounds += 1;
+            for frame in &to_relay {
+                traffic.bytes += frame.len() as u64;
+                relay.handle_payload(relay_store, &frame[FRAME_HEADER_BYTES..], 0);
+            }
+            for frame in &to_node {
+                traffic.bytes += frame.len() as u64;
+                node.handle_payload(node_store, &frame[FRAME_HEADER_BYTES..], 0);
+            }
+            for (session, store) in [
+                (&mut node, &mut *node_store),
+                (&mut relay, &mut *relay_store),
+            ] {
+                ReplicaStore::flush(store).map_err(|error| error.to_string())?;
+                session.handle_durable(store);
+                while session.poll_event().is_some() {}
+            }
+        }
+        Err("the rebuild never went quiet".into())
+    }
+
+    pub fn measure(node_data_dir: &Path, files: usize, file_kib: usize) -> Result<Value, String> {
+        let store_dir = super::node_config(node_data_dir).store_dir();
+        let mut node_store = SledStore::open(&store_dir).map_err(|error| error.to_string())?;
+        let school: Scope = "school:30076".parse().map_err(|error| format!("{error}"))?;
+        for number in 0..files {
+            // Distinct content per file, so that each is its own blob.
+            let mut content = vec![(number % 251) as u8; file_kib * 1024];
+            content[..8].copy_from_slice(&(number as u64).to_le_bytes());
+            node_store
+                .put_blob(&school, &content)
+                .map_err(|error| error.to_string())?;
+        }
+        node_store
+            .wait_durable()
+            .map_err(|error| error.to_string())?;
+        let relay_dir = tempfile::tempdir().map_err(|error| error.to_string())?;
+        let mut relay_store =
+            SledStore::open(relay_dir.path()).map_err(|error| error.to_string())?;
+        let started = Instant::now();
+        let first = sync(&mut node_store, &mut relay_store)?;
+        let first_secs = started.elapsed().as_secs_f64();
+        let documents = relay_store.document_count();
+        let mut saved_bytes = 0u64;
+        for doc in relay_store
+            .document_ids()
+            .map_err(|error| error.to_string())?
+        {
+            saved_bytes += relay_store
+                .saved_document(&doc)
+                .map_err(|error| error.to_string())?
+                .map_or(0, |saved| saved.len() as u64);
+        }
+        drop(node_store);
+
+        // The disk is lost: an empty store under the same identity pulls everything back.
+        let rebuilt_dir = tempfile::tempdir().map_err(|error| error.to_string())?;
+        let mut rebuilt_store =
+            SledStore::open(rebuilt_dir.path()).map_err(|error| error.to_string())?;
+        let started = Instant::now();
+        let rebuild = sync(&mut rebuilt_store, &mut relay_store)?;
+        rebuilt_store
+            .wait_durable()
+            .map_err(|error| error.to_string())?;
+        let rebuild_secs = started.elapsed().as_secs_f64();
+        let whole = rebuilt_store
+            .scope_summary(&school)
+            .map_err(|error| error.to_string())?
+            == relay_store
+                .scope_summary(&school)
+                .map_err(|error| error.to_string())?;
+        if !whole {
+            return Err("the rebuilt store does not hold what the relay holds".into());
+        }
+        let file_bytes = (files * file_kib * 1024) as u64;
+        Ok(json!({
+            "documents": documents,
+            "documents_saved_bytes": saved_bytes,
+            "files": files,
+            "file_bytes": file_bytes,
+            "first_sync": { "bytes": first.bytes, "rounds": first.rounds, "secs": first_secs },
+            "rebuild": {
+                "bytes": rebuild.bytes,
+                "rounds": rebuild.rounds,
+                "secs": rebuild_secs,
+                "bytes_beyond_files_per_saved_byte": (rebuild.bytes.saturating_sub(file_bytes)) as f64 / saved_bytes.max(1) as f64,
+            },
+        }))
+    }
 }

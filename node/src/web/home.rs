@@ -22,6 +22,7 @@ use crate::api::timetable::{DayQuery, DayView, day_timetable};
 use crate::api::{ApiError, node_now_millis, roster_index};
 use crate::model::UserRole;
 use crate::server::AppState;
+use crate::sync::SyncState;
 use crate::web::i18n::Translator;
 
 /// Announcements a home page shows; the newest first.
@@ -491,10 +492,20 @@ fn admin_status(
     state_is_admin: bool,
 ) -> Markup {
     let sync = state.sync.view();
-    let mode = match sync.mode {
-        "online" => t.text("admin-sync-online"),
-        "offline" => t.text("admin-sync-offline"),
-        _ => t.text("admin-sync-standalone"),
+    // The state, not the mode: a linked node whose content differs from the relay's must not read
+    // as simply online.
+    let mode = match sync.state {
+        SyncState::InSync => t.text("admin-sync-in-sync"),
+        SyncState::Sending => t.text("admin-sync-sending"),
+        SyncState::Reconciling => match sync.documents_waiting_to_receive {
+            Some(count) if count > 0 => t.text_with(
+                "admin-sync-reconciling-count",
+                &[("count", FluentValue::from(count))],
+            ),
+            _ => t.text("admin-sync-reconciling"),
+        },
+        SyncState::Offline => t.text("admin-sync-offline"),
+        SyncState::Standalone => t.text("admin-sync-standalone"),
     };
     html! {
         section aria-labelledby="node-heading" {
