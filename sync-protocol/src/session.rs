@@ -79,6 +79,11 @@ const CHANGES_FRAME_OVERHEAD_BYTES: usize = 4 * 1024;
 /// batch is never larger than this plus DEFLATE's few bytes per block, well inside a frame.
 const DOCUMENTS_BATCH_BUDGET_BYTES: usize = MAX_DOCUMENTS_BATCH_BYTES - 64 * 1024;
 
+/// A document new to the peer whose changes add up to at most this many bytes is pushed as changes
+/// rather than in saved form: the usual case of a document just written, fanned out by the relay to
+/// every reader, where saving it anew for each session would cost more than it saves.
+const SMALL_HISTORY_BYTES: usize = 16 * 1024;
+
 /// Batches of whole documents sent and not yet acknowledged, remembered per session with the heads
 /// each document had. Beyond this the oldest is forgotten: its documents are then confirmed by the
 /// next anti-entropy round instead of by its acknowledgement.
@@ -1768,9 +1773,14 @@ impl Session {
         if peer_has == our_heads {
             return Ok(());
         }
-        if peer_has.is_empty() {
-            // The peer holds none of it, as far as we know: the saved form costs less than the
-            // history change by change.
+        let changes = store.changes_since(&doc, &peer_has)?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let change_bytes: usize = changes.iter().map(Vec::len).sum();
+        if peer_has.is_empty() && change_bytes > SMALL_HISTORY_BYTES {
+            // The peer holds none of it, as far as we know, and its history is long: the saved form
+            // costs less than the history change by change.
             let mut batch = Vec::new();
             if let BatchFit::Added(_) = self.add_to_batch(store, &doc, &our_heads, &mut batch, 0)?
                 && let Some((_, message)) = self.pack_batch(batch)
@@ -1778,10 +1788,6 @@ impl Session {
                 self.send(message);
                 return Ok(());
             }
-        }
-        let changes = store.changes_since(&doc, &peer_has)?;
-        if changes.is_empty() {
-            return Ok(());
         }
         self.pushed_heads.insert(doc.clone(), our_heads.clone());
         self.send_changes_frames(doc, changes.into(), our_heads);

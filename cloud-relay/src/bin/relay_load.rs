@@ -8,7 +8,7 @@
 //! memory is measured alone. This process enrols N simulated nodes with the relay's own authority,
 //! opens one mTLS QUIC connection per node over one UDP socket, and keeps each heartbeating like a
 //! real node. Simulated nodes speak the wire protocol directly instead of running a store: they say
-//! hello, send heartbeats, and watch for `Changes` frames. Then:
+//! hello, send heartbeats, and watch for `Changes` and `Documents` frames. Then:
 //! - memory: the relay's resident set before any node and after all are connected and idle;
 //! - fan-out: one node of the first municipality (groups of `--group-size` nodes) writes a new small
 //!   document in the municipality's scope; the time until each other node of that municipality has
@@ -411,15 +411,25 @@ async fn run_simulated_node(
         while let Ok(Some(read)) = recv.read(&mut buffer).await {
             decoder.extend(&buffer[..read]);
             while let Ok(Some(payload)) = decoder.next_payload() {
-                if let Ok(Message::Changes(changes)) = Message::decode_payload(&payload)
-                    && changes.doc.name().starts_with("probe-")
-                    && seen.insert(changes.doc.name().to_owned())
-                    && let Ok(mut arrivals) = arrivals.lock()
-                {
-                    arrivals
-                        .entry(changes.doc.name().to_owned())
-                        .or_default()
-                        .push(Instant::now());
+                // A probe arrives as changes, or whole in a batch of documents (protocol 2).
+                let docs = match Message::decode_payload(&payload) {
+                    Ok(Message::Changes(changes)) => vec![changes.doc],
+                    Ok(Message::Documents(documents)) => documents
+                        .unpack()
+                        .map(|unpacked| unpacked.into_iter().map(|saved| saved.doc).collect())
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                for doc in docs {
+                    if doc.name().starts_with("probe-")
+                        && seen.insert(doc.name().to_owned())
+                        && let Ok(mut arrivals) = arrivals.lock()
+                    {
+                        arrivals
+                            .entry(doc.name().to_owned())
+                            .or_default()
+                            .push(Instant::now());
+                    }
                 }
             }
         }
