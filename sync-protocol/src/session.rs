@@ -1067,16 +1067,7 @@ impl Session {
             Ok(outcome) => outcome,
             Err(StoreError::Io(reason)) => return Err(StoreError::Io(reason)),
             Err(error) => {
-                let code = match error {
-                    StoreError::DocumentTooLarge { .. } => ErrorCode::TooLarge,
-                    StoreError::CorruptDocument { .. } => ErrorCode::StoreFailure,
-                    _ => ErrorCode::BadChange,
-                };
-                self.send_error(code, false, error.to_string(), Some(doc.clone()));
-                self.events.push_back(Event::LocalError {
-                    message: error.to_string(),
-                    doc: Some(doc),
-                });
+                self.refuse_document_write(doc, &error);
                 return Ok(());
             }
         };
@@ -1181,16 +1172,7 @@ impl Session {
                 Ok(applied) => applied,
                 Err(StoreError::Io(reason)) => return Err(StoreError::Io(reason)),
                 Err(error) => {
-                    let code = match error {
-                        StoreError::DocumentTooLarge { .. } => ErrorCode::TooLarge,
-                        StoreError::CorruptDocument { .. } => ErrorCode::StoreFailure,
-                        _ => ErrorCode::BadChange,
-                    };
-                    self.send_error(code, false, error.to_string(), Some(doc.clone()));
-                    self.events.push_back(Event::LocalError {
-                        message: error.to_string(),
-                        doc: Some(doc),
-                    });
+                    self.refuse_document_write(doc, &error);
                     all_applied = false;
                     continue;
                 }
@@ -1219,6 +1201,21 @@ impl Session {
                 }));
         }
         Ok(())
+    }
+
+    /// Tells the peer, and the driver, that a write to `doc` it sent was not stored, and why. The
+    /// session goes on: the error concerns that document only.
+    fn refuse_document_write(&mut self, doc: DocId, error: &StoreError) {
+        let code = match error {
+            StoreError::DocumentTooLarge { .. } => ErrorCode::TooLarge,
+            StoreError::CorruptDocument { .. } => ErrorCode::StoreFailure,
+            _ => ErrorCode::BadChange,
+        };
+        self.send_error(code, false, error.to_string(), Some(doc.clone()));
+        self.events.push_back(Event::LocalError {
+            message: error.to_string(),
+            doc: Some(doc),
+        });
     }
 
     /// Every document of one of our batches is in the peer's store, durably: it holds their heads.
@@ -1764,12 +1761,7 @@ impl Session {
         let Some(our_heads) = store.doc_heads(&doc)? else {
             return Ok(());
         };
-        let mut peer_has: Vec<ChangeHash> = store
-            .shared_heads(&self.config.peer_node, &doc)?
-            .unwrap_or_default();
-        peer_has.extend(self.peer_heads.get(&doc).into_iter().flatten().copied());
-        peer_has.extend(self.pushed_heads.get(&doc).into_iter().flatten().copied());
-        let peer_has = sorted_heads(peer_has);
+        let peer_has = self.peer_known_heads(store, &doc)?;
         if peer_has == our_heads {
             return Ok(());
         }

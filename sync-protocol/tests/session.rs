@@ -295,3 +295,81 @@ fn a_heartbeat_with_our_digest_reports_the_scope_matched_up_to_our_log_head() {
         vec![(school(), ours.log_head)]
     );
 }
+
+/// A hostile node (root on one school's server, with its own real certificate) packs a document of
+/// another scope into a batch of whole documents beside one of its own. The foreign one is refused
+/// by name and not stored, the batch is not acknowledged as a whole, and the session goes on.
+#[test]
+fn a_batch_of_whole_documents_cannot_smuggle_a_document_into_a_scope_the_peer_may_not_write() {
+    let saved_with = |value: &str| {
+        let mut automerge = Automerge::new();
+        let mut transaction = automerge.transaction();
+        transaction.put(ROOT, "field", value).expect("put");
+        transaction.commit();
+        automerge.save()
+    };
+    let own = DocId::new(school(), "notes").expect("valid");
+    let foreign = DocId::new(Scope::National, "service-catalogue").expect("valid");
+    let batch = sync_protocol::wire::Documents::pack(
+        7,
+        &[
+            sync_protocol::wire::SavedDocument {
+                doc: own.clone(),
+                saved: saved_with("ours"),
+            },
+            sync_protocol::wire::SavedDocument {
+                doc: foreign.clone(),
+                saved: saved_with("rogue"),
+            },
+        ],
+    )
+    .expect("packs");
+    let payload = Message::Documents(batch).encode_frame().expect("encodes");
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session(&store);
+    session.handle_payload(&mut store, &payload[FRAME_HEADER_BYTES..], 10);
+    store.flush().expect("flush");
+    session.handle_durable(&mut store);
+    let sent = sent_messages(&mut session, &mut store);
+    assert!(sent.iter().any(|message| matches!(message, Message::Error(error)
+        if error.code == ErrorCode::ScopeDenied && !error.fatal && error.doc.as_ref() == Some(&foreign))));
+    assert_eq!(store.doc_heads(&foreign).expect("readable"), None);
+    assert!(
+        store.doc_heads(&own).expect("readable").is_some(),
+        "the document of a scope the peer may write is stored"
+    );
+    assert!(
+        !sent
+            .iter()
+            .any(|message| matches!(message, Message::DocumentsAck(_))),
+        "a batch with a refused document is not acknowledged as a whole"
+    );
+    assert!(!session.is_closed());
+}
+
+/// A saved document that does not load (damaged or forged bytes) is refused as a bad change and
+/// stores nothing; the session goes on.
+#[test]
+fn a_batch_holding_bytes_that_are_not_a_saved_document_stores_nothing() {
+    let doc = DocId::new(school(), "notes").expect("valid");
+    let batch = sync_protocol::wire::Documents::pack(
+        1,
+        &[sync_protocol::wire::SavedDocument {
+            doc: doc.clone(),
+            saved: vec![0x85, 0x6f, 0x4a, 0x83, 0xff, 0x00, 0x13],
+        }],
+    )
+    .expect("packs");
+    let payload = Message::Documents(batch).encode_frame().expect("encodes");
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session(&store);
+    session.handle_payload(&mut store, &payload[FRAME_HEADER_BYTES..], 10);
+    let sent = sent_messages(&mut session, &mut store);
+    assert!(
+        sent.iter()
+            .any(|message| matches!(message, Message::Error(error)
+        if error.code == ErrorCode::BadChange && !error.fatal && error.doc.as_ref() == Some(&doc)))
+    );
+    assert_eq!(store.doc_heads(&doc).expect("readable"), None);
+    assert!(!session.is_closed());
+}
