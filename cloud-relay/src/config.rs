@@ -132,6 +132,78 @@ pub struct RelayConfig {
     pub operations: OperationsConfig,
     /// Lifetimes of what the fleet certificate authority issues.
     pub certificates: CertificateConfig,
+    /// What one node may make the relay hold and do: per scope, and per connection.
+    pub quotas: QuotaConfig,
+}
+
+/// Bounds on what one enrolled node can make the relay hold or spend, so that whoever controls one
+/// school's node (root on it holds its real certificate) cannot fill the disk or take the CPU that
+/// every other school shares. A write past a scope's quota is refused with an error that names the
+/// scope and the bound, counted in `digione_relay_quota_refusals_total{quota}`, and logged; what
+/// the scope held before stays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Documents one scope may hold (default 100000; a school of 1,000 pupils holds about 430).
+    pub max_documents_per_scope: u64,
+    /// Bytes one scope's documents may take in the relay's store (default 8 GiB).
+    pub max_document_bytes_per_scope: u64,
+    /// Bytes of files one scope may hold (default 256 GiB). A file shared by two scopes counts in
+    /// each.
+    pub max_file_bytes_per_scope: u64,
+    /// Milliseconds per second of the relay's time that one node's connection may take, on
+    /// average, for handling what it sends and answering what it asks (default 250: a quarter of a
+    /// core; at least 10). While a node's budget is spent, the relay reads nothing more from it
+    /// until the budget refills; the time waited is counted in
+    /// `digione_relay_sync_throttled_seconds_total`.
+    pub handling_millis_per_sec: u64,
+    /// Milliseconds of handling a connection may take at once after a quiet spell (default 5000,
+    /// at least `handling_millis_per_sec`): room for a rebuilt node's catch-up.
+    pub handling_burst_millis: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            max_documents_per_scope: 100_000,
+            max_document_bytes_per_scope: 8 * 1024 * 1024 * 1024,
+            max_file_bytes_per_scope: 256 * 1024 * 1024 * 1024,
+            handling_millis_per_sec: 250,
+            handling_burst_millis: 5_000,
+        }
+    }
+}
+
+impl QuotaConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        at_least(
+            "quotas.max_documents_per_scope",
+            self.max_documents_per_scope,
+            1,
+        )?;
+        at_least(
+            "quotas.max_document_bytes_per_scope",
+            self.max_document_bytes_per_scope,
+            1024 * 1024,
+        )?;
+        at_least(
+            "quotas.max_file_bytes_per_scope",
+            self.max_file_bytes_per_scope,
+            0,
+        )?;
+        within(
+            "quotas.handling_millis_per_sec",
+            self.handling_millis_per_sec,
+            10,
+            1000,
+        )?;
+        within(
+            "quotas.handling_burst_millis",
+            self.handling_burst_millis,
+            self.handling_millis_per_sec,
+            600_000,
+        )
+    }
 }
 
 /// The QUIC listener and the bounds that protect it from too many or too slow peers.
@@ -232,6 +304,7 @@ impl Default for RelayConfig {
             sync: SyncConfig::default(),
             operations: OperationsConfig::default(),
             certificates: CertificateConfig::default(),
+            quotas: QuotaConfig::default(),
         }
     }
 }
@@ -379,6 +452,7 @@ impl RelayConfig {
         self.sync.validate()?;
         self.operations.validate()?;
         self.certificates.validate()?;
+        self.quotas.validate()?;
         // A node is stale before it is offline, and offline before it is lost; a threshold inside
         // the stale window would skip the `offline` state and call a node lost at its first silence.
         let stale_window = self

@@ -15,6 +15,8 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
@@ -25,6 +27,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
+use sync_protocol::session::QuotaKind;
 use sync_protocol::wire::ErrorCode;
 
 use crate::fleet::{FleetRegistry, FleetSummary, NodeState, NodeView, SyncVerdict};
@@ -195,6 +198,18 @@ struct DirectionLabel {
     direction: Name,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct QuotaLabel {
+    quota: Name,
+}
+
+/// Every bound of a scope's quota, for the label values of `quota_refusals_total`.
+const QUOTA_KINDS: [QuotaKind; 3] = [
+    QuotaKind::Documents,
+    QuotaKind::DocumentBytes,
+    QuotaKind::BlobBytes,
+];
+
 /// The label values of `sync_bytes_total`: `in` is from nodes to the relay, `out` the other way.
 const SYNC_DIRECTIONS: [&str; 2] = ["in", "out"];
 
@@ -209,6 +224,8 @@ struct Counters {
     fanout_notifications_dropped: Counter,
     documents_routed: Counter,
     peer_stores_not_recognised: Counter,
+    quota_refusals: Family<QuotaLabel, Counter>,
+    sync_throttled_seconds: Counter<f64, AtomicU64>,
     registry: Registry,
 }
 
@@ -235,6 +252,13 @@ impl RelayMetrics {
         let fanout_notifications_dropped = Counter::default();
         let documents_routed = Counter::default();
         let peer_stores_not_recognised = Counter::default();
+        let quota_refusals = Family::<QuotaLabel, Counter>::default();
+        let sync_throttled_seconds = Counter::<f64, AtomicU64>::default();
+        for quota in QUOTA_KINDS {
+            drop(quota_refusals.get_or_create(&QuotaLabel {
+                quota: Name(quota.as_str()),
+            }));
+        }
 
         // Every label value gets its series at zero now: `rate()` and alerts need a series to
         // exist before its first increment.
@@ -303,6 +327,16 @@ impl RelayMetrics {
             "Sessions in which a node's store was not the one the relay remembered (replaced, restored or new), so every scope was reconciled in full",
             peer_stores_not_recognised.clone(),
         );
+        registry.register(
+            "quota_refusals",
+            "Writes from nodes refused because their scope held what its quota allows, by the bound met (documents, document_bytes, blob_bytes)",
+            quota_refusals.clone(),
+        );
+        registry.register(
+            "sync_throttled_seconds",
+            "Time sync connections waited because their node had spent its handling budget (quotas.handling_millis_per_sec)",
+            sync_throttled_seconds.clone(),
+        );
         Self {
             counters: Arc::new(Counters {
                 connections_accepted,
@@ -313,6 +347,8 @@ impl RelayMetrics {
                 fanout_notifications_dropped,
                 documents_routed,
                 peer_stores_not_recognised,
+                quota_refusals,
+                sync_throttled_seconds,
                 registry,
             }),
         }
@@ -375,6 +411,23 @@ impl RelayMetrics {
     /// A session found that the node's store is not the one the relay remembered.
     pub fn peer_store_not_recognised(&self) {
         self.counters.peer_stores_not_recognised.inc();
+    }
+
+    /// A node's write was refused because its scope held what its quota allows.
+    pub fn quota_refusal(&self, quota: QuotaKind) {
+        self.counters
+            .quota_refusals
+            .get_or_create(&QuotaLabel {
+                quota: Name(quota.as_str()),
+            })
+            .inc();
+    }
+
+    /// A connection waited for its node's handling budget to refill.
+    pub fn sync_throttled(&self, waited: Duration) {
+        self.counters
+            .sync_throttled_seconds
+            .inc_by(waited.as_secs_f64());
     }
 
     /// The whole exposition: the counters, then the fleet and store gauges as of `now_unix`.

@@ -20,11 +20,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sync_protocol::ids::{NodeId, Scope};
-use sync_protocol::session::{Event, SessionConfig};
+use sync_protocol::session::{Event, ScopeQuota, SessionConfig};
 use sync_store::SledStore;
 use sync_transport::control::{self, ControlRequest, ControlResponse, RefusalCode};
-use sync_transport::identity::{CertificateFacts, FleetIdentity, certificate_facts};
-use sync_transport::link::{self, LinkConfig, LinkInputs, LinkOutput, LocalNotice};
+use sync_transport::identity::{CertificateFacts, FleetIdentity, Role, certificate_facts};
+use sync_transport::link::{self, HandlingBudget, LinkConfig, LinkInputs, LinkOutput, LocalNotice};
 use sync_transport::quic::{self, QuicTuning, close_code};
 use sync_transport::tls::{self, RevocationList};
 use sync_transport::{ALPN_ENROL, ALPN_SYNC};
@@ -702,6 +702,20 @@ async fn run_sync_session(
         grant.readable.clone(),
         grant.writable.clone(),
     );
+    // Write authority is per document where the grant says so (a school's node in its
+    // municipality's scope), so the relay refuses what the certificate does not cover even when the
+    // scope is one the peer writes.
+    session.receive_name_prefixes = grant.writable_only_named.clone();
+    // Operators publish for a whole municipality or the nation; quotas bound what one school's node
+    // can make the relay hold.
+    let quotas = &shared.config.quotas;
+    if identity.role == Role::Node {
+        session.receive_quota = Some(ScopeQuota {
+            max_documents: quotas.max_documents_per_scope,
+            max_document_bytes: quotas.max_document_bytes_per_scope,
+            max_blob_bytes: quotas.max_file_bytes_per_scope,
+        });
+    }
     session.heartbeat_interval_millis = shared.config.sync.heartbeat_interval_secs * 1000;
     let link_config = LinkConfig {
         session,
@@ -709,6 +723,10 @@ async fn run_sync_session(
         write_stall_timeout: shared.config.write_stall_timeout(),
         max_queued_frames: shared.config.sync.max_queued_frames_per_peer,
         report_health: false,
+        handling_budget: Some(HandlingBudget {
+            millis_per_sec: quotas.handling_millis_per_sec,
+            burst_millis: quotas.handling_burst_millis,
+        }),
     };
     let (notice_sender, mut notices) = mpsc::channel(MAX_QUEUED_NOTICES_PER_CONNECTION);
     shared
@@ -733,6 +751,7 @@ async fn run_sync_session(
 
     let mut reported_in = 0u64;
     let mut reported_out = 0u64;
+    let mut reported_throttled_millis = 0u64;
     let node = identity.node.clone();
     let end = link::run_link(
         connection.clone(),
@@ -786,6 +805,12 @@ async fn run_sync_session(
             LinkOutput::Event(Event::LocalError { message, .. }) => {
                 shared.registry.record_error(&node, &message, unix_now());
             }
+            LinkOutput::Event(Event::QuotaReached { scope, quota }) => {
+                shared.metrics.quota_refusal(quota);
+                let message = format!("scope {scope} holds what its quota allows ({})", quota.as_str());
+                tracing::warn!(%node, %scope, quota = quota.as_str(), "a write was refused: {message}");
+                shared.registry.record_error(&node, &message, unix_now());
+            }
             LinkOutput::Event(Event::PeerStoreNotRecognised { reason }) => {
                 shared.metrics.peer_store_not_recognised();
                 tracing::warn!(
@@ -801,6 +826,12 @@ async fn run_sync_session(
                 | Event::Closed { .. },
             ) => {}
             LinkOutput::Activity(activity) => {
+                shared.metrics.sync_throttled(Duration::from_millis(
+                    activity
+                        .throttled_millis
+                        .saturating_sub(reported_throttled_millis),
+                ));
+                reported_throttled_millis = reported_throttled_millis.max(activity.throttled_millis);
                 // A superseded connection's last reports would overwrite the figures of the
                 // connection that replaced it.
                 let current = shared.live.lock().is_ok_and(|live| {

@@ -543,7 +543,7 @@ async fn nodes_of_one_municipality_see_each_others_municipality_documents_live_a
     wait_connected(&second).await;
     wait_connected(&elsewhere).await;
 
-    let shared = doc("municipality:092/announcement-1");
+    let shared = doc("municipality:092/school-30076.notice-1");
     let own = doc("school:30076/assignment-1");
     first.write(&shared, "posted", 1).await;
     first.write(&own, "due", 7).await;
@@ -618,6 +618,7 @@ async fn run_claiming_scopes(
             write_stall_timeout: Duration::from_secs(5),
             max_queued_frames: 16,
             report_health: false,
+            handling_budget: None,
         },
         LinkInputs {
             notices: &mut notices,
@@ -736,7 +737,7 @@ async fn a_node_revoked_while_connected_is_cut_off_and_cannot_return_while_other
         .expect("in the fleet view");
     assert_eq!(view.state.as_str(), "revoked");
 
-    let announcement = doc("municipality:092/after-revocation");
+    let announcement = doc("municipality:092/school-30076.after-revocation");
     revoked.write(&announcement, "x", 1).await;
     other
         .write(&doc("school:30077/still-working"), "x", 2)
@@ -768,7 +769,7 @@ async fn a_relay_restart_loses_nothing_and_nodes_reconnect_on_their_own() {
     let mut second = TestNode::enrol(&relay, "30077", "092").await;
     wait_connected(&first).await;
     wait_connected(&second).await;
-    let before = doc("municipality:092/before-restart");
+    let before = doc("municipality:092/school-30076.before-restart");
     first.write(&before, "n", 1).await;
     eventually("the write reached the other node", || {
         second.value(&before, "n") == Some(1)
@@ -776,7 +777,7 @@ async fn a_relay_restart_loses_nothing_and_nodes_reconnect_on_their_own() {
     .await;
 
     relay.stop().await;
-    let during = doc("municipality:092/during-outage");
+    let during = doc("municipality:092/school-30076.during-outage");
     for value in 0..20 {
         first.write(&during, &format!("k{value}"), value).await;
     }
@@ -1179,6 +1180,106 @@ async fn operators_write_national_documents_that_every_node_reads_but_cannot_cha
         Some(2026)
     );
     node.stop_client().await;
+}
+
+/// Issue 18: write authority is per document, not only per scope. A school's node (whoever has root
+/// on it holds its real certificate and key) tries to publish, edit and delete what every school
+/// of the municipality shows as the municipality's own: its announcements. It also writes under
+/// another school's name in the municipality's scope. The relay refuses all of it, stores none of
+/// it and routes none of it; the same node's own municipality documents still reach the other
+/// school, and the municipality's operator still publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schools_node_cannot_write_the_municipalitys_documents_or_another_schools() {
+    let relay = TestRelay::start().await;
+    let mut victim = TestNode::enrol(&relay, "30077", "092").await;
+    let mut attacker = TestNode::enrol(&relay, "30076", "092").await;
+    wait_connected(&victim).await;
+    wait_connected(&attacker).await;
+
+    // The municipality's operator publishes an announcement; both schools receive it.
+    let operator_dir = tempfile::tempdir().expect("tempdir");
+    let operator_identity = FleetIdentity {
+        node: "op-092-1".parse().expect("node"),
+        role: Role::Operator,
+        school: None,
+        municipality: Some(municipality("092")),
+    };
+    local_credentials(&relay.authority, &operator_identity, SystemTime::now())
+        .save(&operator_dir.path().join("identity"))
+        .expect("saved");
+    let operator_store = SledStore::open(operator_dir.path().join("store")).expect("store");
+    let announcements = doc("municipality:092/announcements");
+    write_document(&operator_store, &announcements, "closed-on-friday", 0);
+    let operator = TestNode {
+        node: operator_identity.node.clone(),
+        store: operator_store,
+        notices: mpsc::channel(1).0,
+        status: watch::channel(ClientStatus::default()).1,
+        shutdown: watch::channel(false).0,
+        received: Arc::default(),
+        task: None,
+        dir: operator_dir,
+    };
+    let (events, _) =
+        run_claiming_scopes(&relay, &operator, operator_identity.scopes().writable).await;
+    assert!(
+        !events
+            .iter()
+            .any(|event| matches!(event, Event::PeerError { .. })),
+        "the municipality's operator may publish: {events:?}"
+    );
+    eventually("both schools hold the announcement", || {
+        victim.value(&announcements, "closed-on-friday") == Some(0)
+            && attacker.value(&announcements, "closed-on-friday") == Some(0)
+    })
+    .await;
+
+    // The attacker edits the announcements, forges one under another school's name, and writes
+    // one document of its own, all through its ordinary sync client.
+    let forged_elsewhere = doc("municipality:092/school-30077.menu");
+    let own = doc("municipality:092/school-30076.menu");
+    attacker.write(&announcements, "closed-on-friday", 1).await;
+    attacker
+        .write(&announcements, "forged-announcement", 1)
+        .await;
+    attacker.write(&forged_elsewhere, "soup", 1).await;
+    attacker.write(&own, "soup", 2).await;
+    eventually(
+        "the attacker's own municipality document reaches the other school",
+        || victim.value(&own, "soup") == Some(2),
+    )
+    .await;
+    // Give any misrouting time to happen before asserting it did not.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let relay_store = relay.running().store();
+    assert_eq!(
+        read_value(relay_store, &announcements, "closed-on-friday"),
+        Some(0),
+        "the relay kept the operator's announcement"
+    );
+    assert_eq!(
+        read_value(relay_store, &announcements, "forged-announcement"),
+        None,
+        "the relay stored nothing the attacker wrote into the announcements"
+    );
+    assert!(
+        relay_store
+            .document(&forged_elsewhere)
+            .expect("readable")
+            .is_none(),
+        "a document under another school's name was not stored"
+    );
+    assert_eq!(victim.value(&announcements, "closed-on-friday"), Some(0));
+    assert_eq!(victim.value(&announcements, "forged-announcement"), None);
+    assert_eq!(victim.value(&forged_elsewhere, "soup"), None);
+    assert!(
+        attacker.saw_scope_denied(),
+        "the attacker was told its writes were refused"
+    );
+    assert!(!victim.saw_scope_denied());
+    victim.stop_client().await;
+    attacker.stop_client().await;
 }
 
 /// Issue 15: a node whose store was wiped and rebuilt under its old identity holds nothing, and its

@@ -12,8 +12,8 @@ use automerge::{Automerge, ChangeHash};
 
 use crate::ids::{BlobId, DocId, NodeId, Scope};
 use crate::store::{
-    ApplyOutcome, BlobWriteOutcome, LogItem, MAX_DOCUMENT_BYTES, ReplicaStore, ScopeSummary, Seq,
-    StoreError, applicable_changes, blob_fingerprint, document_fingerprint,
+    ApplyOutcome, BlobWriteOutcome, LogItem, MAX_DOCUMENT_BYTES, ReplicaStore, ScopeSummary,
+    ScopeUsage, Seq, StoreError, applicable_changes, blob_fingerprint, document_fingerprint,
     new_bytes_of_blob_piece, sorted_heads,
 };
 use crate::wire::{Cursor, MAX_BLOB_BYTES, ScopeDigest};
@@ -222,6 +222,36 @@ impl ReplicaStore for MemoryStore {
                 log_head: log.entries.keys().next_back().copied().unwrap_or(0),
             },
         ))
+    }
+
+    /// Counted from the log each time: the in-memory store serves simulations and tests, which do
+    /// not ask often.
+    fn scope_usage(&self, scope: &Scope) -> Result<ScopeUsage, StoreError> {
+        let mut usage = ScopeUsage::default();
+        let Some(log) = self.live.scopes.get(scope) else {
+            return Ok(usage);
+        };
+        for item in log.entries.values() {
+            match item {
+                LogItem::Document(doc) => {
+                    usage.documents += 1;
+                    usage.document_bytes += self
+                        .live
+                        .documents
+                        .get(doc)
+                        .map_or(0, |stored| stored.saved.len() as u64);
+                }
+                LogItem::Blob(blob) => {
+                    usage.blobs += 1;
+                    usage.blob_bytes += self
+                        .live
+                        .blobs
+                        .get(blob)
+                        .map_or(0, |content| content.len() as u64);
+                }
+            }
+        }
+        Ok(usage)
     }
 
     fn log_after(

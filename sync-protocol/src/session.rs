@@ -71,6 +71,20 @@ pub const MAX_WANTED_BLOBS: usize = 4096;
 /// by the next anti-entropy round instead of being queued.
 pub const MAX_QUEUED_PUSHES: usize = 100_000;
 
+/// Documents remembered per session in each map of heads (what the peer told us it has, what we
+/// pushed, what we told it). These maps are hints that spare frames, and anti-entropy makes up for
+/// anything they forget, so a map that reaches this size is emptied and starts again: a peer that
+/// names endless documents (ids it made up, in scopes it may read) costs the relay a bounded amount
+/// of memory, and an honest session, which touches the few thousand documents of its scopes,
+/// never reaches it.
+pub const MAX_REMEMBERED_HEADS_PER_SESSION: usize = 16_384;
+
+/// Offer entries one sync request waits on at most. Beyond this the request is not satisfied by this
+/// answer and is asked again when its retry time comes, by which time the entries it did hold have
+/// arrived: a hostile offer cannot grow the map, and an honest full reconciliation of a large scope
+/// merely takes a second round.
+pub const MAX_WAITING_ENTRIES_PER_REQUEST: usize = 16_384;
+
 /// Room left in a `Changes` frame for everything but the change bytes.
 const CHANGES_FRAME_OVERHEAD_BYTES: usize = 4 * 1024;
 
@@ -103,6 +117,13 @@ pub struct SessionConfig {
     pub send_scopes: Vec<Scope>,
     /// Scopes whose documents and blobs this side accepts from the peer and asks it for.
     pub receive_scopes: Vec<Scope>,
+    /// Received scopes in which the peer may write only some documents: those whose name starts
+    /// with the prefix given. A scope of `receive_scopes` not named here is accepted whole. This is
+    /// how a school's node writes its own documents in its municipality's scope, and not the
+    /// documents every school shows as the municipality's (its announcements).
+    pub receive_name_prefixes: Vec<(Scope, String)>,
+    /// Bounds on what the peer may make each received scope hold here; `None` for no bounds.
+    pub receive_quota: Option<ScopeQuota>,
     /// Milliseconds between heartbeats; at most [`MAX_HEARTBEAT_INTERVAL_MILLIS`].
     pub heartbeat_interval_millis: u64,
     /// A sync request not answered completely within this many milliseconds is sent again.
@@ -122,8 +143,59 @@ impl SessionConfig {
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
             send_scopes,
             receive_scopes,
+            receive_name_prefixes: Vec::new(),
+            receive_quota: None,
             heartbeat_interval_millis: 15_000,
             request_retry_millis: 30_000,
+        }
+    }
+
+    /// True when the peer may write `doc`: its scope is received from the peer, and where that scope
+    /// is received only in part, the document's name is in the part.
+    pub fn peer_may_write(&self, doc: &DocId) -> bool {
+        if !self.receive_scopes.contains(doc.scope()) {
+            return false;
+        }
+        let mut prefixes = self
+            .receive_name_prefixes
+            .iter()
+            .filter(|(scope, _)| scope == doc.scope())
+            .peekable();
+        prefixes.peek().is_none()
+            || prefixes.any(|(_, prefix)| doc.name().starts_with(prefix.as_str()))
+    }
+}
+
+/// Bounds on what a peer may make one scope hold in our store. The relay sets them for nodes, so that
+/// whoever controls one school's node cannot fill the disk that holds every school's off-site copy.
+/// A write past a bound is refused with [`ErrorCode::TooLarge`] and a message naming the scope and
+/// the bound, and reported as [`Event::QuotaReached`]; what was stored before stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeQuota {
+    /// Documents in the scope; a write that would create one more is refused.
+    pub max_documents: u64,
+    /// Bytes the scope's documents take in the store; once reached, every write to the scope's
+    /// documents is refused.
+    pub max_document_bytes: u64,
+    /// Bytes of the files recorded in the scope; a file that would pass it is refused.
+    pub max_blob_bytes: u64,
+}
+
+/// Which bound of a [`ScopeQuota`] a refused write met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuotaKind {
+    Documents,
+    DocumentBytes,
+    BlobBytes,
+}
+
+impl QuotaKind {
+    /// The name used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaKind::Documents => "documents",
+            QuotaKind::DocumentBytes => "document_bytes",
+            QuotaKind::BlobBytes => "blob_bytes",
         }
     }
 }
@@ -162,6 +234,8 @@ pub enum Event {
     },
     /// Something about one document or blob failed here; the session goes on.
     LocalError { message: String, doc: Option<DocId> },
+    /// A write from the peer was refused because `scope` holds what its quota allows.
+    QuotaReached { scope: Scope, quota: QuotaKind },
     /// The session is over; the driver should send what remains and close the transport.
     Closed { reason: CloseReason },
 }
@@ -276,8 +350,9 @@ struct RequestProgress {
     answered: bool,
     /// Asked without a cursor because the remembered state could not be trusted.
     full: bool,
-    /// An offer entry named a batch of documents that never arrived whole: the request cannot be
-    /// satisfied and is asked again when its retry time comes.
+    /// An offer entry named a batch of documents that never arrived whole, or the answer named more
+    /// entries than one request waits on ([`MAX_WAITING_ENTRIES_PER_REQUEST`]): the request cannot
+    /// be satisfied and is asked again when its retry time comes.
     missing_batch: bool,
     /// The responder's digest of the scope when it answered.
     peer_digest: Option<ScopeDigest>,
@@ -296,6 +371,27 @@ impl RequestProgress {
     fn needs_retry(&self) -> bool {
         !self.complete || self.missing_batch
     }
+
+    /// Records an offer entry that is not in our store yet, within the request's bound.
+    fn wait_for_document(&mut self, doc: DocId, heads: Option<Vec<ChangeHash>>) {
+        if self.waiting_docs.len() >= MAX_WAITING_ENTRIES_PER_REQUEST
+            && !self.waiting_docs.contains_key(&doc)
+        {
+            self.missing_batch = true;
+            return;
+        }
+        self.waiting_docs.insert(doc, heads);
+    }
+}
+
+/// Inserts into one of a session's maps of heads, emptying it first when it is full (see
+/// [`MAX_REMEMBERED_HEADS_PER_SESSION`]). Emptying rather than evicting one entry keeps the session
+/// deterministic, which the simulator's replays rely on.
+fn remember_heads(map: &mut HashMap<DocId, Vec<ChangeHash>>, doc: DocId, heads: Vec<ChangeHash>) {
+    if map.len() >= MAX_REMEMBERED_HEADS_PER_SESSION && !map.contains_key(&doc) {
+        map.clear();
+    }
+    map.insert(doc, heads);
 }
 
 /// See the module documentation.
@@ -488,6 +584,28 @@ impl Session {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Entries in the session's maps and queues keyed by what the peer names (documents, blobs,
+    /// batches), all together. Each is bounded, so this is too, whatever the peer sends; the relay's
+    /// tests hold it to that.
+    pub fn remembered_entries(&self) -> usize {
+        let waiting: usize = self
+            .requests
+            .values()
+            .map(|request| request.waiting_docs.len() + request.waiting_blobs.len())
+            .sum();
+        waiting
+            + self.peer_heads.len()
+            + self.pushed_heads.len()
+            + self.told_heads.len()
+            + self.queued_pushes.len()
+            + self.work.len()
+            + self.batches_unacknowledged.len()
+            + self.batches_received.len()
+            + self.blob_lengths.len()
+            + self.blob_downloads.len()
+            + self.blobs_wanted.len()
     }
 
     pub fn stats(&self) -> SessionStats {
@@ -982,13 +1100,15 @@ impl Session {
             match entry {
                 OfferEntry::Document { doc, heads } => {
                     let satisfied = self.learn_peer_heads(store, &doc, heads.clone())?;
-                    if !satisfied {
+                    // What the peer may not write is never asked for, nor waited on: the request
+                    // would otherwise wait for changes that would be refused.
+                    if !satisfied && self.config.peer_may_write(&doc) {
                         let our_heads = store.doc_heads(&doc)?.unwrap_or_default();
                         self.tell_heads(doc.clone(), our_heads, true);
                         if let Some(request) =
                             self.requests.get_mut(&offer.scope).filter(|_| solicited)
                         {
-                            request.waiting_docs.insert(doc, Some(heads));
+                            request.wait_for_document(doc, Some(heads));
                         }
                     }
                 }
@@ -1004,13 +1124,13 @@ impl Session {
                         }
                         _ => false,
                     };
-                    if !satisfied {
+                    if !satisfied && self.config.peer_may_write(&doc) {
                         let our_heads = store.doc_heads(&doc)?.unwrap_or_default();
                         self.tell_heads(doc.clone(), our_heads, true);
                         if let Some(request) =
                             self.requests.get_mut(&offer.scope).filter(|_| solicited)
                         {
-                            request.waiting_docs.insert(doc, None);
+                            request.wait_for_document(doc, None);
                         }
                     }
                 }
@@ -1051,16 +1171,12 @@ impl Session {
         changes: Changes,
     ) -> Result<(), StoreError> {
         let doc = changes.doc;
-        if !self.config.receive_scopes.contains(doc.scope()) {
-            self.send_error(
-                ErrorCode::ScopeDenied,
-                false,
-                format!(
-                    "you may not write to scope {}; nothing was stored",
-                    doc.scope()
-                ),
-                Some(doc),
-            );
+        if !self.config.peer_may_write(&doc) {
+            self.refuse_unauthorised_write(doc);
+            return Ok(());
+        }
+        if let Some(quota) = self.document_quota_reached(store, &doc)? {
+            self.refuse_over_quota(doc.scope().clone(), Some(doc), quota);
             return Ok(());
         }
         let outcome = match store.apply_changes(&doc, changes.changes) {
@@ -1085,7 +1201,7 @@ impl Session {
         } else if !changes.sender_heads.is_empty() {
             self.learn_peer_heads(store, &doc, changes.sender_heads)?;
             // The acknowledgement: our heads, once what we stored is durable.
-            self.told_heads.insert(doc.clone(), outcome.heads.clone());
+            remember_heads(&mut self.told_heads, doc.clone(), outcome.heads.clone());
             self.held_until_durable.push(Message::Heads(DocHeads {
                 doc: doc.clone(),
                 heads: outcome.heads,
@@ -1113,7 +1229,7 @@ impl Session {
         // The peer told us exactly what it has, which replaces our guess about what we pushed.
         self.pushed_heads.remove(&doc);
         let satisfied = self.learn_peer_heads(store, &doc, heads.heads)?;
-        if !satisfied && self.config.receive_scopes.contains(doc.scope()) {
+        if !satisfied && self.config.peer_may_write(&doc) {
             let our_heads = store.doc_heads(&doc)?.unwrap_or_default();
             self.tell_heads(doc, our_heads, false);
         }
@@ -1153,16 +1269,13 @@ impl Session {
         };
         let mut all_applied = true;
         for SavedDocument { doc, saved } in unpacked {
-            if !self.config.receive_scopes.contains(doc.scope()) {
-                self.send_error(
-                    ErrorCode::ScopeDenied,
-                    false,
-                    format!(
-                        "you may not write to scope {}; nothing was stored",
-                        doc.scope()
-                    ),
-                    Some(doc),
-                );
+            if !self.config.peer_may_write(&doc) {
+                self.refuse_unauthorised_write(doc);
+                all_applied = false;
+                continue;
+            }
+            if let Some(quota) = self.document_quota_reached(store, &doc)? {
+                self.refuse_over_quota(doc.scope().clone(), Some(doc), quota);
                 all_applied = false;
                 continue;
             }
@@ -1201,6 +1314,63 @@ impl Session {
                 }));
         }
         Ok(())
+    }
+
+    /// The bound of the quota that a write to `doc` from the peer would pass, if any: one document
+    /// too many when `doc` is new to the store, or the scope's document bytes already spent.
+    fn document_quota_reached<S: ReplicaStore + ?Sized>(
+        &self,
+        store: &S,
+        doc: &DocId,
+    ) -> Result<Option<QuotaKind>, StoreError> {
+        let Some(quota) = self.config.receive_quota else {
+            return Ok(None);
+        };
+        let usage = store.scope_usage(doc.scope())?;
+        if usage.document_bytes >= quota.max_document_bytes {
+            return Ok(Some(QuotaKind::DocumentBytes));
+        }
+        if usage.documents >= quota.max_documents && store.doc_heads(doc)?.is_none() {
+            return Ok(Some(QuotaKind::Documents));
+        }
+        Ok(None)
+    }
+
+    /// Tells the peer that a write was refused because its scope holds what its quota allows.
+    fn refuse_over_quota(&mut self, scope: Scope, doc: Option<DocId>, quota: QuotaKind) {
+        let bound = match (quota, self.config.receive_quota) {
+            (QuotaKind::Documents, Some(limits)) => format!("{} documents", limits.max_documents),
+            (QuotaKind::DocumentBytes, Some(limits)) => {
+                format!("{} bytes of documents", limits.max_document_bytes)
+            }
+            (QuotaKind::BlobBytes, Some(limits)) => {
+                format!("{} bytes of files", limits.max_blob_bytes)
+            }
+            (_, None) => "its quota".to_owned(),
+        };
+        let message = format!(
+            "scope {scope} holds what its quota allows ({bound}); nothing was stored. Ask the \
+             relay's operators to raise the quota"
+        );
+        self.send_error(ErrorCode::TooLarge, false, message, doc);
+        self.events.push_back(Event::QuotaReached { scope, quota });
+    }
+
+    /// Tells the peer that it may not write `doc` at all, so nothing it sent for it was stored.
+    fn refuse_unauthorised_write(&mut self, doc: DocId) {
+        let message = if self.config.receive_scopes.contains(doc.scope()) {
+            format!(
+                "you may not write document {doc}: in scope {} only some documents are yours to \
+                 write; nothing was stored",
+                doc.scope()
+            )
+        } else {
+            format!(
+                "you may not write to scope {}; nothing was stored",
+                doc.scope()
+            )
+        };
+        self.send_error(ErrorCode::ScopeDenied, false, message, Some(doc));
     }
 
     /// Tells the peer, and the driver, that a write to `doc` it sent was not stored, and why. The
@@ -1279,6 +1449,18 @@ impl Session {
                 None,
             );
             return Ok(());
+        }
+        if let Some(quota) = self.config.receive_quota
+            && !store.blob_in_scope(&chunk.scope, &chunk.blob)?
+            && store
+                .scope_usage(&chunk.scope)?
+                .blob_bytes
+                .saturating_add(chunk.total_len)
+                > quota.max_blob_bytes
+        {
+            self.blob_downloads.remove(&chunk.blob);
+            self.refuse_over_quota(chunk.scope, None, QuotaKind::BlobBytes);
+            return self.start_blob_downloads(store);
         }
         let outcome = store.write_blob_chunk(
             &chunk.scope,
@@ -1466,7 +1648,7 @@ impl Session {
             }
         }
         let our_heads = store.doc_heads(doc)?.unwrap_or_default();
-        self.peer_heads.insert(doc.clone(), heads.clone());
+        remember_heads(&mut self.peer_heads, doc.clone(), heads.clone());
         if (we_have_all || distrusted)
             && !our_heads.is_empty()
             && our_heads != heads
@@ -1485,7 +1667,7 @@ impl Session {
         if !even_if_told && self.told_heads.get(&doc) == Some(&heads) {
             return;
         }
-        self.told_heads.insert(doc.clone(), heads.clone());
+        remember_heads(&mut self.told_heads, doc.clone(), heads.clone());
         self.send(Message::Heads(DocHeads { doc, heads }));
     }
 
@@ -1781,7 +1963,7 @@ impl Session {
                 return Ok(());
             }
         }
-        self.pushed_heads.insert(doc.clone(), our_heads.clone());
+        remember_heads(&mut self.pushed_heads, doc.clone(), our_heads.clone());
         self.send_changes_frames(doc, changes.into(), our_heads);
         Ok(())
     }
@@ -2035,7 +2217,7 @@ impl Session {
             .collect();
         for (doc, heads) in &remembered {
             // Until the batch is acknowledged, assume it arrives, as for any push.
-            self.pushed_heads.insert(doc.clone(), heads.clone());
+            remember_heads(&mut self.pushed_heads, doc.clone(), heads.clone());
         }
         self.batches_unacknowledged.insert(batch_id, remembered);
         while self.batches_unacknowledged.len() > MAX_UNACKNOWLEDGED_BATCHES {

@@ -47,6 +47,18 @@ pub struct ScopeSummary {
     pub log_head: Seq,
 }
 
+/// What one scope holds, for the relay's quotas per scope. Shared content (a blob recorded in two
+/// scopes) counts in each scope that holds it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScopeUsage {
+    pub documents: u64,
+    /// Bytes the scope's documents take in the store, in the store's own form (saved and
+    /// incremental), so stores of different kinds give different figures for the same content.
+    pub document_bytes: u64,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+}
+
 /// What applying a batch of changes did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyOutcome {
@@ -103,6 +115,9 @@ pub trait ReplicaStore {
     fn epoch(&self) -> u64;
 
     fn scope_summary(&self, scope: &Scope) -> Result<ScopeSummary, StoreError>;
+
+    /// What `scope` holds: its documents and blobs, counted and measured.
+    fn scope_usage(&self, scope: &Scope) -> Result<ScopeUsage, StoreError>;
 
     /// Log entries of `scope` with a sequence number above `after`, oldest first, at most `limit`.
     fn log_after(

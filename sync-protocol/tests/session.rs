@@ -4,7 +4,8 @@ use automerge::{ActorId, Automerge, ROOT, transaction::Transactable};
 use sync_protocol::ids::{DocId, NodeId, Scope};
 use sync_protocol::memory::MemoryStore;
 use sync_protocol::session::{
-    CloseReason, Event, MISSED_HEARTBEATS_BEFORE_TIMEOUT, Session, SessionConfig,
+    CloseReason, Event, MAX_REMEMBERED_HEADS_PER_SESSION, MAX_WAITING_ENTRIES_PER_REQUEST,
+    MISSED_HEARTBEATS_BEFORE_TIMEOUT, QuotaKind, ScopeQuota, Session, SessionConfig,
 };
 use sync_protocol::sim::Pair;
 use sync_protocol::store::ReplicaStore;
@@ -371,5 +372,216 @@ fn a_batch_holding_bytes_that_are_not_a_saved_document_stores_nothing() {
         if error.code == ErrorCode::BadChange && !error.fatal && error.doc.as_ref() == Some(&doc)))
     );
     assert_eq!(store.doc_heads(&doc).expect("readable"), None);
+    assert!(!session.is_closed());
+}
+
+fn municipality() -> Scope {
+    "municipality:092".parse().expect("valid")
+}
+
+/// A relay session for school 30076's node as the relay runs it: the school's scope whole, and in
+/// the municipality's scope only the documents named for the school.
+fn relay_session_with_write_rules(store: &MemoryStore, quota: Option<ScopeQuota>) -> Session {
+    let node: NodeId = "node-30076-a".parse().expect("valid");
+    let mut config = SessionConfig::new(
+        "relay".parse().expect("valid"),
+        node,
+        vec![school(), municipality()],
+        vec![school(), municipality()],
+    );
+    config.receive_name_prefixes = vec![(municipality(), "school-30076.".to_owned())];
+    config.receive_quota = quota;
+    Session::new(config, store, 0)
+}
+
+/// One change setting `field`, as the payload of a `Changes` frame for `doc`, made by `actor`.
+fn changes_payload(doc: &DocId, actor: u8, field: &str) -> Vec<u8> {
+    let mut automerge = Automerge::new().with_actor(ActorId::from(vec![actor; 16]));
+    let mut transaction = automerge.transaction();
+    transaction.put(ROOT, field, "value").expect("put");
+    transaction.commit();
+    let frame = Message::Changes(sync_protocol::wire::Changes {
+        doc: doc.clone(),
+        changes: automerge
+            .get_changes(&[])
+            .into_iter()
+            .map(|change| change.raw_bytes().to_vec())
+            .collect(),
+        sender_heads: automerge.get_heads(),
+    })
+    .encode_frame()
+    .expect("encodes");
+    frame[FRAME_HEADER_BYTES..].to_vec()
+}
+
+fn refused_with(sent: &[Message], code: ErrorCode, doc: &DocId) -> bool {
+    sent.iter().any(|message| {
+        matches!(message, Message::Error(error)
+            if error.code == code && !error.fatal && error.doc.as_ref() == Some(doc))
+    })
+}
+
+/// Issue 18: write authority per document. A school's node writes its own documents in its
+/// municipality's scope, but neither the municipality's announcements nor another school's
+/// documents there, whether it sends changes or whole documents.
+#[test]
+fn in_a_scope_written_in_part_only_the_peers_own_documents_are_accepted() {
+    let announcements = DocId::new(municipality(), "announcements").expect("valid");
+    let elsewhere = DocId::new(municipality(), "school-30077.menu").expect("valid");
+    let own = DocId::new(municipality(), "school-30076.menu").expect("valid");
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session_with_write_rules(&store, None);
+    for doc in [&announcements, &elsewhere, &own] {
+        session.handle_payload(&mut store, &changes_payload(doc, 1, "forged"), 10);
+    }
+    let saved = {
+        let mut automerge = Automerge::new();
+        let mut transaction = automerge.transaction();
+        transaction.put(ROOT, "whole", "forged").expect("put");
+        transaction.commit();
+        automerge.save()
+    };
+    let batch = sync_protocol::wire::Documents::pack(
+        3,
+        &[sync_protocol::wire::SavedDocument {
+            doc: announcements.clone(),
+            saved,
+        }],
+    )
+    .expect("packs");
+    let payload = Message::Documents(batch).encode_frame().expect("encodes");
+    session.handle_payload(&mut store, &payload[FRAME_HEADER_BYTES..], 20);
+    store.flush().expect("flush");
+    session.handle_durable(&mut store);
+
+    let sent = sent_messages(&mut session, &mut store);
+    assert!(refused_with(&sent, ErrorCode::ScopeDenied, &announcements));
+    assert!(refused_with(&sent, ErrorCode::ScopeDenied, &elsewhere));
+    assert!(!refused_with(&sent, ErrorCode::ScopeDenied, &own));
+    assert_eq!(store.doc_heads(&announcements).expect("readable"), None);
+    assert_eq!(store.doc_heads(&elsewhere).expect("readable"), None);
+    assert!(store.doc_heads(&own).expect("readable").is_some());
+    assert!(!session.is_closed());
+}
+
+/// Issue 18: a node cannot fill the relay's disk. Past the scope's document quota a new document is
+/// refused with a clear error naming the scope and the bound, and reported; edits to the documents
+/// the scope holds still go in, and other scopes are not affected.
+#[test]
+fn a_scope_at_its_document_quota_refuses_new_documents_and_still_takes_edits() {
+    let quota = ScopeQuota {
+        max_documents: 3,
+        max_document_bytes: 1024 * 1024,
+        max_blob_bytes: 0,
+    };
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session_with_write_rules(&store, Some(quota));
+    let docs: Vec<DocId> = (0..5)
+        .map(|index| DocId::new(school(), &format!("flood-{index}")).expect("valid"))
+        .collect();
+    for doc in &docs {
+        session.handle_payload(&mut store, &changes_payload(doc, 1, "first"), 10);
+    }
+    session.handle_payload(&mut store, &changes_payload(&docs[0], 2, "edit"), 20);
+    let sent = sent_messages(&mut session, &mut store);
+    for doc in &docs[..3] {
+        assert!(store.doc_heads(doc).expect("readable").is_some(), "{doc}");
+    }
+    for doc in &docs[3..] {
+        assert_eq!(store.doc_heads(doc).expect("readable"), None, "{doc}");
+        assert!(
+            refused_with(&sent, ErrorCode::TooLarge, doc),
+            "{doc}: {sent:?}"
+        );
+    }
+    let message = sent
+        .iter()
+        .find_map(|message| match message {
+            Message::Error(error) if error.code == ErrorCode::TooLarge => {
+                Some(error.message.clone())
+            }
+            _ => None,
+        })
+        .expect("an error");
+    assert!(
+        message.contains("school:30076") && message.contains("3 documents"),
+        "the error names the scope and the bound: {message}"
+    );
+    assert_eq!(
+        store
+            .doc_heads(&docs[0])
+            .expect("readable")
+            .map(|heads| heads.len()),
+        Some(2),
+        "an edit of a document the scope holds still goes in"
+    );
+    let reached = events(&mut session)
+        .into_iter()
+        .filter(|event| {
+            matches!(event, Event::QuotaReached { scope, quota: QuotaKind::Documents } if *scope == school())
+        })
+        .count();
+    assert_eq!(reached, 2);
+    // Another scope has its own quota.
+    let own = DocId::new(municipality(), "school-30076.menu").expect("valid");
+    session.handle_payload(&mut store, &changes_payload(&own, 1, "soup"), 30);
+    assert!(store.doc_heads(&own).expect("readable").is_some());
+    assert!(!session.is_closed());
+}
+
+/// Issue 18: a scope whose documents take their quota of bytes takes no more writes.
+#[test]
+fn a_scope_at_its_byte_quota_refuses_every_write_to_its_documents() {
+    let quota = ScopeQuota {
+        max_documents: 1000,
+        max_document_bytes: 1,
+        max_blob_bytes: 0,
+    };
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session_with_write_rules(&store, Some(quota));
+    let doc = DocId::new(school(), "notes").expect("valid");
+    session.handle_payload(&mut store, &changes_payload(&doc, 1, "first"), 10);
+    session.handle_payload(&mut store, &changes_payload(&doc, 2, "second"), 20);
+    let sent = sent_messages(&mut session, &mut store);
+    assert_eq!(
+        store
+            .doc_heads(&doc)
+            .expect("readable")
+            .map(|heads| heads.len()),
+        Some(1),
+        "the first write took the scope to its quota, the second was refused"
+    );
+    assert!(refused_with(&sent, ErrorCode::TooLarge, &doc));
+    assert!(events(&mut session).contains(&Event::QuotaReached {
+        scope: school(),
+        quota: QuotaKind::DocumentBytes
+    }));
+}
+
+/// Issue 18: a peer that names endless documents (made-up ids in scopes it may read and write, with
+/// heads we do not hold, in heads frames and offers) costs the session a bounded amount of memory.
+#[test]
+fn a_peer_naming_endless_unknown_documents_costs_the_session_bounded_memory() {
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session_with_write_rules(&store, None);
+    let named = 3 * MAX_REMEMBERED_HEADS_PER_SESSION;
+    for index in 0..named {
+        let doc = DocId::new(school(), &format!("made-up-{index}")).expect("valid");
+        let frame = Message::Heads(sync_protocol::wire::DocHeads {
+            doc,
+            heads: vec![automerge::ChangeHash([7; 32])],
+        })
+        .encode_frame()
+        .expect("encodes");
+        session.handle_payload(&mut store, &frame[FRAME_HEADER_BYTES..], 10);
+        // The driver sends what the session queues; the answers are not what is measured.
+        while session.poll_transmit(&mut store).is_some() {}
+    }
+    let bound = 3 * MAX_REMEMBERED_HEADS_PER_SESSION + MAX_WAITING_ENTRIES_PER_REQUEST;
+    assert!(
+        session.remembered_entries() <= bound,
+        "{} entries remembered after {named} made-up documents (bound {bound})",
+        session.remembered_entries()
+    );
     assert!(!session.is_closed());
 }

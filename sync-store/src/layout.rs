@@ -19,6 +19,7 @@
 //! | `L` | `L` scope 0 seq(u64)                  | the [`LogItem`] at that sequence number        |
 //! | `I` | `I` scope 0 item                      | the item's current sequence number in the log  |
 //! | `G` | `G` scope                             | the scope's digest and log head                |
+//! | `U` | `U` scope                             | [`ScopeUsage`]: documents and blobs, counted and measured (4 × u64) |
 //! | `H` | `H` peer 0 doc                        | shared heads, as `encode_shared_heads`         |
 //! | `K` | `K` peer 0 scope                      | cursor: epoch(u64) seq(u64)                    |
 //! | `E` | `E` peer                              | the peer store epoch `H` and `K` describe (u64)|
@@ -29,7 +30,7 @@
 
 use automerge::ChangeHash;
 use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
-use sync_protocol::store::{LogItem, ScopeSummary, Seq};
+use sync_protocol::store::{LogItem, ScopeSummary, ScopeUsage, Seq};
 use sync_protocol::wire::{Cursor, ScopeDigest};
 
 /// The name of the sled tree that holds every record of the store.
@@ -42,6 +43,7 @@ const TAG_CHUNK: u8 = b'C';
 const TAG_LOG: u8 = b'L';
 const TAG_LOG_INDEX: u8 = b'I';
 const TAG_SCOPE_SUMMARY: u8 = b'G';
+const TAG_SCOPE_USAGE: u8 = b'U';
 const TAG_SHARED_HEADS: u8 = b'H';
 const TAG_CURSOR: u8 = b'K';
 const TAG_PEER_EPOCH: u8 = b'E';
@@ -127,6 +129,43 @@ pub fn log_index_key(scope: &Scope, item: &LogItem) -> Vec<u8> {
 
 pub fn scope_summary_key(scope: &Scope) -> Vec<u8> {
     tagged_text(TAG_SCOPE_SUMMARY, &scope.to_string())
+}
+
+/// The prefix of every log index key of `scope`: one key per document or blob the scope holds.
+pub fn log_index_prefix(scope: &Scope) -> Vec<u8> {
+    let mut key = tagged_text(TAG_LOG_INDEX, &scope.to_string());
+    key.push(SEPARATOR);
+    key
+}
+
+pub fn scope_usage_key(scope: &Scope) -> Vec<u8> {
+    tagged_text(TAG_SCOPE_USAGE, &scope.to_string())
+}
+
+pub fn encode_scope_usage(usage: &ScopeUsage) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(32);
+    for figure in [
+        usage.documents,
+        usage.document_bytes,
+        usage.blobs,
+        usage.blob_bytes,
+    ] {
+        bytes.extend_from_slice(&figure.to_be_bytes());
+    }
+    bytes
+}
+
+pub fn decode_scope_usage(bytes: &[u8]) -> Option<ScopeUsage> {
+    if bytes.len() != 32 {
+        return None;
+    }
+    let figure = |index: usize| read_u64(&bytes[index * 8..index * 8 + 8]);
+    Some(ScopeUsage {
+        documents: figure(0)?,
+        document_bytes: figure(1)?,
+        blobs: figure(2)?,
+        blob_bytes: figure(3)?,
+    })
 }
 
 pub fn shared_heads_key(peer: &NodeId, doc: &DocId) -> Vec<u8> {
@@ -402,6 +441,14 @@ mod tests {
         for len in 0..bytes.len() {
             assert!(DocumentRecord::decode(&bytes[..len]).is_err());
         }
+        let usage = ScopeUsage {
+            documents: 3,
+            document_bytes: 4096,
+            blobs: 1,
+            blob_bytes: u64::MAX,
+        };
+        assert_eq!(decode_scope_usage(&encode_scope_usage(&usage)), Some(usage));
+        assert_eq!(decode_scope_usage(&[0; 31]), None);
         let blob = BlobRecord::Complete { len: 5 };
         assert_eq!(BlobRecord::decode(&blob.encode()), Some(blob));
         assert_eq!(BlobRecord::decode(&[1, 2, 3]), None);

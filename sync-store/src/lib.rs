@@ -54,9 +54,9 @@ use rand::{RngCore as _, SeedableRng as _};
 use sha2::{Digest as _, Sha256};
 use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
 use sync_protocol::store::{
-    ApplyOutcome, BlobWriteOutcome, LogItem, MAX_DOCUMENT_BYTES, ReplicaStore, ScopeSummary, Seq,
-    StoreError, applicable_changes, blob_fingerprint, decode_shared_heads, document_fingerprint,
-    encode_shared_heads, new_bytes_of_blob_piece, sorted_heads,
+    ApplyOutcome, BlobWriteOutcome, LogItem, MAX_DOCUMENT_BYTES, ReplicaStore, ScopeSummary,
+    ScopeUsage, Seq, StoreError, applicable_changes, blob_fingerprint, decode_shared_heads,
+    document_fingerprint, encode_shared_heads, new_bytes_of_blob_piece, sorted_heads,
 };
 use sync_protocol::wire::{Cursor, MAX_BLOB_BYTES, ScopeDigest};
 
@@ -333,7 +333,7 @@ impl SledStore {
                 BlobRecord::Complete { len: total_len }.encode(),
             );
         }
-        let seq = self.record_blob_in_scope(&mut final_batch, &writer, scope, &blob)?;
+        let seq = self.record_blob_in_scope(&mut final_batch, &writer, scope, &blob, total_len)?;
         self.apply(final_batch)?;
         writer.last_seq = seq;
         Ok(blob)
@@ -799,9 +799,9 @@ impl SledStore {
         }
         let mut writer = self.writer();
         let received = match self.blob_record(blob)? {
-            Some(BlobRecord::Complete { .. }) => {
+            Some(BlobRecord::Complete { len }) => {
                 let mut batch = sled::Batch::default();
-                let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob)?;
+                let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob, len)?;
                 self.apply(batch)?;
                 writer.last_seq = seq;
                 return Ok(BlobWriteOutcome::Complete);
@@ -842,7 +842,7 @@ impl SledStore {
             layout::blob_key(blob),
             BlobRecord::Complete { len: now_received }.encode(),
         );
-        let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob)?;
+        let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob, now_received)?;
         self.apply(batch)?;
         writer.last_seq = seq;
         Ok(BlobWriteOutcome::Complete)
@@ -1122,6 +1122,14 @@ impl SledStore {
         if let Some(record) = record {
             toggles.push(document_fingerprint(doc, &record.heads));
         }
+        let usage_change = UsageChange {
+            documents: i64::from(record.is_none()),
+            document_bytes: signed_difference(
+                new_record.stored_bytes(),
+                record.map_or(0, DocumentRecord::stored_bytes),
+            ),
+            ..UsageChange::default()
+        };
         let mut writer = self.writer();
         let seq = writer.last_seq + 1;
         self.record_in_log(
@@ -1130,6 +1138,7 @@ impl SledStore {
             &LogItem::Document(doc.clone()),
             seq,
             &toggles,
+            usage_change,
         )?;
         self.apply(batch)?;
         writer.last_seq = seq;
@@ -1153,7 +1162,15 @@ impl SledStore {
         item: &LogItem,
         seq: Seq,
         toggles: &[[u8; 16]],
+        usage_change: UsageChange,
     ) -> Result<(), StoreError> {
+        if usage_change != UsageChange::default() {
+            let usage = usage_change.applied_to(self.read_scope_usage(scope)?);
+            batch.insert(
+                layout::scope_usage_key(scope),
+                layout::encode_scope_usage(&usage),
+            );
+        }
         let mut summary = self.read_scope_summary(scope)?;
         let index_key = layout::log_index_key(scope, item);
         if let Some(old_seq) = self.inner.tree.get(&index_key).map_err(io_error)? {
@@ -1185,6 +1202,7 @@ impl SledStore {
         writer: &WriterState,
         scope: &Scope,
         blob: &BlobId,
+        len: u64,
     ) -> Result<Seq, StoreError> {
         let seq = writer.last_seq + 1;
         if self.blob_in_scope(scope, blob)? {
@@ -1196,6 +1214,11 @@ impl SledStore {
                 &LogItem::Blob(*blob),
                 seq,
                 &[blob_fingerprint(blob)],
+                UsageChange {
+                    blobs: 1,
+                    blob_bytes: signed_difference(len, 0),
+                    ..UsageChange::default()
+                },
             )?;
         }
         Ok(seq)
@@ -1216,6 +1239,46 @@ impl SledStore {
                 StoreError::Io(format!("the digest record of scope {scope} is damaged"))
             }),
         }
+    }
+
+    /// The scope's usage record, or, in a store written before usage was recorded, the figures
+    /// counted from the scope's log index (once: the next write in the scope records them).
+    fn read_scope_usage(&self, scope: &Scope) -> Result<ScopeUsage, StoreError> {
+        if let Some(bytes) = self
+            .inner
+            .tree
+            .get(layout::scope_usage_key(scope))
+            .map_err(io_error)?
+        {
+            return layout::decode_scope_usage(&bytes).ok_or_else(|| {
+                StoreError::Io(format!("the usage record of scope {scope} is damaged"))
+            });
+        }
+        let prefix = layout::log_index_prefix(scope);
+        let mut usage = ScopeUsage::default();
+        for entry in self.inner.tree.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(io_error)?;
+            match layout::decode_log_item(&key[prefix.len()..]) {
+                Some(LogItem::Document(doc)) => {
+                    usage.documents += 1;
+                    usage.document_bytes += self
+                        .document_record(&doc)?
+                        .map_or(0, |record| record.stored_bytes());
+                }
+                Some(LogItem::Blob(blob)) => {
+                    usage.blobs += 1;
+                    if let Some(BlobRecord::Complete { len }) = self.blob_record(&blob)? {
+                        usage.blob_bytes += len;
+                    }
+                }
+                None => {
+                    return Err(StoreError::Io(format!(
+                        "a log index entry of {scope} is damaged"
+                    )));
+                }
+            }
+        }
+        Ok(usage)
     }
 
     fn blob_record(&self, blob: &BlobId) -> Result<Option<BlobRecord>, StoreError> {
@@ -1286,6 +1349,38 @@ fn new_epoch() -> Result<u64, StoreError> {
     Ok(generator.next_u64().max(1))
 }
 
+/// How one write changes its scope's [`ScopeUsage`], as differences that may be negative (a
+/// compaction makes a document smaller).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct UsageChange {
+    documents: i64,
+    document_bytes: i64,
+    blobs: i64,
+    blob_bytes: i64,
+}
+
+impl UsageChange {
+    fn applied_to(self, usage: ScopeUsage) -> ScopeUsage {
+        ScopeUsage {
+            documents: usage.documents.saturating_add_signed(self.documents),
+            document_bytes: usage
+                .document_bytes
+                .saturating_add_signed(self.document_bytes),
+            blobs: usage.blobs.saturating_add_signed(self.blobs),
+            blob_bytes: usage.blob_bytes.saturating_add_signed(self.blob_bytes),
+        }
+    }
+}
+
+/// `after - before` as a signed difference, saturating at the ends of `i64`.
+fn signed_difference(after: u64, before: u64) -> i64 {
+    if after >= before {
+        i64::try_from(after - before).unwrap_or(i64::MAX)
+    } else {
+        i64::try_from(before - after).map_or(i64::MIN, |less| -less)
+    }
+}
+
 fn io_error(error: sled::Error) -> StoreError {
     StoreError::Io(error.to_string())
 }
@@ -1310,6 +1405,10 @@ impl ReplicaStore for SledStore {
 
     fn scope_summary(&self, scope: &Scope) -> Result<ScopeSummary, StoreError> {
         SledStore::scope_summary(self, scope)
+    }
+
+    fn scope_usage(&self, scope: &Scope) -> Result<ScopeUsage, StoreError> {
+        self.read_scope_usage(scope)
     }
 
     fn log_after(

@@ -454,6 +454,8 @@ async fn connect_and_sync(
         write_stall_timeout: settings.write_stall_timeout,
         max_queued_frames: 16,
         report_health: true,
+        // A node trusts its relay: the relay's work for it is not bounded here.
+        handling_budget: None,
     };
     let mut shutdown = handles.shutdown.clone();
     let (close_sender, close_on_shutdown) = watch::channel(None);

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sync_protocol::ids::{IdError, MunicipalityCode, NodeId, SchoolCode, Scope};
+use sync_protocol::ids::{DocId, IdError, MunicipalityCode, NodeId, SchoolCode, Scope};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -64,6 +64,36 @@ pub struct FleetIdentity {
 pub struct ScopeGrant {
     pub readable: Vec<Scope>,
     pub writable: Vec<Scope>,
+    /// Writable scopes in which only the documents whose name starts with the prefix may be
+    /// written; a writable scope not named here may be written whole. A school's node writes in its
+    /// municipality's scope only the documents named for its school
+    /// ([`school_document_prefix`]): what the municipality publishes to all its schools (its
+    /// announcements) is written by the municipality's operators alone, so that whoever holds one
+    /// school's node cannot speak for the municipality.
+    pub writable_only_named: Vec<(Scope, String)>,
+}
+
+impl ScopeGrant {
+    /// True when the holder may write `doc`.
+    pub fn may_write(&self, doc: &DocId) -> bool {
+        if !self.writable.contains(doc.scope()) {
+            return false;
+        }
+        let mut prefixes = self
+            .writable_only_named
+            .iter()
+            .filter(|(scope, _)| scope == doc.scope())
+            .peekable();
+        prefixes.peek().is_none()
+            || prefixes.any(|(_, prefix)| doc.name().starts_with(prefix.as_str()))
+    }
+}
+
+/// The start of the name of every document a school's node may write in its municipality's scope:
+/// `school-<code>.`, e.g. `municipality:092/school-30076.menu`. Every school of the municipality
+/// reads such a document; only its school writes it.
+pub fn school_document_prefix(school: &SchoolCode) -> String {
+    format!("school-{school}.")
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -121,21 +151,28 @@ impl FleetIdentity {
                 ScopeGrant {
                     readable,
                     writable: own,
+                    writable_only_named: vec![(
+                        Scope::Municipality(municipality.clone()),
+                        school_document_prefix(school),
+                    )],
                 }
             }
             (Role::Operator, None, Some(municipality)) => ScopeGrant {
                 readable: vec![Scope::Municipality(municipality.clone()), Scope::National],
                 writable: vec![Scope::Municipality(municipality.clone())],
+                writable_only_named: Vec::new(),
             },
             (Role::Operator, None, None) => ScopeGrant {
                 readable: vec![Scope::National],
                 writable: vec![Scope::National],
+                writable_only_named: Vec::new(),
             },
             // Rejected by `validate`, which every constructor from untrusted input runs; a grant of
             // nothing is the safe answer for anything else.
             _ => ScopeGrant {
                 readable: Vec::new(),
                 writable: Vec::new(),
+                writable_only_named: Vec::new(),
             },
         }
     }
@@ -286,6 +323,31 @@ mod tests {
         );
         assert!(grant.readable.contains(&Scope::National));
         assert!(!grant.writable.contains(&Scope::National));
+    }
+
+    #[test]
+    fn in_its_municipality_a_node_writes_only_its_schools_documents() {
+        let grant = school_node().scopes();
+        let may_write = |doc: &str| grant.may_write(&doc.parse().expect("doc id"));
+        assert!(may_write("school:30076/assignments"));
+        assert!(may_write("municipality:092/school-30076.menu"));
+        assert!(!may_write("municipality:092/announcements"));
+        assert!(!may_write("municipality:092/school-30077.menu"));
+        assert!(!may_write("municipality:092/school-300761.menu"));
+        assert!(!may_write("school:30077/assignments"));
+        assert!(!may_write("national/curriculum"));
+
+        let operator = FleetIdentity {
+            node: "op-092".parse().expect("node id"),
+            role: Role::Operator,
+            school: None,
+            municipality: Some("092".parse().expect("municipality")),
+        };
+        assert!(
+            operator
+                .scopes()
+                .may_write(&"municipality:092/announcements".parse().expect("doc id"))
+        );
     }
 
     #[test]

@@ -58,6 +58,86 @@ pub struct LinkConfig {
     pub max_queued_frames: usize,
     /// Health to report in heartbeats (nodes only), refreshed by the caller through `health`.
     pub report_health: bool,
+    /// How much of the driver's time the peer may take; `None` for no bound (a node trusts its
+    /// relay).
+    pub handling_budget: Option<HandlingBudget>,
+}
+
+/// A bound on the time a link's driver spends on work its peer causes: handling the peer's frames,
+/// producing the answers it asked for, and the session's timers. The relay gives one to every
+/// node's link, so that a node that floods it with cheap frames that cost dear to answer (heads
+/// naming large documents, requests without a cursor) takes its budget's share of a core and no
+/// more, and the other schools' links keep their share.
+///
+/// It is a bucket of milliseconds: it holds at most `burst_millis` and refills at `millis_per_sec`.
+/// Work is measured as it happens and taken from the bucket; while the bucket is empty the driver
+/// reads nothing from the peer and sends it nothing new, so QUIC's flow control holds the peer back.
+/// An honest node's catch-up after a rebuild fits in the burst; what it asks for afterwards is far
+/// below the rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandlingBudget {
+    pub millis_per_sec: u64,
+    pub burst_millis: u64,
+}
+
+/// The state of a [`HandlingBudget`] on one link.
+#[derive(Debug)]
+struct HandlingBucket {
+    budget: HandlingBudget,
+    /// Microseconds left, negative once work overran what was left.
+    available_micros: i64,
+    refilled_at: tokio::time::Instant,
+    /// Time spent waiting for the bucket to refill, for the observer.
+    waited: Duration,
+}
+
+impl HandlingBucket {
+    fn new(budget: HandlingBudget) -> Self {
+        Self {
+            budget,
+            available_micros: micros(budget.burst_millis),
+            refilled_at: tokio::time::Instant::now(),
+            waited: Duration::ZERO,
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = tokio::time::Instant::now();
+        let elapsed = now.duration_since(self.refilled_at);
+        self.refilled_at = now;
+        let earned = elapsed
+            .as_micros()
+            .saturating_mul(u128::from(self.budget.millis_per_sec))
+            / 1000;
+        self.available_micros = self
+            .available_micros
+            .saturating_add(i64::try_from(earned).unwrap_or(i64::MAX))
+            .min(micros(self.budget.burst_millis));
+    }
+
+    fn charge(&mut self, spent: Duration) {
+        self.available_micros = self
+            .available_micros
+            .saturating_sub(i64::try_from(spent.as_micros()).unwrap_or(i64::MAX));
+    }
+
+    /// How long until the bucket holds a little again, or `None` when it does now.
+    fn wait_needed(&mut self) -> Option<Duration> {
+        self.refill();
+        if self.available_micros > 0 || self.budget.millis_per_sec == 0 {
+            return None;
+        }
+        // Wait until the bucket is back above zero by a millisecond's work, so that the link
+        // does not wake for every microsecond.
+        let owed = self.available_micros.unsigned_abs().saturating_add(1000);
+        Some(Duration::from_micros(
+            owed.saturating_mul(1000) / self.budget.millis_per_sec,
+        ))
+    }
+}
+
+fn micros(millis: u64) -> i64 {
+    i64::try_from(millis.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// What the link tells its owner while it runs.
@@ -91,6 +171,8 @@ pub struct LinkActivity {
     /// call itself in sync while the digests still differ, for example right after the peer's store
     /// was replaced, so status displays must not trust it without the digests.
     pub in_sync: bool,
+    /// Milliseconds the link has waited so far because the peer spent its handling budget.
+    pub throttled_millis: u64,
 }
 
 /// How a link ended.
@@ -145,6 +227,7 @@ pub async fn run_link(
         config.write_stall_timeout,
     ));
 
+    let mut bucket = config.handling_budget.map(HandlingBucket::new);
     let mut session = Session::new(config.session.clone(), &store, now_millis());
     if let Some(health) = &inputs.health {
         session.set_health(*health.borrow());
@@ -171,7 +254,7 @@ pub async fn run_link(
         if in_sync_changed
             || (unreported_activity && last_report.elapsed() >= ACTIVITY_REPORT_INTERVAL)
         {
-            let report = activity(&session, &connection);
+            let report = activity(&session, &connection, bucket.as_ref());
             reported_in_sync = Some(report.in_sync);
             observe(LinkOutput::Activity(report));
             last_report = tokio::time::Instant::now();
@@ -184,8 +267,13 @@ pub async fn run_link(
             let store = store.clone();
             flush = Some(tokio::task::spawn_blocking(move || store.wait_durable()));
         }
-        if pending_frame.is_none() {
+        // While the peer's budget is spent, nothing of its is read and nothing new is produced
+        // for it (an answer to what it asked is its work too); frames already made still leave.
+        let throttle = bucket.as_mut().and_then(HandlingBucket::wait_needed);
+        if pending_frame.is_none() && throttle.is_none() {
+            let started = std::time::Instant::now();
             pending_frame = session.poll_transmit(&mut store);
+            charge(&mut bucket, started);
         }
         let deadline = session
             .poll_timeout()
@@ -211,9 +299,18 @@ pub async fn run_link(
                     }
                 }
             }
-            payload = payloads.recv(), if flush.is_none() && session.wants_input() => {
+            () = tokio::time::sleep(throttle.unwrap_or_default()), if throttle.is_some() => {
+                if let Some(bucket) = bucket.as_mut() {
+                    bucket.waited += throttle.unwrap_or_default();
+                }
+            }
+            payload = payloads.recv(), if flush.is_none() && session.wants_input() && throttle.is_none() => {
                 match payload {
-                    Some(Ok(payload)) => session.handle_payload(&mut store, &payload, now_millis()),
+                    Some(Ok(payload)) => {
+                        let started = std::time::Instant::now();
+                        session.handle_payload(&mut store, &payload, now_millis());
+                        charge(&mut bucket, started);
+                    }
                     Some(Err(ReadFailure::Malformed(message))) => {
                         refuse_malformed(&frame_sender, &message).await;
                         end = Some(LinkEnd { code: Some(close_code::PROTOCOL_ERROR), reason: message });
@@ -286,7 +383,9 @@ pub async fn run_link(
                 }
             }
             () = tokio::time::sleep(deadline) => {
+                let started = std::time::Instant::now();
                 session.handle_timeout(&mut store, now_millis());
+                charge(&mut bucket, started);
             }
         }
         // Whatever woke the loop may have changed what a report would say.
@@ -317,8 +416,19 @@ pub async fn run_link(
     // the relay's connection slot) that nobody serves.
     let code = end.code.unwrap_or(close_code::NORMAL);
     connection.close(quinn::VarInt::from_u32(code), end.reason.as_bytes());
-    observe(LinkOutput::Activity(activity(&session, &connection)));
+    observe(LinkOutput::Activity(activity(
+        &session,
+        &connection,
+        bucket.as_ref(),
+    )));
     end
+}
+
+/// Takes the time since `started` from the link's handling budget, if it has one.
+fn charge(bucket: &mut Option<HandlingBucket>, started: std::time::Instant) {
+    if let Some(bucket) = bucket.as_mut() {
+        bucket.charge(started.elapsed());
+    }
 }
 
 fn end_for(reason: &CloseReason) -> LinkEnd {
@@ -343,7 +453,11 @@ fn link_in_sync(session: &Session) -> bool {
     session.is_in_sync() && session.reconcile_progress().in_sync()
 }
 
-fn activity(session: &Session, connection: &quinn::Connection) -> LinkActivity {
+fn activity(
+    session: &Session,
+    connection: &quinn::Connection,
+    bucket: Option<&HandlingBucket>,
+) -> LinkActivity {
     let stats = session.stats();
     let reconcile = session.reconcile_progress();
     let in_sync = session.is_in_sync() && reconcile.in_sync();
@@ -356,6 +470,7 @@ fn activity(session: &Session, connection: &quinn::Connection) -> LinkActivity {
         peer_health: session.peer_health().copied(),
         reconcile,
         in_sync,
+        throttled_millis: bucket.map_or(0, |bucket| bucket.waited.as_millis() as u64),
     }
 }
 

@@ -242,7 +242,7 @@ async fn an_enrolled_node_syncs_goes_offline_with_the_relay_and_catches_up() {
         }
     })
     .await;
-    let during = doc("municipality:092/during");
+    let during = doc("municipality:092/school-30076.during");
     write(&node, &during, "offline");
     write(&node, &before, "two");
     assert_eq!(status(&node).await["documents_waiting_to_send"], 2);

@@ -255,7 +255,15 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
     if let Some(writer) = first_group.first() {
         for round in 0..arguments.rounds {
             let name = format!("probe-{round}");
-            let doc: DocId = format!("municipality:100/{name}")
+            // A node writes in its municipality's scope only documents named for its school.
+            let writer_school = writer
+                .node
+                .as_str()
+                .strip_prefix("n-load-")
+                .and_then(|index| index.parse::<usize>().ok())
+                .map(|index| 10_000 + index)
+                .ok_or("the writer's node id names no index")?;
+            let doc: DocId = format!("municipality:100/school-{writer_school:05}.{name}")
                 .parse()
                 .map_err(|error| format!("{error}"))?;
             let frame = probe_changes(&doc)?;
@@ -421,12 +429,14 @@ async fn run_simulated_node(
                     _ => Vec::new(),
                 };
                 for doc in docs {
-                    if doc.name().starts_with("probe-")
-                        && seen.insert(doc.name().to_owned())
+                    // Probes are named `school-<writer>.probe-<round>`; arrivals go by the round.
+                    let probe = doc.name().split_once('.').map_or("", |(_, probe)| probe);
+                    if probe.starts_with("probe-")
+                        && seen.insert(probe.to_owned())
                         && let Ok(mut arrivals) = arrivals.lock()
                     {
                         arrivals
-                            .entry(doc.name().to_owned())
+                            .entry(probe.to_owned())
                             .or_default()
                             .push(Instant::now());
                     }
