@@ -52,7 +52,7 @@ pub use self::routes::{
     LOGIN_BODY_LIMIT_BYTES, MAX_USERNAME_BYTES, SESSION_PATH, login_throttle_key, routes,
 };
 pub use self::session::{
-    SESSION_PRUNE_INTERVAL, SessionError, SessionLimits, SessionRecord, SessionStore,
+    SESSION_PRUNE_INTERVAL, SESSIONS_TREE, SessionError, SessionLimits, SessionRecord, SessionStore,
 };
 pub use self::throttle::{LoginThrottle, ThrottleConfig};
 
