@@ -224,11 +224,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
             ));
             let mut stop = shutdown_receiver.clone();
             let https_server = tokio::spawn(async move {
-                let served = axum::serve(tls_listener, https_app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|stop| *stop).await;
-                    })
-                    .await;
+                // The peer's address reaches the login throttle (`auth::ClientAddress`).
+                let served = axum::serve(
+                    tls_listener,
+                    https_app.into_make_service_with_connect_info::<crate::auth::PeerAddress>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await;
                 if let Err(error) = served {
                     tracing::error!(%error, "the HTTPS server failed");
                 }
@@ -242,11 +246,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     };
     let mut stop = shutdown_receiver;
     let server = tokio::spawn(async move {
-        let served = axum::serve(listener, plain_app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            plain_app.into_make_service_with_connect_info::<crate::auth::PeerAddress>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await;
         if let Err(error) = served {
             tracing::error!(%error, "the HTTP server failed");
         }

@@ -43,7 +43,7 @@ pub use self::cookies::{PLAIN_COOKIE_NAME, SECURE_COOKIE_NAME};
 pub use self::csrf::{CSRF_FORM_FIELD, CSRF_HEADER, lift_form_csrf_token};
 pub use self::directory::{LoginRecord, MemoryUserDirectory, UserDirectory};
 pub use self::error::AuthError;
-pub use self::extract::Caller;
+pub use self::extract::{Caller, ClientAddress, PeerAddress};
 pub use self::password::{
     ARGON2_ITERATIONS, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_BYTES, PasswordError, PasswordWorkers, hash_password, verify_password,
