@@ -15,6 +15,9 @@
 //!   their password is reset or they leave the roster. It holds at most
 //!   [`SessionLimits::max_sessions_per_user`] entries per user, like the sessions themselves.
 //!
+//! - `k` + a name → a 32-byte secret of the node's login machinery (the key that signs device
+//!   cookies, `super::device`): node-local like the sessions, and kept across restarts.
+//!
 //! Both keys of a session are written and removed in one atomic batch. Writes become durable with
 //! sled's periodic flush, except logout, which flushes at once so that a crash right after it cannot
 //! bring the session back.
@@ -63,6 +66,10 @@ pub const CSRF_TOKEN_BYTES: usize = 32;
 
 const RECORD_PREFIX: u8 = b's';
 const USER_INDEX_PREFIX: u8 = b'u';
+const SECRET_PREFIX: u8 = b'k';
+
+/// Bytes of a secret kept in the session tree.
+pub const SECRET_BYTES: usize = 32;
 const HASH_BYTES: usize = 32;
 
 /// Milliseconds since the Unix epoch: sessions outlive the process, so they need wall-clock time.
@@ -252,6 +259,35 @@ impl SessionStore {
 
     pub fn limits(&self) -> &SessionLimits {
         &self.limits
+    }
+
+    /// The secret named `name`, made from the operating system's random number generator the first
+    /// time it is asked for and kept in the tree from then on. Two processes asking at once get the
+    /// same secret (compare-and-swap). A stored value of the wrong length is replaced.
+    pub fn secret(&self, name: &str) -> Result<[u8; SECRET_BYTES], SessionError> {
+        let mut key = Vec::with_capacity(1 + name.len());
+        key.push(SECRET_PREFIX);
+        key.extend_from_slice(name.as_bytes());
+        loop {
+            let stored = self.tree.get(&key)?;
+            if let Some(secret) = stored
+                .as_deref()
+                .and_then(|bytes| <[u8; SECRET_BYTES]>::try_from(bytes).ok())
+            {
+                return Ok(secret);
+            }
+            let mut fresh = [0u8; SECRET_BYTES];
+            OsRng
+                .try_fill_bytes(&mut fresh)
+                .map_err(|error| SessionError::Random(error.to_string()))?;
+            if self
+                .tree
+                .compare_and_swap(&key, stored, Some(&fresh[..]))?
+                .is_ok()
+            {
+                return Ok(fresh);
+            }
+        }
     }
 
     /// Starts a session for `user_id` at `now`, ending the user's oldest sessions beyond the limit.
