@@ -145,19 +145,20 @@ async fn import_roster(school: &RunningSchool, generated: &GeneratedSchool) -> R
 async fn set_passwords(school: &RunningSchool, generated: &GeneratedSchool) -> Result<(), String> {
     let repository = school.node.state.repository.clone();
     let code = school.node.state.identity.school.clone();
-    let usernames: Vec<String> = generated
+    // Passwords are kept by user id (the roster's sourcedId), not by username.
+    let user_ids: Vec<String> = generated
         .people
         .iter()
-        .map(|person| person.username.clone())
+        .map(|person| person.sourced_id.clone())
         .collect();
     tokio::task::spawn_blocking(move || {
         let document = credentials_doc(&code);
         let credentials: CredentialsDocument = repository
             .read_or_default(&document)
             .map_err(|error| error.to_string())?;
-        let missing: Vec<&String> = usernames
+        let missing: Vec<&String> = user_ids
             .iter()
-            .filter(|username| credentials.hash_for(username).is_none())
+            .filter(|user_id| credentials.hash_for(user_id).is_none())
             .collect();
         if missing.is_empty() {
             return Ok(());
@@ -166,8 +167,8 @@ async fn set_passwords(school: &RunningSchool, generated: &GeneratedSchool) -> R
         for slice in missing.chunks(CREDENTIALS_PER_WRITE) {
             repository
                 .update(&document, |credentials: &mut CredentialsDocument| {
-                    for username in slice {
-                        credentials.set_hash(username, &hash)?;
+                    for user_id in slice {
+                        credentials.set_hash(user_id, &hash)?;
                     }
                     Ok::<_, ModelError>(())
                 })

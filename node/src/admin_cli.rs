@@ -12,10 +12,9 @@ use sync_store::SledStore;
 use tokio::sync::mpsc;
 
 use crate::api::roster::{ImportFailure, import_package, package_files};
+use crate::auth::{SESSIONS_TREE, SessionLimits, SessionStore};
 use crate::config::NodeConfig;
 use crate::identity::NodeIdentity;
-use crate::model::common::ModelError;
-use crate::model::credentials::{CredentialsDocument, credentials_doc};
 use crate::model::roster::{RosterUsersDocument, roster_users_doc};
 use crate::repository::Repository;
 
@@ -118,16 +117,18 @@ pub fn set_password(config: &NodeConfig, username: &str, password: String) -> Re
         crate::auth::password::check_new_password(&password).map_err(|error| error.to_string())?;
         let hash = crate::auth::hash_password(&password).map_err(|error| error.to_string())?;
         let canonical = user.username.clone();
-        repository
-            .update(
-                &credentials_doc(&identity.school),
-                |credentials: &mut CredentialsDocument| {
-                    credentials.set_hash(&canonical, &hash)?;
-                    Ok::<_, ModelError>(())
-                },
-            )
+        crate::accounts::set_password_hash(&repository, &identity.school, &user.sourced_id, &hash)
             .map_err(|error| error.to_string())?;
-        eprintln!("Password set for {canonical}.");
+        // The node is not serving, but its sessions are in the store: whoever is still logged in
+        // with the old password is logged out, as when the serving node sets it.
+        let sessions = repository
+            .store()
+            .auxiliary_tree(SESSIONS_TREE)
+            .map_err(|error| error.to_string())?;
+        let ended = SessionStore::new(sessions, SessionLimits::default())
+            .delete_user_sessions(&user.sourced_id)
+            .map_err(|error| error.to_string())?;
+        eprintln!("Password set for {canonical}; {ended} sessions ended.");
         return Ok(());
     }
     let (base, token) = admin_api(config)?;

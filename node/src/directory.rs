@@ -115,7 +115,14 @@ impl RosterDirectory {
                     user_id: user.sourced_id.clone(),
                     roles: user.roles.clone(),
                     enabled: user.enabled,
-                    password_hash: credentials.hash_for(&user.username).map(str::to_owned),
+                    // The password is the user id's. A hash an older version kept by username
+                    // counts for the user who holds that username now, as it did then, until the
+                    // node moves it to the user's id (at start, or before the next import or
+                    // password change; see `crate::accounts`).
+                    password_hash: credentials
+                        .hash_for(&user.sourced_id)
+                        .or_else(|| credentials.legacy_hash_for(&user.username))
+                        .map(str::to_owned),
                 },
             );
         }

@@ -4,6 +4,7 @@
 //! LAN from automerge documents ([`model`]) kept durably by the [`repository`], and syncs them with
 //! the relay through [`sync`] when enrolled. See `node/README.md` and `node/DATA-MODEL.md`.
 
+pub mod accounts;
 pub mod admin_cli;
 pub mod api;
 pub mod auth;

@@ -134,7 +134,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     let (shutdown, shutdown_receiver) = watch::channel(false);
     let directory = Arc::new(RosterDirectory::new(repository.clone(), &identity.school));
     let sessions = store
-        .auxiliary_tree("sessions")
+        .auxiliary_tree(crate::auth::SESSIONS_TREE)
         .map_err(|error| error.to_string())?;
     // Under HTTPS the session cookie is `__Host-` and `Secure`.
     let tls = match config.http.tls_files() {
@@ -146,6 +146,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         ..AuthConfig::default()
     };
     let auth = AuthState::new(auth_config, sessions, directory);
+    reconcile_accounts(&repository, &identity.school, &auth).await;
     tokio::spawn(prune_sessions(auth.clone(), shutdown_receiver.clone()));
     let upload_quota = crate::upload_quota::UploadQuota::new(
         store
@@ -223,11 +224,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
             ));
             let mut stop = shutdown_receiver.clone();
             let https_server = tokio::spawn(async move {
-                let served = axum::serve(tls_listener, https_app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|stop| *stop).await;
-                    })
-                    .await;
+                // The peer's address reaches the login throttle (`auth::ClientAddress`).
+                let served = axum::serve(
+                    tls_listener,
+                    https_app.into_make_service_with_connect_info::<crate::auth::PeerAddress>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await;
                 if let Err(error) = served {
                     tracing::error!(%error, "the HTTPS server failed");
                 }
@@ -241,11 +246,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     };
     let mut stop = shutdown_receiver;
     let server = tokio::spawn(async move {
-        let served = axum::serve(listener, plain_app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            plain_app.into_make_service_with_connect_info::<crate::auth::PeerAddress>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await;
         if let Err(error) = served {
             tracing::error!(%error, "the HTTP server failed");
         }
@@ -258,6 +266,45 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         server,
         https_server,
     })
+}
+
+/// Brings passwords and sessions in step with the roster before the node serves anyone (see
+/// [`crate::accounts::reconcile_at_start`]): hashes an older version kept by username move to their
+/// users' ids, and what a crash during a roster import left undone is finished.
+///
+/// A failure is logged and the node serves anyway: until the next start, import or password change
+/// the directory still reads username-keyed hashes by the current username (as before), a departed
+/// user's hash matches no user id, and a session of a user not in the roster or disabled is refused
+/// at its next request. Refusing to serve the school would be worse.
+async fn reconcile_accounts(
+    repository: &Arc<Repository>,
+    school: &sync_protocol::ids::SchoolCode,
+    auth: &AuthState,
+) {
+    let repository = repository.clone();
+    let school = school.clone();
+    let auth = auth.clone();
+    let reconciled = tokio::task::spawn_blocking(move || {
+        crate::accounts::reconcile_at_start(&repository, &school, auth.sessions())
+    })
+    .await;
+    match reconciled {
+        Ok(Ok(reconciled)) if reconciled != crate::accounts::Reconciled::default() => {
+            tracing::info!(
+                legacy_handled = reconciled.legacy_handled,
+                credentials_removed = reconciled.credentials_removed,
+                sessions_ended = reconciled.sessions_ended,
+                "passwords and sessions brought in step with the roster"
+            );
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot bring the passwords and sessions in step with the roster");
+        }
+        Err(error) => {
+            tracing::error!(%error, "the passwords and sessions check stopped");
+        }
+    }
 }
 
 /// Removes expired sessions every [`SESSION_PRUNE_INTERVAL`], so the session tree stays bounded by

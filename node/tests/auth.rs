@@ -103,7 +103,12 @@ async fn start_node(config: AuthConfig) -> TestNode {
         .expect("bind loopback");
     let address = listener.local_addr().expect("local address");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        // With the peer's address, as the node serves: the login throttle keys clients by it.
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
     });
     TestNode {
         base: format!("http://{address}"),
@@ -328,6 +333,140 @@ async fn repeated_failures_are_throttled_with_retry_after_but_never_locked_out()
         )),
         1
     );
+}
+
+/// A browser stand-in whose connections come from `address` (any 127.0.0.0/8 address reaches the
+/// node on loopback), so that tests can be clients at different addresses.
+fn client_from(address: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(std::net::IpAddr::from(address)))
+        .build()
+        .expect("a client")
+}
+
+/// Sends one login and answers its status and every cookie it set (`name=value`).
+async fn login_from(
+    node: &TestNode,
+    client: &reqwest::Client,
+    cookies: &str,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Vec<String>) {
+    let mut request = client
+        .post(node.url("/api/v1/session"))
+        .json(&json!({ "username": username, "password": password }));
+    if !cookies.is_empty() {
+        request = request.header(COOKIE, cookies);
+    }
+    let response = request.send().await.expect("request sent");
+    let set = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next())
+        .map(str::to_owned)
+        .collect();
+    (response.status(), set)
+}
+
+/// Throttle delays long enough that a lane in its back-off stays there for the whole test, however
+/// slow the machine: the tests below then never depend on how long anything took.
+fn patient_throttle() -> AuthConfig {
+    AuthConfig {
+        throttle: ThrottleConfig {
+            first_delay: Duration::from_secs(600),
+            max_delay: Duration::from_secs(600),
+            ..ThrottleConfig::default()
+        },
+        ..AuthConfig::default()
+    }
+}
+
+/// Security issue 18: one pupil keeps sending wrong passwords for a classmate's account, here from
+/// five addresses in turn. The classmate, at her own address, must still log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guessing_attack_from_other_addresses_does_not_keep_the_owner_out() {
+    let node = start_node(patient_throttle()).await;
+    let attackers: Vec<reqwest::Client> = (10..15)
+        .map(|host| client_from([127, 0, 0, host]))
+        .collect();
+    let owner = client_from([127, 0, 0, 3]);
+    let mut refused = 0;
+    for round in 0..4 {
+        for attacker in &attackers {
+            let (status, _) = login_from(&node, attacker, "", "aino", "arvaus123").await;
+            match status {
+                StatusCode::UNAUTHORIZED => {}
+                StatusCode::TOO_MANY_REQUESTS => refused += 1,
+                other => panic!("round {round}: the attacker got {other}"),
+            }
+        }
+    }
+    assert!(refused > 0, "the attacker's guesses are throttled");
+    let (status, _) = login_from(&node, &owner, "", "aino", AINO_PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the owner must get in while the attack runs"
+    );
+    // The attack goes on; so does the owner's day.
+    for attacker in &attackers {
+        let (status, _) = login_from(&node, attacker, "", "aino", "arvaus456").await;
+        assert_ne!(status, StatusCode::OK);
+    }
+    let (status, _) = login_from(&node, &owner, "", "aino", AINO_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "and again later");
+}
+
+/// Security issue 18 at the school's shared address: the attacker and the owner come from the same
+/// address. The owner's browser, which has logged in before, carries its device cookie and gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classmate_at_the_same_address_cannot_keep_the_owner_out_of_her_own_browser() {
+    let node = start_node(patient_throttle()).await;
+    let school_address = client_from([127, 0, 0, 1]);
+    // Yesterday Aino logged in on her laptop; it keeps the cookies the node set, but the session
+    // is long gone.
+    let (status, set) = login_from(&node, &school_address, "", "aino", AINO_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    let laptop_cookies = set
+        .iter()
+        .filter(|pair| !pair.starts_with("digione_session="))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    // A classmate at the same address hammers her account.
+    let mut refused = 0;
+    for _ in 0..10 {
+        let (status, _) = login_from(&node, &school_address, "", "aino", "arvaus123").await;
+        match status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("the attacker got {other}"),
+        }
+    }
+    assert!(refused > 0, "the attacker's guesses are throttled");
+
+    let (status, _) = login_from(
+        &node,
+        &school_address,
+        &laptop_cookies,
+        "aino",
+        AINO_PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the owner's own browser must get in while the attack runs"
+    );
+    // The attacker cannot borrow the lane: a cookie that vouches for Aino's account is needed.
+    let (status, _) = login_from(&node, &school_address, "", "aino", "arvaus456").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Thirty classmates behind the same address are not slowed by any of this.
+    let (status, _) = login_from(&node, &school_address, "", "eetu", AINO_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

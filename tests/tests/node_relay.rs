@@ -434,12 +434,9 @@ async fn a_school_day_without_the_relay_converges_everywhere_when_the_link_retur
                 .update(
                     &node::model::credentials::credentials_doc(&school),
                     |credentials: &mut node::model::credentials::CredentialsDocument| {
-                        for user in [
-                            "leena.korhonen",
-                            "aino.makinen01",
-                            "marja.makinen",
-                            "sari.lehtonen",
-                        ] {
+                        // By user id (the fixture's sourcedIds): leena.korhonen, aino.makinen01,
+                        // marja.makinen and sari.lehtonen.
+                        for user in ["T01", "P01", "G01", "ADM01"] {
                             credentials.set_hash(user, &hash)?;
                         }
                         Ok::<_, node::model::common::ModelError>(())

@@ -20,11 +20,11 @@ use subtle::ConstantTimeEq;
 use sync_protocol::ids::SchoolCode;
 
 use super::{Access, ApiError, blocking, roster_index};
-use crate::auth::{AuthError, Caller};
+use crate::accounts;
+use crate::auth::{AuthError, Caller, SESSIONS_TREE, SessionLimits, SessionStore};
 use crate::model::UserRole;
-use crate::model::credentials::{CredentialsDocument, credentials_doc};
 use crate::repository::Repository;
-use crate::roster_import::{self, CurrentRoster, ImportPlan};
+use crate::roster_import::{self, CurrentRoster, ImportPlan, RosterDocument};
 use crate::server::AppState;
 
 /// The largest roster package accepted over the API, all files together (50 MiB).
@@ -187,9 +187,13 @@ pub async fn class(
     }))
 }
 
-/// An administrator: a logged-in user with the admin role, or the local admin token.
+/// An administrator: a logged-in user with the admin role (`session` names their session), or the
+/// local admin token (no session).
 #[derive(Debug)]
-pub struct Administrator;
+pub struct Administrator {
+    /// SHA-256 of the administrator's session token, when they came with a session.
+    pub session: Option<[u8; 32]>,
+}
 
 impl FromRequestParts<AppState> for Administrator {
     type Rejection = axum::response::Response;
@@ -206,7 +210,7 @@ impl FromRequestParts<AppState> for Administrator {
             .and_then(|value| value.strip_prefix("Bearer "))
         {
             return if local_admin_token_matches(&state.config.admin_token_file(), presented) {
-                Ok(Administrator)
+                Ok(Administrator { session: None })
             } else {
                 Err(
                     ApiError::Forbidden("the admin token is not this node's".into())
@@ -218,7 +222,9 @@ impl FromRequestParts<AppState> for Administrator {
             .await
             .map_err(|error: AuthError| error.into_response())?;
         if caller.roles.contains(&UserRole::Admin) {
-            Ok(Administrator)
+            Ok(Administrator {
+                session: Some(caller.session_id_hash),
+            })
         } else {
             Err(ApiError::Forbidden("this needs the admin role".into()).into_response())
         }
@@ -352,13 +358,17 @@ pub enum ImportFailure {
 
 /// Validates the package in `dir` against the current roster and writes every document it changes.
 /// Used by the API and by `digione-node import-roster` when the node is not running.
+///
+/// Users the package removes or disables leave with their passwords and sessions (see
+/// `crate::accounts`): their password hashes are removed before the roster is written and their
+/// sessions, in the store's session tree, ended after it.
 pub fn import_package(
     repository: &Repository,
     school: &SchoolCode,
     dir: &Path,
 ) -> Result<ImportOutcome, ImportFailure> {
-    let current = CurrentRoster::load(repository, school)
-        .map_err(|error| ImportFailure::Failed(error.to_string()))?;
+    let failed = |error: &dyn std::fmt::Display| ImportFailure::Failed(error.to_string());
+    let current = CurrentRoster::load(repository, school).map_err(|error| failed(&error))?;
     let plan = roster_import::plan_import(dir, school, &current).map_err(|errors| {
         let mut lines = errors.lines();
         if errors.omitted > 0 {
@@ -366,7 +376,31 @@ pub fn import_package(
         }
         ImportFailure::Invalid(lines)
     })?;
-    write_plan(repository, plan)
+    let new_users = plan
+        .documents
+        .iter()
+        .find_map(|(_, document)| match document {
+            RosterDocument::Users(users) => Some(users),
+            _ => None,
+        })
+        .unwrap_or(&current.users);
+    let leaving = accounts::before_roster_write(repository, school, &current.users, new_users)
+        .map_err(|error| failed(&error))?;
+    let outcome = write_plan(repository, plan)?;
+    let sessions = repository
+        .store()
+        .auxiliary_tree(SESSIONS_TREE)
+        .map_err(|error| failed(&error))?;
+    // The limits only shape new sessions, and this store only ends sessions.
+    let sessions = SessionStore::new(sessions, SessionLimits::default());
+    accounts::after_roster_write(&sessions, &leaving).map_err(|error| failed(&error))?;
+    if !leaving.is_empty() {
+        tracing::info!(
+            users = leaving.len(),
+            "users left the roster; their passwords were removed and their sessions ended"
+        );
+    }
+    Ok(outcome)
 }
 
 /// Writes the plan in the importer's order and batch sizes (a large user list is written in
@@ -386,13 +420,15 @@ pub struct NewPassword {
     pub password: String,
 }
 
-/// `PUT /api/v1/admin/users/{username}/password`: sets a user's password (argon2id).
+/// `PUT /api/v1/admin/users/{username}/password`: sets a user's password (argon2id) and ends every
+/// session of that user but the one making the request: a reset password must lock out whoever
+/// knew the old one, including a browser still logged in with it.
 #[utoipa::path(put, path = "/api/v1/admin/users/{username}/password", tag = "admin", request_body = NewPassword,
     params(("username" = String, Path, description = "the user's login name")),
-    responses((status = 204, description = "set"), (status = 403, description = "not an administrator"), (status = 404, description = "no such user")))]
+    responses((status = 204, description = "set; the user's other sessions ended"), (status = 403, description = "not an administrator"), (status = 404, description = "no such user")))]
 pub async fn set_password(
     State(state): State<AppState>,
-    _administrator: Administrator,
+    administrator: Administrator,
     UrlPath(username): UrlPath<String>,
     Json(body): Json<NewPassword>,
 ) -> Result<axum::http::StatusCode, ApiError> {
@@ -401,7 +437,7 @@ pub async fn set_password(
         .users
         .by_username(&username)
         .ok_or_else(|| ApiError::NotFound(format!("no user is named {username:?}")))?;
-    let canonical = user.username.clone();
+    let user_id = user.sourced_id.clone();
     let hash = state
         .auth
         .passwords()
@@ -409,13 +445,23 @@ pub async fn set_password(
         .await
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     let repository = state.repository.clone();
-    let doc = credentials_doc(&state.identity.school);
+    let school = state.identity.school.clone();
+    let auth = state.auth.clone();
     blocking(move || {
-        repository
-            .update(&doc, |credentials: &mut CredentialsDocument| {
-                credentials.set_hash(&canonical, &hash)
-            })
-            .map_err(ApiError::from)
+        accounts::set_password_hash(&repository, &school, &user_id, &hash).map_err(|error| {
+            match error {
+                accounts::AccountsError::Rejected(error) => ApiError::from(error),
+                other => ApiError::Internal(other.to_string()),
+            }
+        })?;
+        // After the new hash is stored, so that no login with the old password can slip in between
+        // and keep its session.
+        let ended = auth
+            .sessions()
+            .delete_user_sessions_except(&user_id, administrator.session.as_ref())
+            .map_err(|error| ApiError::Internal(error.to_string()))?;
+        tracing::info!(user = %user_id, sessions_ended = ended, "password set");
+        Ok(())
     })
     .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)

@@ -1,9 +1,14 @@
 //! The [`Caller`] extractor: who sent this request. Taking it as a handler argument is what protects
 //! a route.
 
-use axum::extract::{FromRef, FromRequestParts};
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
+use axum::serve::IncomingStream;
 
 use super::AuthState;
 use super::cookies::session_token_from_headers;
@@ -97,5 +102,54 @@ where
         let (caller, _) = auth.authenticate(&parts.method, &parts.uri, &parts.headers)?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
+    }
+}
+
+/// The TCP peer of a connection, as the listener accepted it: the connection information the node's
+/// servers attach to every request (`into_make_service_with_connect_info::<PeerAddress>()`), over
+/// plain HTTP and over HTTPS alike (`crate::web::https::TlsListener` implements it too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddress(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for PeerAddress {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        PeerAddress(*stream.remote_addr())
+    }
+}
+
+/// The network address a request came from: the TCP peer of its connection, or `None` when the
+/// server was started without connection information (as some tests do).
+///
+/// `X-Forwarded-For`, `Forwarded` and the like are never read: the node serves the school's
+/// browsers directly, with no proxy in front of it, so such a header says whatever its sender wants
+/// and would let anyone pick the address the login throttle judges them by. Were a proxy ever put
+/// in front, every client would share its address; the throttle would then treat everyone like
+/// pupils behind the school's NAT, which its design already allows for (see
+/// [`super::throttle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl ClientAddress {
+    /// The address in `parts`' connection information.
+    pub fn of(parts: &Parts) -> Self {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<PeerAddress>>()
+            .map(|info| info.0.0)
+            .or_else(|| {
+                parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|info| info.0)
+            });
+        ClientAddress(peer.map(|address| address.ip()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts))
     }
 }

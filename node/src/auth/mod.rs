@@ -4,10 +4,10 @@
 //! # How a request is authenticated
 //!
 //! 1. `POST /api/v1/session` with `{username, password}` checks the password with argon2id on a
-//!    bounded pool of blocking workers ([`PasswordWorkers`]), after asking the per-account
-//!    [`LoginThrottle`] whether this account may try now. Success creates a session
-//!    ([`SessionStore`]) and sets the session cookie ([`cookies`]); the response carries the
-//!    session's CSRF token.
+//!    bounded pool of blocking workers ([`PasswordWorkers`]), after asking the [`LoginThrottle`]
+//!    whether this account may be tried now from this client (its address, or its device cookie).
+//!    Success creates a session ([`SessionStore`]), sets the session cookie ([`cookies`]) and renews
+//!    the device cookie ([`device`]); the response carries the session's CSRF token.
 //! 2. Every route that takes a [`Caller`] is protected: the extractor reads the cookie, finds the
 //!    live session, and for unsafe methods checks the `Origin` and the CSRF token ([`csrf`]).
 //! 3. Roles are re-read from the [`UserDirectory`] on every request rather than trusted from the
@@ -16,8 +16,12 @@
 //!
 //! # Decisions
 //!
-//! - Throttling is per account, never per address: a class logs in from one NAT'd address. It slows
-//!   down and never locks out. It is kept in memory; a restart forgets it (see [`throttle`]).
+//! - Throttling is per account and client (a device cookie, or else the connection's address),
+//!   never per address alone: a class logs in from one NAT'd address. An attacker's failures slow
+//!   the attacker's client; an account-wide guard limits attackers with many addresses without ever
+//!   delaying a client that has not failed. It slows down and never locks out. It is kept in
+//!   memory; a restart forgets it (see [`throttle`]). The client's address is the TCP peer
+//!   ([`ClientAddress`]); `X-Forwarded-For` is never trusted.
 //! - An unknown username costs the same argon2 work as a known one (a dummy hash), gets the same
 //!   401 body, and is throttled the same way, so neither timing, body nor throttling reveals which
 //!   usernames exist.
@@ -29,6 +33,7 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod device;
 mod directory;
 mod error;
 mod extract;
@@ -43,7 +48,7 @@ pub use self::cookies::{PLAIN_COOKIE_NAME, SECURE_COOKIE_NAME};
 pub use self::csrf::{CSRF_FORM_FIELD, CSRF_HEADER, lift_form_csrf_token};
 pub use self::directory::{LoginRecord, MemoryUserDirectory, UserDirectory};
 pub use self::error::AuthError;
-pub use self::extract::Caller;
+pub use self::extract::{Caller, ClientAddress, PeerAddress};
 pub use self::password::{
     ARGON2_ITERATIONS, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_BYTES, PasswordError, PasswordWorkers, hash_password, verify_password,
@@ -52,9 +57,9 @@ pub use self::routes::{
     LOGIN_BODY_LIMIT_BYTES, MAX_USERNAME_BYTES, SESSION_PATH, login_throttle_key, routes,
 };
 pub use self::session::{
-    SESSION_PRUNE_INTERVAL, SessionError, SessionLimits, SessionRecord, SessionStore,
+    SESSION_PRUNE_INTERVAL, SESSIONS_TREE, SessionError, SessionLimits, SessionRecord, SessionStore,
 };
-pub use self::throttle::{LoginThrottle, ThrottleConfig};
+pub use self::throttle::{LoginClient, LoginThrottle, ThrottleConfig};
 
 /// Everything that shapes authentication on one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +98,7 @@ struct AuthInner {
     sessions: SessionStore,
     throttle: LoginThrottle,
     passwords: PasswordWorkers,
+    devices: device::DeviceTokens,
     directory: Arc<dyn UserDirectory>,
 }
 
@@ -116,15 +122,30 @@ impl AuthState {
         let sessions = SessionStore::new(sessions_tree, config.sessions.clone());
         let throttle = LoginThrottle::new(config.throttle.clone());
         let passwords = PasswordWorkers::new(config.password_workers);
+        let devices = device::DeviceTokens::from_session_store(&sessions).unwrap_or_else(|error| {
+            // Without its stored key the node signs with one of its own for this run: device
+            // cookies from before then simply are not recognised, which costs their browsers only
+            // their own throttle lane until they log in again.
+            tracing::error!(%error, "the device cookie key cannot be read or stored; using one for this run only");
+            let mut key = [0u8; session::SECRET_BYTES];
+            rand::Rng::fill(&mut rand::rng(), &mut key);
+            device::DeviceTokens::new(&key)
+        });
         Self {
             inner: Arc::new(AuthInner {
                 config,
                 sessions,
                 throttle,
                 passwords,
+                devices,
                 directory,
             }),
         }
+    }
+
+    /// Issues and recognises the device cookies that give a browser its own throttle lane.
+    pub fn devices(&self) -> &device::DeviceTokens {
+        &self.inner.devices
     }
 
     pub fn config(&self) -> &AuthConfig {

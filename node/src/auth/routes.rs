@@ -1,9 +1,10 @@
 //! The session routes: log in, see the current session, log out.
 //!
 //! - `POST /api/v1/session` `{"username", "password"}` → 200 `{"user_id", "roles", "csrf_token"}`
-//!   and the session cookie; 401 `invalid_credentials` for any wrong combination (the same body
-//!   for an unknown user, a wrong password and a disabled account); 429 `too_many_attempts` with
-//!   `Retry-After` while the account is throttled; 403 for a foreign `Origin`; 503 `busy` with
+//!   with the session cookie and a renewed device cookie ([`super::device`]); 401
+//!   `invalid_credentials` for any wrong combination (the same body for an unknown user, a wrong
+//!   password and a disabled account); 429 `too_many_attempts` with `Retry-After` while this
+//!   client is throttled for the account; 403 for a foreign `Origin`; 503 `busy` with
 //!   `Retry-After` when the password queue is full.
 //! - `GET /api/v1/session` → 200 `{"user_id", "roles", "csrf_token"}` for the current session, 401
 //!   without one. A page loaded later learns the CSRF token here.
@@ -25,9 +26,10 @@ use super::cookies::{clear_session_cookie, session_token_from_headers, set_sessi
 use super::csrf::check_origin;
 use super::directory::LoginRecord;
 use super::error::AuthError;
-use super::extract::Caller;
+use super::extract::{Caller, ClientAddress};
 use super::password::MAX_PASSWORD_BYTES;
 use super::session::{NewSession, unix_millis_now};
+use super::throttle::LoginClient;
 use crate::model::{UserId, UserRole};
 
 /// The path of the session resource.
@@ -113,6 +115,7 @@ pub fn login_throttle_key(user_id: Option<&UserId>, username: &str) -> String {
         (status = 429, description = "too many failures for this account; see Retry-After")))]
 pub async fn log_in(
     State(auth): State<AuthState>,
+    client: ClientAddress,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -121,38 +124,62 @@ pub async fn log_in(
     // A login form posted from another site would log the victim into the attacker's account.
     check_origin(&method, &headers, &uri)?;
     let Json(request) = body.map_err(|rejection| AuthError::BadRequest(rejection.body_text()))?;
-    let (login, session) =
-        log_in_with_password(&auth, &headers, &request.username, request.password).await?;
+    let login =
+        log_in_with_password(&auth, &headers, client, &request.username, request.password).await?;
     let view = SessionView {
-        user_id: &login.user_id,
-        roles: &login.roles,
-        csrf_token: &session.record.csrf_token,
+        user_id: &login.record.user_id,
+        roles: &login.record.roles,
+        csrf_token: &login.session.record.csrf_token,
     };
     let response = no_store((StatusCode::OK, Json(view)).into_response());
-    with_cookie(
+    let mut response = with_cookie(
         response,
-        &set_session_cookie(auth.config().https, &session.token),
-    )
+        &set_session_cookie(auth.config().https, &login.session.token),
+    )?;
+    if let Some(device_cookie) = &login.device_cookie {
+        response = with_cookie(response, device_cookie)?;
+    }
+    Ok(response)
 }
 
-/// Checks a username and password under the per-account throttle and, when they match an enabled
+/// A successful password login: who logged in, their new session, and the `Set-Cookie` value of
+/// the browser's renewed device cookie (none if it could not be made; the login stands).
+#[derive(Debug)]
+pub(crate) struct PasswordLogin {
+    pub record: LoginRecord,
+    pub session: NewSession,
+    pub device_cookie: Option<String>,
+}
+
+/// Checks a username and password under the login throttle and, when they match an enabled
 /// account, starts a session, ending the one the browser still held. Shared by the JSON login and
 /// the web UI's login form, so both log in one way; the caller checks the `Origin` first and sets
-/// the session cookie ([`set_session_cookie`]) on its answer.
+/// the session cookie ([`set_session_cookie`]) and the device cookie on its answer.
+///
+/// The throttle judges the attempt in the lane of this account and this client: the browser's
+/// device cookie when it vouches for an earlier login to this account, else the connection's
+/// address (`client`).
 pub(crate) async fn log_in_with_password(
     auth: &AuthState,
     headers: &HeaderMap,
+    client: ClientAddress,
     username: &str,
     password: String,
-) -> Result<(LoginRecord, NewSession), AuthError> {
+) -> Result<PasswordLogin, AuthError> {
     if username.is_empty() || username.len() > MAX_USERNAME_BYTES {
         return Err(AuthError::InvalidCredentials);
     }
     let login = auth.directory().find_login(username);
     let key = login_throttle_key(login.as_ref().map(|record| &record.user_id), username);
+    let https = auth.config().https;
+    let now_seconds = unix_millis_now() / 1000;
+    let client = match auth.devices().recognise(headers, https, &key, now_seconds) {
+        Some(device) => LoginClient::Device(device),
+        None => LoginClient::from_address(client.0),
+    };
     let attempt = auth
         .throttle()
-        .begin_attempt(&key, Instant::now())
+        .begin_attempt(&key, client, Instant::now())
         .map_err(|throttled| AuthError::Throttled {
             retry_after: throttled.retry_after,
         })?;
@@ -168,7 +195,16 @@ pub(crate) async fn log_in_with_password(
     };
     attempt.succeeded();
     let session = start_session(auth, headers, &login.user_id, login.roles.clone())?;
-    Ok((login, session))
+    let device_cookie = auth
+        .devices()
+        .cookie_after_login(headers, https, &key, now_seconds)
+        .inspect_err(|error| tracing::warn!(%error, "no device cookie for this login"))
+        .ok();
+    Ok(PasswordLogin {
+        record: login,
+        session,
+        device_cookie,
+    })
 }
 
 /// Starts a session for `user_id`, who has just proved who they are (a password, or the upstream

@@ -6,12 +6,17 @@
 //! [`SessionLimits::absolute_lifetime`] after login, whichever comes first, and a user holds at most
 //! [`SessionLimits::max_sessions_per_user`] (logging in again evicts the oldest).
 //!
-//! The tree is the node's alone (`SledStore::auxiliary_tree("sessions")`, never synced). Its layout
-//! is known only to this module:
+//! The tree is the node's alone (`SledStore::auxiliary_tree(SESSIONS_TREE)`, never synced). Its
+//! layout is known only to this module:
 //!
 //! - `s` + SHA-256(token) → the [`SessionRecord`] as JSON;
 //! - `u` + SHA-256(user id) + created (u64 milliseconds, big-endian) + SHA-256(token) → nothing: the
-//!   index of a user's sessions, oldest first, for the per-user limit and for ending them all.
+//!   index of a user's sessions, oldest first, for the per-user limit and for ending them all when
+//!   their password is reset or they leave the roster. It holds at most
+//!   [`SessionLimits::max_sessions_per_user`] entries per user, like the sessions themselves.
+//!
+//! - `k` + a name → a 32-byte secret of the node's login machinery (the key that signs device
+//!   cookies, `super::device`): node-local like the sessions, and kept across restarts.
 //!
 //! Both keys of a session are written and removed in one atomic batch. Writes become durable with
 //! sled's periodic flush, except logout, which flushes at once so that a crash right after it cannot
@@ -48,6 +53,11 @@ pub const LAST_SEEN_WRITE_INTERVAL: Duration = Duration::from_secs(60);
 /// when presented anyway; pruning only reclaims their space.
 pub const SESSION_PRUNE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
+/// The name of the node's session tree (`SledStore::auxiliary_tree`). The server keeps its sessions
+/// there, and the roster import and the password commands end sessions in it, also when they run
+/// without a serving node.
+pub const SESSIONS_TREE: &str = "sessions";
+
 /// Random bytes in a session token: 256 bits, beyond any guessing.
 pub const SESSION_TOKEN_BYTES: usize = 32;
 
@@ -56,6 +66,10 @@ pub const CSRF_TOKEN_BYTES: usize = 32;
 
 const RECORD_PREFIX: u8 = b's';
 const USER_INDEX_PREFIX: u8 = b'u';
+const SECRET_PREFIX: u8 = b'k';
+
+/// Bytes of a secret kept in the session tree.
+pub const SECRET_BYTES: usize = 32;
 const HASH_BYTES: usize = 32;
 
 /// Milliseconds since the Unix epoch: sessions outlive the process, so they need wall-clock time.
@@ -247,6 +261,35 @@ impl SessionStore {
         &self.limits
     }
 
+    /// The secret named `name`, made from the operating system's random number generator the first
+    /// time it is asked for and kept in the tree from then on. Two processes asking at once get the
+    /// same secret (compare-and-swap). A stored value of the wrong length is replaced.
+    pub fn secret(&self, name: &str) -> Result<[u8; SECRET_BYTES], SessionError> {
+        let mut key = Vec::with_capacity(1 + name.len());
+        key.push(SECRET_PREFIX);
+        key.extend_from_slice(name.as_bytes());
+        loop {
+            let stored = self.tree.get(&key)?;
+            if let Some(secret) = stored
+                .as_deref()
+                .and_then(|bytes| <[u8; SECRET_BYTES]>::try_from(bytes).ok())
+            {
+                return Ok(secret);
+            }
+            let mut fresh = [0u8; SECRET_BYTES];
+            OsRng
+                .try_fill_bytes(&mut fresh)
+                .map_err(|error| SessionError::Random(error.to_string()))?;
+            if self
+                .tree
+                .compare_and_swap(&key, stored, Some(&fresh[..]))?
+                .is_ok()
+            {
+                return Ok(fresh);
+            }
+        }
+    }
+
     /// Starts a session for `user_id` at `now`, ending the user's oldest sessions beyond the limit.
     pub fn create(
         &self,
@@ -381,16 +424,65 @@ impl SessionStore {
         Ok(existed)
     }
 
-    /// Ends every session of `user_id` (a password change, a disabled account). Returns how many.
+    /// Ends every session of `user_id` (a password reset, a user who left the roster). Returns how
+    /// many.
     pub fn delete_user_sessions(&self, user_id: &str) -> Result<usize, SessionError> {
+        self.delete_user_sessions_except(user_id, None)
+    }
+
+    /// Ends every session of `user_id` but `keep` (the session of a user who changes their own
+    /// password stays; their other browsers are logged out). Returns how many ended. The user's
+    /// index bounds the work to [`SessionLimits::max_sessions_per_user`] sessions.
+    pub fn delete_user_sessions_except(
+        &self,
+        user_id: &str,
+        keep: Option<&[u8; HASH_BYTES]>,
+    ) -> Result<usize, SessionError> {
         let sessions = self.user_sessions(user_id)?;
         let mut batch = sled::Batch::default();
+        let mut ended = 0;
         for (index_key, id_hash) in &sessions {
+            if keep == Some(id_hash) {
+                continue;
+            }
             batch.remove(index_key.clone());
             batch.remove(&record_key(id_hash)[..]);
+            ended += 1;
         }
         self.tree.apply_batch(batch)?;
-        Ok(sessions.len())
+        Ok(ended)
+    }
+
+    /// Ends every session whose user `keep` does not keep (users no longer in the roster, or
+    /// disabled). Returns how many. Scans all sessions, like [`Self::prune_expired`]: the node runs
+    /// it once at start, to finish what a roster import interrupted by a crash left undone.
+    pub fn delete_sessions_of_users_not(
+        &self,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<usize, SessionError> {
+        let mut ended = Vec::new();
+        for entry in self.tree.scan_prefix([RECORD_PREFIX]) {
+            let (key, value) = entry?;
+            let Some(id_hash) = key
+                .get(1..)
+                .and_then(|bytes| <[u8; HASH_BYTES]>::try_from(bytes).ok())
+            else {
+                continue;
+            };
+            // Unreadable records authenticate nobody and are removed by the prune.
+            if let Ok(record) = serde_json::from_slice::<SessionRecord>(&value)
+                && !keep(&record.user_id)
+            {
+                ended.push((id_hash, record));
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (id_hash, record) in &ended {
+            batch.remove(&record_key(id_hash)[..]);
+            batch.remove(user_index_key(&record.user_id, record.created, id_hash));
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(ended.len())
     }
 
     /// Deletes every session that has expired at `now`. Returns how many. Scans all sessions: a
@@ -610,5 +702,59 @@ mod tests {
         assert_eq!(sessions.user_sessions("b").expect("ok").len(), 1);
         assert_eq!(sessions.delete_user_sessions("b").expect("ok"), 1);
         assert!(sessions.is_empty());
+    }
+
+    #[test]
+    fn a_users_sessions_end_together_but_for_the_one_kept() {
+        let sessions = store(SessionLimits::default());
+        let start = 1_700_000_000_000;
+        let resetting = sessions.create("a", vec![], start).expect("created");
+        let other = sessions.create("a", vec![], start + 1).expect("created");
+        let classmate = sessions.create("b", vec![], start).expect("created");
+        assert_eq!(
+            sessions
+                .delete_user_sessions_except("a", Some(&resetting.id_hash))
+                .expect("ok"),
+            1
+        );
+        let live = |session: &NewSession| {
+            sessions
+                .authenticate(&session.token, start + 2)
+                .expect("ok")
+                .is_some()
+        };
+        assert!(live(&resetting));
+        assert!(!live(&other));
+        assert!(live(&classmate));
+        assert_eq!(sessions.user_sessions("a").expect("ok").len(), 1);
+    }
+
+    #[test]
+    fn sessions_of_users_who_left_end_with_their_index_entries() {
+        let sessions = store(SessionLimits::default());
+        let start = 1_700_000_000_000;
+        let left = sessions.create("left", vec![], start).expect("created");
+        let _left_again = sessions.create("left", vec![], start + 1).expect("created");
+        let stays = sessions.create("stays", vec![], start).expect("created");
+        assert_eq!(
+            sessions
+                .delete_sessions_of_users_not(|user_id| user_id == "stays")
+                .expect("ok"),
+            2
+        );
+        assert!(
+            sessions
+                .authenticate(&left.token, start + 2)
+                .expect("ok")
+                .is_none()
+        );
+        assert!(
+            sessions
+                .authenticate(&stays.token, start + 2)
+                .expect("ok")
+                .is_some()
+        );
+        assert_eq!(sessions.user_sessions("left").expect("ok").len(), 0);
+        assert_eq!(sessions.len(), 1);
     }
 }

@@ -151,19 +151,15 @@ fn set_up_school(data_dir: &Path, pupils: usize) -> Result<(Vec<String>, Vec<Str
     let users: RosterUsersDocument = repository
         .read_or_default(&roster_users_doc(&identity.school))
         .map_err(|error| error.to_string())?;
-    let usernames: Vec<String> = users
-        .users
-        .values()
-        .map(|user| user.username.clone())
-        .collect();
+    let user_ids: Vec<String> = users.users.keys().cloned().collect();
     // Written in slices: the store bounds each change.
-    for slice in usernames.chunks(500) {
+    for slice in user_ids.chunks(node::accounts::CREDENTIALS_PER_WRITE) {
         repository
             .update(
                 &credentials_doc(&identity.school),
                 |credentials: &mut CredentialsDocument| {
-                    for username in slice {
-                        credentials.set_hash(username, &hash)?;
+                    for user_id in slice {
+                        credentials.set_hash(user_id, &hash)?;
                     }
                     Ok::<_, ModelError>(())
                 },

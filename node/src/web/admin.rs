@@ -421,7 +421,9 @@ pub async fn set_password(
     }
     crate::api::roster::set_password(
         State(state.clone()),
-        crate::api::roster::Administrator,
+        crate::api::roster::Administrator {
+            session: Some(viewer.caller.session_id_hash),
+        },
         UrlPath(username),
         axum::Json(crate::api::roster::NewPassword { password }),
     )

@@ -14,7 +14,9 @@ use crate::api::{ApiError, node_now_millis};
 use crate::auth::cookies::{clear_session_cookie, set_session_cookie};
 use crate::auth::csrf::check_origin;
 use crate::auth::routes::{log_in_with_password, start_session};
-use crate::auth::{AuthError, MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES};
+use crate::auth::{
+    AuthError, ClientAddress, MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES, login_throttle_key,
+};
 use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::common::NodeTime;
 use crate::server::AppState;
@@ -139,6 +141,7 @@ fn login_form_with_intro(
 /// argon2id, one answer for every wrong combination) and starts a session.
 pub async fn log_in(
     State(state): State<AppState>,
+    client: ClientAddress,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -172,11 +175,14 @@ pub async fn log_in(
             &errors,
         ));
     }
-    match log_in_with_password(&state.auth, &headers, username, password).await {
-        Ok((_, session)) => {
+    match log_in_with_password(&state.auth, &headers, client, username, password).await {
+        Ok(login) => {
             let mut response = Redirect::to(next).into_response();
-            let cookie = set_session_cookie(state.auth.config().https, &session.token);
+            let cookie = set_session_cookie(state.auth.config().https, &login.session.token);
             append_cookie(&mut response, &cookie)?;
+            if let Some(device_cookie) = &login.device_cookie {
+                append_cookie(&mut response, device_cookie)?;
+            }
             Ok(response)
         }
         Err(AuthError::InvalidCredentials) => {
@@ -271,10 +277,20 @@ pub async fn upstream_login_callback(
         Ok((session, return_path)) => {
             upstream.count_login();
             let mut response = Redirect::to(&return_path).into_response();
-            append_cookie(
-                &mut response,
-                &set_session_cookie(state.auth.config().https, &session.token),
-            )?;
+            let https = state.auth.config().https;
+            append_cookie(&mut response, &set_session_cookie(https, &session.token))?;
+            // A login through the provider proves the account as well as a password does, so this
+            // browser gets its own throttle lane for the account's password logins too.
+            let account = login_throttle_key(Some(&session.record.user_id), "");
+            let now_seconds = crate::auth::session::unix_millis_now() / 1000;
+            match state
+                .auth
+                .devices()
+                .cookie_after_login(&headers, https, &account, now_seconds)
+            {
+                Ok(device_cookie) => append_cookie(&mut response, &device_cookie)?,
+                Err(error) => tracing::warn!(%error, "no device cookie for this login"),
+            }
             response
         }
         Err(UpstreamFailure::Web(error)) => return Err(error),

@@ -63,7 +63,7 @@ impl TestSchool {
                     &credentials_doc(&school),
                     |credentials: &mut CredentialsDocument| {
                         for user in users.users.values() {
-                            credentials.set_hash(&user.username, &hash)?;
+                            credentials.set_hash(&user.sourced_id, &hash)?;
                         }
                         Ok::<_, node::model::common::ModelError>(())
                     },
@@ -72,6 +72,13 @@ impl TestSchool {
         })
         .await
         .expect("setup");
+        let base = format!("http://{}", node.http_address);
+        Self { dir, node, base }
+    }
+
+    /// A school around a node the test started itself (on a store it prepared), without the
+    /// fixture import and passwords of [`Self::start`].
+    pub fn serving(dir: TempDir, node: RunningNode) -> Self {
         let base = format!("http://{}", node.http_address);
         Self { dir, node, base }
     }
