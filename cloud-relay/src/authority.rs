@@ -560,6 +560,18 @@ impl Authority {
         })
     }
 
+    /// Checks that `token` is an unused token of this authority and that its secret is right, and
+    /// changes nothing. This is what an enrolment request must show before it may cost the relay
+    /// anything: it reads one small file and hashes the secret, while [`Authority::redeem_token`]
+    /// goes on to rename files, flush directories and sign a certificate. An expired token passes
+    /// (its holder knows the secret); redeeming it then reports the expiry and consumes it.
+    ///
+    /// A token that passes may still be refused by `redeem_token`, which checks everything again:
+    /// another redemption may have used it in between.
+    pub fn check_token(&self, token: &EnrolmentToken) -> Result<(), Refusal> {
+        self.authenticated_token(token).map(|_| ())
+    }
+
     /// Redeems an enrolment token for a certificate for the key in `csr_der`.
     ///
     /// The order of checks is deliberate. A wrong secret is refused before anything changes, so
@@ -573,38 +585,7 @@ impl Authority {
         csr_der: &[u8],
         now: SystemTime,
     ) -> Result<IssuedCertificate, Refusal> {
-        if !is_token_id(&token.id) || token.ca_sha256 != self.shared.ca_sha256 {
-            return Err(Refusal::token_invalid());
-        }
-        let token_path = self.token_path(&token.id);
-        let record = match fs::read(&token_path) {
-            Ok(bytes) => serde_json::from_slice::<TokenRecord>(&bytes).map_err(|error| {
-                Refusal::internal(AuthorityError::Corrupt {
-                    path: token_path.clone(),
-                    reason: error.to_string(),
-                })
-            })?,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(Refusal::token_invalid());
-            }
-            Err(error) => {
-                return Err(Refusal::internal(io_error("read the token", &token_path)(
-                    error,
-                )));
-            }
-        };
-
-        let mut stored_digest = [0u8; 32];
-        hex::decode_to_slice(&record.secret_sha256, &mut stored_digest).map_err(|error| {
-            Refusal::internal(AuthorityError::Corrupt {
-                path: token_path.clone(),
-                reason: format!("secret_sha256 is not a SHA-256 in hexadecimal ({error})"),
-            })
-        })?;
-        let presented_digest = secret_digest(&token.secret);
-        if !bool::from(presented_digest.ct_eq(&stored_digest)) {
-            return Err(Refusal::token_invalid());
-        }
+        let record = self.authenticated_token(token)?;
 
         if unix_seconds(now) >= record.expires_unix {
             match self.consume_token(&token.id) {
@@ -838,6 +819,45 @@ impl Authority {
             }
         }
         Ok(records)
+    }
+
+    /// The record of the unused token `token` names, once its secret is shown to be right; the
+    /// cheap part of a redemption, shared by [`Authority::check_token`] and
+    /// [`Authority::redeem_token`].
+    fn authenticated_token(&self, token: &EnrolmentToken) -> Result<TokenRecord, Refusal> {
+        if !is_token_id(&token.id) || token.ca_sha256 != self.shared.ca_sha256 {
+            return Err(Refusal::token_invalid());
+        }
+        let token_path = self.token_path(&token.id);
+        let record = match fs::read(&token_path) {
+            Ok(bytes) => serde_json::from_slice::<TokenRecord>(&bytes).map_err(|error| {
+                Refusal::internal(AuthorityError::Corrupt {
+                    path: token_path.clone(),
+                    reason: error.to_string(),
+                })
+            })?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(Refusal::token_invalid());
+            }
+            Err(error) => {
+                return Err(Refusal::internal(io_error("read the token", &token_path)(
+                    error,
+                )));
+            }
+        };
+
+        let mut stored_digest = [0u8; 32];
+        hex::decode_to_slice(&record.secret_sha256, &mut stored_digest).map_err(|error| {
+            Refusal::internal(AuthorityError::Corrupt {
+                path: token_path.clone(),
+                reason: format!("secret_sha256 is not a SHA-256 in hexadecimal ({error})"),
+            })
+        })?;
+        let presented_digest = secret_digest(&token.secret);
+        if !bool::from(presented_digest.ct_eq(&stored_digest)) {
+            return Err(Refusal::token_invalid());
+        }
+        Ok(record)
     }
 
     fn token_path(&self, id: &str) -> PathBuf {

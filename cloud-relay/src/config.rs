@@ -229,8 +229,21 @@ pub struct SyncConfig {
     /// the relay hold unbounded memory on its behalf.
     pub max_queued_frames_per_peer: usize,
     /// The most enrolments (token redemptions) accepted per minute across the relay (default 600).
-    /// Each one signs a certificate and touches disk; the bound keeps a token-guessing flood cheap.
+    /// Each one signs a certificate and touches disk. Only requests whose token checks out (an
+    /// unused token with the right secret) count, and refusals that issued nothing are given back,
+    /// so peers without a token cannot use it up.
     pub max_enrolments_per_minute: u32,
+    /// The most failed enrolment attempts one address may make per minute (default 30): unknown
+    /// tokens, wrong secrets, malformed or missing requests. Beyond it, that address's requests
+    /// without a valid token are closed with "rate limited" instead of answered until its minute is
+    /// over; a valid token from the same address is still served, so schools that share an address
+    /// (a municipality's NAT) cannot lock each other out. IPv6 addresses count per /64.
+    pub max_failed_enrolments_per_source_per_minute: u32,
+    /// The most enrolment connections one address may hold open at once (default 32). A new one
+    /// beyond it replaces the address's oldest connection that is still waiting for its peer (to
+    /// send its request, or to take its refusal), or is refused when there is none; so a peer that
+    /// connects and sends nothing cannot hold connections from everyone behind its address.
+    pub max_enrolment_connections_per_source: u32,
     /// Seconds between heartbeats on a sync session (default 15, 1 to 30). The protocol's bound is
     /// 30 seconds, because staleness is judged by missed heartbeats.
     pub heartbeat_interval_secs: u64,
@@ -319,6 +332,8 @@ impl Default for SyncConfig {
             max_streams_per_connection: 4,
             max_queued_frames_per_peer: 16,
             max_enrolments_per_minute: 600,
+            max_failed_enrolments_per_source_per_minute: 30,
+            max_enrolment_connections_per_source: 32,
             heartbeat_interval_secs: 15,
             keep_alive_secs: 10,
             idle_timeout_secs: 60,
@@ -530,6 +545,16 @@ impl SyncConfig {
         at_least(
             "sync.max_enrolments_per_minute",
             self.max_enrolments_per_minute,
+            1,
+        )?;
+        at_least(
+            "sync.max_failed_enrolments_per_source_per_minute",
+            self.max_failed_enrolments_per_source_per_minute,
+            1,
+        )?;
+        at_least(
+            "sync.max_enrolment_connections_per_source",
+            self.max_enrolment_connections_per_source,
             1,
         )?;
         within(
@@ -1054,6 +1079,16 @@ mod tests {
                 "DIGIONE_RELAY_SYNC__MAX_STREAMS_PER_CONNECTION",
                 "1",
                 "sync.max_streams_per_connection",
+            ),
+            (
+                "DIGIONE_RELAY_SYNC__MAX_FAILED_ENROLMENTS_PER_SOURCE_PER_MINUTE",
+                "0",
+                "sync.max_failed_enrolments_per_source_per_minute",
+            ),
+            (
+                "DIGIONE_RELAY_SYNC__MAX_ENROLMENT_CONNECTIONS_PER_SOURCE",
+                "0",
+                "sync.max_enrolment_connections_per_source",
             ),
             (
                 "DIGIONE_RELAY_SYNC__SOCKET_BUFFER_BYTES",

@@ -5,11 +5,13 @@
 //!   `<data_dir>/authority`).
 //! - [`fleet`]: what the relay knows about every node, for operations.
 //! - [`server`]: the QUIC endpoint: enrolment, mTLS sync sessions, scope routing.
+//! - [`enrolment_limits`]: what enrolment may cost the relay: per source address and relay-wide.
 //! - [`ops`]: the operations HTTP listener: fleet JSON, Prometheus metrics, dashboard.
 
 pub mod authority;
 pub mod cli;
 pub mod config;
+pub mod enrolment_limits;
 pub mod fleet;
 pub mod metrics;
 pub mod ops;

@@ -58,7 +58,8 @@ pub enum RefusalReason {
     Revoked,
     /// A newer connection of the same node replaced this one.
     Superseded,
-    /// The client connected too often.
+    /// Closed with the rate-limited code: the relay's enrolments for the minute were spent, or a
+    /// per-source enrolment limit closed it (also counted in `enrolments_source_limited_total`).
     RateLimited,
 }
 
@@ -115,6 +116,28 @@ impl EnrolmentOutcome {
             EnrolmentOutcome::TokenRejected => "token_rejected",
             EnrolmentOutcome::Invalid => "invalid",
             EnrolmentOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// Which per-source enrolment limit closed a connection (`sync.max_failed_enrolments_per_source_per_minute`
+/// or `sync.max_enrolment_connections_per_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceLimit {
+    /// The address had spent its failed attempts for the minute and sent no valid token.
+    FailedAttempts,
+    /// The address held too many enrolment connections at once: the new connection was refused,
+    /// or an older one still waiting for its peer was closed to make room for it.
+    Connections,
+}
+
+impl SourceLimit {
+    pub const ALL: [SourceLimit; 2] = [SourceLimit::FailedAttempts, SourceLimit::Connections];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceLimit::FailedAttempts => "failed_attempts",
+            SourceLimit::Connections => "connections",
         }
     }
 }
@@ -188,6 +211,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LimitLabel {
+    limit: Name,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ProtocolErrorLabels {
     code: Name,
     direction: Name,
@@ -219,6 +247,7 @@ struct Counters {
     connections_accepted: Counter,
     connections_refused: Family<ReasonLabel, Counter>,
     enrolments: Family<OutcomeLabel, Counter>,
+    enrolments_source_limited: Family<LimitLabel, Counter>,
     protocol_errors: Family<ProtocolErrorLabels, Counter>,
     sync_bytes: Family<DirectionLabel, Counter>,
     fanout_notifications_dropped: Counter,
@@ -247,6 +276,7 @@ impl RelayMetrics {
         let connections_accepted = Counter::default();
         let connections_refused = Family::<ReasonLabel, Counter>::default();
         let enrolments = Family::<OutcomeLabel, Counter>::default();
+        let enrolments_source_limited = Family::<LimitLabel, Counter>::default();
         let protocol_errors = Family::<ProtocolErrorLabels, Counter>::default();
         let sync_bytes = Family::<DirectionLabel, Counter>::default();
         let fanout_notifications_dropped = Counter::default();
@@ -270,6 +300,11 @@ impl RelayMetrics {
         for outcome in EnrolmentOutcome::ALL {
             drop(enrolments.get_or_create(&OutcomeLabel {
                 outcome: Name(outcome.as_str()),
+            }));
+        }
+        for limit in SourceLimit::ALL {
+            drop(enrolments_source_limited.get_or_create(&LimitLabel {
+                limit: Name(limit.as_str()),
             }));
         }
         for code in ALL_ERROR_CODES {
@@ -301,6 +336,11 @@ impl RelayMetrics {
             "enrolments",
             "Enrolment and renewal requests, by outcome",
             enrolments.clone(),
+        );
+        registry.register(
+            "enrolments_source_limited",
+            "Enrolment connections closed by a limit on their source address, by limit: failed_attempts (the address spent its failed attempts for the minute and showed no valid token) or connections (too many enrolment connections from the address at once)",
+            enrolments_source_limited.clone(),
         );
         registry.register(
             "protocol_errors",
@@ -342,6 +382,7 @@ impl RelayMetrics {
                 connections_accepted,
                 connections_refused,
                 enrolments,
+                enrolments_source_limited,
                 protocol_errors,
                 sync_bytes,
                 fanout_notifications_dropped,
@@ -372,6 +413,18 @@ impl RelayMetrics {
             .enrolments
             .get_or_create(&OutcomeLabel {
                 outcome: Name(outcome.as_str()),
+            })
+            .inc();
+    }
+
+    /// An enrolment connection was closed by a per-source limit. The server also counts it in
+    /// `connections_refused_total{reason="rate_limited"}`, as every connection it closes with the
+    /// rate-limited code.
+    pub fn enrolment_source_limited(&self, limit: SourceLimit) {
+        self.counters
+            .enrolments_source_limited
+            .get_or_create(&LimitLabel {
+                limit: Name(limit.as_str()),
             })
             .inc();
     }

@@ -10,8 +10,11 @@
 //! - streams per connection: `sync.max_streams_per_connection` (enforced by QUIC);
 //! - frames queued towards one peer: `sync.max_queued_frames_per_peer`, plus the session's own
 //!   queue; fan-out notices queued per connection: [`MAX_QUEUED_NOTICES_PER_CONNECTION`];
-//! - enrolments: `sync.max_enrolments_per_minute` for the whole relay; renewals: one per
-//!   [`RENEWAL_INTERVAL_PER_CONNECTION`] per connection.
+//! - enrolments: `sync.max_enrolments_per_minute` for the whole relay, spent only by requests with
+//!   a valid token; per source address, `sync.max_failed_enrolments_per_source_per_minute` and
+//!   `sync.max_enrolment_connections_per_source` (see [`crate::enrolment_limits`]); a request must
+//!   arrive within the handshake timeout; renewals: one per [`RENEWAL_INTERVAL_PER_CONNECTION`] per
+//!   connection.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sync_protocol::ids::{NodeId, Scope};
 use sync_protocol::session::{Event, ScopeQuota, SessionConfig};
 use sync_store::SledStore;
-use sync_transport::control::{self, ControlRequest, ControlResponse, RefusalCode};
+use sync_transport::control::{self, ControlRequest, ControlResponse, EnrolmentToken, RefusalCode};
 use sync_transport::identity::{CertificateFacts, FleetIdentity, Role, certificate_facts};
 use sync_transport::link::{self, HandlingBudget, LinkConfig, LinkInputs, LinkOutput, LocalNotice};
 use sync_transport::quic::{self, QuicTuning, close_code};
@@ -32,8 +35,11 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::authority::Authority;
 use crate::config::RelayConfig;
+use crate::enrolment_limits::{EnrolmentLimitSettings, EnrolmentLimits, FailureVerdict, Source};
 use crate::fleet::{self, FleetPolicy, FleetRegistry};
-use crate::metrics::{EnrolmentOutcome, ErrorDirection, RefusalReason, RelayMetrics, StoreStats};
+use crate::metrics::{
+    EnrolmentOutcome, ErrorDirection, RefusalReason, RelayMetrics, SourceLimit, StoreStats,
+};
 use crate::ops;
 
 /// Fan-out notices waiting for one connection's session. A connection that falls this far behind
@@ -44,7 +50,8 @@ pub const MAX_QUEUED_NOTICES_PER_CONNECTION: usize = 4096;
 /// A connection may renew its certificate at most once per this interval.
 pub const RENEWAL_INTERVAL_PER_CONNECTION: Duration = Duration::from_secs(60);
 
-/// How long a peer has to finish its TLS handshake, and then to open its first stream.
+/// How long a peer has to finish its TLS handshake, and then to open its first stream (an enrolling
+/// peer: to open it and send its whole request).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the revocation list on disk is read again. A node revoked with `digione-relay revoke`
@@ -148,7 +155,7 @@ struct Shared {
     revoked: Arc<RevokedNodes>,
     live: Mutex<HashMap<NodeId, LiveConnection>>,
     next_connection_id: AtomicU64,
-    enrolment_window: Mutex<(Instant, u32)>,
+    enrolment_limits: Arc<EnrolmentLimits>,
 }
 
 /// A started relay; dropping it does not stop it, [`RunningRelay::shutdown`] does.
@@ -325,7 +332,10 @@ pub async fn start(config: RelayConfig, authority: Authority) -> Result<RunningR
         revoked,
         live: Mutex::new(HashMap::new()),
         next_connection_id: AtomicU64::new(1),
-        enrolment_window: Mutex::new((Instant::now(), 0)),
+        enrolment_limits: Arc::new(EnrolmentLimits::new(
+            EnrolmentLimitSettings::from_config(&config.sync),
+            Instant::now(),
+        )),
         config,
     });
 
@@ -500,92 +510,236 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
     }
 }
 
-/// Takes one enrolment token for the global rate limit; false when the minute's budget is spent.
-fn take_enrolment_budget(shared: &Shared) -> bool {
-    let Ok(mut window) = shared.enrolment_window.lock() else {
-        return false;
-    };
-    if window.0.elapsed() >= Duration::from_secs(60) {
-        *window = (Instant::now(), 0);
-    }
-    if window.1 >= shared.config.sync.max_enrolments_per_minute {
-        return false;
-    }
-    window.1 += 1;
-    true
-}
-
+/// Serves one enrolment connection: one request, one answer.
+///
+/// Nothing the peer sends costs the relay more than a file lookup until it has shown a valid token
+/// (see [`crate::enrolment_limits`]): the connection is admitted by its source's connection bound,
+/// the request must arrive within [`HANDSHAKE_TIMEOUT`], the token is checked, and only then is a
+/// unit of the relay-wide issuance budget taken and the token redeemed. Requests without a valid
+/// token are charged to their source and answered with their refusal until the source has spent
+/// its failed attempts for the minute; after that they are closed as rate limited.
 async fn serve_enrolment(connection: quinn::Connection, shared: Arc<Shared>) {
     let remote = connection.remote_address();
-    if !take_enrolment_budget(&shared) {
-        shared
-            .metrics
-            .connection_refused(RefusalReason::RateLimited);
-        connection.close(
-            quinn::VarInt::from_u32(close_code::RATE_LIMITED),
-            b"too many enrolments; try again in a minute",
-        );
+    let source = Source::of(remote.ip());
+    let Some(slot) = shared.enrolment_limits.admit(source, Instant::now()) else {
+        close_source_limited(&shared, &connection, SourceLimit::Connections);
+        return;
+    };
+    // One deadline for the stream and the whole request: a peer that sends its request byte by
+    // byte would otherwise hold the connection for as long as its keep-alives keep it open.
+    let received = tokio::select! {
+        received = tokio::time::timeout(HANDSHAKE_TIMEOUT, receive_request(&connection)) => {
+            received.ok().flatten()
+        }
+        () = slot.evicted() => {
+            close_source_limited(&shared, &connection, SourceLimit::Connections);
+            return;
+        }
+    };
+    if !slot.set_waiting_for_peer(false) {
+        close_source_limited(&shared, &connection, SourceLimit::Connections);
         return;
     }
-    let Ok(Ok((mut send, mut recv))) =
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.accept_bi()).await
-    else {
+    let Some((mut send, request)) = received else {
+        // A silent peer is a failed attempt of its source; it gets no answer either way.
+        let _ = shared
+            .enrolment_limits
+            .record_failure(source, Instant::now());
         connection.close(
             quinn::VarInt::from_u32(close_code::PROTOCOL_ERROR),
             b"no request",
         );
         return;
     };
-    let response = match control::read::<ControlRequest>(&mut recv).await {
+    let response = match request {
         Ok(ControlRequest::Enrol { token, csr_der }) => {
-            let authority = shared.authority.clone();
-            let redeemed = tokio::task::spawn_blocking(move || {
-                authority.redeem_token(&token, &csr_der, SystemTime::now())
-            })
-            .await;
-            match redeemed {
-                Ok(Ok(issued)) => {
-                    shared.metrics.enrolment(EnrolmentOutcome::Issued);
-                    shared.registry.record_enrolled(&issued.facts, unix_now());
-                    tracing::info!(%remote, identity = %issued.facts.identity, "enrolled");
-                    certificate_response(&shared, issued.certificate_der)
-                }
-                Ok(Err(refusal)) => {
-                    shared.metrics.enrolment(match refusal.code {
-                        RefusalCode::TokenInvalid | RefusalCode::TokenExpired => {
-                            EnrolmentOutcome::TokenRejected
-                        }
-                        RefusalCode::Internal => EnrolmentOutcome::Failed,
-                        _ => EnrolmentOutcome::Invalid,
-                    });
-                    tracing::info!(%remote, code = ?refusal.code, message = %refusal.message, "enrolment refused");
-                    ControlResponse::Refused {
-                        code: refusal.code,
-                        message: refusal.message,
-                    }
-                }
-                Err(error) => {
-                    shared.metrics.enrolment(EnrolmentOutcome::Failed);
-                    internal_refusal(error)
-                }
-            }
+            enrol(&connection, &shared, source, token, csr_der).await
         }
-        Ok(ControlRequest::Renew { .. }) => ControlResponse::Refused {
-            code: RefusalCode::NotAllowed,
-            message: "renewal needs a sync connection with the current certificate".into(),
-        },
+        Ok(ControlRequest::Renew { .. }) => refuse_unproven(
+            &connection,
+            &shared,
+            source,
+            EnrolmentOutcome::Invalid,
+            RefusalCode::NotAllowed,
+            "renewal needs a sync connection with the current certificate".into(),
+        ),
+        Err(error) => refuse_unproven(
+            &connection,
+            &shared,
+            source,
+            EnrolmentOutcome::Invalid,
+            RefusalCode::BadRequest,
+            error.to_string(),
+        ),
+    };
+    let Some(response) = response else {
+        return;
+    };
+    // A refusal may be cut short by a newer connection of the same source: the peer can ask again.
+    // A certificate may not: its token is spent, and the node must receive it.
+    let replaceable = !matches!(response, ControlResponse::Certificate { .. });
+    if replaceable {
+        let _ = slot.set_waiting_for_peer(true);
+    }
+    let answered = async {
+        let _ = control::write(&mut send, &response).await;
+        // The node closes once it has the answer; a node that does not is closed after the timeout.
+        let _ = connection.closed().await;
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, answered) => {}
+        () = slot.evicted(), if replaceable => {
+            close_source_limited(&shared, &connection, SourceLimit::Connections);
+            return;
+        }
+    }
+    connection.close(quinn::VarInt::from_u32(close_code::NORMAL), b"");
+}
+
+/// The peer's request stream and its request; `None` when the peer opened no stream.
+async fn receive_request(
+    connection: &quinn::Connection,
+) -> Option<(
+    quinn::SendStream,
+    Result<ControlRequest, control::ControlError>,
+)> {
+    let (send, mut recv) = connection.accept_bi().await.ok()?;
+    let request = control::read::<ControlRequest>(&mut recv).await;
+    Some((send, request))
+}
+
+/// Redeems an enrolment token once it has shown to be valid. Returns the answer, or `None` when
+/// the connection was closed as rate limited instead.
+async fn enrol(
+    connection: &quinn::Connection,
+    shared: &Arc<Shared>,
+    source: Source,
+    token: EnrolmentToken,
+    csr_der: Vec<u8>,
+) -> Option<ControlResponse> {
+    let remote = connection.remote_address();
+    let authority = shared.authority.clone();
+    let checked =
+        tokio::task::spawn_blocking(move || authority.check_token(&token).map(|()| token)).await;
+    let token = match checked {
+        Ok(Ok(token)) => token,
+        Ok(Err(refusal)) if refusal.code == RefusalCode::Internal => {
+            shared.metrics.enrolment(EnrolmentOutcome::Failed);
+            return Some(refusal.into_response());
+        }
+        Ok(Err(refusal)) => {
+            return refuse_unproven(
+                connection,
+                shared,
+                source,
+                EnrolmentOutcome::TokenRejected,
+                refusal.code,
+                refusal.message,
+            );
+        }
         Err(error) => {
-            shared.metrics.enrolment(EnrolmentOutcome::Invalid);
-            ControlResponse::Refused {
-                code: RefusalCode::BadRequest,
-                message: error.to_string(),
-            }
+            shared.metrics.enrolment(EnrolmentOutcome::Failed);
+            return Some(internal_refusal(error));
         }
     };
-    let _ = control::write(&mut send, &response).await;
-    // The node closes once it has the answer; a node that does not is closed after the timeout.
-    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.closed()).await;
-    connection.close(quinn::VarInt::from_u32(close_code::NORMAL), b"");
+    let Some(ticket) = shared.enrolment_limits.take_issuance(Instant::now()) else {
+        shared
+            .metrics
+            .connection_refused(RefusalReason::RateLimited);
+        tracing::warn!(%remote, "enrolment refused: the relay's enrolments for this minute are spent");
+        connection.close(
+            quinn::VarInt::from_u32(close_code::RATE_LIMITED),
+            b"too many enrolments; try again in a minute",
+        );
+        return None;
+    };
+    let authority = shared.authority.clone();
+    let redeemed = tokio::task::spawn_blocking(move || {
+        authority.redeem_token(&token, &csr_der, SystemTime::now())
+    })
+    .await;
+    match redeemed {
+        Ok(Ok(issued)) => {
+            shared.metrics.enrolment(EnrolmentOutcome::Issued);
+            shared.registry.record_enrolled(&issued.facts, unix_now());
+            tracing::info!(%remote, identity = %issued.facts.identity, "enrolled");
+            Some(certificate_response(shared, issued.certificate_der))
+        }
+        Ok(Err(refusal)) => {
+            if refusal.code != RefusalCode::Internal {
+                // Nothing was signed (a bad signing request, an expired token, a token another
+                // request used first), so the budget only ever counts certificates issued.
+                shared.enrolment_limits.give_back_issuance(ticket);
+                // A failure of its source, but it showed a valid token: answered all the same.
+                let _ = shared
+                    .enrolment_limits
+                    .record_failure(source, Instant::now());
+            }
+            shared.metrics.enrolment(refusal_outcome(refusal.code));
+            tracing::info!(%remote, code = ?refusal.code, message = %refusal.message, "enrolment refused");
+            Some(refusal.into_response())
+        }
+        Err(error) => {
+            shared.metrics.enrolment(EnrolmentOutcome::Failed);
+            Some(internal_refusal(error))
+        }
+    }
+}
+
+fn refusal_outcome(code: RefusalCode) -> EnrolmentOutcome {
+    match code {
+        RefusalCode::TokenInvalid | RefusalCode::TokenExpired => EnrolmentOutcome::TokenRejected,
+        RefusalCode::Internal => EnrolmentOutcome::Failed,
+        _ => EnrolmentOutcome::Invalid,
+    }
+}
+
+/// Refuses a request that showed no valid token and charges it to its source: answered while the
+/// source has failed attempts left for the minute, closed as rate limited after (`None`).
+fn refuse_unproven(
+    connection: &quinn::Connection,
+    shared: &Shared,
+    source: Source,
+    outcome: EnrolmentOutcome,
+    code: RefusalCode,
+    message: String,
+) -> Option<ControlResponse> {
+    let remote = connection.remote_address();
+    match shared
+        .enrolment_limits
+        .record_failure(source, Instant::now())
+    {
+        FailureVerdict::Answer => {
+            shared.metrics.enrolment(outcome);
+            tracing::info!(%remote, ?code, %message, "enrolment refused");
+            Some(ControlResponse::Refused { code, message })
+        }
+        verdict => {
+            if verdict == FailureVerdict::CutOffNow {
+                tracing::warn!(
+                    %source,
+                    "too many failed enrolment attempts from {source}; its requests without a valid token are closed until its minute is over"
+                );
+            }
+            close_source_limited(shared, connection, SourceLimit::FailedAttempts);
+            None
+        }
+    }
+}
+
+/// Closes an enrolment connection that a per-source bound stopped, and counts it.
+fn close_source_limited(shared: &Shared, connection: &quinn::Connection, limit: SourceLimit) {
+    shared.metrics.enrolment_source_limited(limit);
+    shared
+        .metrics
+        .connection_refused(RefusalReason::RateLimited);
+    let reason: &[u8] = match limit {
+        SourceLimit::FailedAttempts => {
+            b"too many failed enrolments from this address; try again in a minute"
+        }
+        SourceLimit::Connections => b"too many enrolment connections from this address",
+    };
+    connection.close(quinn::VarInt::from_u32(close_code::RATE_LIMITED), reason);
 }
 
 fn certificate_response(shared: &Shared, certificate_der: Vec<u8>) -> ControlResponse {

@@ -205,6 +205,65 @@ fn a_wrong_secret_is_refused_without_consuming_the_token() {
 }
 
 #[test]
+fn checking_a_token_changes_nothing_and_agrees_with_redemption() {
+    let fixture = new_fixture();
+    let token = fixture
+        .authority
+        .issue_token(node_token_request(), fixture.now)
+        .expect("token");
+    fixture.authority.check_token(&token).expect("a real token");
+    fixture.authority.check_token(&token).expect("still there");
+    assert!(
+        token_file(&fixture, &token).exists(),
+        "nothing was consumed"
+    );
+
+    let mut forged = token.clone();
+    forged.secret = "0".repeat(token.secret.len());
+    let mut unknown = token.clone();
+    unknown.id = "0123456789abcdef".into();
+    let mut malformed = token.clone();
+    malformed.id = "../../ca".into();
+    let mut other_fleet = token.clone();
+    other_fleet.ca_sha256 = [7; 32];
+    for bad in [&forged, &unknown, &malformed, &other_fleet] {
+        let refusal = fixture.authority.check_token(bad).expect_err("refused");
+        assert_eq!(refusal.code, RefusalCode::TokenInvalid, "{bad:?}");
+    }
+
+    // The holder of an expired token knows its secret: the check passes, and redemption reports
+    // the expiry. Only the redemption consumes it.
+    let expired = fixture
+        .authority
+        .issue_token(
+            TokenRequest {
+                valid_for: HOUR,
+                ..node_token_request()
+            },
+            fixture.now - 2 * HOUR,
+        )
+        .expect("token");
+    fixture
+        .authority
+        .check_token(&expired)
+        .expect("secret known");
+    assert!(token_file(&fixture, &expired).exists());
+
+    fixture
+        .authority
+        .redeem_token(&token, &plain_csr(), fixture.now)
+        .expect("redeemed");
+    assert_eq!(
+        fixture
+            .authority
+            .check_token(&token)
+            .expect_err("a used token fails the check")
+            .code,
+        RefusalCode::TokenInvalid
+    );
+}
+
+#[test]
 fn a_bad_signing_request_is_refused_without_consuming_the_token() {
     let fixture = new_fixture();
     let token = fixture
