@@ -32,6 +32,8 @@ pub struct AppState {
     /// The services in use as tools, for the home pages (`crate::api::services`).
     pub tools: Arc<crate::api::services::ToolsCache>,
     pub upload_quota: crate::upload_quota::UploadQuota,
+    /// Who uploaded which file, for attaching files (`crate::upload_records`).
+    pub upload_records: crate::upload_records::UploadRecords,
     /// The OpenID Provider (`crate::oidc`).
     pub oidc: Arc<crate::oidc::OidcProvider>,
     /// Logging in through the municipality's OpenID provider, when configured
@@ -153,6 +155,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
             .map_err(|error| error.to_string())?,
         config.http.max_upload_bytes_per_user_per_day,
     );
+    let upload_records = crate::upload_records::UploadRecords::new(
+        store
+            .auxiliary_tree("upload_records")
+            .map_err(|error| error.to_string())?,
+    );
     let sync = sync::start(
         &config,
         &identity,
@@ -204,6 +211,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         roster,
         tools,
         upload_quota,
+        upload_records,
         oidc,
         upstream_login,
         oneroster: Arc::new(crate::oneroster::OneRoster::new()),
