@@ -149,8 +149,10 @@ started=$(date +%s.%N)
 in_container systemctl start digione-node
 log "digione-node started and healthy in $(elapsed "$started") s"
 
+# The full status needs an administrator: here the node's local admin token, which root reads.
+# Without it the status answers only its `state`.
 sync_status() {
-  in_container bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080; printf "GET /api/v1/sync/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" >&3; cat <&3' | tail -n 1
+  in_container bash -c 'token=$(</var/lib/digione-node/admin.token); exec 3<>/dev/tcp/127.0.0.1/8080; printf "GET /api/v1/sync/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n" "$token" >&3; cat <&3' | tail -n 1
 }
 for _ in $(seq 150); do
   status=$(sync_status)

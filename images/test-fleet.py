@@ -230,8 +230,29 @@ def teacher_of(school):
     raise SystemExit(f"FAILED: no teacher in the roster of {school}")
 
 
-def sync_status(node):
-    return node.request("GET", "/api/v1/sync/status")
+def administrator_of(school):
+    """The first administrator (OneRoster role administrator or principal) of the school's roster."""
+    roster = FLEET_DIR / "roster" / f"school-{school}"
+    with open(roster / "users.csv", newline="", encoding="utf-8") as file:
+        usernames = {row["sourcedId"]: row["username"] for row in csv.DictReader(file)}
+    with open(roster / "roles.csv", newline="", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            if row["role"] in ("administrator", "principal"):
+                return usernames[row["userSourcedId"]]
+    raise SystemExit(f"FAILED: no administrator in the roster of {school}")
+
+
+def status_reader(fleet, school):
+    """A client of the school's node logged in as its administrator: without a login,
+    GET /api/v1/sync/status answers only `state`, and the test reads the counts and the node id."""
+    reader = Http(fleet.address(f"node-{school}", 8080))
+    wait_for(f"node {school} to take logins", HEALTHY_TIMEOUT_SECS, lambda: reader.status("/healthz") == 200)
+    reader.login(administrator_of(school), DEMO_PASSWORD)
+    return reader
+
+
+def sync_status(reader):
+    return reader.request("GET", "/api/v1/sync/status")
 
 
 def converged(status):
@@ -409,12 +430,17 @@ def test(fleet, operator_token):
     relay = Http(fleet.address("relay", 8480))
     relay.authorization = f"Bearer {operator_token}"
     nodes = {school: Http(fleet.address(f"node-{school}", 8080)) for school in SCHOOLS}
+    readers = {school: status_reader(fleet, school) for school in SCHOOLS}
+    # Without a login the status holds the state alone: nothing of the node's id or counts.
+    anonymous = nodes[SCHOOLS[0]].request("GET", "/api/v1/sync/status")
+    if set(anonymous) != {"state"}:
+        raise SystemExit(f"FAILED: the anonymous sync status shows more than its state: {anonymous}")
 
     started = time.monotonic()
     node_ids = {}
-    for school, node in nodes.items():
+    for school, reader in readers.items():
         status = wait_for(
-            f"node {school} online", ONLINE_TIMEOUT_SECS, lambda node=node: (s := sync_status(node))["connected"] and s
+            f"node {school} online", ONLINE_TIMEOUT_SECS, lambda reader=reader: (s := sync_status(reader))["connected"] and s
         )
         node_ids[school] = status["node_id"]
     timed("both nodes online at the relay", started)
@@ -427,9 +453,10 @@ def test(fleet, operator_token):
     for school in SCHOOLS:
         measure_startup(fleet, f"node-{school}", 8080)
         nodes[school] = Http(fleet.address(f"node-{school}", 8080))
+        readers[school] = status_reader(fleet, school)
     started = time.monotonic()
-    for school, node in nodes.items():
-        wait_for(f"node {school} back online", ONLINE_TIMEOUT_SECS, lambda node=node: converged(sync_status(node)))
+    for school, reader in readers.items():
+        wait_for(f"node {school} back online", ONLINE_TIMEOUT_SECS, lambda reader=reader: converged(sync_status(reader)))
     wait_for("the relay to see both nodes online", ONLINE_TIMEOUT_SECS, lambda: relay_sees_converged(relay, node_ids.values()))
     timed("nodes reconnected and in sync after the restarts", started)
 
@@ -442,7 +469,7 @@ def test(fleet, operator_token):
     wait_for(
         f"node {CUT_SCHOOL} to notice it is offline",
         OFFLINE_TIMEOUT_SECS,
-        lambda: not sync_status(nodes[CUT_SCHOOL])["connected"],
+        lambda: not sync_status(readers[CUT_SCHOOL])["connected"],
     )
     timed(f"node {CUT_SCHOOL} reports offline after the cut", cut_at)
 
@@ -476,8 +503,8 @@ def test(fleet, operator_token):
         log(f"school {school}: teacher {username} wrote assignment {created.get('id')} and an announcement")
     timed("writes at both schools (one school offline)", started)
 
-    wait_for(f"node {SCHOOLS[0]} to sync its writes", CONVERGE_TIMEOUT_SECS, lambda: converged(sync_status(nodes[SCHOOLS[0]])))
-    offline_status = sync_status(nodes[CUT_SCHOOL])
+    wait_for(f"node {SCHOOLS[0]} to sync its writes", CONVERGE_TIMEOUT_SECS, lambda: converged(sync_status(readers[SCHOOLS[0]])))
+    offline_status = sync_status(readers[CUT_SCHOOL])
     if offline_status["connected"] or offline_status["documents_waiting_to_send"] == 0:
         raise SystemExit(f"FAILED: the cut-off node should hold its writes: {offline_status}")
     log(f"school {CUT_SCHOOL} offline, {offline_status['documents_waiting_to_send']} documents waiting to send")
@@ -485,8 +512,8 @@ def test(fleet, operator_token):
     # 4. Reconnect and converge.
     run(["docker", "network", "connect", uplink, cut_container])
     started = time.monotonic()
-    for school, node in nodes.items():
-        wait_for(f"node {school} converged", CONVERGE_TIMEOUT_SECS, lambda node=node: converged(sync_status(node)))
+    for school, reader in readers.items():
+        wait_for(f"node {school} converged", CONVERGE_TIMEOUT_SECS, lambda reader=reader: converged(sync_status(reader)))
     wait_for("the relay to see both nodes in sync", CONVERGE_TIMEOUT_SECS, lambda: relay_sees_converged(relay, node_ids.values()))
     timed(f"convergence after reconnecting {CUT_SCHOOL}", started)
     timed(f"school {CUT_SCHOOL} offline in total", cut_at)
@@ -518,7 +545,8 @@ def test(fleet, operator_token):
         version = image_version(container)
         if version != expected_version:
             raise SystemExit(f"FAILED: after the {step} the node runs version {version}, not {expected_version}")
-        wait_for(f"{service} in sync after the {step}", CONVERGE_TIMEOUT_SECS, lambda: converged(sync_status(nodes[CUT_SCHOOL])))
+        readers[CUT_SCHOOL] = status_reader(fleet, CUT_SCHOOL)
+        wait_for(f"{service} in sync after the {step}", CONVERGE_TIMEOUT_SECS, lambda: converged(sync_status(readers[CUT_SCHOOL])))
         timed(f"{step} of {service} to {version} (replace -> healthy -> in sync)", started)
         username, class_id = teachers[CUT_SCHOOL]
         nodes[CUT_SCHOOL].login(username, DEMO_PASSWORD)
@@ -532,7 +560,7 @@ def test(fleet, operator_token):
                 expect=(200, 201),
             )
             written[CUT_SCHOOL].append(title)
-    wait_for("both nodes in sync after the rollback", CONVERGE_TIMEOUT_SECS, lambda: all(converged(sync_status(n)) for n in nodes.values()))
+    wait_for("both nodes in sync after the rollback", CONVERGE_TIMEOUT_SECS, lambda: all(converged(sync_status(r)) for r in readers.values()))
     wait_for("the relay to see both nodes in sync", CONVERGE_TIMEOUT_SECS, lambda: relay_sees_converged(relay, node_ids.values()))
     log(f"rolled back; all {sum(map(len, written.values()))} assignments readable")
 

@@ -104,8 +104,10 @@ impl ApiSession {
     }
 }
 
-/// The node's sync mode (`online`, `offline`, `standalone`), or `None` when it does not answer.
-pub async fn sync_mode(base: &str) -> Option<String> {
+/// The node's sync state (`standalone`, `offline`, `reconciling`, `sending`, `in_sync`), or `None`
+/// when it does not answer. The state is all the status tells without an administrator's login,
+/// and all the demo needs.
+pub async fn sync_state(base: &str) -> Option<String> {
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()
@@ -118,5 +120,10 @@ pub async fn sync_mode(base: &str) -> Option<String> {
         .json()
         .await
         .ok()?;
-    status["mode"].as_str().map(str::to_owned)
+    status["state"].as_str().map(str::to_owned)
+}
+
+/// Whether a sync `state` means the node is linked to the relay.
+pub fn is_online(state: &str) -> bool {
+    matches!(state, "reconciling" | "sending" | "in_sync")
 }

@@ -138,7 +138,9 @@ async fn wait_until_nodes_are_online(fleet: &Fleet) -> bool {
     loop {
         let mut all_online = true;
         for school in &fleet.schools {
-            all_online &= client::sync_mode(&school.base_url()).await.as_deref() == Some("online");
+            all_online &= client::sync_state(&school.base_url())
+                .await
+                .is_some_and(|state| client::is_online(&state));
         }
         if all_online {
             return true;

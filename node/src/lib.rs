@@ -23,6 +23,7 @@ pub mod school_generator;
 pub mod server;
 pub mod sync;
 pub mod upload_quota;
+pub mod upload_records;
 pub mod upstream_login;
 pub mod web;
 

@@ -18,7 +18,7 @@ use crate::config::NodeConfig;
 use crate::directory::RosterDirectory;
 use crate::identity::NodeIdentity;
 use crate::repository::{MAX_QUEUED_NOTICES, Repository};
-use crate::sync::{self, SyncHandle, SyncStatusView};
+use crate::sync::{self, SyncHandle, SyncHealthView, SyncStatusView};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -32,6 +32,8 @@ pub struct AppState {
     /// The services in use as tools, for the home pages (`crate::api::services`).
     pub tools: Arc<crate::api::services::ToolsCache>,
     pub upload_quota: crate::upload_quota::UploadQuota,
+    /// Who uploaded which file, for attaching files (`crate::upload_records`).
+    pub upload_records: crate::upload_records::UploadRecords,
     /// The OpenID Provider (`crate::oidc`).
     pub oidc: Arc<crate::oidc::OidcProvider>,
     /// Logging in through the municipality's OpenID provider, when configured
@@ -154,6 +156,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
             .map_err(|error| error.to_string())?,
         config.http.max_upload_bytes_per_user_per_day,
     );
+    let upload_records = crate::upload_records::UploadRecords::new(
+        store
+            .auxiliary_tree("upload_records")
+            .map_err(|error| error.to_string())?,
+    );
     let sync = sync::start(
         &config,
         &identity,
@@ -205,6 +212,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
         roster,
         tools,
         upload_quota,
+        upload_records,
         oidc,
         upstream_login,
         oneroster: Arc::new(crate::oneroster::OneRoster::new()),
@@ -448,10 +456,25 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /api/v1/sync/status`: whether the node is linked to the relay and what waits to sync.
+///
+/// Anyone, logged in or not, gets the `state` alone ([`SyncHealthView`]): that is what a health
+/// check or a monitoring probe needs, and it is also in every page's offline banner. The rest (the
+/// node's id, the relay's address, counts of what waits, the last error, the certificate's
+/// expiry) describes the school's infrastructure and activity, so only an administrator sees it:
+/// a session with the admin role, as the school IT pages need, or the local admin token of the
+/// node's own machine (`Authorization: Bearer <data_dir>/admin.token`), as the command line has.
 #[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync",
-    responses((status = 200, body = SyncStatusView)))]
-pub async fn sync_status(State(state): State<AppState>) -> axum::Json<SyncStatusView> {
-    axum::Json(state.sync.view())
+    responses((status = 200, body = SyncStatusView,
+        description = "every field for an administrator (a session with the admin role, or the local admin token); anyone else gets only `state`")))]
+pub async fn sync_status(
+    State(state): State<AppState>,
+    administrator: Result<crate::api::roster::Administrator, Response>,
+) -> Response {
+    let view = state.sync.view();
+    match administrator {
+        Ok(_) => axum::Json(view).into_response(),
+        Err(_) => axum::Json(SyncHealthView::from(&view)).into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -6,7 +6,9 @@
 //!
 //! # The status never claims more than it knows
 //!
-//! `GET /api/v1/sync/status` has a `state`, decided in this order:
+//! `GET /api/v1/sync/status` answers every field to an administrator only; anyone else gets the
+//! `state` alone ([`SyncHealthView`], see [`crate::server::sync_status`]). The `state` is decided
+//! in this order:
 //!
 //! 1. `standalone`: no relay is configured, or the node is not enrolled.
 //! 2. `offline`: enrolled, but without a link to the relay right now.
@@ -130,6 +132,21 @@ pub struct SyncStatusView {
     pub last_error: Option<String>,
     pub next_attempt_unix: Option<i64>,
     pub certificate_expires_unix: Option<i64>,
+}
+
+/// What `GET /api/v1/sync/status` answers to anyone but an administrator: whether the node is in
+/// sync, as a health check needs, and nothing about the node's identity, its relay, or how much
+/// the school is writing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SyncHealthView {
+    /// `standalone`, `offline`, `reconciling`, `sending` or `in_sync`; see [`SyncState`].
+    pub state: SyncState,
+}
+
+impl From<&SyncStatusView> for SyncHealthView {
+    fn from(view: &SyncStatusView) -> Self {
+        Self { state: view.state }
+    }
 }
 
 /// What waits to go out: tracked from local writes, forgotten only once the relay confirmed it

@@ -752,3 +752,148 @@ async fn uploads_beyond_a_users_daily_allowance_are_refused_and_store_nothing() 
         .await;
     assert_eq!(status, 201);
 }
+
+/// Issue 18, item 7: pupil B learns the id (the SHA-256) of pupil A's submitted file, and of a
+/// file a teacher uploaded but has not shared yet, and attaches each to their own draft to
+/// download it from there. Both are refused exactly like a file that does not exist, and nothing
+/// can be downloaded; B's own uploads still attach. A teacher who can read A's work is refused too
+/// until they upload the bytes themselves (which the store keeps once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_files_hash_is_not_enough_to_attach_it_or_read_it() {
+    let school = TestSchool::start().await;
+    let teacher = school.login("leena.korhonen").await;
+    let pupil_a = school.login("aino.makinen01").await;
+    let pupil_b = school.login("eino.makinen02").await;
+    let assignment = create_assignment(
+        &teacher,
+        MATHS_7A,
+        json!({ "title": "Essee", "due_at": now_ms() + 24 * HOUR_MS }),
+    )
+    .await;
+    let id = assignment["id"].as_str().expect("id").to_owned();
+    let essay_bytes = b"Ainon essee: murtoluvut arjessa".to_vec();
+    let essay = upload(&pupil_a, "essee.txt", essay_bytes.clone(), "text/plain").await;
+    let (status, body) = pupil_a
+        .put(
+            &format!("/api/v1/assignments/{id}/submission"),
+            json!({ "text": "valmis", "files": [essay.clone()], "submit": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let unshared = upload(
+        &teacher,
+        "koe-vastaukset.txt",
+        b"kokeen oikeat vastaukset".to_vec(),
+        "text/plain",
+    )
+    .await;
+
+    // The same reference under a file name and size B chooses, and one naming bytes nobody holds.
+    let named = |file: &Value| {
+        json!({ "blob": file["blob"], "file_name": "minun.txt",
+                "size_bytes": file["size_bytes"], "media_type": "text/plain" })
+    };
+    let invented = json!({ "blob": BlobId::of_content(b"nobody uploaded this").to_string(),
+                           "file_name": "minun.txt", "size_bytes": essay["size_bytes"],
+                           "media_type": "text/plain" });
+    let attach = |file: Value| {
+        let pupil_b = &pupil_b;
+        let path = format!("/api/v1/assignments/{id}/submission");
+        async move {
+            pupil_b
+                .put(
+                    &path,
+                    json!({ "text": "luonnos", "files": [file], "submit": false }),
+                )
+                .await
+        }
+    };
+    let missing = attach(invented).await;
+    assert_eq!(missing.0, 400, "{}", missing.1);
+    for (stolen, what) in [
+        (named(&essay), "pupil A's submitted file"),
+        (named(&unshared), "the teacher's unshared file"),
+    ] {
+        let answer = attach(stolen).await;
+        assert_eq!(
+            answer, missing,
+            "attaching {what} by its hash must be refused exactly like a file that does not exist"
+        );
+    }
+    let (status, draft) = pupil_b
+        .get(&format!("/api/v1/assignments/{id}/submissions/P02"))
+        .await;
+    assert_eq!(status, 200, "{draft}");
+    assert!(
+        !draft
+            .to_string()
+            .contains(essay["blob"].as_str().expect("blob")),
+        "B's submission names none of the files: {draft}"
+    );
+    for blob in [&essay["blob"], &unshared["blob"]] {
+        let blob = blob.as_str().expect("blob");
+        let (status, _, bytes) = download(
+            &pupil_b,
+            &format!("/api/v1/assignments/{id}/submissions/P02/files/{blob}"),
+        )
+        .await;
+        assert_eq!(
+            status, 404,
+            "B downloads nothing through their own submission"
+        );
+        assert_ne!(bytes, essay_bytes);
+    }
+
+    // B's own upload attaches and downloads as before.
+    let own = upload(
+        &pupil_b,
+        "oma.txt",
+        b"Einon oma essee".to_vec(),
+        "text/plain",
+    )
+    .await;
+    let (status, body) = attach(own.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let own_blob = own["blob"].as_str().expect("blob");
+    let (status, _, bytes) = download(
+        &pupil_b,
+        &format!("/api/v1/assignments/{id}/submissions/P02/files/{own_blob}"),
+    )
+    .await;
+    assert_eq!((status, bytes), (200, b"Einon oma essee".to_vec()));
+
+    // The teacher may read A's essay, but attaching it elsewhere by its hash is refused as well,
+    // as a new assignment's attachment and as a material ...
+    let essay_blob = essay["blob"].as_str().expect("blob");
+    let (status, _, read) = download(
+        &teacher,
+        &format!("/api/v1/assignments/{id}/submissions/P01/files/{essay_blob}"),
+    )
+    .await;
+    assert_eq!((status, &read), (200, &essay_bytes));
+    let (status, refusal) = teacher
+        .post(
+            &format!("/api/v1/classes/{MATHS_7A}/assignments"),
+            json!({ "title": "Malliessee", "attachments": [essay.clone()],
+                    "due_at": now_ms() + 24 * HOUR_MS }),
+        )
+        .await;
+    assert_eq!(status, 400, "{refusal}");
+    let (status, refusal) = teacher
+        .post(
+            &format!("/api/v1/classes/{MATHS_7A}/materials"),
+            json!({ "title": "Malliessee", "kind": "file", "file": essay.clone() }),
+        )
+        .await;
+    assert_eq!(status, 400, "{refusal}");
+    // ... until the teacher uploads the bytes they read: the same file, now theirs to attach.
+    let copy = upload(&teacher, "essee.txt", read, "text/plain").await;
+    assert_eq!(copy["blob"], essay["blob"], "equal bytes are one blob");
+    let (status, shared) = teacher
+        .post(
+            &format!("/api/v1/classes/{MATHS_7A}/materials"),
+            json!({ "title": "Malliessee", "kind": "file", "file": copy }),
+        )
+        .await;
+    assert_eq!(status, 201, "{shared}");
+}

@@ -165,7 +165,11 @@ async fn pupils_never_message_pupils_and_outsiders_cannot_see_a_thread() {
             json!({ "participants": ["NOBODY"], "subject": "Moi", "body": "Hei" }),
         )
         .await;
-    assert_eq!(status, 400, "{unknown}");
+    assert_eq!(
+        (status, &unknown),
+        (403, &refusal),
+        "an id naming nobody is refused exactly like one the pupil may not write to"
+    );
 
     let teacher = school.login("leena.korhonen").await;
     for (participants, why) in [
@@ -654,4 +658,35 @@ async fn a_thread_listing_pages_through_the_whole_inbox() {
     assert_eq!(status, 400, "{refusal}");
     let (status, one) = teacher.get("/api/v1/threads?limit=0").await;
     assert_eq!((status, one.as_array().map(Vec::len)), (200, Some(1)));
+}
+
+/// Issue 18, item 6: a pupil probes ids through `POST /api/v1/threads`. Whether an id names a pupil
+/// of another class, another family's guardian, someone of another school or nobody, the answer is
+/// the same status and the same body, naming no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_thread_tells_a_pupil_nothing_about_ids_they_may_not_write_to() {
+    let school = TestSchool::start().await;
+    let pupil = school.login("aino.makinen01").await;
+    let mut answers = Vec::new();
+    for id in ["P07", "G04", "30077-T01", "NOBODY"] {
+        let (status, body) = pupil
+            .post(
+                "/api/v1/threads",
+                json!({ "participants": [id], "subject": "Moi", "body": "Kuka olet?" }),
+            )
+            .await;
+        assert!(!body.to_string().contains(id), "{body}");
+        answers.push((id, status, body));
+    }
+    for (id, status, body) in &answers {
+        assert_eq!(
+            (status, body),
+            (&answers[0].1, &answers[0].2),
+            "{id} must be refused exactly like {}",
+            answers[0].0
+        );
+    }
+    assert_eq!(answers[0].1, 403, "{}", answers[0].2);
+    let (_, threads) = pupil.get("/api/v1/threads").await;
+    assert_eq!(threads, json!([]), "nothing was started");
 }

@@ -280,6 +280,8 @@ fn cases(world: &World) -> Vec<Case> {
     let now = sync_transport::link::now_millis() as i64;
     let broken_package = json!({ "files": { "manifest.csv": "propertyName,value\n" } });
     let mut cases = vec![
+        // Everyone gets an answer; what it holds is checked by
+        // `sync_status_shows_its_details_to_administrators_only` below.
         case(
             "GET",
             "/api/v1/sync/status",
@@ -841,6 +843,63 @@ fn the_matrix_covers_every_route_of_the_api_document() {
 /// The OneRoster routes (`node::oneroster`): no user's session opens any of them, not even the
 /// administrator's; only a service's client-credentials token does. The rows name every route of
 /// `node::oneroster::ROUTE_TEMPLATES`, so a new route without a row fails here.
+/// Issue 18, item 8: `GET /api/v1/sync/status` answers everyone, but only with the `state` a
+/// health check needs; the node's id, its relay, the counts of what waits and the errors are the
+/// administrator's (a session with the admin role, or the node's local admin token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_status_shows_its_details_to_administrators_only() {
+    let school = TestSchool::start().await;
+    let mut failures = Vec::new();
+    for actor in ALL_ACTORS {
+        let client = match username(actor) {
+            Some(name) => school.login(name).await,
+            None => school.anonymous(),
+        };
+        let (status, view) = client.get("/api/v1/sync/status").await;
+        let fields: BTreeSet<String> = view
+            .as_object()
+            .map(|object| object.keys().cloned().collect())
+            .unwrap_or_default();
+        let full = [
+            "node_id",
+            "relay_address",
+            "documents_waiting_to_send",
+            "last_error",
+        ]
+        .iter()
+        .all(|field| fields.contains(*field));
+        let fine = status == 200
+            && view["state"] == "standalone"
+            && if actor == Admin {
+                full
+            } else {
+                fields == BTreeSet::from(["state".to_owned()])
+            };
+        if !fine {
+            failures.push(format!("{actor:?}: {status} {view}"));
+        }
+    }
+    let token = std::fs::read_to_string(school.node.state.config.admin_token_file())
+        .expect("the local admin token");
+    let view: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/sync/status", school.base))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    if view.get("node_id").is_none() || view.get("documents_waiting_to_send").is_none() {
+        failures.push(format!("the local admin token: {view}"));
+    }
+    assert!(
+        failures.is_empty(),
+        "sync status views:\n{}",
+        failures.join("\n")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oneroster_routes_open_only_to_a_services_roster_token() {
     const SCOPE: &str = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly";

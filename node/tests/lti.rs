@@ -962,3 +962,132 @@ async fn lti_deep_linking_turns_picked_content_into_assignments_of_the_class() {
         "http://127.0.0.1:9/tool/launch?game=fractions"
     );
 }
+
+/// Starts `count` launches of `path` as the user of `browser`, eight at a time (a script with the
+/// user's session); returns how many the node answered with each status.
+async fn flood(
+    browser: &reqwest::Client,
+    school: &TestSchool,
+    path: &str,
+    count: usize,
+) -> std::collections::BTreeMap<u16, usize> {
+    const AT_ONCE: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..AT_ONCE {
+        let browser = browser.clone();
+        let url = format!("{}{path}", school.base);
+        let share = count / AT_ONCE + usize::from(worker < count % AT_ONCE);
+        tasks.spawn(async move {
+            let mut statuses = Vec::with_capacity(share);
+            for _ in 0..share {
+                let response = browser.get(&url).send().await.expect("launch");
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        });
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    while let Some(statuses) = tasks.join_next().await {
+        for status in statuses.expect("flooding task") {
+            *counts.entry(status).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Issue 18, item 5: one pupil's script starts more launches than the node keeps for the whole
+/// school. Before the per-user bound, the node's map filled with that pupil's launches and every
+/// other launch at the school was refused for five minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lti_one_pupil_flooding_launches_blocks_nobody_elses() {
+    let school = TestSchool::start().await;
+    let key = tool_key("tool-key");
+    set_up(&school, &key).await;
+    let redirect_uri = format!("{TOOL_BASE}/launch");
+    let path = format!("/lti/launch/{TOOL}?class={CLASS}");
+    let flooder = school.login("aino.makinen01").await;
+    let flooder_browser = browser(&flooder);
+    let other = school.login("veera.laine03").await;
+    let other_browser = browser(&other);
+
+    let (status, first_launch) = start(&flooder_browser, &school, &path).await;
+    assert_eq!(status, 303);
+    let counts = flood(
+        &flooder_browser,
+        &school,
+        &path,
+        node::lti::MAX_PENDING_LAUNCHES,
+    )
+    .await;
+
+    // Another pupil of the class launches the tool as if nothing happened.
+    let (status, login) = start(&other_browser, &school, &path).await;
+    assert_eq!(
+        status, 303,
+        "another pupil's launch must not be blocked by one pupil's flood (the flood got {counts:?})"
+    );
+    let page = authenticate(&other_browser, &school, &login, &redirect_uri, "other").await;
+    assert_eq!(page.status, 200);
+    let launch = verify_launch(&school, &page.fields["id_token"]).await;
+    assert_eq!(launch["sub"], login["login_hint"]);
+
+    // The flooder's own clicks were all taken; their newest launch works, and their oldest gave
+    // way to the new ones.
+    assert_eq!(
+        counts.get(&303),
+        Some(&node::lti::MAX_PENDING_LAUNCHES),
+        "{counts:?}"
+    );
+    let (status, newest) = start(&flooder_browser, &school, &path).await;
+    assert_eq!(status, 303);
+    let page = authenticate(&flooder_browser, &school, &newest, &redirect_uri, "new").await;
+    assert!(page.fields.contains_key("id_token"), "{:?}", page.fields);
+    let page = authenticate(
+        &flooder_browser,
+        &school,
+        &first_launch,
+        &redirect_uri,
+        "old",
+    )
+    .await;
+    assert_eq!(
+        page.fields.get("error").map(String::as_str),
+        Some("invalid_request"),
+        "the flooder's oldest launch gave way"
+    );
+}
+
+/// The same for deep linking, which only teachers start: one teacher's script cannot keep
+/// another teacher from picking content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lti_one_teacher_flooding_deep_links_blocks_no_other_teacher() {
+    let school = TestSchool::start().await;
+    let key = tool_key("tool-key");
+    set_up(&school, &key).await;
+    let flooder = school.login("leena.korhonen").await;
+    let other = school.login("mikko.nieminen").await;
+
+    let counts = flood(
+        &browser(&flooder),
+        &school,
+        &format!("/lti/deep-linking/{TOOL}?class={CLASS}"),
+        node::lti::MAX_PENDING_DEEP_LINKS + 1,
+    )
+    .await;
+    let (status, login) = start(
+        &browser(&other),
+        &school,
+        &format!("/lti/deep-linking/{TOOL}?class=CLS-7A-AI"),
+    )
+    .await;
+    assert_eq!(
+        status, 303,
+        "another teacher's deep link must not be blocked (the flood got {counts:?})"
+    );
+    assert_eq!(login["target_link_uri"], format!("{TOOL_BASE}/deep"));
+    assert_eq!(
+        counts.get(&303),
+        Some(&(node::lti::MAX_PENDING_DEEP_LINKS + 1)),
+        "{counts:?}"
+    );
+}

@@ -1211,6 +1211,80 @@ async fn conversations_are_started_within_the_safeguarding_rules() {
     assert_eq!(chosen, ["G01"], "{}", to_guardian.body);
 }
 
+/// Issue 18, item 6: a pupil probes `/messages/new?to=` and the form's refusals with ids of
+/// people they may not write to and with an id that names nobody. No name comes back, and every
+/// probe is answered alike, so the page tells the pupil nothing the API keeps from them.
+#[tokio::test]
+async fn the_new_message_page_reveals_no_name_the_pupil_may_not_write_to() {
+    let school = TestSchool::start().await;
+    let mut pupil = Browser::logged_in(&school, PUPIL).await;
+    // A pupil of another class, another family's guardian, a teacher of another school (not on
+    // this node's roster) and an id that names nobody.
+    let probes = [
+        ("P07", "Koskinen"),
+        ("G04", "Koskinen"),
+        ("30077-T01", "30077-T01"),
+        ("NOBODY", "NOBODY"),
+    ];
+    let mut pages = Vec::new();
+    for (id, name) in probes {
+        let page = pupil.get(&format!("/messages/new?to={id}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            !page.body.contains(name),
+            "?to={id} must not show {name:?} to a pupil:\n{}",
+            page.body
+        );
+        pages.push((id, page.body));
+    }
+    for (id, body) in &pages[1..] {
+        assert_eq!(
+            body, &pages[0].1,
+            "?to={id} must read exactly like ?to={}",
+            pages[0].0
+        );
+    }
+
+    // Sending the form to each of them is refused, each time with the same status and page.
+    let csrf = pupil.get("/messages/new").await.csrf_token();
+    let mut refusals = Vec::new();
+    for (id, name) in probes {
+        let refused = pupil
+            .post_form(
+                "/messages/new",
+                &[
+                    ("csrf_token", &csrf),
+                    ("to", id),
+                    ("subject", "Hei"),
+                    ("body", "Kuka olet?"),
+                ],
+            )
+            .await;
+        assert!(!refused.body.contains(name), "{}", refused.body);
+        assert_eq!(refused.texts("#to-error").len(), 1, "{}", refused.body);
+        refusals.push((id, refused.status, refused.body));
+    }
+    for (id, status, body) in &refusals[1..] {
+        assert_eq!(
+            (status, body),
+            (&refusals[0].1, &refusals[0].2),
+            "the refusal of {id} must read exactly like that of {}",
+            refusals[0].0
+        );
+    }
+
+    // Someone the pupil may write to is still chosen by the link, with their name: every adult
+    // of the school, the teacher of another class included (the API's rule).
+    let to_teacher = pupil.get("/messages/new?to=T02").await;
+    let html = to_teacher.html();
+    let selector = scraper::Selector::parse("#to option[selected]").expect("selector");
+    let chosen: Vec<String> = html
+        .select(&selector)
+        .map(|option| option.text().collect())
+        .collect();
+    assert_eq!(chosen, ["Mikko Nieminen"], "{}", to_teacher.body);
+}
+
 #[tokio::test]
 async fn school_it_finds_users_and_sets_a_password() {
     let school = TestSchool::start().await;

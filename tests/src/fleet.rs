@@ -608,10 +608,17 @@ impl SchoolNode {
         self.start().await;
     }
 
-    /// `GET /api/v1/sync/status` (no login needed).
+    /// `GET /api/v1/sync/status` as the node's machine administrator, with the local admin token
+    /// (`<data_dir>/admin.token`, written by `serve`): without it the status holds only `state`,
+    /// and a replaced node has no roster or passwords to log in with until its school comes back.
     pub async fn sync_status(&self) -> Json {
+        let token_file = self.data_dir.join("admin.token");
+        let token = std::fs::read_to_string(&token_file).unwrap_or_else(|error| {
+            panic!("{}: {error}", token_file.display());
+        });
         http_client()
             .get(format!("{}/api/v1/sync/status", self.base))
+            .bearer_auth(token.trim())
             .send()
             .await
             .expect("sync status answers")

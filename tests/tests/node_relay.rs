@@ -125,8 +125,15 @@ fn node_config(dir: &TempDir, relay_address: Option<&str>) -> NodeConfig {
     config
 }
 
+/// The whole sync status, as the node's machine administrator (the local admin token); without
+/// it the status holds only `state`.
 async fn status(node: &RunningNode) -> serde_json::Value {
-    reqwest::get(format!("http://{}/api/v1/sync/status", node.http_address))
+    let token = std::fs::read_to_string(node.state.config.admin_token_file())
+        .expect("the node's local admin token");
+    reqwest::Client::new()
+        .get(format!("http://{}/api/v1/sync/status", node.http_address))
+        .bearer_auth(token.trim())
+        .send()
         .await
         .expect("status answers")
         .json()
@@ -219,6 +226,18 @@ async fn an_enrolled_node_syncs_goes_offline_with_the_relay_and_catches_up() {
         async move { status(&node).await["mode"] == "online" }
     })
     .await;
+    // Without the admin token (or an administrator's session) the enrolled node tells only its
+    // state: not its id, its relay, or what waits.
+    let anonymous: serde_json::Value =
+        reqwest::get(format!("http://{}/api/v1/sync/status", node.http_address))
+            .await
+            .expect("status answers")
+            .json()
+            .await
+            .expect("status is JSON");
+    let fields: Vec<&String> = anonymous.as_object().expect("an object").keys().collect();
+    assert_eq!(fields, ["state"], "{anonymous}");
+    assert!(status(&node).await["node_id"].is_string());
 
     let before = doc("school:30076/before");
     write(&node, &before, "one");

@@ -421,7 +421,7 @@ pub struct SubmissionView {
     request_body = AssignmentRequest,
     responses(
         (status = 201, body = AssignmentView, description = "created; `Location` names it"),
-        (status = 400, description = "invalid input, or an attachment not uploaded to this node"),
+        (status = 400, description = "invalid input, or an attachment the caller did not upload to this node"),
         (status = 403, description = "not a teacher of the class"),
         (status = 404, description = "no such class"),
         (status = 409, description = "the class has the most assignments a class keeps"),
@@ -442,7 +442,7 @@ pub async fn create_assignment(
         None => None,
     };
     let input = request.into_input()?;
-    files::require_stored(&state, &input.attachments).await?;
+    files::require_stored(&state, &caller.user_id, &input.attachments).await?;
 
     let assignment = create_in_class(
         &state,
@@ -623,7 +623,7 @@ pub async fn get_assignment(
     request_body = AssignmentRequest,
     responses(
         (status = 200, body = AssignmentView),
-        (status = 400, description = "invalid input, or an attachment not uploaded to this node"),
+        (status = 400, description = "invalid input, or an attachment the caller did not upload to this node"),
         (status = 403, description = "not a teacher of the class"),
         (status = 404, description = "no such assignment"),
     ))]
@@ -643,7 +643,7 @@ pub async fn edit_assignment(
     }
     let input = request.into_input()?;
     let added = files_not_in(&input.attachments, &context.assignment.attachments);
-    files::require_stored(&state, &added).await?;
+    files::require_stored(&state, &caller.user_id, &added).await?;
     let assignment = update_assignment(&state, &context.id, move |assignment| {
         assignment.edit(input, now)?;
         Ok(())
@@ -726,7 +726,7 @@ pub async fn revoke_extension(
     request_body = SubmissionRequest,
     responses(
         (status = 200, body = SubmissionView),
-        (status = 400, description = "invalid or empty work, or a file not uploaded to this node"),
+        (status = 400, description = "invalid or empty work, or a file the pupil did not upload to this node"),
         (status = 403, description = "not a pupil of the class"),
         (status = 404, description = "no such assignment"),
         (status = 409, description = "past the cut-off, or submitted and not returned for resubmission"),
@@ -747,7 +747,9 @@ pub async fn save_submission(
         text: request.text,
         files: FileRefView::into_file_refs(request.files)?,
     };
-    // Files named for the first time must already be stored. Only a save that names files needs
+    // Files named for the first time must be the pupil's own uploads, stored here: a pupil who
+    // learnt the id of a classmate's file must not attach it and download it from their own
+    // submission (`crate::upload_records`). Only a save that names files needs
     // the current submission for that; text-only saves (the common case while a pupil types) skip it.
     if !work.files.is_empty() {
         let added = match load_submission(&state, &id, &pupil).await? {
@@ -757,7 +759,7 @@ pub async fn save_submission(
             }
             None => work.files.clone(),
         };
-        files::require_stored(&state, &added).await?;
+        files::require_stored(&state, &caller.user_id, &added).await?;
     }
     // Reading the assignment, checking the pupil's place in its class and writing the submission
     // happen in one visit to the blocking pool: each visit is a thread hand-off, and draft saves are

@@ -5,7 +5,8 @@
 //! and gets back a file reference ([`FileRefView`]: blob id, file name, size, media type); it then
 //! attaches that reference to a record (an assignment, a submission, a material) through the
 //! record's own route, which decides who may write there and checks with [`require_stored`] that
-//! the node really holds the bytes.
+//! the node really holds the bytes and that the caller uploaded them
+//! ([`crate::upload_records`]).
 //!
 //! There is deliberately no route that serves a blob by its id. Blob ids are content hashes, and
 //! knowing one must not be enough to read a pupil's work: every download goes through a record's
@@ -189,7 +190,17 @@ pub async fn store_uploaded_file(
     }
     let repository = state.repository.clone();
     let scope = Scope::School(state.identity.school.clone());
-    let blob = blocking(move || Ok(repository.put_blob(&scope, &content)?)).await?;
+    let records = state.upload_records.clone();
+    let uploader = user_id.clone();
+    let blob = blocking(move || {
+        let blob = repository.put_blob(&scope, &content)?;
+        // After the bytes are stored: the record is what lets this user attach them.
+        records
+            .record(&uploader, &blob, node_now_millis())
+            .map_err(|error| ApiError::Internal(format!("upload record: {error}")))?;
+        Ok(blob)
+    })
+    .await?;
     Ok(FileRef::new(blob, file_name, size_bytes, media_type)?)
 }
 
@@ -278,27 +289,39 @@ async fn read_within_limit(
     Ok(content)
 }
 
-/// Checks that the node holds every file of `files` whole, at the size its reference states. A
-/// record must not name bytes that were never uploaded here (nobody could open the file) nor state
-/// a size the bytes do not have. Routes check only the files a request adds: files a record already
-/// names may still be arriving from the relay after a node was replaced.
-pub async fn require_stored(state: &AppState, files: &[FileRef]) -> Result<(), ApiError> {
+/// Checks that `caller` uploaded every file of `files` (see [`crate::upload_records`]) and that
+/// the node holds it whole, at the size its reference states. A record must not name bytes that
+/// were never uploaded here (nobody could open the file) nor state a size the bytes do not have;
+/// and a caller must not attach a file by its id alone, which would open any file whose hash they
+/// learnt. Routes check only the files a request adds: files a record already names may still be
+/// arriving from the relay after a node was replaced, and were checked when they were added.
+///
+/// A file the caller did not upload and a file the node does not hold get the same refusal, so
+/// that the answer does not tell whether a file of that id exists; only a file of the caller's own
+/// is compared against its stated size.
+pub async fn require_stored(
+    state: &AppState,
+    caller: &crate::model::UserId,
+    files: &[FileRef],
+) -> Result<(), ApiError> {
     if files.is_empty() {
         return Ok(());
     }
     let store = state.repository.store().clone();
+    let records = state.upload_records.clone();
+    let caller = caller.clone();
     let files = files.to_vec();
     blocking(move || {
         for file in &files {
             let blob = file.blob_id()?;
+            let uploaded = records
+                .uploaded_by(&caller, &blob)
+                .map_err(|error| ApiError::Internal(format!("upload records: {error}")))?;
+            if !uploaded {
+                return Err(not_your_upload(file));
+            }
             match store.blob_len(&blob).map_err(RepositoryError::from)? {
-                None => {
-                    return Err(ApiError::BadRequest(format!(
-                        "the file {:?} is not stored on this node; upload it first \
-                         (POST /api/v1/files)",
-                        file.file_name
-                    )));
-                }
+                None => return Err(not_your_upload(file)),
                 Some(stored) if stored != file.size_bytes => {
                     return Err(ApiError::BadRequest(format!(
                         "the file {:?} is {stored} bytes, not {} as its reference states",
@@ -311,6 +334,15 @@ pub async fn require_stored(state: &AppState, files: &[FileRef]) -> Result<(), A
         Ok(())
     })
     .await
+}
+
+/// The refusal of a file the caller did not upload, or that the node does not hold: one text for
+/// both, naming only what the caller sent.
+fn not_your_upload(file: &FileRef) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the file {:?} is not one you uploaded to this node; upload it first (POST /api/v1/files)",
+        file.file_name
+    ))
 }
 
 /// Answers with the bytes of `file`'s blob as a download: its media type, an `attachment`

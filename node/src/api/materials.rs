@@ -5,8 +5,9 @@
 //!   list them and download the files.
 //!
 //! A file is uploaded first (`POST /api/v1/files?name=`, which answers with a file reference) and
-//! then shared by that reference. Sharing checks that the node holds the whole file with the size the
-//! reference states ([`files::require_stored`]), so a material never points at nothing. A file is
+//! then shared by that reference. Sharing checks that the teacher uploaded the file themselves and
+//! that the node holds it whole with the size the reference states ([`files::require_stored`]), so
+//! a material never points at nothing nor at a file the teacher only knows the hash of. A file is
 //! served only as a material of the class named in the path, through [`files::blob_response`], so
 //! being allowed to read one class never opens another class's files. Removing a material leaves
 //! its blob in the store: blobs are content-addressed and may be named by other documents too.
@@ -128,7 +129,7 @@ pub async fn list_materials(
 /// file with it.
 #[utoipa::path(post, path = "/api/v1/classes/{class}/materials", tag = "materials", request_body = NewMaterial,
     params(("class" = String, Path, description = "the class's OneRoster sourcedId")),
-    responses((status = 201, body = MaterialView), (status = 400, description = "an invalid title, link or file reference, or a file not uploaded"),
+    responses((status = 201, body = MaterialView), (status = 400, description = "an invalid title, link or file reference, or a file the caller did not upload"),
         (status = 403, description = "not a teacher of the class"), (status = 404, description = "no such class")))]
 pub async fn share_material(
     State(state): State<AppState>,
@@ -143,7 +144,7 @@ pub async fn share_material(
         MaterialContent::Link { url } => MaterialKind::Link { url },
         MaterialContent::File { file } => {
             let file = file.into_file_ref()?;
-            files::require_stored(&state, std::slice::from_ref(&file)).await?;
+            files::require_stored(&state, &caller.user_id, std::slice::from_ref(&file)).await?;
             MaterialKind::File { file }
         }
     };

@@ -19,6 +19,12 @@
 //!   decided by the most trusted role they hold: a teacher who is also a guardian counts as a
 //!   teacher.
 //!
+//! A participant who is no enabled user of the school and one the caller may not write to get the
+//! **same refusal** (403, one text that names neither): otherwise a pupil could probe ids and learn
+//! which belong to other pupils and guardians, the class lists the roster routes keep from pupils.
+//! The web UI's new-message page shows a name named by a link (`?to=`) only to those who may write
+//! to that person ([`may_start_thread_with`]).
+//!
 //! # Who may read a thread
 //!
 //! Only its participants, administrators included: school staff see a conversation only when they
@@ -192,8 +198,8 @@ pub struct ReadState {
 /// `POST /api/v1/threads`: starts a thread with its first message, within the rules of the module
 /// documentation.
 #[utoipa::path(post, path = "/api/v1/threads", tag = "messages", request_body = NewThread,
-    responses((status = 201, body = ThreadView), (status = 400, description = "no such participant, or an invalid subject or body"),
-        (status = 403, description = "the safeguarding rules do not allow this thread")))]
+    responses((status = 201, body = ThreadView), (status = 400, description = "an invalid subject or body, or no participant besides the caller"),
+        (status = 403, description = "the safeguarding rules do not allow this thread; a participant who is no user of the school gets the same answer")))]
 pub async fn start_thread(
     State(state): State<AppState>,
     caller: Caller,
@@ -466,20 +472,32 @@ fn allowed_participants(
             .user(other)
             .filter(|user| user.enabled)
             .and_then(|user| Standing::of(&user.roles))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "{other:?} is not a user of this school who can receive messages"
-                ))
-            })?;
+            .ok_or_else(not_a_recipient)?;
         if my_standing != Standing::SchoolAdult && standing != Standing::SchoolAdult {
-            return Err(ApiError::Forbidden(
-                "pupils and guardians may message teachers, staff and administrators only".into(),
-            ));
+            return Err(not_a_recipient());
         }
         everyone.push((other.clone(), standing));
     }
     check_pupil_company(&access.roster, &everyone)?;
     Ok(others)
+}
+
+/// Whether the caller may start a thread with `other` alone, by the rules [`start_thread`]
+/// applies: a page shows the name of someone named in a link only when this holds.
+pub fn may_start_thread_with(access: &Access<'_>, other: &str) -> bool {
+    allowed_participants(access, &[other.to_owned()]).is_ok()
+}
+
+/// The one refusal for a participant who is no enabled user of the school and for one the caller
+/// may not write to. It names no one and says the same in both cases, so that probing ids tells a
+/// pupil nothing about who exists (see the module documentation).
+fn not_a_recipient() -> ApiError {
+    ApiError::Forbidden(
+        "you may not start a conversation with everyone named: pupils and guardians write to the \
+         school's teachers, staff and administrators, and every participant must be a user of \
+         this school"
+            .into(),
+    )
 }
 
 fn too_many_participants() -> ApiError {

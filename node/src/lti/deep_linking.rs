@@ -104,8 +104,11 @@ pub async fn start_deep_linking(
     };
     let data = random_token().map_err(ApiError::Internal)?;
     let now = node_now_millis();
+    // Owned by the teacher and bounded per teacher, like launches
+    // (`super::MAX_PENDING_DEEP_LINKS_PER_USER`).
     lock(&state.lti.pending_deep_links)
-        .insert(
+        .insert_owned(
+            &caller.user_id,
             data.clone(),
             PendingDeepLink {
                 teacher: caller.user_id.clone(),

@@ -246,8 +246,11 @@ pub(crate) async fn begin_login(
         target_link_uri: target_link_uri.clone(),
         message,
     };
+    // Owned by the user, so that their launches beyond their bound replace their own oldest and
+    // never fill the node's map for everyone else (`super::MAX_PENDING_LAUNCHES_PER_USER`).
     lock(&state.lti.pending_launches)
-        .insert(
+        .insert_owned(
+            &caller.user_id,
             message_hint.clone(),
             pending,
             now + super::millis(PENDING_LAUNCH_LIFETIME),

@@ -16,9 +16,9 @@ use super::layout::{
 };
 use super::{Viewer, WebError, api_status, form_fields};
 use crate::api::messages::{
-    MarkRead, NewMessage, NewThread, ThreadListQuery, list_threads, thread,
+    MarkRead, NewMessage, NewThread, ThreadListQuery, list_threads, may_start_thread_with, thread,
 };
-use crate::api::{ApiError, RosterIndex, path_segment, roster_index};
+use crate::api::{Access, ApiError, RosterIndex, path_segment, roster_index};
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 use crate::model::{UserId, UserRole};
 use crate::server::AppState;
@@ -260,7 +260,8 @@ struct RecipientGroup {
 /// their children's) classes and the school's other adults; for the school's adults, the pupils of
 /// the classes they teach, those pupils' guardians, and their colleagues. A school's whole roster
 /// would make a page of thousands of names, so other people are reached through a link that names
-/// them (`?to=`). The API decides what is allowed, whatever the list offers.
+/// them (`?to=`) when the viewer may write to them. The API decides what is allowed, whatever the
+/// list offers.
 fn recipients(roster: &RosterIndex, viewer: &Viewer) -> Vec<RecipientGroup> {
     let me = viewer.caller.user_id.as_str();
     let enabled = |id: &UserId| {
@@ -365,11 +366,18 @@ async fn render_new_thread(
     let t = viewer.t;
     let roster = roster_index(state).await?;
     let mut groups = recipients(&roster, viewer);
-    // Someone named by a link but not in the lists is offered too, so the link works.
+    // Someone named by a link but not in the lists is offered too, so the link works; but only when
+    // the viewer may write to them, by the API's own rule. Otherwise the page would tell a pupil the
+    // name behind any id, and an id the viewer may not write to must look like one that names
+    // nobody.
     let listed = groups
         .iter()
         .any(|group| group.people.iter().any(|(id, _)| *id == form.to));
-    if !listed && let Some(user) = roster.users.user(&form.to).filter(|user| user.enabled) {
+    let access = Access::new(&viewer.caller, roster.clone());
+    if !listed
+        && may_start_thread_with(&access, &form.to)
+        && let Some(user) = roster.users.user(&form.to)
+    {
         groups.insert(
             0,
             RecipientGroup {
