@@ -483,6 +483,21 @@ impl RelayMetrics {
             .inc_by(waited.as_secs_f64());
     }
 
+    /// Seconds connections have waited for their handling budget so far, for tests and tools.
+    pub fn sync_throttled_seconds_total(&self) -> f64 {
+        self.counters.sync_throttled_seconds.get()
+    }
+
+    /// Writes refused so far for meeting one bound of a scope's quota, for tests and tools.
+    pub fn quota_refusals_total(&self, quota: QuotaKind) -> u64 {
+        self.counters
+            .quota_refusals
+            .get_or_create(&QuotaLabel {
+                quota: Name(quota.as_str()),
+            })
+            .get()
+    }
+
     /// The whole exposition: the counters, then the fleet and store gauges as of `now_unix`.
     pub fn render(
         &self,

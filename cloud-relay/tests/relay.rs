@@ -980,6 +980,97 @@ async fn a_peer_that_never_reads_is_disconnected_and_others_are_unaffected() {
     bystander.stop_client().await;
 }
 
+/// Issue 18: one enrolled node floods the relay through its real certificate with frames that are
+/// cheap to send and cost the relay work: heads naming made-up documents, and requests for its whole
+/// scope without a cursor, as fast as the connection takes them, while it reads what it is sent
+/// (so that no stall timeout ends it). Its handling budget throttles it (the relay counts the time
+/// it waited), its session's memory stays bounded, and meanwhile two other schools' nodes of the
+/// municipality keep exchanging documents: every write arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_flooding_the_relay_with_costly_frames_is_throttled_while_other_schools_sync() {
+    let relay = TestRelay::start_with(|config| {
+        // A small budget, so that the flood of a test runner's loop is sure to spend it.
+        config.quotas.handling_millis_per_sec = 20;
+        config.quotas.handling_burst_millis = 100;
+    })
+    .await;
+    let mut writer = TestNode::enrol(&relay, "30077", "092").await;
+    let mut reader = TestNode::enrol(&relay, "30078", "092").await;
+    let mut flooder = TestNode::enrol(&relay, "30076", "092").await;
+    flooder.stop_client().await;
+    wait_connected(&writer).await;
+    wait_connected(&reader).await;
+
+    let (_endpoint, connection, mut send, mut recv) = raw_sync_stream(&relay, &flooder).await;
+    let hello = Message::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        node_id: flooder.node.clone(),
+        software_version: "flooder".into(),
+        store_epoch: 9,
+        log_heads: Vec::new(),
+    });
+    send.write_all(&hello.encode_frame().expect("encode"))
+        .await
+        .expect("hello");
+    let drain = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(Some(_)) = recv.read(&mut buffer).await {}
+    });
+    let frames_sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = frames_sent.clone();
+    let flood = tokio::spawn(async move {
+        for index in 0u64.. {
+            let frame = if index % 50 == 0 {
+                Message::SyncRequest(sync_protocol::wire::SyncRequest {
+                    request_id: index + 1,
+                    scope: "school:30076".parse().expect("scope"),
+                    digest: Default::default(),
+                    cursor: None,
+                })
+            } else {
+                Message::Heads(sync_protocol::wire::DocHeads {
+                    doc: doc(&format!("school:30076/made-up-{index}")),
+                    heads: vec![automerge::ChangeHash([(index % 251) as u8; 32])],
+                })
+            };
+            if send
+                .write_all(&frame.encode_frame().expect("encode"))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+
+    // While the flood runs, the other schools keep exchanging their municipality documents.
+    for round in 0..10 {
+        let shared = doc(&format!("municipality:092/school-30077.during-flood-{round}"));
+        writer.write(&shared, "round", round).await;
+        eventually("the other school gets the write during the flood", || {
+            reader.value(&shared, "round") == Some(round)
+        })
+        .await;
+    }
+    eventually("the relay throttled the flooding connection", || {
+        relay.running().metrics().sync_throttled_seconds_total() > 0.0
+    })
+    .await;
+    let sent = frames_sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent > 1000, "the flood ran: {sent} frames sent");
+    assert!(
+        connection.close_reason().is_none(),
+        "a node past its budget is slowed down, not cut off: {:?}",
+        connection.close_reason()
+    );
+    flood.abort();
+    drain.abort();
+    connection.close(0u32.into(), b"done");
+    writer.stop_client().await;
+    reader.stop_client().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_connections_is_refused_beyond_the_limit_and_the_relay_recovers() {
     let relay = TestRelay::start_with(|config| config.sync.max_connections = 4).await;
