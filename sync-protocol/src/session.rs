@@ -1635,7 +1635,7 @@ impl Session {
             if store.blob_len(&blob)?.is_some() {
                 continue;
             }
-            let offset = store.blob_received_len(&blob)?;
+            let offset = store.blob_received_len(&scope, &blob)?;
             self.blob_downloads.insert(blob, (scope.clone(), offset));
             self.send(Message::BlobRequest(BlobRequest {
                 scope,
@@ -1654,7 +1654,7 @@ impl Session {
             .map(|(blob, (scope, asked))| (*blob, scope.clone(), *asked))
             .collect();
         for (blob, scope, asked) in downloads {
-            let Ok(received) = store.blob_received_len(&blob) else {
+            let Ok(received) = store.blob_received_len(&scope, &blob) else {
                 continue;
             };
             if received == asked {
