@@ -1046,7 +1046,9 @@ async fn a_node_flooding_the_relay_with_costly_frames_is_throttled_while_other_s
 
     // While the flood runs, the other schools keep exchanging their municipality documents.
     for round in 0..10 {
-        let shared = doc(&format!("municipality:092/school-30077.during-flood-{round}"));
+        let shared = doc(&format!(
+            "municipality:092/school-30077.during-flood-{round}"
+        ));
         writer.write(&shared, "round", round).await;
         eventually("the other school gets the write during the flood", || {
             reader.value(&shared, "round") == Some(round)
@@ -1479,4 +1481,113 @@ async fn a_node_rebuilt_empty_under_its_old_identity_is_never_called_in_sync_bef
         "the relay counts the node's new store: {not_recognised:?}"
     );
     node.stop_client().await;
+}
+
+/// Security issue 18, item 7, over QUIC with a real node certificate: a node of another school that
+/// knows a file's id, but not its bytes, can neither have the file recorded in its own school (by
+/// sending an empty piece of it) nor download it; the relay refuses with a clear error and sends
+/// nothing of the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_knows_a_files_id_can_neither_claim_nor_fetch_another_schools_file() {
+    use sync_protocol::wire::{BlobChunk, BlobRequest, FrameDecoder};
+    let relay = TestRelay::start().await;
+    let mut victim = TestNode::enrol(&relay, "30077", "092").await;
+    let mut attacker = TestNode::enrol(&relay, "30076", "092").await;
+    attacker.stop_client().await;
+    wait_connected(&victim).await;
+    let victim_school = Scope::School(school("30077"));
+    let secret: Vec<u8> = (0..300_000u32).map(|index| (index % 253) as u8).collect();
+    let blob = victim
+        .store
+        .put_blob(&victim_school, &secret)
+        .expect("stored");
+    victim
+        .notices
+        .send(LocalNotice::Blob {
+            scope: victim_school.clone(),
+            blob,
+        })
+        .await
+        .expect("client running");
+    eventually("the relay holds the victim's file", || {
+        relay
+            .running()
+            .store()
+            .blob_in_scope(&victim_school, &blob)
+            .unwrap_or(false)
+    })
+    .await;
+
+    let attacker_school = Scope::School(school("30076"));
+    let (_endpoint, connection, mut send, mut recv) = raw_sync_stream(&relay, &attacker).await;
+    let frames = [
+        Message::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            node_id: attacker.node.clone(),
+            software_version: "9.0.0".into(),
+            store_epoch: 1,
+            log_heads: Vec::new(),
+        }),
+        Message::BlobChunk(BlobChunk {
+            scope: attacker_school.clone(),
+            blob,
+            offset: 0,
+            total_len: secret.len() as u64,
+            bytes: Vec::new(),
+        }),
+        Message::BlobRequest(BlobRequest {
+            scope: attacker_school.clone(),
+            blob,
+            offset: 0,
+        }),
+    ];
+    for frame in frames {
+        send.write_all(&frame.encode_frame().expect("encode"))
+            .await
+            .expect("write");
+    }
+    // Everything the relay sends until it gives up on the silent peer (three heartbeats of 1 s),
+    // or for at most five seconds.
+    let mut decoder = FrameDecoder::new();
+    let mut received = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while let Ok(Ok(Some(read))) = tokio::time::timeout_at(deadline, recv.read(&mut buffer)).await {
+        decoder.extend(&buffer[..read]);
+        while let Ok(Some(payload)) = decoder.next_payload() {
+            if let Ok(message) = Message::decode_payload(&payload) {
+                received.push(message);
+            }
+        }
+    }
+    connection.close(quinn::VarInt::from_u32(close_code::NORMAL), b"test done");
+    let chunks = received
+        .iter()
+        .filter(|message| matches!(message, Message::BlobChunk(_)))
+        .count();
+    assert_eq!(chunks, 0, "no byte of the victim's file is sent");
+    assert!(
+        received.iter().any(|message| matches!(
+            message,
+            Message::Error(error) if error.code == ErrorCode::ScopeDenied && !error.fatal
+        )),
+        "the request is refused with a clear error: {received:?}"
+    );
+    assert!(
+        !relay
+            .running()
+            .store()
+            .blob_in_scope(&attacker_school, &blob)
+            .expect("readable"),
+        "the file is not recorded in the attacker's school"
+    );
+    assert_eq!(
+        relay
+            .running()
+            .store()
+            .read_blob(&blob, 0, usize::MAX)
+            .expect("readable"),
+        secret
+    );
+    victim.stop_client().await;
 }

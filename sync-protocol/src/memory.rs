@@ -27,9 +27,12 @@ struct DurableState {
     shared_heads: BTreeMap<(NodeId, DocId), Vec<ChangeHash>>,
     cursors: BTreeMap<(NodeId, Scope), Cursor>,
     peer_epochs: BTreeMap<NodeId, u64>,
-    /// Shared so that the snapshot taken at each flush does not copy file contents.
+    /// The content of every complete blob, once however many scopes hold it. Shared so that the
+    /// snapshot taken at each flush does not copy file contents.
     blobs: BTreeMap<BlobId, Arc<[u8]>>,
-    partial_blobs: BTreeMap<BlobId, Vec<u8>>,
+    /// Unfinished uploads, one per scope and blob: the bytes received in order so far. Kept apart
+    /// per scope so that one scope's garbage under a blob's id never mixes with another's upload.
+    partial_blobs: BTreeMap<(Scope, BlobId), Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -105,7 +108,7 @@ impl MemoryStore {
         self.live.documents.keys().cloned().collect()
     }
 
-    /// How many blobs are partly received.
+    /// How many uploads of a blob into a scope are partly received.
     pub fn blob_count_partial(&self) -> usize {
         self.live.partial_blobs.len()
     }
@@ -119,7 +122,13 @@ impl MemoryStore {
                 len: content.len() as u64,
             });
         }
-        self.live.blobs.insert(blob, content.into());
+        // The local writer holds the bytes, which is the proof a peer's upload has to give; content
+        // already stored (from another scope) is kept as it is.
+        self.live
+            .blobs
+            .entry(blob)
+            .or_insert_with(|| content.into());
+        self.live.partial_blobs.remove(&(scope.clone(), blob));
         self.record_blob_in_scope(scope, blob);
         Ok(blob)
     }
@@ -190,12 +199,22 @@ impl MemoryStore {
         self.live.blobs.contains_key(blob)
     }
 
-    /// The blobs of which some bytes but not all have been received.
-    pub fn partial_blob_ids(&self) -> Vec<BlobId> {
-        self.live.partial_blobs.keys().copied().collect()
+    /// True when the store holds the whole blob in `scope`'s log, so that it serves it there.
+    pub fn holds_blob_in_scope(&self, scope: &Scope, blob: &BlobId) -> bool {
+        self.holds_complete_blob(blob)
+            && self
+                .live
+                .scopes
+                .get(scope)
+                .is_some_and(|log| log.seq_of_item.contains_key(&LogItem::Blob(*blob)))
     }
 
-    /// The bytes received so far of every partly received blob, together: it grows while a
+    /// The uploads, by scope and blob, of which some bytes but not all have been received.
+    pub fn partial_blob_ids(&self) -> Vec<(Scope, BlobId)> {
+        self.live.partial_blobs.keys().cloned().collect()
+    }
+
+    /// The bytes received so far of every partly received upload, together: it grows while a
     /// download makes progress, which the simulator watches to tell a slow repair from none.
     pub fn partial_blob_bytes(&self) -> u64 {
         self.live
@@ -510,11 +529,11 @@ impl ReplicaStore for MemoryStore {
         Ok(content[start..end].to_vec())
     }
 
-    fn blob_received_len(&self, blob: &BlobId) -> Result<u64, StoreError> {
+    fn blob_received_len(&self, scope: &Scope, blob: &BlobId) -> Result<u64, StoreError> {
         Ok(self
             .live
             .partial_blobs
-            .get(blob)
+            .get(&(scope.clone(), *blob))
             .map_or(0, |partial| partial.len() as u64))
     }
 
@@ -532,23 +551,42 @@ impl ReplicaStore for MemoryStore {
                 len: total_len,
             });
         }
-        if self.live.blobs.contains_key(blob) {
-            self.record_blob_in_scope(scope, *blob);
+        if self.blob_in_scope(scope, blob)? {
             return Ok(BlobWriteOutcome::Complete);
         }
-        let partial = self.live.partial_blobs.entry(*blob).or_default();
-        let fresh = new_bytes_of_blob_piece(blob, offset, total_len, partial.len() as u64, bytes)?;
-        partial.extend_from_slice(fresh);
-        if (partial.len() as u64) < total_len {
+        // Only this scope's own upload is read or written below, whatever other scopes hold: that
+        // the store already has the content does not let a scope skip uploading it.
+        let upload = (scope.clone(), *blob);
+        let received = self
+            .live
+            .partial_blobs
+            .get(&upload)
+            .map_or(0, |partial| partial.len() as u64);
+        let fresh = new_bytes_of_blob_piece(blob, offset, total_len, received, bytes)?;
+        let now_received = received + fresh.len() as u64;
+        if now_received < total_len {
+            // A piece with nothing new leaves no trace, so that it cannot start an empty upload.
+            if !fresh.is_empty() {
+                self.live
+                    .partial_blobs
+                    .entry(upload)
+                    .or_default()
+                    .extend_from_slice(fresh);
+            }
             return Ok(BlobWriteOutcome::Incomplete {
-                received: partial.len() as u64,
+                received: now_received,
             });
         }
-        let content = self.live.partial_blobs.remove(blob).unwrap_or_default();
+        let mut content = self.live.partial_blobs.remove(&upload).unwrap_or_default();
+        content.extend_from_slice(fresh);
         if BlobId::of_content(&content) != *blob {
             return Err(StoreError::BlobMismatch { blob: *blob });
         }
-        self.live.blobs.insert(*blob, content.into());
+        // Content stored already (another scope completed first) stays; this copy is dropped.
+        self.live
+            .blobs
+            .entry(*blob)
+            .or_insert_with(|| content.into());
         self.record_blob_in_scope(scope, *blob);
         Ok(BlobWriteOutcome::Complete)
     }

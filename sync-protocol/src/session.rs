@@ -61,10 +61,12 @@ pub const MAX_QUEUED_FRAMES: usize = 64;
 /// session stops trusting its cursor and asks for the whole scope.
 pub const MISMATCHES_BEFORE_FULL_RESYNC: u32 = 3;
 
-/// Blob downloads in progress at once per session; further wanted blobs wait their turn.
+/// Blob downloads in progress at once per session; further wanted blobs wait their turn. A download
+/// is of one blob into one scope: a scope receives a blob only by receiving all of its bytes.
 pub const MAX_CONCURRENT_BLOB_DOWNLOADS: usize = 4;
 
-/// Wanted blobs remembered per session. Beyond this, blobs are found again by a later sync request.
+/// Wanted blobs (per scope) remembered per session, and blob sizes kept for progress reports.
+/// Beyond this, blobs are found again by a later sync request.
 pub const MAX_WANTED_BLOBS: usize = 4096;
 
 /// Documents remembered as waiting for a push per session. Beyond this the documents are found again
@@ -432,13 +434,18 @@ pub struct Session {
     /// Per received scope, the peer's digest at which a full reconciliation last finished with
     /// every entry satisfied: while the peer still reports that digest, asking again gains nothing.
     fully_reconciled_at: BTreeMap<Scope, ScopeDigest>,
-    /// Sizes of the files being fetched, from the offers that named them, for progress reports.
-    blob_lengths: BTreeMap<BlobId, u64>,
+    /// Sizes of the files being fetched, per scope, from the offers that named them, for progress
+    /// reports; at most [`MAX_WANTED_BLOBS`].
+    blob_lengths: BTreeMap<(Scope, BlobId), u64>,
     /// Scopes being reconciled in full in this session (the peer asked without a cursor, or we did):
     /// the shared heads remembered from earlier sessions are not trusted for them until the peer
     /// confirms them again.
     distrusted_scopes: BTreeSet<Scope>,
-    blob_downloads: BTreeMap<BlobId, (Scope, u64)>,
+    /// Downloads in progress, of a blob into a scope, with the offset last asked for; at most
+    /// [`MAX_CONCURRENT_BLOB_DOWNLOADS`]. Keyed by scope too, because a blob the store holds for one
+    /// scope is still downloaded whole for another.
+    blob_downloads: BTreeMap<(Scope, BlobId), u64>,
+    /// Downloads waiting their turn; at most [`MAX_WANTED_BLOBS`].
     blobs_wanted: VecDeque<(Scope, BlobId)>,
     last_received_millis: u64,
     last_heartbeat_sent_millis: Option<u64>,
@@ -561,11 +568,8 @@ impl Session {
         let blob_bytes: u64 = self
             .blob_lengths
             .iter()
-            .map(|(blob, len)| {
-                let received = self
-                    .blob_downloads
-                    .get(blob)
-                    .map_or(0, |(_, received)| *received);
+            .map(|(download, len)| {
+                let received = self.blob_downloads.get(download).copied().unwrap_or(0);
                 len.saturating_sub(received)
             })
             .sum();
@@ -1145,9 +1149,11 @@ impl Session {
                     }
                 }
                 OfferEntry::Blob { blob, len } => {
-                    if store.blob_len(&blob)?.is_none() {
+                    // Wanted unless the offer's scope holds it: holding the bytes for another scope
+                    // does not record it in this one, only receiving them all does (10.9).
+                    if !store.blob_in_scope(&offer.scope, &blob)? {
                         if self.blob_lengths.len() < MAX_WANTED_BLOBS {
-                            self.blob_lengths.insert(blob, len);
+                            self.blob_lengths.insert((offer.scope.clone(), blob), len);
                         }
                         self.want_blob(store, offer.scope.clone(), blob)?;
                         if let Some(request) =
@@ -1425,9 +1431,12 @@ impl Session {
             );
             return Ok(());
         }
-        // A repeated request (after a lost piece) restarts the upload where the peer stands.
-        self.work
-            .retain(|work| !matches!(work, Work::BlobUpload { blob, .. } if *blob == request.blob));
+        // A repeated request (after a lost piece) restarts the upload where the peer stands. Only
+        // the upload into the same scope is replaced: the peer may be fetching the blob for two.
+        self.work.retain(|work| {
+            !matches!(work, Work::BlobUpload { scope, blob, .. }
+                if *blob == request.blob && *scope == request.scope)
+        });
         self.work.push_back(Work::BlobUpload {
             scope: request.scope,
             blob: request.blob,
@@ -1450,6 +1459,9 @@ impl Session {
             );
             return Ok(());
         }
+        // The store keeps each scope's upload apart and records the blob in the scope only when all
+        // of its bytes arrived and hash to its id, so a chunk, asked for or not, can only ever add
+        // to the sender's own upload into `chunk.scope`.
         if let Some(quota) = self.config.receive_quota
             && !store.blob_in_scope(&chunk.scope, &chunk.blob)?
             && store
@@ -1458,7 +1470,8 @@ impl Session {
                 .saturating_add(chunk.total_len)
                 > quota.max_blob_bytes
         {
-            self.blob_downloads.remove(&chunk.blob);
+            self.blob_downloads
+                .remove(&(chunk.scope.clone(), chunk.blob));
             self.refuse_over_quota(chunk.scope, None, QuotaKind::BlobBytes);
             return self.start_blob_downloads(store);
         }
@@ -1469,38 +1482,41 @@ impl Session {
             chunk.total_len,
             &chunk.bytes,
         );
+        let download = (chunk.scope.clone(), chunk.blob);
         match outcome {
             Ok(BlobWriteOutcome::Incomplete { received }) => {
                 self.wrote_since_flush = true;
-                if let Some(download) = self.blob_downloads.get_mut(&chunk.blob) {
-                    download.1 = received;
+                if let Some(asked) = self.blob_downloads.get_mut(&download) {
+                    *asked = received;
                 }
                 Ok(())
             }
             Ok(BlobWriteOutcome::Complete) => {
                 self.wrote_since_flush = true;
-                self.blob_downloads.remove(&chunk.blob);
+                self.blob_downloads.remove(&download);
+                self.blob_lengths.remove(&download);
                 self.held_until_durable
                     .push(Message::BlobAck(BlobAck { blob: chunk.blob }));
                 self.events.push_back(Event::BlobStored {
                     scope: chunk.scope.clone(),
                     blob: chunk.blob,
                 });
-                for request in self.requests.values_mut() {
+                if let Some(request) = self.requests.get_mut(&chunk.scope) {
                     request.waiting_blobs.remove(&chunk.blob);
                 }
                 self.finish_request_if_satisfied(&chunk.scope);
                 self.start_blob_downloads(store)
             }
             Err(StoreError::BlobOutOfOrder { received, .. }) => {
-                // A piece was lost or duplicated: ask again from where we stand, once per gap.
-                let already_asked = self
-                    .blob_downloads
-                    .get(&chunk.blob)
-                    .is_some_and(|(_, asked)| *asked == received);
-                if chunk.offset > received && !already_asked {
-                    self.blob_downloads
-                        .insert(chunk.blob, (chunk.scope.clone(), received));
+                // A piece of one of our downloads was lost or duplicated: ask again from where we
+                // stand, once per gap. A piece that belongs to no download of ours (unsolicited, or
+                // late after the download failed) is dropped without a word: it stored nothing,
+                // and answering it would let a peer start downloads without bound.
+                if let Some(asked) = self.blob_downloads.get_mut(&download)
+                    && chunk.offset > received
+                    && *asked != received
+                {
+                    *asked = received;
                     self.send(Message::BlobRequest(BlobRequest {
                         scope: chunk.scope,
                         blob: chunk.blob,
@@ -1511,7 +1527,10 @@ impl Session {
             }
             Err(StoreError::Io(reason)) => Err(StoreError::Io(reason)),
             Err(error) => {
-                self.blob_downloads.remove(&chunk.blob);
+                // Only this scope's upload failed; the store dropped it on a mismatch, and the blob
+                // is asked for again by the next sync request that finds it missing.
+                self.blob_downloads.remove(&download);
+                self.blob_lengths.remove(&download);
                 let code = match error {
                     StoreError::BlobMismatch { .. } => ErrorCode::BlobMismatch,
                     _ => ErrorCode::TooLarge,
@@ -1798,10 +1817,11 @@ impl Session {
         scope: Scope,
         blob: BlobId,
     ) -> Result<(), StoreError> {
-        let already = self.blob_downloads.contains_key(&blob)
-            || self.blobs_wanted.iter().any(|(_, wanted)| *wanted == blob);
+        let download = (scope, blob);
+        let already =
+            self.blob_downloads.contains_key(&download) || self.blobs_wanted.contains(&download);
         if !already && self.blobs_wanted.len() < MAX_WANTED_BLOBS {
-            self.blobs_wanted.push_back((scope, blob));
+            self.blobs_wanted.push_back(download);
         }
         self.start_blob_downloads(store)
     }
@@ -1814,11 +1834,12 @@ impl Session {
             let Some((scope, blob)) = self.blobs_wanted.pop_front() else {
                 break;
             };
-            if store.blob_len(&blob)?.is_some() {
+            if store.blob_in_scope(&scope, &blob)? {
                 continue;
             }
-            let offset = store.blob_received_len(&blob)?;
-            self.blob_downloads.insert(blob, (scope.clone(), offset));
+            // Resumes this scope's own upload; bytes received for other scopes do not count.
+            let offset = store.blob_received_len(&scope, &blob)?;
+            self.blob_downloads.insert((scope.clone(), blob), offset);
             self.send(Message::BlobRequest(BlobRequest {
                 scope,
                 blob,
@@ -1830,13 +1851,13 @@ impl Session {
 
     /// Downloads that made no progress since the last heartbeat are asked for again.
     fn retry_stalled_blob_downloads<S: ReplicaStore + ?Sized>(&mut self, store: &S) {
-        let downloads: Vec<(BlobId, Scope, u64)> = self
+        let downloads: Vec<((Scope, BlobId), u64)> = self
             .blob_downloads
             .iter()
-            .map(|(blob, (scope, asked))| (*blob, scope.clone(), *asked))
+            .map(|(download, asked)| (download.clone(), *asked))
             .collect();
-        for (blob, scope, asked) in downloads {
-            let Ok(received) = store.blob_received_len(&blob) else {
+        for ((scope, blob), asked) in downloads {
+            let Ok(received) = store.blob_received_len(&scope, &blob) else {
                 continue;
             };
             if received == asked {
@@ -1846,7 +1867,7 @@ impl Session {
                     offset: received,
                 }));
             }
-            self.blob_downloads.insert(blob, (scope, received));
+            self.blob_downloads.insert((scope, blob), received);
         }
     }
 

@@ -931,12 +931,7 @@ impl Simulation {
         }
         for (scope, blob) in &self.acknowledged_blobs {
             for holder in self.holders_of(scope) {
-                if holder
-                    .store
-                    .blob_len(blob)
-                    .map_err(|error| error.to_string())?
-                    .is_none()
-                {
+                if !holder.store.holds_blob_in_scope(scope, blob) {
                     return Err(format!(
                         "seed {seed}: acknowledged blob {blob} of {scope} is missing at {}",
                         holder.id
@@ -1067,25 +1062,26 @@ impl Simulation {
                 node.store
                     .partial_blob_ids()
                     .iter()
-                    .all(|blob| !self.held_whole_anywhere(blob))
+                    .all(|(scope, blob)| !self.held_whole_anywhere(scope, blob))
             })
     }
 
-    /// True when some replica holds the whole blob, so that a partial download of it can finish.
+    /// True when some replica holds the whole blob in `scope`, so that a partial download of it
+    /// into that scope can finish (a replica serves a blob only through a scope that holds it).
     /// When none does, its only whole copy was lost with a replaced store, and the download can
     /// never finish whatever the engine does: such a partial blob is counted in the report
     /// (`partial_blobs_orphaned`) rather than waited for.
-    fn held_whole_anywhere(&self, blob: &BlobId) -> bool {
+    fn held_whole_anywhere(&self, scope: &Scope, blob: &BlobId) -> bool {
         std::iter::once(&self.relay)
             .chain(&self.nodes)
-            .any(|peer| peer.store.holds_complete_blob(blob))
+            .any(|peer| peer.store.holds_blob_in_scope(scope, blob))
     }
 
     fn orphaned_partial_blobs(&self) -> usize {
         std::iter::once(&self.relay)
             .chain(&self.nodes)
             .flat_map(|peer| peer.store.partial_blob_ids())
-            .filter(|blob| !self.held_whole_anywhere(blob))
+            .filter(|(scope, blob)| !self.held_whole_anywhere(scope, blob))
             .count()
     }
 
@@ -1992,10 +1988,10 @@ impl Simulation {
             let kept = !scopes_held.contains(&scope)
                 || survivors
                     .iter()
-                    .any(|store| store.holds_complete_blob(&blob));
+                    .any(|store| store.holds_blob_in_scope(&scope, &blob));
             if kept {
                 self.acknowledged_blobs.push((scope, blob));
-            } else if replaced_durable.holds_complete_blob(&blob) {
+            } else if replaced_durable.holds_blob_in_scope(&scope, &blob) {
                 blobs_lost += 1;
             } else {
                 problems.push(format!(

@@ -74,9 +74,10 @@ pub struct ApplyOutcome {
 /// What writing a piece of a blob did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobWriteOutcome {
-    /// More bytes are needed; this many have been received in order so far.
+    /// More bytes are needed; this many of the scope's upload have been received in order so far.
     Incomplete { received: u64 },
-    /// The blob is complete, its content matches its id, and it is in the scope's log.
+    /// The blob is in the scope's log: this upload delivered all of its bytes and they hash to its
+    /// id, or the scope already had it.
     Complete,
 }
 
@@ -193,12 +194,22 @@ pub trait ReplicaStore {
     /// Up to `max_len` bytes of a complete blob from `offset`.
     fn read_blob(&self, blob: &BlobId, offset: u64, max_len: usize) -> Result<Vec<u8>, StoreError>;
 
-    /// How many bytes of an incomplete blob have been received in order (0 if none).
-    fn blob_received_len(&self, blob: &BlobId) -> Result<u64, StoreError>;
+    /// How many bytes of `scope`'s unfinished upload of `blob` have been received in order (0 if
+    /// none): where a download of the blob into that scope resumes.
+    fn blob_received_len(&self, scope: &Scope, blob: &BlobId) -> Result<u64, StoreError>;
 
-    /// Stores a piece of a blob. Pieces arrive in order from offset 0; a piece that repeats bytes
-    /// already received is accepted and ignored. On the last piece the content is checked against the
-    /// id and the blob is added to the scope's log.
+    /// Stores a piece of `scope`'s upload of a blob. A scope receives a blob only by uploading all of
+    /// its bytes: knowing the id is not enough, because ids are not secret (they travel in offers and
+    /// documents of every scope that holds the file).
+    ///
+    /// Each scope's upload is kept apart from every other scope's upload of the same blob, so that
+    /// garbage sent under a blob's id in one scope can neither spoil nor block another scope's upload.
+    /// Pieces arrive in order from offset 0; a piece that repeats bytes already received is accepted
+    /// and ignored. On the last piece the upload's bytes are checked against the id: on a mismatch
+    /// this upload alone is dropped ([`StoreError::BlobMismatch`]); on a match the blob is added to
+    /// the scope's log, and its content is stored unless the store holds it already (from another
+    /// scope), in which case the uploaded copy is dropped. A piece for a blob the scope already holds
+    /// changes nothing and answers [`BlobWriteOutcome::Complete`].
     fn write_blob_chunk(
         &mut self,
         scope: &Scope,

@@ -19,16 +19,40 @@
 //! | `L` | `L` scope 0 seq(u64)                  | the [`LogItem`] at that sequence number        |
 //! | `I` | `I` scope 0 item                      | the item's current sequence number in the log  |
 //! | `G` | `G` scope                             | the scope's digest and log head                |
-//! | `U` | `U` scope                             | [`ScopeUsage`]: documents and blobs, counted and measured (4 × u64) |
+//! | `Q` | `Q` scope                             | [`ScopeUsage`]: documents and blobs, counted  |
+//! |     |                                       | and measured (4 × u64)                         |
 //! | `H` | `H` peer 0 doc                        | shared heads, as `encode_shared_heads`         |
 //! | `K` | `K` peer 0 scope                      | cursor: epoch(u64) seq(u64)                    |
 //! | `E` | `E` peer                              | the peer store epoch `H` and `K` describe (u64)|
-//! | `B` | `B` blob(32 bytes)                    | [`BlobRecord`]: partial or complete, lengths   |
-//! | `P` | `P` blob(32 bytes) offset(u64)        | up to [`crate::BLOB_STORAGE_CHUNK_BYTES`] bytes |
+//! | `B` | `B` blob(32 bytes)                    | [`BlobRecord`]: the stored content's length and |
+//! |     |                                       | which pieces hold it                           |
+//! | `U` | `U` upload(32 bytes)                  | [`UploadRecord`]: bytes received of one scope's |
+//! |     |                                       | unfinished upload of one blob                  |
+//! | `V` | `V` upload(32 bytes) offset(u64)      | a piece of an upload, up to                    |
+//! |     |                                       | [`crate::BLOB_STORAGE_CHUNK_BYTES`] bytes      |
+//! | `P` | `P` blob(32 bytes) offset(u64)        | a piece of content stored before uploads were  |
+//! |     |                                       | kept per scope (no longer written)             |
+//!
+//! # Blobs
+//!
+//! A scope receives a blob only by uploading all of its bytes, so every scope's upload of a blob is
+//! kept apart: its [`UploadId`] is derived from the scope and the blob, and its pieces live under
+//! `V` and that id. When an upload completes and its bytes hash to the blob's id, the blob enters
+//! the scope's log (`L`, `I`, `G`). If the store held no content for the blob yet, the upload's
+//! pieces become it: the `B` record names the upload ([`BlobRecord::CompleteInUpload`]) and nothing
+//! is copied. If it did (another scope completed first), the upload's pieces are deleted: content is
+//! stored once however many scopes hold it.
+//!
+//! Stores written before uploads were per scope hold `B` records of the first format, whose pieces
+//! live under `P` and the blob id: [`BlobRecord::Complete`] is read as before, and
+//! [`BlobRecord::SharedPartial`], an unfinished upload shared by every scope, is never resumed (the
+//! download starts again at 0, as the upload of one scope); its record and pieces are deleted by
+//! the first write of any upload of that blob, and stay until then.
 //!
 //! Tests and tools may use the key builders here to find a record on disk, for example to damage it.
 
 use automerge::ChangeHash;
+use sha2::{Digest as _, Sha256};
 use sync_protocol::ids::{BlobId, DocId, NodeId, Scope};
 use sync_protocol::store::{LogItem, ScopeSummary, ScopeUsage, Seq};
 use sync_protocol::wire::{Cursor, ScopeDigest};
@@ -43,12 +67,14 @@ const TAG_CHUNK: u8 = b'C';
 const TAG_LOG: u8 = b'L';
 const TAG_LOG_INDEX: u8 = b'I';
 const TAG_SCOPE_SUMMARY: u8 = b'G';
-const TAG_SCOPE_USAGE: u8 = b'U';
+const TAG_SCOPE_USAGE: u8 = b'Q';
 const TAG_SHARED_HEADS: u8 = b'H';
 const TAG_CURSOR: u8 = b'K';
 const TAG_PEER_EPOCH: u8 = b'E';
 const TAG_BLOB: u8 = b'B';
 const TAG_BLOB_PIECE: u8 = b'P';
+const TAG_UPLOAD: u8 = b'U';
+const TAG_UPLOAD_PIECE: u8 = b'V';
 
 /// Ends a text identifier inside a composite key.
 const SEPARATOR: u8 = 0;
@@ -206,21 +232,62 @@ pub fn blob_key(blob: &BlobId) -> Vec<u8> {
     key
 }
 
-/// The prefix shared by every stored piece of `blob`.
-pub fn blob_piece_key_prefix(blob: &BlobId) -> Vec<u8> {
-    let mut key = vec![TAG_BLOB_PIECE];
-    key.extend_from_slice(&blob.0);
+/// Names one scope's upload of one blob: SHA-256 of a domain tag, the scope's canonical text, a
+/// zero byte and the blob id. A fixed-size id keeps piece keys of one shape and lets a
+/// [`BlobRecord`] name the upload whose pieces hold the content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UploadId(pub [u8; 32]);
+
+impl UploadId {
+    pub fn of(scope: &Scope, blob: &BlobId) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"digione-upload\0");
+        hasher.update(scope.to_string().as_bytes());
+        hasher.update([SEPARATOR]);
+        hasher.update(blob.0);
+        Self(hasher.finalize().into())
+    }
+}
+
+pub fn upload_key(upload: &UploadId) -> Vec<u8> {
+    let mut key = vec![TAG_UPLOAD];
+    key.extend_from_slice(&upload.0);
     key
 }
 
-pub fn blob_piece_key(blob: &BlobId, offset: u64) -> Vec<u8> {
-    let mut key = blob_piece_key_prefix(blob);
-    key.extend_from_slice(&offset.to_be_bytes());
-    key
+/// A run of stored pieces that together hold bytes of one blob from offset 0: an upload's, or the
+/// content of a blob stored before uploads were kept per scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pieces {
+    /// Under `P` and the blob id (first format; no longer written).
+    OfBlob(BlobId),
+    /// Under `V` and the upload id.
+    OfUpload(UploadId),
 }
 
-/// The byte offset at the end of a blob piece key.
-pub fn blob_piece_offset_from_key(key: &[u8]) -> Option<u64> {
+impl Pieces {
+    /// The prefix shared by every piece of the run, and by nothing else.
+    pub fn key_prefix(&self) -> Vec<u8> {
+        let (tag, id) = match self {
+            Pieces::OfBlob(blob) => (TAG_BLOB_PIECE, &blob.0),
+            Pieces::OfUpload(upload) => (TAG_UPLOAD_PIECE, &upload.0),
+        };
+        let mut key = Vec::with_capacity(1 + 32 + 8);
+        key.push(tag);
+        key.extend_from_slice(id);
+        key
+    }
+
+    /// The key of the piece that starts at `offset`.
+    pub fn key(&self, offset: u64) -> Vec<u8> {
+        let mut key = self.key_prefix();
+        key.extend_from_slice(&offset.to_be_bytes());
+        key
+    }
+}
+
+/// The byte offset at the end of a piece key (both kinds have the same shape).
+pub fn piece_offset_from_key(key: &[u8]) -> Option<u64> {
     read_u64(key.get(1 + 32..)?)
 }
 
@@ -371,33 +438,90 @@ impl DocumentRecord {
     }
 }
 
-/// What the store knows about one blob.
+/// What the store knows about one blob's content (which scopes hold it is in their logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobRecord {
-    /// Pieces covering `[0, received)` are stored; more are expected.
-    Partial { received: u64 },
-    /// All `len` bytes are stored and hash to the blob's id.
+    /// First format, no longer written: an unfinished upload shared by every scope, with pieces
+    /// covering `[0, received)` under [`Pieces::OfBlob`]. Never resumed; deleted with its pieces by
+    /// the first write of any upload of the blob.
+    SharedPartial { received: u64 },
+    /// First format, no longer written: all `len` bytes are stored under [`Pieces::OfBlob`] and hash
+    /// to the blob's id.
     Complete { len: u64 },
+    /// All `len` bytes are stored as the pieces of `upload` ([`Pieces::OfUpload`]), the upload that
+    /// first completed, and hash to the blob's id.
+    CompleteInUpload { len: u64, upload: UploadId },
 }
 
 impl BlobRecord {
+    /// The length of the stored content, `None` while there is none.
+    pub fn complete_len(&self) -> Option<u64> {
+        match self {
+            BlobRecord::SharedPartial { .. } => None,
+            BlobRecord::Complete { len } | BlobRecord::CompleteInUpload { len, .. } => Some(*len),
+        }
+    }
+
+    /// The pieces that hold the bytes this record describes.
+    pub fn pieces(&self, blob: &BlobId) -> Pieces {
+        match self {
+            BlobRecord::SharedPartial { .. } | BlobRecord::Complete { .. } => Pieces::OfBlob(*blob),
+            BlobRecord::CompleteInUpload { upload, .. } => Pieces::OfUpload(*upload),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let (state, length) = match self {
-            BlobRecord::Partial { received } => (0u8, *received),
+            BlobRecord::SharedPartial { received } => (0u8, *received),
             BlobRecord::Complete { len } => (1u8, *len),
+            BlobRecord::CompleteInUpload { len, .. } => (2u8, *len),
         };
         let mut bytes = vec![RECORD_FORMAT_VERSION, state];
         bytes.extend_from_slice(&length.to_be_bytes());
+        if let BlobRecord::CompleteInUpload { upload, .. } = self {
+            bytes.extend_from_slice(&upload.0);
+        }
         bytes
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         match bytes {
-            [RECORD_FORMAT_VERSION, 0, rest @ ..] => Some(BlobRecord::Partial {
+            [RECORD_FORMAT_VERSION, 0, rest @ ..] => Some(BlobRecord::SharedPartial {
                 received: read_u64(rest)?,
             }),
             [RECORD_FORMAT_VERSION, 1, rest @ ..] => Some(BlobRecord::Complete {
                 len: read_u64(rest)?,
+            }),
+            [RECORD_FORMAT_VERSION, 2, rest @ ..] if rest.len() == 8 + 32 => {
+                let (len, upload) = rest.split_at(8);
+                Some(BlobRecord::CompleteInUpload {
+                    len: read_u64(len)?,
+                    upload: UploadId(upload.try_into().ok()?),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One scope's unfinished upload of one blob: pieces covering `[0, received)` are stored under
+/// [`Pieces::OfUpload`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub received: u64,
+}
+
+impl UploadRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![RECORD_FORMAT_VERSION];
+        bytes.extend_from_slice(&self.received.to_be_bytes());
+        bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [RECORD_FORMAT_VERSION, rest @ ..] => Some(UploadRecord {
+                received: read_u64(rest)?,
             }),
             _ => None,
         }
@@ -452,6 +576,53 @@ mod tests {
         let blob = BlobRecord::Complete { len: 5 };
         assert_eq!(BlobRecord::decode(&blob.encode()), Some(blob));
         assert_eq!(BlobRecord::decode(&[1, 2, 3]), None);
+        let in_upload = BlobRecord::CompleteInUpload {
+            len: 9,
+            upload: UploadId([4; 32]),
+        };
+        let bytes = in_upload.encode();
+        assert_eq!(BlobRecord::decode(&bytes), Some(in_upload));
+        for len in 0..bytes.len() {
+            assert_eq!(BlobRecord::decode(&bytes[..len]), None);
+        }
+        let upload = UploadRecord { received: 77 };
+        assert_eq!(UploadRecord::decode(&upload.encode()), Some(upload));
+        assert_eq!(UploadRecord::decode(&[1, 2]), None);
+    }
+
+    #[test]
+    fn records_of_the_first_blob_format_still_decode() {
+        // Bytes as the first format wrote them: version 1, state, length.
+        let mut partial = vec![1, 0];
+        partial.extend_from_slice(&300u64.to_be_bytes());
+        assert_eq!(
+            BlobRecord::decode(&partial),
+            Some(BlobRecord::SharedPartial { received: 300 })
+        );
+        let mut complete = vec![1, 1];
+        complete.extend_from_slice(&500u64.to_be_bytes());
+        assert_eq!(
+            BlobRecord::decode(&complete),
+            Some(BlobRecord::Complete { len: 500 })
+        );
+        let blob = BlobId([6; 32]);
+        assert_eq!(
+            BlobRecord::Complete { len: 500 }.pieces(&blob).key(64),
+            [&[b'P'][..], &[6; 32], &64u64.to_be_bytes()].concat()
+        );
+    }
+
+    #[test]
+    fn uploads_of_one_blob_by_two_scopes_have_different_ids() {
+        let blob = BlobId([1; 32]);
+        let school: Scope = "school:30076".parse().unwrap();
+        let other: Scope = "school:30077".parse().unwrap();
+        assert_ne!(UploadId::of(&school, &blob), UploadId::of(&other, &blob));
+        assert_eq!(UploadId::of(&school, &blob), UploadId::of(&school, &blob));
+        assert_ne!(
+            UploadId::of(&school, &blob),
+            UploadId::of(&school, &BlobId([2; 32]))
+        );
     }
 
     #[test]

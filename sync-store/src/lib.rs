@@ -20,6 +20,11 @@
 //! Nothing read from disk or received from a peer is trusted to be well formed, and automerge itself
 //! is run under `catch_unwind` so that a bug it has on hostile bytes becomes an error, not a crash.
 //!
+//! # Blobs
+//! A blob is stored in pieces of at most [`BLOB_STORAGE_CHUNK_BYTES`], once however many scopes hold
+//! it, and a scope holds it only after uploading all of its bytes: each scope's upload is kept apart
+//! until it is verified. See the blob section of [`layout`].
+//!
 //! # Atomicity and durability
 //! Every record lives in one sled tree (see [`layout`]), and every write that touches several records
 //! (a document chunk, its record, its scope's log entry and digest, the sequence counter) is one
@@ -62,7 +67,7 @@ use sync_protocol::wire::{Cursor, MAX_BLOB_BYTES, ScopeDigest};
 
 use crate::cache::DocumentCache;
 use crate::group_commit::GroupCommit;
-use crate::layout::{BlobRecord, DocumentRecord};
+use crate::layout::{BlobRecord, DocumentRecord, Pieces, UploadId, UploadRecord};
 
 /// The memory sled may use for its page cache (64 MiB). A school server holds a few thousand small
 /// documents, so this keeps the working set in memory while leaving room on a small machine.
@@ -307,30 +312,42 @@ impl SledStore {
         }
         let mut writer = self.writer();
         let mut final_batch = sled::Batch::default();
-        if !matches!(self.blob_record(&blob)?, Some(BlobRecord::Complete { .. })) {
+        let record = self.blob_record(&blob)?;
+        let upload = UploadId::of(scope, &blob);
+        // The local writer holds the bytes, which is the proof a peer's upload has to give; content
+        // already stored (from another scope) is kept as it is and only the scope record is added,
+        // with the end of any unfinished upload of the blob into this scope.
+        if record.and_then(|record| record.complete_len()).is_some() {
+            self.drop_upload(&mut final_batch, &blob, &upload, record)?;
+        } else {
             // Pieces received from a peer may be cut at other offsets than ours; start afresh.
             let mut batch = sled::Batch::default();
-            self.remove_blob_pieces(&mut batch, &blob)?;
-            batch.remove(layout::blob_key(&blob));
+            self.drop_upload(&mut batch, &blob, &upload, record)?;
+            self.drop_shared_partial(&mut batch, &blob, record)?;
             self.apply(batch)?;
             let mut offset = 0u64;
             for group in content.chunks(BLOB_UPLOAD_BATCH_BYTES) {
                 let mut batch = sled::Batch::default();
-                append_blob_pieces(&mut batch, &blob, offset, group);
+                append_pieces(&mut batch, Pieces::OfUpload(upload), offset, group);
                 offset += group.len() as u64;
                 if offset < total_len {
                     batch.insert(
-                        layout::blob_key(&blob),
-                        BlobRecord::Partial { received: offset }.encode(),
+                        layout::upload_key(&upload),
+                        UploadRecord { received: offset }.encode(),
                     );
                     self.apply(batch)?;
                 } else {
                     final_batch = batch;
                 }
             }
+            final_batch.remove(layout::upload_key(&upload));
             final_batch.insert(
                 layout::blob_key(&blob),
-                BlobRecord::Complete { len: total_len }.encode(),
+                BlobRecord::CompleteInUpload {
+                    len: total_len,
+                    upload,
+                }
+                .encode(),
             );
         }
         let seq = self.record_blob_in_scope(&mut final_batch, &writer, scope, &blob, total_len)?;
@@ -711,10 +728,9 @@ impl SledStore {
     }
 
     pub fn blob_len(&self, blob: &BlobId) -> Result<Option<u64>, StoreError> {
-        Ok(match self.blob_record(blob)? {
-            Some(BlobRecord::Complete { len }) => Some(len),
-            _ => None,
-        })
+        Ok(self
+            .blob_record(blob)?
+            .and_then(|record| record.complete_len()))
     }
 
     pub fn blob_in_scope(&self, scope: &Scope, blob: &BlobId) -> Result<bool, StoreError> {
@@ -730,7 +746,10 @@ impl SledStore {
         offset: u64,
         max_len: usize,
     ) -> Result<Vec<u8>, StoreError> {
-        let Some(BlobRecord::Complete { len }) = self.blob_record(blob)? else {
+        let Some((len, pieces)) = self
+            .blob_record(blob)?
+            .and_then(|record| record.complete_len().map(|len| (len, record.pieces(blob))))
+        else {
             return Err(StoreError::BlobMissing { blob: *blob });
         };
         let start = offset.min(len);
@@ -740,12 +759,12 @@ impl SledStore {
             return Ok(content);
         }
         let damaged = || StoreError::Io(format!("the stored pieces of blob {blob} are damaged"));
-        let prefix = layout::blob_piece_key_prefix(blob);
+        let prefix = pieces.key_prefix();
         // The piece holding `start` is the last one that begins at or before it.
         let first_piece_key = self
             .inner
             .tree
-            .range(prefix.clone()..=layout::blob_piece_key(blob, start))
+            .range(prefix.clone()..=pieces.key(start))
             .next_back()
             .transpose()
             .map_err(io_error)?
@@ -757,7 +776,7 @@ impl SledStore {
             if !key.starts_with(&prefix) {
                 break;
             }
-            let piece_start = layout::blob_piece_offset_from_key(&key).ok_or_else(damaged)?;
+            let piece_start = layout::piece_offset_from_key(&key).ok_or_else(damaged)?;
             if piece_start > position {
                 return Err(damaged());
             }
@@ -775,14 +794,14 @@ impl SledStore {
         Err(damaged())
     }
 
-    pub fn blob_received_len(&self, blob: &BlobId) -> Result<u64, StoreError> {
-        Ok(match self.blob_record(blob)? {
-            Some(BlobRecord::Partial { received }) => received,
-            _ => 0,
-        })
+    pub fn blob_received_len(&self, scope: &Scope, blob: &BlobId) -> Result<u64, StoreError> {
+        Ok(self
+            .upload_record(&UploadId::of(scope, blob))?
+            .map_or(0, |record| record.received))
     }
 
-    /// Stores a piece of a blob received from a peer; see [`ReplicaStore::write_blob_chunk`].
+    /// Stores a piece of `scope`'s upload of a blob received from a peer; see
+    /// [`ReplicaStore::write_blob_chunk`] and the blob section of [`layout`].
     pub fn write_blob_chunk(
         &self,
         scope: &Scope,
@@ -798,25 +817,29 @@ impl SledStore {
             });
         }
         let mut writer = self.writer();
-        let received = match self.blob_record(blob)? {
-            Some(BlobRecord::Complete { len }) => {
-                let mut batch = sled::Batch::default();
-                let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob, len)?;
-                self.apply(batch)?;
-                writer.last_seq = seq;
-                return Ok(BlobWriteOutcome::Complete);
-            }
-            Some(BlobRecord::Partial { received }) => received,
-            None => 0,
-        };
+        if self.blob_in_scope(scope, blob)? {
+            return Ok(BlobWriteOutcome::Complete);
+        }
+        // Only this scope's own upload is read or written below, whatever other scopes hold: that
+        // the store already has the content does not let a scope skip uploading it.
+        let upload = UploadId::of(scope, blob);
+        let received = self
+            .upload_record(&upload)?
+            .map_or(0, |record| record.received);
         let fresh = new_bytes_of_blob_piece(blob, offset, total_len, received, bytes)?;
-        let mut batch = sled::Batch::default();
-        append_blob_pieces(&mut batch, blob, received, fresh);
         let now_received = received + fresh.len() as u64;
+        let record = self.blob_record(blob)?;
+        let mut batch = sled::Batch::default();
         if now_received < total_len {
+            // A piece with nothing new leaves no trace, so that it cannot start an empty upload.
+            if fresh.is_empty() {
+                return Ok(BlobWriteOutcome::Incomplete { received });
+            }
+            self.drop_shared_partial(&mut batch, blob, record)?;
+            append_pieces(&mut batch, Pieces::OfUpload(upload), received, fresh);
             batch.insert(
-                layout::blob_key(blob),
-                BlobRecord::Partial {
+                layout::upload_key(&upload),
+                UploadRecord {
                     received: now_received,
                 }
                 .encode(),
@@ -826,22 +849,40 @@ impl SledStore {
                 received: now_received,
             });
         }
-        let content_id = self.hash_stored_pieces(blob, received)?.map(|mut hasher| {
-            hasher.update(fresh);
-            BlobId(hasher.finalize().into())
-        });
+        // The last piece: check the whole upload before anything of it is kept.
+        let content_id = self
+            .hash_stored_pieces(Pieces::OfUpload(upload), received)?
+            .map(|mut hasher| {
+                hasher.update(fresh);
+                BlobId(hasher.finalize().into())
+            });
+        self.drop_shared_partial(&mut batch, blob, record)?;
         if content_id != Some(*blob) {
-            // Like the in-memory store, a blob that does not match is dropped, to be fetched afresh.
-            let mut batch = sled::Batch::default();
-            self.remove_blob_pieces(&mut batch, blob)?;
-            batch.remove(layout::blob_key(blob));
+            // Like the in-memory store, an upload that does not match is dropped, to be sent afresh;
+            // other scopes' uploads of the blob, and its stored content, are not touched.
+            self.drop_upload(&mut batch, blob, &upload, record)?;
             self.apply(batch)?;
             return Err(StoreError::BlobMismatch { blob: *blob });
         }
-        batch.insert(
-            layout::blob_key(blob),
-            BlobRecord::Complete { len: now_received }.encode(),
-        );
+        match record {
+            Some(BlobRecord::Complete { .. } | BlobRecord::CompleteInUpload { .. }) => {
+                // Another scope completed first: its copy is the content, this one is dropped.
+                self.drop_upload(&mut batch, blob, &upload, record)?;
+            }
+            Some(BlobRecord::SharedPartial { .. }) | None => {
+                batch.remove(layout::upload_key(&upload));
+                // The upload's pieces become the content, without copying them.
+                append_pieces(&mut batch, Pieces::OfUpload(upload), received, fresh);
+                batch.insert(
+                    layout::blob_key(blob),
+                    BlobRecord::CompleteInUpload {
+                        len: now_received,
+                        upload,
+                    }
+                    .encode(),
+                );
+            }
+        }
         let seq = self.record_blob_in_scope(&mut batch, &writer, scope, blob, now_received)?;
         self.apply(batch)?;
         writer.last_seq = seq;
@@ -1267,7 +1308,10 @@ impl SledStore {
                 }
                 Some(LogItem::Blob(blob)) => {
                     usage.blobs += 1;
-                    if let Some(BlobRecord::Complete { len }) = self.blob_record(&blob)? {
+                    if let Some(len) = self
+                        .blob_record(&blob)?
+                        .and_then(|record| record.complete_len())
+                    {
                         usage.blob_bytes += len;
                     }
                 }
@@ -1295,22 +1339,32 @@ impl SledStore {
             .ok_or_else(|| StoreError::Io(format!("the record of blob {blob} is damaged")))
     }
 
-    /// A hasher fed with the stored pieces of a partial blob, or `None` when they do not cover exactly
-    /// `[0, received)`, so that the content cannot match.
+    fn upload_record(&self, upload: &UploadId) -> Result<Option<UploadRecord>, StoreError> {
+        let Some(bytes) = self
+            .inner
+            .tree
+            .get(layout::upload_key(upload))
+            .map_err(io_error)?
+        else {
+            return Ok(None);
+        };
+        UploadRecord::decode(&bytes).map(Some).ok_or_else(|| {
+            StoreError::Io("the record of an unfinished blob upload is damaged".into())
+        })
+    }
+
+    /// A hasher fed with the stored pieces of an unfinished upload, or `None` when they do not cover
+    /// exactly `[0, received)`, so that the content cannot match.
     fn hash_stored_pieces(
         &self,
-        blob: &BlobId,
+        pieces: Pieces,
         received: u64,
     ) -> Result<Option<Sha256>, StoreError> {
         let mut hasher = Sha256::new();
         let mut position = 0u64;
-        for entry in self
-            .inner
-            .tree
-            .scan_prefix(layout::blob_piece_key_prefix(blob))
-        {
+        for entry in self.inner.tree.scan_prefix(pieces.key_prefix()) {
             let (key, piece) = entry.map_err(io_error)?;
-            if layout::blob_piece_offset_from_key(&key) != Some(position) {
+            if layout::piece_offset_from_key(&key) != Some(position) {
                 break;
             }
             hasher.update(&piece);
@@ -1319,25 +1373,57 @@ impl SledStore {
         Ok((position == received).then_some(hasher))
     }
 
-    fn remove_blob_pieces(&self, batch: &mut sled::Batch, blob: &BlobId) -> Result<(), StoreError> {
-        for entry in self
-            .inner
-            .tree
-            .scan_prefix(layout::blob_piece_key_prefix(blob))
-        {
-            let (key, _) = entry.map_err(io_error)?;
-            batch.remove(key);
+    fn remove_pieces(&self, batch: &mut sled::Batch, pieces: Pieces) -> Result<(), StoreError> {
+        for key in self.inner.tree.scan_prefix(pieces.key_prefix()).keys() {
+            batch.remove(key.map_err(io_error)?);
+        }
+        Ok(())
+    }
+
+    /// Adds to `batch` the deletion of one scope's unfinished upload of `blob`: its record and its
+    /// pieces. Pieces that are the blob's stored content (`stored` names them: this scope's upload
+    /// completed first) are kept whatever the caller asks, so that no path can delete a file that
+    /// other scopes hold.
+    fn drop_upload(
+        &self,
+        batch: &mut sled::Batch,
+        blob: &BlobId,
+        upload: &UploadId,
+        stored: Option<BlobRecord>,
+    ) -> Result<(), StoreError> {
+        let pieces = Pieces::OfUpload(*upload);
+        let pieces_are_content = stored
+            .is_some_and(|stored| stored.complete_len().is_some() && stored.pieces(blob) == pieces);
+        if !pieces_are_content {
+            self.remove_pieces(batch, pieces)?;
+        }
+        batch.remove(layout::upload_key(upload));
+        Ok(())
+    }
+
+    /// When `record` is an unfinished upload of the first format (shared by every scope, see
+    /// [`layout`]), adds to `batch` the deletion of it and its pieces: it is never resumed, and a
+    /// new upload of the blob is under way.
+    fn drop_shared_partial(
+        &self,
+        batch: &mut sled::Batch,
+        blob: &BlobId,
+        record: Option<BlobRecord>,
+    ) -> Result<(), StoreError> {
+        if let Some(BlobRecord::SharedPartial { .. }) = record {
+            self.remove_pieces(batch, Pieces::OfBlob(*blob))?;
+            batch.remove(layout::blob_key(blob));
         }
         Ok(())
     }
 }
 
-/// Adds `bytes`, which continue the blob at `offset`, to `batch` as pieces of at most
+/// Adds `bytes`, which continue the run of `pieces` at `offset`, to `batch` as pieces of at most
 /// [`BLOB_STORAGE_CHUNK_BYTES`].
-fn append_blob_pieces(batch: &mut sled::Batch, blob: &BlobId, offset: u64, bytes: &[u8]) {
+fn append_pieces(batch: &mut sled::Batch, pieces: Pieces, offset: u64, bytes: &[u8]) {
     let mut piece_offset = offset;
     for piece in bytes.chunks(BLOB_STORAGE_CHUNK_BYTES) {
-        batch.insert(layout::blob_piece_key(blob, piece_offset), piece);
+        batch.insert(pieces.key(piece_offset), piece);
         piece_offset += piece.len() as u64;
     }
 }
@@ -1498,8 +1584,8 @@ impl ReplicaStore for SledStore {
         SledStore::read_blob(self, blob, offset, max_len)
     }
 
-    fn blob_received_len(&self, blob: &BlobId) -> Result<u64, StoreError> {
-        SledStore::blob_received_len(self, blob)
+    fn blob_received_len(&self, scope: &Scope, blob: &BlobId) -> Result<u64, StoreError> {
+        SledStore::blob_received_len(self, scope, blob)
     }
 
     fn write_blob_chunk(

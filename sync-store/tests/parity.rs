@@ -316,7 +316,7 @@ fn blobs_arrive_in_pieces_resume_after_a_reopen_and_read_back_at_any_offset() {
         store.flush().unwrap();
     }
     let store = SledStore::open(directory.path()).unwrap();
-    assert_eq!(store.blob_received_len(&blob), Ok(100_000));
+    assert_eq!(store.blob_received_len(&school(), &blob), Ok(100_000));
     // A piece overlapping what was received is accepted; only its new bytes are kept.
     assert_eq!(
         store.write_blob_chunk(&school(), &blob, 50_000, total, &content[50_000..200_001]),
@@ -327,7 +327,7 @@ fn blobs_arrive_in_pieces_resume_after_a_reopen_and_read_back_at_any_offset() {
         Ok(BlobWriteOutcome::Complete)
     );
     assert_eq!(store.blob_len(&blob), Ok(Some(total)));
-    assert_eq!(store.blob_received_len(&blob), Ok(0));
+    assert_eq!(store.blob_received_len(&school(), &blob), Ok(0));
     assert!(store.blob_in_scope(&school(), &blob).unwrap());
     assert!(!store.blob_in_scope(&municipality(), &blob).unwrap());
     for (offset, len) in [
@@ -373,7 +373,7 @@ fn a_blob_that_does_not_hash_to_its_id_is_rejected_and_dropped() {
         Err(StoreError::BlobMismatch { blob })
     );
     assert_eq!(store.blob_len(&blob), Ok(None));
-    assert_eq!(store.blob_received_len(&blob), Ok(0));
+    assert_eq!(store.blob_received_len(&school(), &blob), Ok(0));
     assert!(!store.blob_in_scope(&school(), &blob).unwrap());
     assert_eq!(store.scope_summary(&school()).unwrap().log_head, 0);
     // The right bytes are accepted afterwards.
