@@ -7,6 +7,7 @@
 //!   relay/            the relay's store and fleet CA (`authority/`), and `operator.token`
 //!   school-30076/     the first node: store, identity, school.toml, the imported roster package
 //!   school-30077/     the second node
+//!   operator/         the municipality's operator: its certificate and replica, for its announcement
 //!   school-year       the school year the demo generated (its first calendar year)
 //! ```
 
@@ -20,9 +21,11 @@ use cloud_relay::server::RunningRelay;
 use node::config::NodeConfig;
 use node::identity::{IdentityError, NodeIdentity};
 use node::server::RunningNode;
+use operator::connection::OperatorSettings;
 use rand::TryRngCore as _;
 use sync_protocol::ids::NodeId;
-use sync_transport::identity::Role;
+use sync_transport::identity::{FleetIdentity, Role};
+use sync_transport::tls::NodeCredentials;
 
 /// The demo's relay sync port: the relay's own default.
 pub const DEFAULT_RELAY_PORT: u16 = 4433;
@@ -68,6 +71,10 @@ const OPERATOR_TOKEN_BYTES: usize = 32;
 /// its open HTTP connections to finish their requests; the relay gives its sessions a short grace.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long the municipality's operator waits for the relay, to sync before its edit and to confirm
+/// it after.
+const OPERATOR_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The ports the demo listens on.
 #[derive(Debug, Clone, Copy)]
 pub struct DemoPorts {
@@ -85,6 +92,8 @@ pub struct Fleet {
     pub relay: RunningRelay,
     pub operator_token: String,
     pub schools: Vec<RunningSchool>,
+    /// The fleet's certificate authority, which also certifies the municipality's operator.
+    authority: Authority,
 }
 
 /// One started school node.
@@ -137,7 +146,41 @@ impl Fleet {
             relay,
             operator_token,
             schools,
+            authority,
         })
+    }
+
+    /// How the municipality's operator reaches the relay: `digione-operator`'s settings, over a
+    /// data directory (`operator/`) holding a municipality operator's certificate, issued anew on
+    /// every run so that a demo started again after weeks never meets an expired one. Only an
+    /// operator may write what every school of the municipality shows as the municipality's.
+    pub fn municipality_operator(&self) -> Result<OperatorSettings, String> {
+        let settings = OperatorSettings {
+            data_dir: self.data_dir.join("operator"),
+            relay_address: self.relay.sync_address.to_string(),
+            server_name: Some("localhost".into()),
+            timeout: OPERATOR_TIMEOUT,
+        };
+        let identity = FleetIdentity {
+            node: parse("op-092-demo")?,
+            role: Role::Operator,
+            school: None,
+            municipality: Some(parse(MUNICIPALITY_CODE)?),
+        };
+        let (certificate_der, key_pem) = self
+            .authority
+            .issue_local(&identity, SystemTime::now())
+            .map_err(|error| {
+            format!("the operator certificate could not be issued: {error}")
+        })?;
+        NodeCredentials {
+            certificate_der,
+            key_pem,
+            ca_der: self.authority.ca_certificate_der().to_vec(),
+        }
+        .save(&settings.identity_dir())
+        .map_err(|error| format!("the operator certificate could not be saved: {error}"))?;
+        Ok(settings)
     }
 
     /// Stops the nodes first (so they do not see the relay vanish and start reconnecting), then the

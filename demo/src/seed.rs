@@ -8,8 +8,9 @@
 //! the passwords through the credentials model, the rest through the node's HTTP API as the user
 //! who would write it (the principal sets the timetables, a teacher creates the assignment, the
 //! pupil submits it). The municipality's announcement is the exception that proves the rule: the
-//! node's API only reads those (the municipality's own tooling writes them), so it is written with
-//! the announcements model on the first school's node and reaches the second school through the
+//! node's API only reads those, and the relay accepts them only from the municipality's operators,
+//! so it is written as `digione-operator announce` writes it (an operator certificate, a replica
+//! synced with the relay, the edit confirmed by the relay) and reaches both schools through the
 //! relay, as it would in production.
 //!
 //! **Run again, write nothing twice.** Each step first reads whether what it would write is there
@@ -29,6 +30,7 @@ use node::model::credentials::{CredentialsDocument, credentials_doc};
 use node::school_generator::{
     DEMO_GROUPS, DemoSchoolRequest, GeneratedClass, GeneratedPerson, GeneratedSchool, demo_school,
 };
+use operator::connection::OperatorConnection;
 use serde_json::{Value, json};
 
 use crate::client::ApiSession;
@@ -90,9 +92,7 @@ pub async fn write_demo_data(fleet: &Fleet) -> Result<Vec<DemoLogins>, String> {
         write_announcements(&generated, &cast, &mut sessions, first_year).await?;
         logins.push(cast.logins());
     }
-    if let Some(first_school) = fleet.schools.first() {
-        write_municipality_announcement(first_school).await?;
-    }
+    write_municipality_announcement(fleet).await?;
     Ok(logins)
 }
 
@@ -750,41 +750,56 @@ const MUNICIPALITY_BODY: &str = "Lumisateen aikana koulukuljetukset voivat myöh
 
 /// Writes the municipality's announcement into `municipality:092/announcements` on the first
 /// school's node, from where it syncs through the relay to every school of the municipality.
-async fn write_municipality_announcement(school: &RunningSchool) -> Result<(), String> {
-    let repository = school.node.state.repository.clone();
-    let municipality = school.node.state.identity.municipality.clone();
-    tokio::task::spawn_blocking(move || {
-        let document = announcements_doc(&AnnouncementAudience::Municipality { municipality });
-        let already: Option<AnnouncementsDocument> = repository
-            .read(&document)
-            .map_err(|error| error.to_string())?;
-        if already.is_some_and(|announcements| {
-            announcements
-                .items
-                .values()
-                .any(|announcement| announcement.title == MUNICIPALITY_TITLE)
-        }) {
-            return Ok(());
-        }
+async fn write_municipality_announcement(fleet: &Fleet) -> Result<(), String> {
+    let settings = fleet.municipality_operator()?;
+    let municipality = settings.municipality().map_err(|error| error.to_string())?;
+    let connection = OperatorConnection::connect(settings)
+        .await
+        .map_err(|error| format!("the municipality's operator could not sync: {error}"))?;
+    let document = announcements_doc(&AnnouncementAudience::Municipality { municipality });
+    let repository = connection.repository.clone();
+    let written_document = document.clone();
+    let written = tokio::task::spawn_blocking(move || {
         repository
-            .update(&document, |announcements: &mut AnnouncementsDocument| {
-                announcements
-                    .publish(
-                        &ItemId::generate(),
-                        AnnouncementInput {
-                            title: MUNICIPALITY_TITLE.into(),
-                            body: MUNICIPALITY_BODY.into(),
-                            expires_at: None,
-                        },
-                        MUNICIPALITY_AUTHOR,
-                        NodeTime::from_unix_millis(node_now_millis()),
-                    )
-                    .map(|_| ())
-            })
+            .update(
+                &written_document,
+                |announcements: &mut AnnouncementsDocument| {
+                    // Written once: a second run finds it, through the operator's synced replica.
+                    if announcements
+                        .items
+                        .values()
+                        .any(|announcement| announcement.title == MUNICIPALITY_TITLE)
+                    {
+                        return Ok(());
+                    }
+                    announcements
+                        .publish(
+                            &ItemId::generate(),
+                            AnnouncementInput {
+                                title: MUNICIPALITY_TITLE.into(),
+                                body: MUNICIPALITY_BODY.into(),
+                                expires_at: None,
+                            },
+                            MUNICIPALITY_AUTHOR,
+                            NodeTime::from_unix_millis(node_now_millis()),
+                        )
+                        .map(|_| ())
+                },
+            )
             .map_err(|error| error.to_string())
     })
     .await
-    .map_err(|error| error.to_string())?
+    .map_err(|error| error.to_string())
+    .and_then(|written| written);
+    let confirmed = match written {
+        Ok(()) => connection
+            .wait_confirmed(&document)
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(error),
+    };
+    connection.disconnect().await;
+    confirmed
 }
 
 /// Node time: the node's clock in Unix milliseconds, as the API itself reads it.

@@ -84,6 +84,70 @@ impl Relay {
             .expect("token")
     }
 
+    /// Publishes an announcement to municipality 092 as its operator does: an operator certificate
+    /// from the fleet CA, `digione-operator`'s connection (a replica synced with the relay), the
+    /// edit confirmed by the relay.
+    async fn publish_as_municipality_operator(&self, doc: &DocId, title: &str, now: i64) {
+        let operator_dir = tempfile::tempdir().expect("tempdir");
+        let settings = operator::connection::OperatorSettings {
+            data_dir: operator_dir.path().to_owned(),
+            relay_address: self.address(),
+            server_name: Some("localhost".into()),
+            timeout: PATIENCE,
+        };
+        let identity = sync_transport::identity::FleetIdentity {
+            node: "op-092-1".parse().expect("node id"),
+            role: Role::Operator,
+            school: None,
+            municipality: Some("092".parse().expect("municipality")),
+        };
+        let (certificate_der, key_pem) = self
+            .authority
+            .issue_local(&identity, SystemTime::now())
+            .expect("operator certificate");
+        sync_transport::tls::NodeCredentials {
+            certificate_der,
+            key_pem,
+            ca_der: self.authority.ca_certificate_der().to_vec(),
+        }
+        .save(&settings.identity_dir())
+        .expect("saved");
+        let connection = operator::connection::OperatorConnection::connect(settings)
+            .await
+            .expect("the operator syncs with the relay");
+        let repository = connection.repository.clone();
+        let written = doc.clone();
+        let title = title.to_owned();
+        tokio::task::spawn_blocking(move || {
+            repository
+                .update(
+                    &written,
+                    |announcements: &mut node::model::announcements::AnnouncementsDocument| {
+                        announcements
+                            .publish(
+                                &node::model::common::ItemId::generate(),
+                                node::model::announcements::AnnouncementInput {
+                                    title,
+                                    body: "Koulukuljetukset myöhässä.".into(),
+                                    expires_at: None,
+                                },
+                                "coordinator-092",
+                                node::model::common::NodeTime::from_unix_millis(now),
+                            )
+                            .map(|_| ())
+                    },
+                )
+                .expect("announcement");
+        })
+        .await
+        .expect("write");
+        connection
+            .wait_confirmed(doc)
+            .await
+            .expect("the relay confirms the announcement");
+        connection.disconnect().await;
+    }
+
     async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
@@ -514,40 +578,6 @@ async fn a_school_day_without_the_relay_converges_everywhere_when_the_link_retur
         serde_json::json!({ "participants": ["T01"], "subject": "Poissaolo", "body": "Aino oli kipeänä." })).await;
     call(&base, &teacher, reqwest::Method::POST, "/api/v1/classes/CLS-7A-MA/materials",
         serde_json::json!({ "title": "Kaavat", "kind": "link", "url": "https://example.fi/kaavat" })).await;
-    // Meanwhile at school B, the municipality's announcement (as the municipality's coordinator
-    // tool writes it on that school's node).
-    let announcement_doc = node::model::announcements::announcements_doc(
-        &node::model::announcements::AnnouncementAudience::Municipality {
-            municipality: "092".parse().expect("municipality"),
-        },
-    );
-    {
-        let repository = school_b.state.repository.clone();
-        let doc = announcement_doc.clone();
-        tokio::task::spawn_blocking(move || {
-            repository
-                .update(
-                    &doc,
-                    |announcements: &mut node::model::announcements::AnnouncementsDocument| {
-                        announcements
-                            .publish(
-                                &node::model::common::ItemId::generate(),
-                                node::model::announcements::AnnouncementInput {
-                                    title: "Lumisade".into(),
-                                    body: "Koulukuljetukset myöhässä.".into(),
-                                    expires_at: None,
-                                },
-                                "coordinator-092",
-                                node::model::common::NodeTime::from_unix_millis(now),
-                            )
-                            .map(|_| ())
-                    },
-                )
-                .expect("announcement");
-        })
-        .await
-        .expect("write");
-    }
     assert_eq!(status(&school_a).await["mode"], "offline");
     assert!(
         status(&school_a).await["documents_waiting_to_send"]
@@ -558,6 +588,18 @@ async fn a_school_day_without_the_relay_converges_everywhere_when_the_link_retur
 
     // The link heals: every replica converges, and every acknowledged write is everywhere.
     relay.restart().await;
+    // Meanwhile the municipality's coordinator publishes an announcement through the relay, as
+    // `digione-operator announce` does: with a municipality operator's certificate, on a replica
+    // synced with the relay. (A school's node may not write it: the relay accepts the
+    // municipality's announcements from its operators only.)
+    let announcement_doc = node::model::announcements::announcements_doc(
+        &node::model::announcements::AnnouncementAudience::Municipality {
+            municipality: "092".parse().expect("municipality"),
+        },
+    );
+    relay
+        .publish_as_municipality_operator(&announcement_doc, "Lumisade", now)
+        .await;
     let relay_store = relay.running.as_ref().expect("relay").store().clone();
     let a_store = school_a.state.repository.store().clone();
     let b_store = school_b.state.repository.store().clone();

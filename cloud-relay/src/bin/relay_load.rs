@@ -13,6 +13,7 @@
 //! - fan-out: one node of the first municipality (groups of `--group-size` nodes) writes a new small
 //!   document in the municipality's scope; the time until each other node of that municipality has
 //!   received it is one sample. Percentiles over all samples of all rounds.
+//! - with `--flooders N`, N more nodes flood the relay with costly frames while fan-out is measured.
 //!
 //! Prints one JSON object.
 
@@ -58,6 +59,13 @@ struct Arguments {
     /// Handshakes in flight at once while the fleet connects.
     #[arg(long, default_value_t = 128)]
     connect_concurrency: usize,
+    /// Hostile nodes that flood the relay while fan-out is measured: each, with its own real
+    /// certificate, sends heads for made-up documents and requests for its whole scope without a
+    /// cursor as fast as the connection takes them, and reads what it is sent. Fan-out among the
+    /// other schools is then measured under that flood (issue 18: the relay's per-connection
+    /// handling budget must keep it within its goal).
+    #[arg(long, default_value_t = 0)]
+    flooders: usize,
     /// Internal: run the relay in this process with this data directory.
     #[arg(long, hide = true)]
     serve_relay: Option<PathBuf>,
@@ -238,6 +246,38 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(arguments.settle_secs)).await;
     let rss_idle = resident_bytes(relay.child.id());
 
+    let flood_frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut flooders = tokio::task::JoinSet::new();
+    for index in 0..arguments.flooders {
+        let identity = FleetIdentity::node(
+            format!("n-flood-{index}")
+                .parse()
+                .map_err(|error| format!("{error}"))?,
+            format!("{:05}", 90_000 + index)
+                .parse()
+                .map_err(|error| format!("{error}"))?,
+            "100".parse().map_err(|error| format!("{error}"))?,
+        );
+        let (certificate_der, key_pem) = authority
+            .issue_local(&identity, SystemTime::now())
+            .map_err(|error| error.to_string())?;
+        let credentials = NodeCredentials {
+            certificate_der,
+            key_pem,
+            ca_der: authority.ca_certificate_der().to_vec(),
+        };
+        let client_config = credentials
+            .sync_client_config(&tuning)
+            .map_err(|error| error.to_string())?;
+        let connection = endpoint
+            .connect_with(client_config, relay.address, "localhost")
+            .map_err(|error| error.to_string())?
+            .await
+            .map_err(|error| error.to_string())?;
+        flooders.spawn(flood(connection, identity, flood_frames.clone()));
+    }
+    let flood_started = Instant::now();
+
     // Fan-out within the first municipality.
     nodes.sort_by(|left, right| left.node.cmp(&right.node));
     let first_group: Vec<&SimulatedNode> = nodes
@@ -298,6 +338,9 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    let flood_secs = flood_started.elapsed().as_secs_f64();
+    flooders.abort_all();
+    let flood_frames_sent = flood_frames.load(std::sync::atomic::Ordering::Relaxed);
     samples_millis.sort_by(f64::total_cmp);
     let percentile = |fraction: f64| -> Option<f64> {
         if samples_millis.is_empty() {
@@ -319,6 +362,11 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
         "relay_resident_bytes_empty": rss_before,
         "relay_resident_bytes_idle": rss_idle,
         "relay_bytes_per_idle_node": if connected > 0 { (rss_idle.saturating_sub(rss_before)) / connected as u64 } else { 0 },
+        "flood": {
+            "flooders": arguments.flooders,
+            "frames_sent": flood_frames_sent,
+            "frames_per_sec": if flood_secs > 0.0 { flood_frames_sent as f64 / flood_secs } else { 0.0 },
+        },
         "fanout": {
             "group_size": first_group.len(),
             "rounds": arguments.rounds,
@@ -339,6 +387,65 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A hostile node: hello, then heads for made-up documents of its school, with a request for its
+/// whole scope without a cursor every fiftieth frame, as fast as the connection takes them, while
+/// everything it is sent is read and dropped (so that no stall timeout ends it).
+async fn flood(
+    connection: quinn::Connection,
+    identity: FleetIdentity,
+    frames_sent: Arc<std::sync::atomic::AtomicU64>,
+) {
+    let Ok((mut send, mut recv)) = connection.open_bi().await else {
+        return;
+    };
+    let Some(school) = identity.school.clone() else {
+        return;
+    };
+    let hello = Message::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        node_id: identity.node.clone(),
+        software_version: "relay_load flooder".into(),
+        store_epoch: 1,
+        log_heads: Vec::new(),
+    });
+    let Ok(hello) = hello.encode_frame() else {
+        return;
+    };
+    if send.write_all(&hello).await.is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(Some(_)) = recv.read(&mut buffer).await {}
+    });
+    let scope = sync_protocol::ids::Scope::School(school);
+    for index in 0u64.. {
+        let message = if index % 50 == 0 {
+            Message::SyncRequest(sync_protocol::wire::SyncRequest {
+                request_id: index + 1,
+                scope: scope.clone(),
+                digest: Default::default(),
+                cursor: None,
+            })
+        } else {
+            let Ok(doc) = DocId::new(scope.clone(), &format!("made-up-{index}")) else {
+                return;
+            };
+            Message::Heads(sync_protocol::wire::DocHeads {
+                doc,
+                heads: vec![automerge::ChangeHash([(index % 251) as u8; 32])],
+            })
+        };
+        let Ok(frame) = message.encode_frame() else {
+            return;
+        };
+        if send.write_all(&frame).await.is_err() {
+            return;
+        }
+        frames_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A `Changes` frame creating `doc` with one small field.
