@@ -151,6 +151,9 @@ pub struct QuotaConfig {
     /// Bytes of files one scope may hold (default 256 GiB). A file shared by two scopes counts in
     /// each.
     pub max_file_bytes_per_scope: u64,
+    /// Uploads of files into one scope under way at once (default 256, at least 4; the relay fetches
+    /// at most 4 at a time from one node, the rest are interrupted uploads waiting to resume).
+    pub max_unfinished_files_per_scope: u64,
     /// Milliseconds per second of the relay's time that one node's connection may take, on
     /// average, for handling what it sends and answering what it asks (default 250: a quarter of a
     /// core; at least 10). While a node's budget is spent, the relay reads nothing more from it
@@ -168,6 +171,7 @@ impl Default for QuotaConfig {
             max_documents_per_scope: 100_000,
             max_document_bytes_per_scope: 8 * 1024 * 1024 * 1024,
             max_file_bytes_per_scope: 256 * 1024 * 1024 * 1024,
+            max_unfinished_files_per_scope: 256,
             handling_millis_per_sec: 250,
             handling_burst_millis: 5_000,
         }
@@ -190,6 +194,11 @@ impl QuotaConfig {
             "quotas.max_file_bytes_per_scope",
             self.max_file_bytes_per_scope,
             0,
+        )?;
+        at_least(
+            "quotas.max_unfinished_files_per_scope",
+            self.max_unfinished_files_per_scope,
+            4,
         )?;
         within(
             "quotas.handling_millis_per_sec",

@@ -232,10 +232,11 @@ struct QuotaLabel {
 }
 
 /// Every bound of a scope's quota, for the label values of `quota_refusals_total`.
-const QUOTA_KINDS: [QuotaKind; 3] = [
+const QUOTA_KINDS: [QuotaKind; 4] = [
     QuotaKind::Documents,
     QuotaKind::DocumentBytes,
     QuotaKind::BlobBytes,
+    QuotaKind::UnfinishedBlobs,
 ];
 
 /// The label values of `sync_bytes_total`: `in` is from nodes to the relay, `out` the other way.
@@ -369,7 +370,7 @@ impl RelayMetrics {
         );
         registry.register(
             "quota_refusals",
-            "Writes from nodes refused because their scope held what its quota allows, by the bound met (documents, document_bytes, blob_bytes)",
+            "Writes from nodes refused because their scope held what its quota allows, by the bound met (documents, document_bytes, blob_bytes, unfinished_blobs)",
             quota_refusals.clone(),
         );
         registry.register(

@@ -868,6 +868,7 @@ async fn run_sync_session(
             max_documents: quotas.max_documents_per_scope,
             max_document_bytes: quotas.max_document_bytes_per_scope,
             max_blob_bytes: quotas.max_file_bytes_per_scope,
+            max_unfinished_blobs: quotas.max_unfinished_files_per_scope,
         });
     }
     session.heartbeat_interval_millis = shared.config.sync.heartbeat_interval_secs * 1000;

@@ -243,6 +243,15 @@ impl ReplicaStore for MemoryStore {
         ))
     }
 
+    fn unfinished_uploads(&self, scope: &Scope) -> Result<u64, StoreError> {
+        Ok(self
+            .live
+            .partial_blobs
+            .keys()
+            .filter(|(upload_scope, _)| upload_scope == scope)
+            .count() as u64)
+    }
+
     /// Counted from the log each time: the in-memory store serves simulations and tests, which do
     /// not ask often.
     fn scope_usage(&self, scope: &Scope) -> Result<ScopeUsage, StoreError> {

@@ -181,6 +181,9 @@ pub struct ScopeQuota {
     pub max_document_bytes: u64,
     /// Bytes of the files recorded in the scope; a file that would pass it is refused.
     pub max_blob_bytes: u64,
+    /// Uploads of files into the scope under way at once (some bytes received, not all); a chunk
+    /// that would start one more is refused, so unfinished uploads cannot fill the disk either.
+    pub max_unfinished_blobs: u64,
 }
 
 /// Which bound of a [`ScopeQuota`] a refused write met.
@@ -189,6 +192,7 @@ pub enum QuotaKind {
     Documents,
     DocumentBytes,
     BlobBytes,
+    UnfinishedBlobs,
 }
 
 impl QuotaKind {
@@ -198,6 +202,7 @@ impl QuotaKind {
             QuotaKind::Documents => "documents",
             QuotaKind::DocumentBytes => "document_bytes",
             QuotaKind::BlobBytes => "blob_bytes",
+            QuotaKind::UnfinishedBlobs => "unfinished_blobs",
         }
     }
 }
@@ -1352,6 +1357,9 @@ impl Session {
             (QuotaKind::BlobBytes, Some(limits)) => {
                 format!("{} bytes of files", limits.max_blob_bytes)
             }
+            (QuotaKind::UnfinishedBlobs, Some(limits)) => {
+                format!("{} unfinished file uploads", limits.max_unfinished_blobs)
+            }
             (_, None) => "its quota".to_owned(),
         };
         let message = format!(
@@ -1473,6 +1481,20 @@ impl Session {
             self.blob_downloads
                 .remove(&(chunk.scope.clone(), chunk.blob));
             self.refuse_over_quota(chunk.scope, None, QuotaKind::BlobBytes);
+            return self.start_blob_downloads(store);
+        }
+        if let Some(quota) = self.config.receive_quota
+            && !chunk.bytes.is_empty()
+            && chunk.bytes.len() as u64 != chunk.total_len
+            && !store.blob_in_scope(&chunk.scope, &chunk.blob)?
+            && store.blob_received_len(&chunk.scope, &chunk.blob)? == 0
+            && store.unfinished_uploads(&chunk.scope)? >= quota.max_unfinished_blobs
+        {
+            // This chunk would start one more unfinished upload (a file sent whole in one chunk
+            // never is one).
+            self.blob_downloads
+                .remove(&(chunk.scope.clone(), chunk.blob));
+            self.refuse_over_quota(chunk.scope, None, QuotaKind::UnfinishedBlobs);
             return self.start_blob_downloads(store);
         }
         let outcome = store.write_blob_chunk(

@@ -120,6 +120,9 @@ pub trait ReplicaStore {
     /// What `scope` holds: its documents and blobs, counted and measured.
     fn scope_usage(&self, scope: &Scope) -> Result<ScopeUsage, StoreError>;
 
+    /// How many uploads of blobs into `scope` are under way: some bytes received, not all.
+    fn unfinished_uploads(&self, scope: &Scope) -> Result<u64, StoreError>;
+
     /// Log entries of `scope` with a sequence number above `after`, oldest first, at most `limit`.
     fn log_after(
         &self,

@@ -473,6 +473,7 @@ fn a_scope_at_its_document_quota_refuses_new_documents_and_still_takes_edits() {
         max_documents: 3,
         max_document_bytes: 1024 * 1024,
         max_blob_bytes: 0,
+        max_unfinished_blobs: 0,
     };
     let mut store = MemoryStore::new(1);
     let mut session = relay_session_with_write_rules(&store, Some(quota));
@@ -536,6 +537,7 @@ fn a_scope_at_its_byte_quota_refuses_every_write_to_its_documents() {
         max_documents: 1000,
         max_document_bytes: 1,
         max_blob_bytes: 0,
+        max_unfinished_blobs: 0,
     };
     let mut store = MemoryStore::new(1);
     let mut session = relay_session_with_write_rules(&store, Some(quota));
@@ -584,4 +586,63 @@ fn a_peer_naming_endless_unknown_documents_costs_the_session_bounded_memory() {
         session.remembered_entries()
     );
     assert!(!session.is_closed());
+}
+
+/// Issue 18: unfinished uploads cannot fill the disk either. With two uploads of files under way
+/// in the scope, a chunk that would start a third is refused and stores nothing; the uploads under
+/// way go on, and a file sent whole in one chunk is never an unfinished upload.
+#[test]
+fn a_scope_at_its_quota_of_unfinished_uploads_starts_no_more() {
+    let quota = ScopeQuota {
+        max_documents: 1000,
+        max_document_bytes: 1024 * 1024,
+        max_blob_bytes: 1024 * 1024,
+        max_unfinished_blobs: 2,
+    };
+    let mut store = MemoryStore::new(1);
+    let mut session = relay_session_with_write_rules(&store, Some(quota));
+    let chunk = |content: &[u8], offset: usize, len: usize| {
+        let frame = Message::BlobChunk(sync_protocol::wire::BlobChunk {
+            scope: school(),
+            blob: sync_protocol::ids::BlobId::of_content(content),
+            offset: offset as u64,
+            total_len: content.len() as u64,
+            bytes: content[offset..offset + len].to_vec(),
+        })
+        .encode_frame()
+        .expect("encodes");
+        frame[FRAME_HEADER_BYTES..].to_vec()
+    };
+    let files: Vec<Vec<u8>> = (0..3u8).map(|index| vec![index; 1000]).collect();
+    for file in &files {
+        session.handle_payload(&mut store, &chunk(file, 0, 100), 10);
+    }
+    assert_eq!(store.unfinished_uploads(&school()).expect("readable"), 2);
+    let sent = sent_messages(&mut session, &mut store);
+    assert!(
+        sent.iter().any(|message| matches!(message, Message::Error(error)
+            if error.code == ErrorCode::TooLarge && error.message.contains("2 unfinished file uploads"))),
+        "{sent:?}"
+    );
+    assert!(events(&mut session).contains(&Event::QuotaReached {
+        scope: school(),
+        quota: QuotaKind::UnfinishedBlobs
+    }));
+    // The uploads under way finish; a small file sent whole goes in too.
+    session.handle_payload(&mut store, &chunk(&files[0], 100, 900), 20);
+    let small = b"a small file".to_vec();
+    session.handle_payload(&mut store, &chunk(&small, 0, small.len()), 30);
+    for content in [&files[0], &small] {
+        let blob = sync_protocol::ids::BlobId::of_content(content);
+        assert!(store.blob_in_scope(&school(), &blob).expect("readable"));
+    }
+    assert!(
+        !store
+            .blob_in_scope(
+                &school(),
+                &sync_protocol::ids::BlobId::of_content(&files[2])
+            )
+            .expect("readable")
+    );
+    assert_eq!(store.unfinished_uploads(&school()).expect("readable"), 1);
 }

@@ -28,6 +28,7 @@
 //! |     |                                       | which pieces hold it                           |
 //! | `U` | `U` upload(32 bytes)                  | [`UploadRecord`]: bytes received of one scope's |
 //! |     |                                       | unfinished upload of one blob                  |
+//! | `W` | `W` scope 0 blob(32 bytes)            | empty: `scope` has an unfinished upload of blob |
 //! | `V` | `V` upload(32 bytes) offset(u64)      | a piece of an upload, up to                    |
 //! |     |                                       | [`crate::BLOB_STORAGE_CHUNK_BYTES`] bytes      |
 //! | `P` | `P` blob(32 bytes) offset(u64)        | a piece of content stored before uploads were  |
@@ -75,6 +76,7 @@ const TAG_BLOB: u8 = b'B';
 const TAG_BLOB_PIECE: u8 = b'P';
 const TAG_UPLOAD: u8 = b'U';
 const TAG_UPLOAD_PIECE: u8 = b'V';
+const TAG_SCOPE_UPLOAD: u8 = b'W';
 
 /// Ends a text identifier inside a composite key.
 const SEPARATOR: u8 = 0;
@@ -247,6 +249,21 @@ impl UploadId {
         hasher.update(blob.0);
         Self(hasher.finalize().into())
     }
+}
+
+/// The prefix of every [`scope_upload_key`] of `scope`.
+pub fn scope_uploads_prefix(scope: &Scope) -> Vec<u8> {
+    let mut key = tagged_text(TAG_SCOPE_UPLOAD, &scope.to_string());
+    key.push(SEPARATOR);
+    key
+}
+
+/// Present while `scope` has an unfinished upload of `blob` (its `U` record exists), so that a
+/// scope's unfinished uploads can be counted for its quota.
+pub fn scope_upload_key(scope: &Scope, blob: &BlobId) -> Vec<u8> {
+    let mut key = scope_uploads_prefix(scope);
+    key.extend_from_slice(&blob.0);
+    key
 }
 
 pub fn upload_key(upload: &UploadId) -> Vec<u8> {

@@ -318,11 +318,11 @@ impl SledStore {
         // already stored (from another scope) is kept as it is and only the scope record is added,
         // with the end of any unfinished upload of the blob into this scope.
         if record.and_then(|record| record.complete_len()).is_some() {
-            self.drop_upload(&mut final_batch, &blob, &upload, record)?;
+            self.drop_upload(&mut final_batch, scope, &blob, &upload, record)?;
         } else {
             // Pieces received from a peer may be cut at other offsets than ours; start afresh.
             let mut batch = sled::Batch::default();
-            self.drop_upload(&mut batch, &blob, &upload, record)?;
+            self.drop_upload(&mut batch, scope, &blob, &upload, record)?;
             self.drop_shared_partial(&mut batch, &blob, record)?;
             self.apply(batch)?;
             let mut offset = 0u64;
@@ -335,12 +335,14 @@ impl SledStore {
                         layout::upload_key(&upload),
                         UploadRecord { received: offset }.encode(),
                     );
+                    batch.insert(layout::scope_upload_key(scope, &blob), &[]);
                     self.apply(batch)?;
                 } else {
                     final_batch = batch;
                 }
             }
             final_batch.remove(layout::upload_key(&upload));
+            final_batch.remove(layout::scope_upload_key(scope, &blob));
             final_batch.insert(
                 layout::blob_key(&blob),
                 BlobRecord::CompleteInUpload {
@@ -844,6 +846,7 @@ impl SledStore {
                 }
                 .encode(),
             );
+            batch.insert(layout::scope_upload_key(scope, blob), &[]);
             self.apply(batch)?;
             return Ok(BlobWriteOutcome::Incomplete {
                 received: now_received,
@@ -860,17 +863,18 @@ impl SledStore {
         if content_id != Some(*blob) {
             // Like the in-memory store, an upload that does not match is dropped, to be sent afresh;
             // other scopes' uploads of the blob, and its stored content, are not touched.
-            self.drop_upload(&mut batch, blob, &upload, record)?;
+            self.drop_upload(&mut batch, scope, blob, &upload, record)?;
             self.apply(batch)?;
             return Err(StoreError::BlobMismatch { blob: *blob });
         }
         match record {
             Some(BlobRecord::Complete { .. } | BlobRecord::CompleteInUpload { .. }) => {
                 // Another scope completed first: its copy is the content, this one is dropped.
-                self.drop_upload(&mut batch, blob, &upload, record)?;
+                self.drop_upload(&mut batch, scope, blob, &upload, record)?;
             }
             Some(BlobRecord::SharedPartial { .. }) | None => {
                 batch.remove(layout::upload_key(&upload));
+                batch.remove(layout::scope_upload_key(scope, blob));
                 // The upload's pieces become the content, without copying them.
                 append_pieces(&mut batch, Pieces::OfUpload(upload), received, fresh);
                 batch.insert(
@@ -1387,6 +1391,7 @@ impl SledStore {
     fn drop_upload(
         &self,
         batch: &mut sled::Batch,
+        scope: &Scope,
         blob: &BlobId,
         upload: &UploadId,
         stored: Option<BlobRecord>,
@@ -1398,6 +1403,7 @@ impl SledStore {
             self.remove_pieces(batch, pieces)?;
         }
         batch.remove(layout::upload_key(upload));
+        batch.remove(layout::scope_upload_key(scope, blob));
         Ok(())
     }
 
@@ -1495,6 +1501,19 @@ impl ReplicaStore for SledStore {
 
     fn scope_usage(&self, scope: &Scope) -> Result<ScopeUsage, StoreError> {
         self.read_scope_usage(scope)
+    }
+
+    fn unfinished_uploads(&self, scope: &Scope) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for entry in self
+            .inner
+            .tree
+            .scan_prefix(layout::scope_uploads_prefix(scope))
+        {
+            entry.map_err(io_error)?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     fn log_after(

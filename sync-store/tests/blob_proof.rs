@@ -773,3 +773,47 @@ fn blobs_stored_in_the_first_format_read_as_before_and_shared_partials_start_afr
     );
     assert!(store.blob_in_scope(&school_b(), &unfinished_id).unwrap());
 }
+
+/// The count of unfinished uploads per scope, which the relay's quota reads, is the same in both
+/// stores and follows every way an upload ends: completed, completed after another scope's,
+/// dropped for not matching its id.
+#[test]
+fn both_stores_count_a_scopes_unfinished_uploads_alike() {
+    with_each_relay_store(|name, store| {
+        let first = file(300_000, 1);
+        let second = file(300_000, 2);
+        let first_id = BlobId::of_content(&first);
+        let second_id = BlobId::of_content(&second);
+        let unfinished = |store: &dyn ReplicaStore, scope: &Scope| {
+            store.unfinished_uploads(scope).expect("readable")
+        };
+        for (scope, blob, content) in [
+            (school_a(), first_id, &first),
+            (school_a(), second_id, &second),
+            (school_b(), first_id, &first),
+        ] {
+            let outcome =
+                store.write_blob_chunk(&scope, &blob, 0, content.len() as u64, &content[..100_000]);
+            assert!(outcome.is_ok(), "{name}: {outcome:?}");
+        }
+        assert_eq!(unfinished(store, &school_a()), 2, "{name}");
+        assert_eq!(unfinished(store, &school_b()), 1, "{name}");
+        // A completes its first file, then B completes the same content after it.
+        for scope in [school_a(), school_b()] {
+            store
+                .write_blob_chunk(&scope, &first_id, 100_000, 300_000, &first[100_000..])
+                .expect("completes");
+        }
+        assert_eq!(unfinished(store, &school_a()), 1, "{name}");
+        assert_eq!(unfinished(store, &school_b()), 0, "{name}");
+        // A's second upload ends in bytes that do not match its id: dropped, no longer under way.
+        let garbage = vec![0u8; 200_000];
+        let mismatch = store.write_blob_chunk(&school_a(), &second_id, 100_000, 300_000, &garbage);
+        assert!(
+            matches!(mismatch, Err(StoreError::BlobMismatch { .. })),
+            "{name}: {mismatch:?}"
+        );
+        assert_eq!(unfinished(store, &school_a()), 0, "{name}");
+        assert_eq!(unfinished(store, &municipality()), 0, "{name}");
+    });
+}

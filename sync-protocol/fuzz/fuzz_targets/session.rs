@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         max_documents: 4,
         max_document_bytes: 64 * 1024,
         max_blob_bytes: 1024 * 1024,
+        max_unfinished_blobs: 2,
     });
     let mut session = Session::new(config, &store, 0);
     // The input is a sequence of payloads, each prefixed by a one-byte length class: this lets the
