@@ -841,7 +841,8 @@ async fn closed_with(connection: &quinn::Connection) -> Option<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_oversized_and_wrong_version_frames_close_only_the_offending_connection() {
+async fn malformed_oversized_truncated_and_wrong_version_frames_close_only_the_offending_connection()
+ {
     let relay = TestRelay::start().await;
     let mut bystander = TestNode::enrol(&relay, "30077", "092").await;
     let mut offender = TestNode::enrol(&relay, "30076", "092").await;
@@ -900,6 +901,35 @@ async fn malformed_oversized_and_wrong_version_frames_close_only_the_offending_c
     assert_eq!(
         closed_with(&connection).await,
         Some(close_code::PROTOCOL_ERROR)
+    );
+
+    // A truncated frame: a hello whose prefix promises more than comes before the stream ends.
+    // Nothing of it reaches the session; the relay closes the connection and stores nothing.
+    let (_endpoint, connection, mut send, _recv) = raw_sync_stream(&relay, &offender).await;
+    let hello = Message::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        node_id: offender.node.clone(),
+        software_version: "truncated".into(),
+        store_epoch: 1,
+        log_heads: Vec::new(),
+    })
+    .encode_frame()
+    .expect("encode");
+    send.write_all(&hello[..hello.len() - 3])
+        .await
+        .expect("write");
+    send.finish().expect("finish");
+    assert!(
+        closed_with(&connection).await.is_some(),
+        "the relay closes a connection whose stream ends inside a frame"
+    );
+    assert!(
+        relay
+            .running()
+            .registry()
+            .node(&offender.node, 0)
+            .is_none_or(|view| view.software_version.as_deref() != Some("truncated")),
+        "a truncated hello is never taken in"
     );
 
     // The bystander never noticed.
