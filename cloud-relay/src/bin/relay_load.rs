@@ -66,6 +66,15 @@ struct Arguments {
     /// handling budget must keep it within its goal).
     #[arg(long, default_value_t = 0)]
     flooders: usize,
+    /// The relay's `quotas.handling_millis_per_sec`, each node connection's handling budget
+    /// (default: the relay's default); 1000, a whole core per connection, takes the budget away,
+    /// for comparing a flood with and without it.
+    #[arg(long)]
+    handling_millis_per_sec: Option<u64>,
+    /// Seconds the flood runs before fan-out is measured, so that what is measured is a sustained
+    /// flood, past the burst the relay's handling budget allows a connection at first.
+    #[arg(long, default_value_t = 10)]
+    flood_warmup_secs: u64,
     /// Internal: run the relay in this process with this data directory.
     #[arg(long, hide = true)]
     serve_relay: Option<PathBuf>,
@@ -78,16 +87,21 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|error| error.to_string())?;
     if let Some(data_dir) = &arguments.serve_relay {
-        return runtime.block_on(serve_relay(data_dir));
+        return runtime.block_on(serve_relay(data_dir, arguments.handling_millis_per_sec));
     }
     runtime.block_on(measure(arguments))
 }
 
-fn relay_config(data_dir: &Path) -> RelayConfig {
+fn relay_config(data_dir: &Path, handling_millis_per_sec: Option<u64>) -> RelayConfig {
     let mut config = RelayConfig {
         data_dir: data_dir.to_owned(),
         ..RelayConfig::default()
     };
+    if let Some(millis_per_sec) = handling_millis_per_sec {
+        config.quotas.handling_millis_per_sec = millis_per_sec;
+        config.quotas.handling_burst_millis =
+            config.quotas.handling_burst_millis.max(millis_per_sec);
+    }
     config.sync.listen = ([127, 0, 0, 1], 0).into();
     config.operations.listen = ([127, 0, 0, 1], 0).into();
     config.operations.operator_token = Some("relay-load-operator-token".into());
@@ -95,8 +109,8 @@ fn relay_config(data_dir: &Path) -> RelayConfig {
 }
 
 /// The child: a relay with the default configuration on loopback, its sync address on stdout.
-async fn serve_relay(data_dir: &Path) -> Result<(), String> {
-    let config = relay_config(data_dir);
+async fn serve_relay(data_dir: &Path, handling_millis_per_sec: Option<u64>) -> Result<(), String> {
+    let config = relay_config(data_dir, handling_millis_per_sec);
     let authority = Authority::open(&config.authority_dir()).map_err(|error| error.to_string())?;
     let relay = cloud_relay::server::start(config, authority).await?;
     let mut stdout = std::io::stdout();
@@ -135,11 +149,19 @@ impl Drop for RelayChild {
     }
 }
 
-fn start_relay_child(data_dir: &Path) -> Result<RelayChild, String> {
+fn start_relay_child(
+    data_dir: &Path,
+    handling_millis_per_sec: Option<u64>,
+) -> Result<RelayChild, String> {
     let executable = std::env::current_exe().map_err(|error| error.to_string())?;
-    let mut child = Command::new(executable)
-        .arg("--serve-relay")
-        .arg(data_dir)
+    let mut command = Command::new(executable);
+    command.arg("--serve-relay").arg(data_dir);
+    if let Some(millis_per_sec) = handling_millis_per_sec {
+        command
+            .arg("--handling-millis-per-sec")
+            .arg(millis_per_sec.to_string());
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -166,10 +188,10 @@ struct SimulatedNode {
 
 async fn measure(arguments: Arguments) -> Result<(), String> {
     let data_dir = tempfile::tempdir().map_err(|error| error.to_string())?;
-    let config = relay_config(data_dir.path());
+    let config = relay_config(data_dir.path(), arguments.handling_millis_per_sec);
     let authority = Authority::init(&config.authority_dir(), SystemTime::now())
         .map_err(|error| error.to_string())?;
-    let relay = start_relay_child(data_dir.path())?;
+    let relay = start_relay_child(data_dir.path(), arguments.handling_millis_per_sec)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = resident_bytes(relay.child.id());
 
@@ -277,6 +299,9 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
         flooders.spawn(flood(connection, identity, flood_frames.clone()));
     }
     let flood_started = Instant::now();
+    if arguments.flooders > 0 {
+        tokio::time::sleep(Duration::from_secs(arguments.flood_warmup_secs)).await;
+    }
 
     // Fan-out within the first municipality.
     nodes.sort_by(|left, right| left.node.cmp(&right.node));
