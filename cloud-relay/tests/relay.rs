@@ -575,6 +575,37 @@ async fn nodes_of_one_municipality_see_each_others_municipality_documents_live_a
     }
 }
 
+/// An operator (of one municipality, or national without one) with a certificate from the relay's
+/// CA and a store of its own, to run a session as the operator tool would.
+fn operator_of(
+    relay: &TestRelay,
+    node: &str,
+    municipality: Option<MunicipalityCode>,
+) -> (TestNode, FleetIdentity) {
+    let operator_dir = tempfile::tempdir().expect("tempdir");
+    let identity = FleetIdentity {
+        node: node.parse().expect("node"),
+        role: Role::Operator,
+        school: None,
+        municipality,
+    };
+    local_credentials(&relay.authority, &identity, SystemTime::now())
+        .save(&operator_dir.path().join("identity"))
+        .expect("saved");
+    let store = SledStore::open(operator_dir.path().join("store")).expect("store");
+    let operator = TestNode {
+        node: identity.node.clone(),
+        store,
+        notices: mpsc::channel(1).0,
+        status: watch::channel(ClientStatus::default()).1,
+        shutdown: watch::channel(false).0,
+        received: Arc::default(),
+        task: None,
+        dir: operator_dir,
+    };
+    (operator, identity)
+}
+
 /// Runs a hand-configured session over a node's credentials: a hostile or buggy node that claims
 /// scopes its certificate does not grant.
 async fn run_claiming_scopes(
@@ -1259,29 +1290,9 @@ async fn operators_write_national_documents_that_every_node_reads_but_cannot_cha
     wait_connected(&node).await;
 
     // An operator with a national certificate, running a session as the operator tool would.
-    let operator_dir = tempfile::tempdir().expect("tempdir");
-    let operator_identity = FleetIdentity {
-        node: "op-national-1".parse().expect("node"),
-        role: Role::Operator,
-        school: None,
-        municipality: None,
-    };
-    local_credentials(&relay.authority, &operator_identity, SystemTime::now())
-        .save(&operator_dir.path().join("identity"))
-        .expect("saved");
-    let operator_store = SledStore::open(operator_dir.path().join("store")).expect("store");
+    let (operator, operator_identity) = operator_of(&relay, "op-national-1", None);
     let curriculum = doc("national/curriculum-2026");
-    write_document(&operator_store, &curriculum, "version", 2026);
-    let operator = TestNode {
-        node: operator_identity.node.clone(),
-        store: operator_store,
-        notices: mpsc::channel(1).0,
-        status: watch::channel(ClientStatus::default()).1,
-        shutdown: watch::channel(false).0,
-        received: Arc::default(),
-        task: None,
-        dir: operator_dir,
-    };
+    write_document(&operator.store, &curriculum, "version", 2026);
     let grant = operator_identity.scopes();
     let (events, _) = run_claiming_scopes(&relay, &operator, grant.writable).await;
     assert!(
@@ -1320,29 +1331,9 @@ async fn a_schools_node_cannot_write_the_municipalitys_documents_or_another_scho
     wait_connected(&attacker).await;
 
     // The municipality's operator publishes an announcement; both schools receive it.
-    let operator_dir = tempfile::tempdir().expect("tempdir");
-    let operator_identity = FleetIdentity {
-        node: "op-092-1".parse().expect("node"),
-        role: Role::Operator,
-        school: None,
-        municipality: Some(municipality("092")),
-    };
-    local_credentials(&relay.authority, &operator_identity, SystemTime::now())
-        .save(&operator_dir.path().join("identity"))
-        .expect("saved");
-    let operator_store = SledStore::open(operator_dir.path().join("store")).expect("store");
+    let (operator, operator_identity) = operator_of(&relay, "op-092-1", Some(municipality("092")));
     let announcements = doc("municipality:092/announcements");
-    write_document(&operator_store, &announcements, "closed-on-friday", 0);
-    let operator = TestNode {
-        node: operator_identity.node.clone(),
-        store: operator_store,
-        notices: mpsc::channel(1).0,
-        status: watch::channel(ClientStatus::default()).1,
-        shutdown: watch::channel(false).0,
-        received: Arc::default(),
-        task: None,
-        dir: operator_dir,
-    };
+    write_document(&operator.store, &announcements, "closed-on-friday", 0);
     let (events, _) =
         run_claiming_scopes(&relay, &operator, operator_identity.scopes().writable).await;
     assert!(

@@ -215,17 +215,7 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
                 .parse()
                 .map_err(|error| format!("{error}"))?,
         );
-        let (certificate_der, key_pem) = authority
-            .issue_local(&identity, SystemTime::now())
-            .map_err(|error| error.to_string())?;
-        let credentials = NodeCredentials {
-            certificate_der,
-            key_pem,
-            ca_der: authority.ca_certificate_der().to_vec(),
-        };
-        let client_config = credentials
-            .sync_client_config(&tuning)
-            .map_err(|error| error.to_string())?;
+        let client_config = client_config_for(&authority, &identity, &tuning)?;
         let permit = handshakes
             .clone()
             .acquire_owned()
@@ -280,17 +270,7 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
                 .map_err(|error| format!("{error}"))?,
             "100".parse().map_err(|error| format!("{error}"))?,
         );
-        let (certificate_der, key_pem) = authority
-            .issue_local(&identity, SystemTime::now())
-            .map_err(|error| error.to_string())?;
-        let credentials = NodeCredentials {
-            certificate_der,
-            key_pem,
-            ca_der: authority.ca_certificate_der().to_vec(),
-        };
-        let client_config = credentials
-            .sync_client_config(&tuning)
-            .map_err(|error| error.to_string())?;
+        let client_config = client_config_for(&authority, &identity, &tuning)?;
         let connection = endpoint
             .connect_with(client_config, relay.address, "localhost")
             .map_err(|error| error.to_string())?
@@ -412,6 +392,24 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A certificate for `identity` from the relay's own authority, as a QUIC client configuration.
+fn client_config_for(
+    authority: &Authority,
+    identity: &FleetIdentity,
+    tuning: &QuicTuning,
+) -> Result<quinn::ClientConfig, String> {
+    let (certificate_der, key_pem) = authority
+        .issue_local(identity, SystemTime::now())
+        .map_err(|error| error.to_string())?;
+    NodeCredentials {
+        certificate_der,
+        key_pem,
+        ca_der: authority.ca_certificate_der().to_vec(),
+    }
+    .sync_client_config(tuning)
+    .map_err(|error| error.to_string())
 }
 
 /// A hostile node: hello, then heads for made-up documents of its school, with a request for its
