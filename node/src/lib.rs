@@ -19,12 +19,15 @@ pub mod oidc;
 pub mod oneroster;
 pub mod repository;
 pub mod roster_import;
+pub mod school;
 pub mod school_generator;
 pub mod server;
+pub mod state;
 pub mod sync;
 pub mod upload_quota;
 pub mod upload_records;
 pub mod upstream_login;
+pub mod url_path;
 pub mod web;
 
 use std::path::Path;

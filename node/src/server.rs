@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{FromRef, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,54 +18,8 @@ use crate::config::NodeConfig;
 use crate::directory::RosterDirectory;
 use crate::identity::NodeIdentity;
 use crate::repository::{MAX_QUEUED_NOTICES, Repository};
-use crate::sync::{self, SyncHandle, SyncHealthView, SyncStatusView};
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<NodeConfig>,
-    pub identity: Arc<NodeIdentity>,
-    pub repository: Arc<Repository>,
-    pub sync: SyncHandle,
-    pub auth: AuthState,
-    pub roster: Arc<crate::api::RosterCache>,
-    /// The services in use as tools, for the home pages (`crate::api::services`).
-    pub tools: Arc<crate::api::services::ToolsCache>,
-    pub upload_quota: crate::upload_quota::UploadQuota,
-    /// Who uploaded which file, for attaching files (`crate::upload_records`).
-    pub upload_records: crate::upload_records::UploadRecords,
-    /// The OpenID Provider (`crate::oidc`).
-    pub oidc: Arc<crate::oidc::OidcProvider>,
-    /// Logging in through the municipality's OpenID provider, when configured
-    /// (`crate::upstream_login`).
-    pub upstream_login: Option<Arc<crate::upstream_login::UpstreamLogin>>,
-    /// The OneRoster rostering service's tokens (`crate::oneroster`).
-    pub oneroster: Arc<crate::oneroster::OneRoster>,
-    /// The LTI 1.3 platform's launches and tokens in flight (`crate::lti`).
-    pub lti: Arc<crate::lti::LtiPlatform>,
-    pub started: Instant,
-}
-
-impl FromRef<AppState> for AuthState {
-    fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
-    }
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("AppState")
-            .field("school", &self.identity.school)
-            .finish_non_exhaustive()
-    }
-}
-
-impl FromRef<AppState> for Arc<Repository> {
-    fn from_ref(state: &AppState) -> Self {
-        state.repository.clone()
-    }
-}
+use crate::state::AppState;
+use crate::sync;
 
 /// A started node; [`RunningNode::shutdown`] stops it.
 #[derive(Debug)]
@@ -131,8 +85,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     crate::api::roster::ensure_local_admin_token(&config.admin_token_file())?;
     let (notices, notice_receiver) = mpsc::channel(MAX_QUEUED_NOTICES);
     let repository = Arc::new(Repository::new(store.clone(), notices));
-    let roster = Arc::new(crate::api::RosterCache::new(&store));
-    let tools = Arc::new(crate::api::services::ToolsCache::new(&store));
+    let roster = Arc::new(crate::school::RosterCache::new(&store));
+    let tools = Arc::new(crate::school::tools::ToolsCache::new(&store));
     let (shutdown, shutdown_receiver) = watch::channel(false);
     let directory = Arc::new(RosterDirectory::new(repository.clone(), &identity.school));
     let sessions = store
@@ -338,12 +292,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/v1/sync/status", get(sync_status))
+        .route(
+            "/api/v1/sync/status",
+            get(crate::api::sync_status::sync_status),
+        )
         .route("/api/v1/openapi.json", get(crate::api::openapi::document))
         .merge(crate::auth::routes())
         .merge(crate::api::routes())
-        .merge(crate::oidc::routes())
-        .merge(crate::oneroster::routes())
+        .merge(crate::oidc::endpoints::routes())
+        .merge(crate::oneroster::endpoints::routes())
         .merge(crate::lti::routes())
         .merge(crate::web::routes(state.config.http.max_upload_bytes))
         .layer(axum::middleware::from_fn(json_rejections))
@@ -453,28 +410,6 @@ async fn healthz(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, axum::Json(health)).into_response()
-}
-
-/// `GET /api/v1/sync/status`: whether the node is linked to the relay and what waits to sync.
-///
-/// Anyone, logged in or not, gets the `state` alone ([`SyncHealthView`]): that is what a health
-/// check or a monitoring probe needs, and it is also in every page's offline banner. The rest (the
-/// node's id, the relay's address, counts of what waits, the last error, the certificate's
-/// expiry) describes the school's infrastructure and activity, so only an administrator sees it:
-/// a session with the admin role, as the school IT pages need, or the local admin token of the
-/// node's own machine (`Authorization: Bearer <data_dir>/admin.token`), as the command line has.
-#[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync",
-    responses((status = 200, body = SyncStatusView,
-        description = "every field for an administrator (a session with the admin role, or the local admin token); anyone else gets only `state`")))]
-pub async fn sync_status(
-    State(state): State<AppState>,
-    administrator: Result<crate::api::roster::Administrator, Response>,
-) -> Response {
-    let view = state.sync.view();
-    match administrator {
-        Ok(_) => axum::Json(view).into_response(),
-        Err(_) => axum::Json(SyncHealthView::from(&view)).into_response(),
-    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

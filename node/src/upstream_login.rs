@@ -39,9 +39,9 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use sync_protocol::ids::SchoolCode;
 
-use crate::api::RosterIndex;
 use crate::config::{RosterMatchField, UpstreamLoginConfig};
 use crate::model::UserId;
+use crate::school::roster_index::RosterIndex;
 
 /// How long a started login may take at the provider before its callback is refused: enough to
 /// type a password and answer a second factor.

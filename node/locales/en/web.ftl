@@ -15,6 +15,8 @@ offline-banner = { $count ->
 }
 form-errors-title = Please fix these first
 error-too-long = This is too long: at most { $max } characters.
+error-missing = This is required.
+error-not-valid = This is not valid. Check it and try again.
 
 ## Errors
 error-back-home = Back to the home page

@@ -15,6 +15,8 @@ offline-banner = { $count ->
 }
 form-errors-title = Korjaa nämä ensin
 error-too-long = Tämä on liian pitkä: enintään { $max } merkkiä.
+error-missing = Tämä tieto tarvitaan.
+error-not-valid = Tämä ei kelpaa. Tarkista se ja yritä uudelleen.
 
 ## Virheet
 error-back-home = Takaisin etusivulle

@@ -15,6 +15,8 @@ offline-banner = { $count ->
 }
 form-errors-title = Rätta först det här
 error-too-long = Det här är för långt: högst { $max } tecken.
+error-missing = Detta behövs.
+error-not-valid = Detta är inte giltigt. Kontrollera det och försök igen.
 
 ## Fel
 error-back-home = Tillbaka till startsidan

@@ -37,7 +37,7 @@ use crate::model::announcements::{
 };
 use crate::model::common::{ItemId, ModelError, NodeTime};
 use crate::repository::Repository;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Announcements returned by `GET /api/v1/announcements`, newest first. The documents read keep
 /// up to 500 each; a reader is served the newest of them all together.

@@ -45,7 +45,7 @@ use crate::model::roster::MAX_ENROLLMENTS_PER_CLASS;
 use crate::model::timetable::{TimetableDocument, timetable_doc};
 use crate::model::{UserId, UserRole};
 use crate::repository::Repository;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Marks in one request: a lesson marks each pupil of the class at most once, and a class has at
 /// most this many members.
@@ -650,13 +650,10 @@ pub async fn absence_alerts(
 
 /// Only a guardian of the pupil reports and explains the pupil's absences.
 fn require_guardian_of(access: &Access<'_>, pupil: &str) -> Result<(), ApiError> {
-    if access.has_role(UserRole::Guardian) && access.roster.is_guardian_of(access.me(), pupil) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "only a guardian of {pupil:?} may report or explain their absences"
-        )))
-    }
+    Ok(access.require(
+        crate::school::policy::Action::ExplainPupilAbsence,
+        crate::school::Target::Pupil(pupil),
+    )?)
 }
 
 /// Files a guardian's report in the attendance documents of the pupil's classes whose terms

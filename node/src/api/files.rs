@@ -36,7 +36,7 @@ use super::{ApiError, blocking, node_now_millis};
 use crate::auth::Caller;
 use crate::model::common::{FileRef, MAX_UPLOAD_BYTES};
 use crate::repository::RepositoryError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The media type recorded when an upload names none (browsers send no `Content-Type` for a file
 /// whose type they do not know).
@@ -311,29 +311,37 @@ pub async fn require_stored(
     let records = state.upload_records.clone();
     let caller = caller.clone();
     let files = files.to_vec();
-    blocking(move || {
-        for file in &files {
-            let blob = file.blob_id()?;
-            let uploaded = records
-                .uploaded_by(&caller, &blob)
-                .map_err(|error| ApiError::Internal(format!("upload records: {error}")))?;
-            if !uploaded {
-                return Err(not_your_upload(file));
-            }
-            match store.blob_len(&blob).map_err(RepositoryError::from)? {
-                None => return Err(not_your_upload(file)),
-                Some(stored) if stored != file.size_bytes => {
-                    return Err(ApiError::BadRequest(format!(
-                        "the file {:?} is {stored} bytes, not {} as its reference states",
-                        file.file_name, file.size_bytes
-                    )));
-                }
-                Some(_) => {}
-            }
+    blocking(move || check_stored(&store, &records, &caller, &files)).await
+}
+
+/// [`require_stored`] for work already on the blocking pool, so that an operation checks its
+/// files and writes in one visit there.
+pub fn check_stored(
+    store: &SledStore,
+    records: &crate::upload_records::UploadRecords,
+    caller: &crate::model::UserId,
+    files: &[FileRef],
+) -> Result<(), ApiError> {
+    for file in files {
+        let blob = file.blob_id()?;
+        let uploaded = records
+            .uploaded_by(caller, &blob)
+            .map_err(|error| ApiError::Internal(format!("upload records: {error}")))?;
+        if !uploaded {
+            return Err(not_your_upload(file));
         }
-        Ok(())
-    })
-    .await
+        match store.blob_len(&blob).map_err(RepositoryError::from)? {
+            None => return Err(not_your_upload(file)),
+            Some(stored) if stored != file.size_bytes => {
+                return Err(ApiError::BadRequest(format!(
+                    "the file {:?} is {stored} bytes, not {} as its reference states",
+                    file.file_name, file.size_bytes
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The refusal of a file the caller did not upload, or that the node does not hold: one text for

@@ -24,7 +24,7 @@ use super::{Access, ApiError, RosterIndex, blocking, node_now_millis, roster_ind
 use crate::auth::Caller;
 use crate::model::common::{ItemId, NodeTime};
 use crate::model::materials::{Material, MaterialKind, MaterialsDocument, materials_doc};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -78,7 +78,7 @@ use crate::model::common::{
 use crate::model::messages::{MAX_PARTICIPANTS_PER_THREAD, Message, ThreadDocument, thread_doc};
 use crate::model::{UserId, UserRole};
 use crate::repository::Repository;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Threads listed in one user's inbox. A user who joins a few new threads a week for the nine years
 /// of basic education stays well below it; an entry takes a few dozen bytes, so a full inbox is a

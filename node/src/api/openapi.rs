@@ -15,7 +15,7 @@ use utoipa::OpenApi;
         crate::auth::routes::log_in,
         crate::auth::routes::current_session,
         crate::auth::routes::log_out,
-        crate::server::sync_status,
+        crate::api::sync_status::sync_status,
         crate::api::roster::me,
         crate::api::roster::classes,
         crate::api::roster::class,

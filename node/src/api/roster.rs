@@ -25,7 +25,7 @@ use crate::auth::{AuthError, Caller, SESSIONS_TREE, SessionLimits, SessionStore}
 use crate::model::UserRole;
 use crate::repository::Repository;
 use crate::roster_import::{self, CurrentRoster, ImportPlan, RosterDocument};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The largest roster package accepted over the API, all files together (50 MiB).
 pub const MAX_ROSTER_PACKAGE_BYTES: usize = 50 * 1024 * 1024;

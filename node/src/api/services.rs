@@ -18,7 +18,6 @@
 //!   /api/v1/classes/{class}/tools/{service}` (the class's teachers): placing tools in a class.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
@@ -26,20 +25,21 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sync_protocol::ids::SchoolCode;
-use sync_store::{ChangeCounter, SledStore};
 
-use super::{Access, ApiError, blocking, node_now_millis, roster_index};
+use super::{ApiError, blocking, node_now_millis};
 use crate::auth::Caller;
-use crate::model::UserRole;
 use crate::model::catalogue::{
     Activation, ActivationsDocument, CatalogueDocument, CatalogueService, ReleasableClaim,
     ServiceCategory, ServiceProtocol, activations_doc, catalogue_doc,
 };
 use crate::model::class_tools::{ClassToolsDocument, class_tools_doc};
 use crate::model::common::{ModelError, NodeTime};
-use crate::oidc::audit::{AuditCursor, day_of};
 use crate::repository::Repository;
-use crate::server::AppState;
+use crate::school::audit::{AuditCursor, day_of};
+use crate::school::policy::Action;
+use crate::school::tools::{ToolView, tools_in_use};
+use crate::school::{Access, Target, roster_index};
+use crate::state::AppState;
 
 /// Entries in one page of `GET /api/v1/audit` when the caller names no `limit`.
 pub const DEFAULT_AUDIT_PAGE_ENTRIES: usize = 50;
@@ -92,19 +92,6 @@ pub struct ServiceView {
     pub works_offline: bool,
     /// Present when the service is activated at this school.
     pub activation: Option<ActivationView>,
-}
-
-/// A tool on a home page: an activated service with the address that opens it. Opening an OpenID
-/// Connect client there starts its login, which the node answers with the user's session, so the
-/// user is not asked to log in again.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ToolView {
-    pub id: String,
-    pub name: String,
-    pub provider: String,
-    pub launch_url: String,
-    /// Whether the service works while the school has no internet connection.
-    pub works_offline: bool,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -170,7 +157,7 @@ fn service_view(service: CatalogueService, activation: Option<&Activation>) -> S
 
 async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     let roster = roster_index(state).await?;
-    Access::new(caller, roster).require_role(UserRole::Admin)
+    Ok(Access::new(caller, roster).require(Action::AdministerSchool, Target::School)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,87 +189,6 @@ pub async fn list_services(
         ))
     })
     .await
-}
-
-/// The names of the documents the tools in use are derived from.
-const TOOLS_DOCUMENT_NAMES: [&str; 2] = ["service-catalogue", "service-activations"];
-
-/// Services in use, as tools with their catalogue category.
-type ToolsInUse = Vec<(ServiceCategory, ToolView)>;
-
-/// The services in use at this school as tools, kept until the catalogue or the school's
-/// activations change: every pupil's and teacher's home page asks for them, and the catalogue is a
-/// national document of up to [`crate::model::catalogue::MAX_CATALOGUE_SERVICES`] services, too
-/// much to hydrate on every page. A counter of writes to those two documents
-/// ([`SledStore::change_counter`], one atomic read) says whether the kept list is current.
-#[derive(Debug)]
-pub struct ToolsCache {
-    writes: ChangeCounter,
-    current: RwLock<Option<(u64, Arc<ToolsInUse>)>>,
-}
-
-impl ToolsCache {
-    pub fn new(store: &SledStore) -> Self {
-        Self {
-            writes: store.change_counter(&TOOLS_DOCUMENT_NAMES),
-            current: RwLock::new(None),
-        }
-    }
-
-    /// The tools in use, rebuilt when either document changed. Reads the store when it does, so it
-    /// runs on the blocking pool. The count is read before a rebuild, so a write racing with it
-    /// only makes the next request rebuild again.
-    fn get(
-        &self,
-        repository: &Repository,
-        school: &SchoolCode,
-    ) -> Result<Arc<ToolsInUse>, ApiError> {
-        let writes = self.writes.get();
-        if let Ok(current) = self.current.read()
-            && let Some((built_at, tools)) = current.as_ref()
-            && *built_at == writes
-        {
-            return Ok(tools.clone());
-        }
-        let tools = Arc::new(tools_in_use(repository, school)?);
-        if let Ok(mut current) = self.current.write() {
-            *current = Some((writes, tools.clone()));
-        }
-        Ok(tools)
-    }
-}
-
-/// The services in use at this school (in the catalogue and activated) that have a launch
-/// address, as tools by name.
-fn tools_in_use(repository: &Repository, school: &SchoolCode) -> Result<ToolsInUse, ApiError> {
-    let catalogue: CatalogueDocument = repository.read_or_default(&catalogue_doc())?;
-    let activations: ActivationsDocument = repository.read_or_default(&activations_doc(school))?;
-    let mut tools: Vec<(ServiceCategory, ToolView)> = catalogue
-        .services
-        .into_values()
-        .filter(|service| activations.services.contains_key(&service.id))
-        .filter_map(|service| {
-            let category = service.category;
-            // An LTI tool opens through the node's launch, which logs the user in to it.
-            let launch_url = if service.protocol == ServiceProtocol::Lti13 {
-                crate::lti::launch_path(&service.id, None, None)
-            } else {
-                service.launch_url?
-            };
-            Some((
-                category,
-                ToolView {
-                    launch_url,
-                    id: service.id,
-                    name: service.name,
-                    provider: service.provider,
-                    works_offline: service.works_offline,
-                },
-            ))
-        })
-        .collect();
-    tools.sort_by(|first, second| first.1.name.cmp(&second.1.name));
-    Ok(tools)
 }
 
 /// The service ids placed in a class ([`ClassToolsDocument`]); none for a class without tools.

@@ -33,7 +33,7 @@ use crate::model::timetable::{
     Lesson, LessonInput, MAX_LESSONS_PER_TIMETABLE, TimetableDocument, timetable_doc,
 };
 use crate::repository::Repository;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Finland's offset from UTC in winter (EET), in hours.
 const HELSINKI_WINTER_OFFSET_HOURS: i8 = 2;
@@ -459,13 +459,10 @@ fn require_timetable_writer(
 ) -> Result<(), ApiError> {
     let class = access.class(class_id)?;
     class_term(&access.roster, class, term_id)?;
-    if access.is_school_wide() || access.roster.teaches(access.me(), class_id) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "only school staff, administrators and teachers of class {class_id:?} may change its timetable"
-        )))
-    }
+    Ok(access.require(
+        crate::school::policy::Action::EditClassTimetable,
+        crate::school::Target::Class(class_id),
+    )?)
 }
 
 /// Checks a lesson as entered against the class: its teacher must teach the class. The model checks

@@ -17,13 +17,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::launch::{LaunchMessage, begin_login, deployment_id};
+use super::launch::{begin_login, deployment_id};
+use super::platform::{LaunchMessage, PendingDeepLink};
 use super::services::verify_tool_jwt;
 use super::{
     LTI_VERSION, MAX_ASSERTION_LIFETIME, PENDING_DEEP_LINK_LIFETIME, activated_tool, lock, millis,
     record,
 };
-use crate::api::assignments::{create_in_class, require_class_teacher};
 use crate::api::{Access, ApiError, node_now_millis, roster_index};
 use crate::auth::Caller;
 use crate::model::assignments::{AssignmentInput, LtiLink, format_score, validate_score};
@@ -31,7 +31,8 @@ use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::common::{ItemId, MAX_TITLE_CHARS, NodeTime};
 use crate::oidc::endpoints::parameters;
 use crate::oidc::grants::random_token;
-use crate::server::AppState;
+use crate::school::assignments::{create_in_class, require_class_work};
+use crate::state::AppState;
 use crate::web::ServiceLoginRefusal;
 
 /// Content items one response may create: a teacher picks a handful at a time.
@@ -39,14 +40,6 @@ pub const MAX_DEEP_LINK_ITEMS: usize = 20;
 /// When an assignment made from picked content is due: a week on, for the teacher to change.
 pub const DEEP_LINKED_ASSIGNMENT_DUE: std::time::Duration =
     std::time::Duration::from_secs(7 * 24 * 60 * 60);
-
-/// A deep-linking request waiting for the tool's response.
-#[derive(Debug, Clone)]
-pub struct PendingDeepLink {
-    pub teacher: String,
-    pub class: String,
-    pub service_id: String,
-}
 
 #[derive(Debug, Deserialize)]
 pub struct DeepLinkingQuery {
@@ -95,7 +88,7 @@ pub async fn start_deep_linking(
     Query(query): Query<DeepLinkingQuery>,
 ) -> Result<Response, ApiError> {
     let access = Access::new(&caller, roster_index(&state).await?);
-    require_class_teacher(&access, &query.class)?;
+    require_class_work(&access, &query.class)?;
     let found = activated_tool(&state, &service_id).await?;
     let Some(deep_linking_url) = found.tool.deep_linking_url.clone() else {
         return Err(ApiError::BadRequest(format!(

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
+use super::platform::{LaunchMessage, PendingLaunch};
 use super::{
     LTI_VERSION, PENDING_LAUNCH_LIFETIME, ToolAtSchool, activated_tool, claim, lock, record, scope,
     tool_at_school,
@@ -38,7 +39,7 @@ use crate::oidc::claims::{pairwise_subject, released_claims};
 use crate::oidc::endpoints::{AuthorizeRefusal, client_request, pairwise_salt};
 use crate::oidc::grants::random_token;
 use crate::oidc::keys::SigningAlgorithm;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// IMS role URIs (LTI Core 1.3 appendix A.2).
 pub mod role {
@@ -56,31 +57,6 @@ pub mod role {
 
 /// The context type of a class (LTI Core 1.3 appendix A.1).
 const COURSE_SECTION: &str = "http://purl.imsglobal.org/vocab/lis/v2/course#CourseSection";
-
-/// What a started launch will send.
-#[derive(Debug, Clone)]
-pub enum LaunchMessage {
-    /// `LtiResourceLinkRequest`.
-    ResourceLink {
-        resource_link_id: String,
-        title: Option<String>,
-        /// The assignment launched, with whether it takes scores (has a line item).
-        assignment: Option<(String, bool)>,
-    },
-    /// `LtiDeepLinkingRequest`; `data` comes back in the tool's response.
-    DeepLinking { data: String },
-}
-
-/// A launch between the redirect to the tool's login and its authentication request.
-#[derive(Debug, Clone)]
-pub struct PendingLaunch {
-    pub user_id: String,
-    pub session_id_hash: [u8; 32],
-    pub service_id: String,
-    pub class: Option<String>,
-    pub target_link_uri: String,
-    pub message: LaunchMessage,
-}
 
 #[derive(Debug, Deserialize)]
 pub struct LaunchQuery {

@@ -20,11 +20,11 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::launch::{context_claim, ims_roles, lti_releasable, released_person_claims};
+use super::platform::ServiceToken;
 use super::{
     MAX_ASSERTION_LIFETIME, SERVICE_TOKEN_LIFETIME, ToolAtSchool, activated_tool, lock, millis,
     record, scope,
 };
-use crate::api::assignments::{ClassAssignmentsIndex, class_assignments_doc};
 use crate::api::services::placed_in;
 use crate::api::{ApiError, RosterIndex, blocking, node_now_millis, roster_index};
 use crate::model::assignments::{
@@ -32,11 +32,12 @@ use crate::model::assignments::{
     format_score, submission_doc, validate_score,
 };
 use crate::model::audit::{AuditEntry, AuditEvent};
+use crate::model::class_assignments::{ClassAssignmentsIndex, class_assignments_doc};
 use crate::model::common::{ItemId, ModelError, NodeTime};
 use crate::oidc::claims::pairwise_subject;
 use crate::oidc::endpoints::{pairwise_salt, parameters};
 use crate::oidc::grants::random_token;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The client assertion type of RFC 7523 section 2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -65,13 +66,6 @@ const GRADING_PROGRESS: [&str; 5] = [
     "NotReady",
 ];
 
-/// What a service token stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceToken {
-    pub service_id: String,
-    pub scopes: Vec<String>,
-}
-
 /// A refusal of a service request: OAuth errors from the token endpoint (RFC 6749 section 5.2),
 /// bearer-token errors (RFC 6750 section 3.1), and the API's own errors.
 #[derive(Debug)]
@@ -87,6 +81,12 @@ pub enum ServiceError {
         description: String,
     },
     Api(ApiError),
+}
+
+impl From<crate::school::ServiceError> for ServiceError {
+    fn from(error: crate::school::ServiceError) -> Self {
+        ServiceError::Api(error.into())
+    }
 }
 
 impl From<ApiError> for ServiceError {
@@ -413,7 +413,7 @@ fn line_item_json(state: &AppState, assignment: &AssignmentDocument) -> Option<V
 }
 
 /// The assignments of `class`, read through its index (bounded by
-/// [`crate::api::assignments::MAX_ASSIGNMENTS_PER_CLASS`]).
+/// [`crate::model::class_assignments::MAX_ASSIGNMENTS_PER_CLASS`]).
 async fn class_assignments(
     state: &AppState,
     class: &str,

@@ -20,7 +20,7 @@ use super::common::{ModelError, NodeTime, claim_identity, school_doc, sourced_id
 pub const MAX_TOOLS_PER_CLASS: usize = 50;
 
 /// `school:S/tools-<class key>`. Not `class-…`: that prefix is the roster's
-/// (`api::ROSTER_DOCUMENT_NAME_PREFIXES`), and a placement must not make every request rebuild the
+/// (`school::roster_index::ROSTER_DOCUMENT_NAME_PREFIXES`), and a placement must not make every request rebuild the
 /// roster index.
 pub fn class_tools_doc(school: &SchoolCode, class_sourced_id: &str) -> DocId {
     school_doc(
@@ -118,7 +118,7 @@ mod naming {
     fn a_class_tools_document_is_not_a_roster_document() {
         let doc = class_tools_doc(&"30076".parse().expect("school"), "CLS-7A");
         assert!(
-            crate::api::ROSTER_DOCUMENT_NAME_PREFIXES
+            crate::school::roster_index::ROSTER_DOCUMENT_NAME_PREFIXES
                 .iter()
                 .all(|prefix| !doc.name().starts_with(prefix)),
             "{doc}"

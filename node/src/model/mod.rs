@@ -11,6 +11,7 @@ pub mod assignments;
 pub mod attendance;
 pub mod audit;
 pub mod catalogue;
+pub mod class_assignments;
 pub mod class_tools;
 pub mod common;
 pub mod credentials;

@@ -9,11 +9,12 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
@@ -22,6 +23,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::claims::{pairwise_subject, released_claims};
 use super::grants::{AccessGrant, CodeGrant, GrantError};
+use super::oauth_error::{OAuthError, oauth_error, oauth_refusal};
 use super::{MAX_AUTHORIZE_URI_BYTES, MAX_STATE_BYTES};
 use crate::api::{ApiError, blocking, node_now_millis, roster_index};
 use crate::auth::AuthError;
@@ -32,7 +34,7 @@ use crate::model::catalogue::{
     client_secret_sha256, pairwise_salt_doc,
 };
 use crate::model::common::{ModelError, NodeTime};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::web::ServiceLoginRefusal;
 
 /// PKCE verifiers are 43 to 128 characters (RFC 7636 section 4.1); an S256 challenge is the
@@ -335,43 +337,93 @@ pub async fn authorize(
     }
 }
 
+/// The client and request a login is for, once the client and its redirect URI are known.
+type ServiceRequest = ClientRequest<(CatalogueService, Option<Activation>)>;
+
+/// The authorisation code flow, step by step: the request is checked whole before anything is
+/// issued (each refusal goes back to the client's redirect URI), then the user's login, then the
+/// code is issued and recorded in the audit log before the client sees it.
 async fn authorize_request(
     state: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, AuthorizeRefusal> {
-    let request = client_request(
+    let request: ServiceRequest = client_request(
         uri.query().unwrap_or("").as_bytes(),
         |client_id| async move { service_at_school(state, &client_id).await },
         |(service, _): &(CatalogueService, Option<Activation>)| &service.redirect_uris,
     )
     .await?;
+    refuse_unsupported_parameters(&request)?;
     let (service, activation) = request.client.clone();
+    let Some(activation) = activation else {
+        return Err(request.refuse(
+            "unauthorized_client",
+            "this service is not activated at this school",
+        ));
+    };
+    let code_challenge = pkce_challenge(&request)?;
+    let requested = requested_claims(&request, &service, &activation)?;
+    let login = LoginRequirements::read(&request)?;
+    let (caller, session) = match state.auth.authenticate(method, uri, headers) {
+        Ok(authenticated) => authenticated,
+        Err(AuthError::NotAuthenticated) if login.prompt_none => {
+            return Err(request.refuse("login_required", "the user is not logged in"));
+        }
+        Err(AuthError::NotAuthenticated) => return Ok(to_login(uri)),
+        Err(_) => {
+            return Err(request.refuse("server_error", "the node could not check the login"));
+        }
+    };
+    let now = node_now_millis();
+    if login.wants_a_fresh_login(session.created, now) {
+        if login.prompt_none {
+            return Err(request.refuse("login_required", "the user's login is older than max_age"));
+        }
+        return Ok(to_fresh_login(&request.parameters));
+    }
+    let granted_scope = std::iter::once("openid")
+        .chain(requested.iter().map(|claim| claim.scope()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let grant = CodeGrant {
+        service_id: service.id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        code_challenge,
+        nonce: login.nonce,
+        user_id: caller.user_id.clone(),
+        auth_time_secs: i64::try_from(session.created / 1000).unwrap_or(i64::MAX),
+        claims: requested.clone(),
+        scope: granted_scope,
+    };
+    let code = issue_recorded_code(state, &request, grant, &requested, now).await?;
+    let mut pairs = vec![("code", code)];
+    if let Some(client_state) = request.state.clone() {
+        pairs.push(("state", client_state));
+    }
+    pairs.push(("iss", state.oidc.issuer.clone()));
+    Ok(redirect_with(state, headers, &request.redirect_uri, &pairs))
+}
+
+/// Refuses what this provider does not offer: other response types and modes, request objects,
+/// and the `claims` parameter (claims are requested by scope).
+fn refuse_unsupported_parameters(request: &ServiceRequest) -> Result<(), AuthorizeRefusal> {
     let parameters = &request.parameters;
-    let redirect_uri = request.redirect_uri.clone();
-    let client_state = request.state.clone();
-    let refuse = |error: &'static str, description: &str| request.refuse(error, description);
     if parameters.get("response_type").map(String::as_str) != Some("code") {
-        return Err(refuse(
+        return Err(request.refuse(
             "unsupported_response_type",
             "only the authorization code flow (response_type=code) is supported",
         ));
     }
     if parameters.contains_key("request") {
-        return Err(refuse(
-            "request_not_supported",
-            "request objects are not supported",
-        ));
+        return Err(request.refuse("request_not_supported", "request objects are not supported"));
     }
     if parameters.contains_key("request_uri") {
-        return Err(refuse(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        ));
+        return Err(request.refuse("request_uri_not_supported", "request_uri is not supported"));
     }
     if parameters.contains_key("claims") {
-        return Err(refuse(
+        return Err(request.refuse(
             "invalid_request",
             "the claims parameter is not supported; request claims by scope",
         ));
@@ -380,36 +432,37 @@ async fn authorize_request(
         .get("response_mode")
         .is_some_and(|mode| mode != "query")
     {
-        return Err(refuse(
-            "invalid_request",
-            "only response_mode=query is supported",
-        ));
+        return Err(request.refuse("invalid_request", "only response_mode=query is supported"));
     }
-    let Some(activation) = activation else {
-        return Err(refuse(
-            "unauthorized_client",
-            "this service is not activated at this school",
-        ));
-    };
-    let code_challenge = match (
+    Ok(())
+}
+
+/// The PKCE challenge, which every client must send, and only by S256.
+fn pkce_challenge(request: &ServiceRequest) -> Result<String, AuthorizeRefusal> {
+    let parameters = &request.parameters;
+    match (
         parameters.get("code_challenge"),
         parameters.get("code_challenge_method").map(String::as_str),
     ) {
-        (Some(challenge), Some("S256")) if is_s256_challenge(challenge) => challenge.clone(),
+        (Some(challenge), Some("S256")) if is_s256_challenge(challenge) => Ok(challenge.clone()),
         (Some(_), Some("S256")) => {
-            return Err(refuse(
-                "invalid_request",
-                "code_challenge is not an S256 challenge",
-            ));
+            Err(request.refuse("invalid_request", "code_challenge is not an S256 challenge"))
         }
-        _ => {
-            return Err(refuse(
-                "invalid_request",
-                "PKCE is required: send code_challenge with code_challenge_method=S256",
-            ));
-        }
-    };
-    let scope = parameters.get("scope").cloned().unwrap_or_default();
+        _ => Err(request.refuse(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        )),
+    }
+}
+
+/// The claims the scope asks for, sorted: `openid` is required, every other scope must name a
+/// claim the school approved for the service, and no roster scope is granted to a login.
+fn requested_claims(
+    request: &ServiceRequest,
+    service: &CatalogueService,
+    activation: &Activation,
+) -> Result<Vec<ReleasableClaim>, AuthorizeRefusal> {
+    let scope = request.parameters.get("scope").cloned().unwrap_or_default();
     let mut requested = Vec::new();
     let mut has_openid = false;
     for value in scope.split(' ').filter(|value| !value.is_empty()) {
@@ -418,12 +471,12 @@ async fn authorize_request(
             continue;
         }
         let Some(claim) = ReleasableClaim::from_scope(value) else {
-            return Err(refuse("invalid_scope", &format!("unknown scope {value:?}")));
+            return Err(request.refuse("invalid_scope", &format!("unknown scope {value:?}")));
         };
         // A roster scope releases the whole school's roster to the service, not data about the
         // user logging in: only the client credentials grant gives it (`crate::oneroster`).
         if claim.is_roster_scope() {
-            return Err(refuse(
+            return Err(request.refuse(
                 "invalid_scope",
                 &format!("{value:?} is granted only by the client credentials grant"),
             ));
@@ -433,11 +486,11 @@ async fn authorize_request(
         }
     }
     if !has_openid {
-        return Err(refuse("invalid_scope", "the openid scope is required"));
+        return Err(request.refuse("invalid_scope", "the openid scope is required"));
     }
-    let releasable = releasable_now(&service, &activation);
+    let releasable = releasable_now(service, activation);
     if let Some(refused) = requested.iter().find(|claim| !releasable.contains(claim)) {
-        return Err(refuse(
+        return Err(request.refuse(
             "invalid_scope",
             &format!(
                 "this school has not approved {:?} for this service",
@@ -446,116 +499,109 @@ async fn authorize_request(
         ));
     }
     requested.sort();
-    let nonce = parameters.get("nonce").cloned();
-    if nonce
-        .as_ref()
-        .is_some_and(|nonce| nonce.len() > MAX_STATE_BYTES)
-    {
-        return Err(refuse("invalid_request", "nonce is too long"));
-    }
-    let prompts: Vec<&str> = parameters
-        .get("prompt")
-        .map(|prompt| {
-            prompt
-                .split(' ')
-                .filter(|value| !value.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    let prompt_none = prompts.contains(&"none");
-    // OpenID Connect Core 1.0, section 3.1.2.1: `none` with any other value is an error.
-    if prompt_none && prompts.len() > 1 {
-        return Err(refuse(
-            "invalid_request",
-            "prompt=none cannot be combined with other prompt values",
-        ));
-    }
-    let max_age_secs = match parameters.get("max_age") {
-        Some(text) => Some(text.parse::<u64>().map_err(|_| {
-            refuse(
-                "invalid_request",
-                "max_age must be a whole number of seconds",
-            )
-        })?),
-        None => None,
-    };
+    Ok(requested)
+}
 
-    let (caller, session) = match state.auth.authenticate(method, uri, headers) {
-        Ok(authenticated) => authenticated,
-        Err(AuthError::NotAuthenticated) if prompt_none => {
-            return Err(refuse("login_required", "the user is not logged in"));
+/// What the client asks of the user's login: `nonce`, `prompt` and `max_age`.
+#[derive(Debug)]
+struct LoginRequirements {
+    nonce: Option<String>,
+    /// `prompt=none`: refuse rather than show the login page.
+    prompt_none: bool,
+    /// `prompt=login`: the user logs in again now.
+    prompt_login: bool,
+    max_age_secs: Option<u64>,
+}
+
+impl LoginRequirements {
+    fn read(request: &ServiceRequest) -> Result<Self, AuthorizeRefusal> {
+        let parameters = &request.parameters;
+        let nonce = parameters.get("nonce").cloned();
+        if nonce
+            .as_ref()
+            .is_some_and(|nonce| nonce.len() > MAX_STATE_BYTES)
+        {
+            return Err(request.refuse("invalid_request", "nonce is too long"));
         }
-        Err(AuthError::NotAuthenticated) => return Ok(to_login(uri)),
-        Err(_) => {
-            return Err(refuse("server_error", "the node could not check the login"));
-        }
-    };
-    let now = node_now_millis();
-    // `prompt=login` and a `max_age` the session is older than both ask for the user to prove
-    // who they are again now, as a service may before something sensitive.
-    // `max_age=0` is `prompt=login` (OpenID Connect Core 1.0, section 3.1.2.1).
-    let login_age_millis = u64::try_from(now)
-        .unwrap_or(0)
-        .saturating_sub(session.created);
-    let too_old = max_age_secs
-        .is_some_and(|max_age| max_age == 0 || login_age_millis > max_age.saturating_mul(1000));
-    if prompts.contains(&"login") || too_old {
-        if prompt_none {
-            return Err(refuse(
-                "login_required",
-                "the user's login is older than max_age",
+        let prompts: Vec<&str> = parameters
+            .get("prompt")
+            .map(|prompt| {
+                prompt
+                    .split(' ')
+                    .filter(|value| !value.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let prompt_none = prompts.contains(&"none");
+        // OpenID Connect Core 1.0, section 3.1.2.1: `none` with any other value is an error.
+        if prompt_none && prompts.len() > 1 {
+            return Err(request.refuse(
+                "invalid_request",
+                "prompt=none cannot be combined with other prompt values",
             ));
         }
-        return Ok(to_fresh_login(parameters));
+        let max_age_secs = match parameters.get("max_age") {
+            Some(text) => Some(text.parse::<u64>().map_err(|_| {
+                request.refuse(
+                    "invalid_request",
+                    "max_age must be a whole number of seconds",
+                )
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            nonce,
+            prompt_none,
+            prompt_login: prompts.contains(&"login"),
+            max_age_secs,
+        })
     }
-    let granted_scope = std::iter::once("openid")
-        .chain(requested.iter().map(|claim| claim.scope()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let grant = CodeGrant {
-        service_id: service.id.clone(),
-        redirect_uri: redirect_uri.clone(),
-        code_challenge,
-        nonce,
-        user_id: caller.user_id.clone(),
-        auth_time_secs: i64::try_from(session.created / 1000).unwrap_or(i64::MAX),
-        claims: requested.clone(),
-        scope: granted_scope,
-    };
+
+    /// `prompt=login` and a `max_age` the session is older than both ask for the user to prove
+    /// who they are again now, as a service may before something sensitive. `max_age=0` is
+    /// `prompt=login` (OpenID Connect Core 1.0, section 3.1.2.1).
+    fn wants_a_fresh_login(&self, session_created_millis: u64, now_millis: i64) -> bool {
+        let login_age_millis = u64::try_from(now_millis)
+            .unwrap_or(0)
+            .saturating_sub(session_created_millis);
+        let too_old = self
+            .max_age_secs
+            .is_some_and(|max_age| max_age == 0 || login_age_millis > max_age.saturating_mul(1000));
+        self.prompt_login || too_old
+    }
+}
+
+/// Issues the code and records the release in the audit log; without the record there is no
+/// code: it is withdrawn before anyone sees it.
+async fn issue_recorded_code(
+    state: &AppState,
+    request: &ServiceRequest,
+    grant: CodeGrant,
+    requested: &[ReleasableClaim],
+    now: i64,
+) -> Result<String, AuthorizeRefusal> {
+    let (user_id, service_id) = (grant.user_id.clone(), grant.service_id.clone());
     let code = match state.oidc.grants.issue_code(grant, now) {
         Ok(code) => code,
         Err(GrantError::Full) => {
-            return Err(refuse(
+            return Err(request.refuse(
                 "temporarily_unavailable",
                 "too many logins are in progress; try again in a minute",
             ));
         }
-        Err(GrantError::Random(_)) => return Err(refuse("server_error", "the node failed")),
+        Err(GrantError::Random(_)) => {
+            return Err(request.refuse("server_error", "the node failed"));
+        }
     };
-    let entry = audit_entry(
-        AuditEvent::Grant,
-        &caller.user_id,
-        &service.id,
-        &requested,
-        now,
-    );
-    if crate::oidc::audit::record_before_release(state, entry)
+    let entry = audit_entry(AuditEvent::Grant, &user_id, &service_id, requested, now);
+    if crate::school::audit::record_before_release(state, entry)
         .await
         .is_err()
     {
-        // No record, no grant: the code is withdrawn before anyone sees it.
         let _ = state.oidc.grants.take_code(&code, now);
-        return Err(refuse(
-            "server_error",
-            "the node could not record the login",
-        ));
+        return Err(request.refuse("server_error", "the node could not record the login"));
     }
-    let mut pairs = vec![("code", code)];
-    if let Some(client_state) = client_state {
-        pairs.push(("state", client_state));
-    }
-    pairs.push(("iss", state.oidc.issuer.clone()));
-    Ok(redirect_with(state, headers, &redirect_uri, &pairs))
+    Ok(code)
 }
 
 fn is_s256_challenge(challenge: &str) -> bool {
@@ -633,47 +679,6 @@ fn redirect_with(
 
 // ---------------------------------------------------------------------------------------------
 // The token endpoint.
-
-/// An OAuth error from the token endpoint (RFC 6749 section 5.2).
-#[derive(Debug)]
-struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::PRAGMA, "no-cache"),
-            ],
-            Json(json!({ "error": self.error, "error_description": self.description })),
-        )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"digione-oidc\""),
-            );
-        }
-        response
-    }
-}
-
-fn oauth_refusal(status: StatusCode, error: &'static str, description: &str) -> OAuthError {
-    OAuthError {
-        status,
-        error,
-        description: description.to_owned(),
-    }
-}
-
-pub(crate) fn oauth_error(status: StatusCode, error: &'static str, description: &str) -> Response {
-    oauth_refusal(status, error, description).into_response()
-}
 
 /// The client's credentials from `Authorization: Basic` (RFC 6749 section 2.3.1: both parts
 /// form-urlencoded before base64) or the body, never both.
@@ -901,7 +906,7 @@ async fn issue_tokens(
         claims,
         now,
     );
-    crate::oidc::audit::record_before_release(state, entry)
+    crate::school::audit::record_before_release(state, entry)
         .await
         .map_err(|_| server_error("the node could not record the release"))?;
     let access_grant = AccessGrant {
@@ -1059,9 +1064,9 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
             &claims,
             now,
         );
-        if let Err(error) = crate::oidc::audit::record_before_release(&state, entry).await {
+        if let Err(error) = crate::school::audit::record_before_release(&state, entry).await {
             state.oidc.grants.unmark_userinfo_audited(&token);
-            return error.into_response();
+            return crate::api::ApiError::from(error).into_response();
         }
     }
     let mut answer = Map::new();
@@ -1080,6 +1085,24 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         Json(Value::Object(answer)),
     )
         .into_response()
+}
+
+/// The provider's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/oidc/jwks", get(jwks))
+        .route("/oidc/authorize", get(authorize))
+        .route(
+            "/oidc/token",
+            post(token).layer(DefaultBodyLimit::max(super::MAX_TOKEN_REQUEST_BYTES)),
+        )
+        .route(
+            "/oidc/userinfo",
+            get(userinfo)
+                .post(userinfo)
+                .layer(DefaultBodyLimit::max(super::MAX_TOKEN_REQUEST_BYTES)),
+        )
 }
 
 #[cfg(test)]

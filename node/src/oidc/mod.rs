@@ -22,28 +22,24 @@
 //! memory), [`keys`] (signing keys and rotation), [`claims`] (pairwise subjects, MPASSid claims),
 //! [`audit`] (the audit log writer and reader).
 
-pub mod audit;
 pub mod claims;
 pub mod endpoints;
 pub mod grants;
 pub mod keys;
+pub mod oauth_error;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use sync_protocol::ids::SchoolCode;
 use sync_store::SledStore;
 
-use self::audit::AuditLog;
 use self::grants::Grants;
 use self::keys::SigningKeys;
 use crate::config::OidcConfig;
 use crate::repository::Repository;
-use crate::server::AppState;
+use crate::school::audit_log::AuditLog;
 
 /// The largest token request body: a code, a verifier, a redirect URI and client credentials
 /// take well under 4 KiB.
@@ -116,25 +112,4 @@ fn derived_issuer(http_address: SocketAddr, https_address: Option<SocketAddr>) -
         );
     }
     format!("{scheme}://{address}")
-}
-
-/// The provider's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(endpoints::discovery),
-        )
-        .route("/oidc/jwks", get(endpoints::jwks))
-        .route("/oidc/authorize", get(endpoints::authorize))
-        .route(
-            "/oidc/token",
-            post(endpoints::token).layer(DefaultBodyLimit::max(MAX_TOKEN_REQUEST_BYTES)),
-        )
-        .route(
-            "/oidc/userinfo",
-            get(endpoints::userinfo)
-                .post(endpoints::userinfo)
-                .layer(DefaultBodyLimit::max(MAX_TOKEN_REQUEST_BYTES)),
-        )
 }

@@ -3,10 +3,11 @@
 //! [`super::query`]), the audit entry written before the answer leaves, and the binding's error
 //! objects.
 
-use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::grant::shaping_claims;
@@ -25,7 +26,7 @@ use crate::model::catalogue::{
 use crate::model::common::NodeTime;
 use crate::model::roster::EnrollmentRole;
 use crate::oidc::endpoints::pairwise_salt;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// A refusal in the binding's `imsx_StatusInfo` shape.
 #[derive(Debug)]
@@ -380,9 +381,9 @@ async fn audit_read(
         ),
         records: Some(records as u64),
     };
-    crate::oidc::audit::record_before_release(state, entry)
+    crate::school::audit::record_before_release(state, entry)
         .await
-        .map_err(|error| OneRosterError::internal(&error))
+        .map_err(|error| OneRosterError::internal(&ApiError::from(error)))
 }
 
 fn into_response(result: Result<Response, OneRosterError>) -> Response {
@@ -513,4 +514,47 @@ pub async fn nested(
         }
         .await,
     )
+}
+
+/// The service's routes, the same as [`ROUTE_TEMPLATES`] (a unit test checks).
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for listing in Listing::ALL {
+        let collection = format!("{BASE_PATH}{}", listing.path());
+        let one = format!("{collection}/{{id}}");
+        router = router
+            .route(
+                &collection,
+                get(
+                    move |state: State<AppState>, headers: HeaderMap, uri: Uri| {
+                        list(state, headers, uri, listing)
+                    },
+                ),
+            )
+            .route(
+                &one,
+                get(
+                    move |state: State<AppState>,
+                          headers: HeaderMap,
+                          uri: Uri,
+                          Path(id): Path<String>| {
+                        single(state, headers, uri, listing, id)
+                    },
+                ),
+            );
+    }
+    for kind in Nested::ALL {
+        router = router.route(
+            &format!("{BASE_PATH}{}", kind.template()),
+            get(
+                move |state: State<AppState>,
+                      headers: HeaderMap,
+                      uri: Uri,
+                      Path(id): Path<String>| {
+                    nested(state, headers, uri, kind, id)
+                },
+            ),
+        );
+    }
+    router
 }

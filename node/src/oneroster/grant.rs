@@ -16,9 +16,9 @@ use crate::api::node_now_millis;
 use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::catalogue::{Activation, CatalogueService, ReleasableClaim};
 use crate::model::common::NodeTime;
-use crate::oidc::endpoints::oauth_error;
 use crate::oidc::grants::GrantError;
-use crate::server::AppState;
+use crate::oidc::oauth_error::oauth_error;
+use crate::state::AppState;
 
 /// The claims that shape what a roster read releases, besides the roster scope itself: the
 /// audit log names them, so the school sees that names or e-mail addresses went out.
@@ -82,7 +82,7 @@ pub async fn client_credentials(
         records: None,
         detail: None,
     };
-    let recorded = crate::oidc::audit::record_before_release(state, entry).await;
+    let recorded = crate::school::audit::record_before_release(state, entry).await;
     if let Err(error) = recorded {
         tracing::error!(%error, service = %service.id, "a roster token was refused: the audit log failed");
         return oauth_error(

@@ -29,13 +29,7 @@ pub mod tokens;
 
 use std::sync::{Arc, Mutex, Weak};
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
-use axum::routing::get;
-
-use crate::api::RosterIndex;
-use crate::server::AppState;
+use crate::school::roster_index::RosterIndex;
 
 pub use self::tokens::RosterTokens;
 
@@ -120,50 +114,6 @@ pub const ROUTE_TEMPLATES: [&str; 23] = [
     "/enrollments",
     "/enrollments/{id}",
 ];
-
-/// The service's routes, the same as [`ROUTE_TEMPLATES`] (a unit test checks).
-pub fn routes() -> Router<AppState> {
-    use endpoints::{Listing, Nested, list, nested, single};
-    let mut router = Router::new();
-    for listing in Listing::ALL {
-        let collection = format!("{BASE_PATH}{}", listing.path());
-        let one = format!("{collection}/{{id}}");
-        router = router
-            .route(
-                &collection,
-                get(
-                    move |state: State<AppState>, headers: HeaderMap, uri: Uri| {
-                        list(state, headers, uri, listing)
-                    },
-                ),
-            )
-            .route(
-                &one,
-                get(
-                    move |state: State<AppState>,
-                          headers: HeaderMap,
-                          uri: Uri,
-                          Path(id): Path<String>| {
-                        single(state, headers, uri, listing, id)
-                    },
-                ),
-            );
-    }
-    for kind in Nested::ALL {
-        router = router.route(
-            &format!("{BASE_PATH}{}", kind.template()),
-            get(
-                move |state: State<AppState>,
-                      headers: HeaderMap,
-                      uri: Uri,
-                      Path(id): Path<String>| {
-                    nested(state, headers, uri, kind, id)
-                },
-            ),
-        );
-    }
-    router
-}
 
 #[cfg(test)]
 mod tests {

@@ -18,11 +18,11 @@ use crate::api::attendance::{
     AbsenceReportRequest, ClearAbsencesRequest, MarkStatus, MarkView, PupilAbsencesView,
     SchoolYearQuery, clear_absences, pupil_absences,
 };
-use crate::api::{ApiError, RosterIndex, roster_index};
+use crate::api::{Access, ApiError, RosterIndex, roster_index};
 use crate::model::UserRole;
 use crate::model::attendance::MAX_ABSENCE_REPORT_DAYS;
 use crate::model::common::{CalendarDate, MAX_REASON_CHARS};
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct AbsencesNotice {
@@ -96,8 +96,10 @@ async fn render(
     let t = viewer.t;
     let view = absences_of(state, viewer, pupil).await?;
     let roster = roster_index(state).await?;
-    let is_guardian = viewer.caller.has_role(UserRole::Guardian)
-        && roster.is_guardian_of(&viewer.caller.user_id, pupil);
+    let is_guardian = Access::new(&viewer.caller, roster.clone()).may(
+        crate::school::policy::Action::ExplainPupilAbsence,
+        crate::school::Target::Pupil(pupil),
+    );
     let may_clear_reports = is_guardian || viewer.caller.has_role(UserRole::Teacher);
     let to_clear: Vec<&MarkView> = unexplained(&view).collect();
     // The form starts at the first absence still to clear: the usual case is explaining it.
@@ -340,7 +342,7 @@ pub async fn explain(
         }
         // The dates are outside every term, or longer than one report may cover: said on the
         // form, which keeps what was entered. (The API's reason is English, for developers.)
-        Err(error @ ApiError::BadRequest(_)) => {
+        Err(error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. })) => {
             errors.form = Some(t.text_with(
                 "absences-refused",
                 &[("days", FluentValue::from(MAX_ABSENCE_REPORT_DAYS))],

@@ -20,7 +20,7 @@ use crate::api::{Access, ApiError, roster_index};
 use crate::auth::csrf::csrf_tokens_match;
 use crate::auth::{AuthError, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use crate::model::UserRole;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Problems of a refused package shown on the page; the rest are counted.
 const PROBLEMS_SHOWN: usize = 50;
@@ -32,7 +32,10 @@ pub struct ImportNotice {
 
 async fn require_admin(state: &AppState, viewer: &Viewer) -> Result<(), WebError> {
     let roster = roster_index(state).await?;
-    Access::new(&viewer.caller, roster).require_role(UserRole::Admin)?;
+    Access::new(&viewer.caller, roster).require(
+        crate::school::policy::Action::AdministerSchool,
+        crate::school::Target::School,
+    )?;
     Ok(())
 }
 
@@ -133,7 +136,9 @@ pub async fn import(
                 false,
             ))
         }
-        Err(ImportRefused::Refused(error @ (ApiError::BadRequest(_) | ApiError::TooLarge(_)))) => {
+        Err(ImportRefused::Refused(
+            error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. } | ApiError::TooLarge(_)),
+        )) => {
             errors.add("files", t.text("roster-invalid"));
             let problems = vec![error.to_string()];
             Ok(render(

@@ -23,7 +23,7 @@ use crate::api::announcements::{
 };
 use crate::api::{Access, ApiError, node_now_millis, roster_index};
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The audience field's value for the whole school; a class is `class:` and its sourcedId.
 const SCHOOL_AUDIENCE: &str = "school";
@@ -277,7 +277,7 @@ pub async fn publish(
     };
     match published {
         Ok(()) => Ok(Redirect::to("/announcements?done=published").into_response()),
-        Err(error @ ApiError::BadRequest(_)) => {
+        Err(error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. })) => {
             errors.form = Some(t.text("error-bad-request"));
             render(&state, &viewer, &form, &errors, api_status(&error), None).await
         }

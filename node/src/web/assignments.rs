@@ -1,11 +1,12 @@
 //! Assignments in the web UI: a pupil opens one, saves or submits work with a file, and reads the
 //! feedback; a teacher creates one for a class, sees where each pupil stands, and reviews and returns
-//! a submission with feedback. Every read and write goes through the JSON API's handlers.
+//! a submission with feedback. Every read and write is an operation of
+//! [`crate::school::assignments`]; the pages ask the policy which parts to show.
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
 use maud::{Markup, html};
@@ -14,17 +15,18 @@ use super::i18n::Translator;
 use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
 use super::upload::{check_csrf, read_upload_form, upload_viewer};
 use super::{Viewer, WebError, api_status, form_fields};
-use crate::api::assignments::{
-    AssignmentRequest, AttemptView, ReturnRequest, SubmissionRequest, SubmissionStatusView,
-    SubmissionSummary, SubmissionView, ToolScoreView, get_assignment, get_submission,
-    list_submissions, require_class_teacher,
-};
 use crate::api::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
 use crate::api::timetable::school_local_time_at;
-use crate::api::{Access, ApiError, node_now_millis, path_segment, roster_index};
-use crate::model::assignments::MAX_GRADE_CHARS;
+use crate::api::{ApiError, node_now_millis, path_segment};
+use crate::model::assignments::{AssignmentInput, FeedbackInput, MAX_GRADE_CHARS};
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS, NodeTime};
-use crate::server::AppState;
+use crate::school::assignments::{
+    self as operations, AttemptView, NewAssignment, SubmissionInput, SubmissionStatusView,
+    SubmissionSummary, SubmissionView, ToolScoreView, WorkFiles,
+};
+use crate::school::policy::Action;
+use crate::school::{Access, ServiceError, Target, roster_index};
+use crate::state::AppState;
 
 /// What a page says after a successful form, from the redirect's query.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -84,32 +86,17 @@ async fn render_assignment_page(
     form: &SubmissionForm,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let caller = viewer.caller.clone();
-    let assignment = get_assignment(State(state.clone()), caller.clone(), UrlPath(id.to_owned()))
-        .await?
-        .0;
-    let roster = roster_index(state).await?;
-    let is_pupil = roster.attends(&caller.user_id, &assignment.class_id);
-    let is_teacher = roster.teaches(&caller.user_id, &assignment.class_id);
-    let submission = if is_pupil {
-        Some(
-            get_submission(
-                State(state.clone()),
-                caller.clone(),
-                UrlPath((id.to_owned(), caller.user_id.clone())),
-            )
-            .await?
-            .0,
-        )
+    let caller = &viewer.caller;
+    let assignment = operations::get_assignment(state, caller, id).await?;
+    let access = Access::new(caller, roster_index(state).await?);
+    let class = Target::Class(&assignment.class_id);
+    let submission = if access.may(Action::SubmitOwnWork, class) {
+        Some(operations::get_submission(state, caller, id, &caller.user_id).await?)
     } else {
         None
     };
-    let submissions = if is_teacher {
-        Some(
-            list_submissions(State(state.clone()), caller.clone(), UrlPath(id.to_owned()))
-                .await?
-                .0,
-        )
+    let submissions = if access.may(Action::SetClassWork, class) {
+        Some(operations::list_submissions(state, caller, id).await?)
     } else {
         None
     };
@@ -391,59 +378,48 @@ pub async fn save_submission(
         .await;
     }
 
-    // The files already in the draft stay; a new file joins them.
-    let current = get_submission(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath((id.clone(), viewer.caller.user_id.clone())),
-    )
-    .await?
-    .0;
-    let mut files: Vec<FileRefView> = current.draft.map(|draft| draft.files).unwrap_or_default();
-    if let Some(file) = upload.file {
-        let stored = store_uploaded_file(
-            &state,
-            &viewer.caller.user_id,
-            &file.name,
-            &file.media_type,
-            file.content,
-        )
-        .await;
-        match stored {
-            Ok(file) => files.push(FileRefView::from(&file)),
-            Err(error) => {
-                let mut errors = FormErrors::default();
-                errors.add("file", refusal_text(&t, &error));
-                let form = SubmissionForm {
-                    text: Some(text),
-                    errors,
-                };
-                return render_assignment_page(
-                    &state,
-                    &viewer,
-                    &id,
-                    &Notice::default(),
-                    api_status(&error),
-                    &form,
-                )
-                .await;
+    // The file joins the files the draft holds when the save is written, not when this form
+    // was read: two saves at once (two tabs, a double click) each keep the other's file.
+    let added = match upload.file {
+        Some(file) => {
+            let stored = store_uploaded_file(
+                &state,
+                &viewer.caller.user_id,
+                &file.name,
+                &file.media_type,
+                file.content,
+            )
+            .await;
+            match stored {
+                Ok(file) => Some(file),
+                Err(error) => {
+                    let mut errors = FormErrors::default();
+                    errors.add("file", refusal_text(&t, &error));
+                    let form = SubmissionForm {
+                        text: Some(text),
+                        errors,
+                    };
+                    return render_assignment_page(
+                        &state,
+                        &viewer,
+                        &id,
+                        &Notice::default(),
+                        api_status(&error),
+                        &form,
+                    )
+                    .await;
+                }
             }
         }
-    }
-    let request = SubmissionRequest {
+        None => None,
+    };
+    let input = SubmissionInput {
         text: text.clone(),
-        files,
+        files: WorkFiles::DraftFilesAnd(added),
         submit,
         device_time: None,
     };
-    let saved = crate::api::assignments::save_submission(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(id.clone()),
-        axum::Json(request),
-    )
-    .await;
-    match saved {
+    match operations::save_submission(&state, &viewer.caller, &id, input).await {
         Ok(_) => {
             let done = if submit { "submitted" } else { "draft" };
             Ok(
@@ -451,11 +427,18 @@ pub async fn save_submission(
                     .into_response(),
             )
         }
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
-            let errors = FormErrors {
-                form: Some(refusal_text(&t, &error)),
-                ..FormErrors::default()
-            };
+        Err(refusal) if is_form_refusal(&refusal) => {
+            let mut errors = FormErrors::default();
+            add_refusal(
+                &mut errors,
+                &t,
+                &refusal,
+                &[
+                    ("text", "text"),
+                    ("files", "file"),
+                    ("submission (text or files)", "text"),
+                ],
+            );
             let form = SubmissionForm {
                 text: Some(text),
                 errors,
@@ -465,12 +448,52 @@ pub async fn save_submission(
                 &viewer,
                 &id,
                 &Notice::default(),
-                api_status(&error),
+                refusal_status(&refusal),
                 &form,
             )
             .await
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+/// Whether an operation's refusal is about what the form sent (shown on the form again), rather
+/// than a page of its own (forbidden, not found, the node failed).
+fn is_form_refusal(refusal: &ServiceError) -> bool {
+    matches!(
+        refusal,
+        ServiceError::Invalid { .. } | ServiceError::Conflict(_)
+    )
+}
+
+/// The status of a form shown again after an operation's refusal.
+fn refusal_status(refusal: &ServiceError) -> StatusCode {
+    match refusal {
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// Puts an operation's refusal on the form: next to the field it names (`fields` maps the
+/// operation's input names to the form's), else above the form.
+pub fn add_refusal(
+    errors: &mut FormErrors,
+    t: &Translator,
+    refusal: &ServiceError,
+    fields: &[(&str, &'static str)],
+) {
+    let form_field = refusal.field().and_then(|field| {
+        fields
+            .iter()
+            .find(|(input, _)| *input == field)
+            .map(|(_, form_field)| *form_field)
+    });
+    match (refusal, form_field) {
+        (ServiceError::Invalid { problem, .. }, Some(form_field)) => {
+            errors.add(form_field, super::layout::problem_text(t, *problem));
+        }
+        (ServiceError::Conflict(_), _) => errors.form = Some(t.text("error-conflict")),
+        _ => errors.form = Some(t.text("error-bad-request")),
     }
 }
 
@@ -521,16 +544,13 @@ pub async fn new_assignment_page(
     ))
 }
 
-/// The class's title, when the viewer teaches it; the API's refusal otherwise.
+/// The class's title, when the viewer sets its work; the refusal otherwise.
 async fn teacher_class_title(
     state: &AppState,
     viewer: &Viewer,
     class: &str,
 ) -> Result<String, WebError> {
-    let roster = roster_index(state).await?;
-    let access = Access::new(&viewer.caller, roster);
-    require_class_teacher(&access, class)?;
-    Ok(access.class(class)?.class.title.clone())
+    Ok(operations::class_for_new_work(state, &viewer.caller, class).await?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -654,37 +674,33 @@ pub async fn create_assignment(
     let Some(due_at) = due_at else {
         return Err(ApiError::BadRequest("no due time".into()).into());
     };
-    let request = AssignmentRequest {
-        title: form.title.clone(),
-        instructions: form.instructions.clone(),
-        attachments: Vec::new(),
-        due_at,
-        cut_off_at: None,
+    let new = NewAssignment {
+        content: AssignmentInput {
+            title: form.title.clone(),
+            instructions: form.instructions.clone(),
+            attachments: Vec::new(),
+            due_at: NodeTime::from_unix_millis(due_at),
+            cut_off_at: None,
+        },
         lti_tool: None,
     };
-    let created = crate::api::assignments::create_assignment(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(class.clone()),
-        axum::Json(request),
-    )
-    .await;
-    match created {
-        Ok(response) => {
-            let id = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|location| location.rsplit('/').next())
-                .map(str::to_owned)
-                .ok_or_else(|| ApiError::Internal("a created assignment has no location".into()))?;
-            Ok(
-                Redirect::to(&format!("/assignments/{}?done=created", path_segment(&id)))
-                    .into_response(),
-            )
-        }
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
-            errors.form = Some(refusal_text(&t, &error));
+    match operations::create_assignment(&state, &viewer.caller, &class, new).await {
+        Ok(assignment) => Ok(Redirect::to(&format!(
+            "/assignments/{}?done=created",
+            path_segment(&assignment.id)
+        ))
+        .into_response()),
+        Err(refusal) if is_form_refusal(&refusal) => {
+            add_refusal(
+                &mut errors,
+                &t,
+                &refusal,
+                &[
+                    ("title", "title"),
+                    ("instructions", "instructions"),
+                    ("due time", "due_date"),
+                ],
+            );
             Ok(assignment_form_page(
                 &state,
                 &viewer,
@@ -693,7 +709,7 @@ pub async fn create_assignment(
                 &[],
                 &form,
                 &errors,
-                api_status(&error),
+                refusal_status(&refusal),
             ))
         }
         Err(other) => Err(other.into()),
@@ -758,19 +774,12 @@ async fn render_review_page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let caller = viewer.caller.clone();
-    let assignment = get_assignment(State(state.clone()), caller.clone(), UrlPath(id.to_owned()))
-        .await?
-        .0;
-    let submission = get_submission(
-        State(state.clone()),
-        caller.clone(),
-        UrlPath((id.to_owned(), pupil.to_owned())),
-    )
-    .await?
-    .0;
+    let caller = &viewer.caller;
+    let assignment = operations::get_assignment(state, caller, id).await?;
+    let submission = operations::get_submission(state, caller, id, pupil).await?;
     let roster = roster_index(state).await?;
-    let may_return = roster.teaches(&caller.user_id, &assignment.class_id);
+    let may_return = Access::new(caller, roster.clone())
+        .may(Action::SetClassWork, Target::Class(&assignment.class_id));
     let pupil_name = roster
         .users
         .user(pupil)
@@ -863,25 +872,23 @@ pub async fn return_submission(
         )
         .await;
     }
-    let request = ReturnRequest {
-        feedback: form.feedback.clone(),
+    let feedback = FeedbackInput {
+        text: form.feedback.clone(),
         grade: (!form.grade.is_empty()).then(|| form.grade.clone()),
         allow_resubmission: form.allow_resubmission,
     };
-    let returned = crate::api::assignments::return_submission(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath((id.clone(), pupil.clone())),
-        axum::Json(request),
-    )
-    .await;
-    match returned {
+    match operations::return_submission(&state, &viewer.caller, &id, &pupil, feedback).await {
         Ok(_) => Ok(
             Redirect::to(&format!("/assignments/{}?done=returned", path_segment(&id)))
                 .into_response(),
         ),
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
-            errors.form = Some(refusal_text(&t, &error));
+        Err(refusal) if is_form_refusal(&refusal) => {
+            add_refusal(
+                &mut errors,
+                &t,
+                &refusal,
+                &[("feedback", "feedback"), ("grade", "grade")],
+            );
             render_review_page(
                 &state,
                 &viewer,
@@ -889,7 +896,7 @@ pub async fn return_submission(
                 &pupil,
                 &form,
                 &errors,
-                api_status(&error),
+                refusal_status(&refusal),
             )
             .await
         }

@@ -18,7 +18,7 @@ use crate::api::attendance::{
 };
 use crate::api::{ApiError, path_segment, roster_index};
 use crate::model::common::CalendarDate;
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct AttendanceNotice {
@@ -214,7 +214,9 @@ pub async fn mark(
             attendance_path_text(&class, &date, &lesson)
         ))
         .into_response()),
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
+        Err(
+            error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. } | ApiError::Conflict(_)),
+        ) => {
             errors.form = Some(t.text("error-bad-request"));
             render(
                 &state,

@@ -3,7 +3,7 @@
 //! submissions to review, classes), a guardian's (children, messages), school IT's (the node and its
 //! sync, the roster).
 
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use fluent_bundle::FluentValue;
 use maud::{Markup, html};
@@ -13,15 +13,14 @@ use super::layout::{Frame, page};
 use super::materials::materials_path;
 use super::{Viewer, WebError};
 use crate::api::announcements::{AnnouncementView, my_announcements};
-use crate::api::assignments::{
-    AssignmentListQuery, AssignmentSummary, SubmissionStatusView, list_assignments,
-};
 use crate::api::messages::{ThreadListQuery, ThreadSummary, list_threads};
-use crate::api::services::ToolView;
 use crate::api::timetable::{DayQuery, DayView, day_timetable};
 use crate::api::{ApiError, node_now_millis, roster_index};
 use crate::model::UserRole;
-use crate::server::AppState;
+use crate::school::ServiceError;
+use crate::school::assignments::{AssignmentSummary, ListPage, SubmissionStatusView};
+use crate::school::tools::ToolView;
+use crate::state::AppState;
 use crate::sync::SyncState;
 use crate::web::i18n::Translator;
 
@@ -175,24 +174,21 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
     Ok(page(&frame, &t.text("home-title"), content))
 }
 
-/// The newest assignments of one class, as the API lists them for the viewer.
+/// The newest assignments of one class, as the viewer may see them.
 async fn class_assignments(
     state: &AppState,
     viewer: &Viewer,
     class: &str,
-) -> Result<Vec<AssignmentSummary>, ApiError> {
-    Ok(list_assignments(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(class.to_owned()),
-        Ok(Query(AssignmentListQuery {
-            limit: Some(ASSIGNMENTS_READ_PER_CLASS),
-            before: None,
-        })),
+) -> Result<Vec<AssignmentSummary>, ServiceError> {
+    let page = ListPage {
+        limit: Some(ASSIGNMENTS_READ_PER_CLASS),
+        before: None,
+    };
+    Ok(
+        crate::school::assignments::list_assignments(state, &viewer.caller, class, page)
+            .await?
+            .assignments,
     )
-    .await?
-    .0
-    .assignments)
 }
 
 fn clock(t: &Translator, time: crate::model::common::ClockTime) -> String {

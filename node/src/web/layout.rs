@@ -17,7 +17,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::Viewer;
 use super::assets::stylesheet_path;
 use super::i18n::{Language, Translator};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// What the frame of one page needs to know.
 #[derive(Debug)]
@@ -398,4 +398,18 @@ pub fn select_field(
 /// The hidden CSRF field every form of a logged-in page carries.
 pub fn csrf_field(viewer: &Viewer) -> Markup {
     html! { input type="hidden" name=(crate::auth::CSRF_FORM_FIELD) value=(viewer.csrf_token); }
+}
+
+/// What is wrong with a field, as an operation of the application layer said it, in the
+/// viewer's language.
+pub fn problem_text(t: &Translator, problem: crate::school::Problem) -> String {
+    match problem {
+        crate::school::Problem::Missing => t.text("error-missing"),
+        crate::school::Problem::TooLong { max } => {
+            t.text_with("error-too-long", &[("max", FluentValue::from(max))])
+        }
+        crate::school::Problem::ControlCharacter | crate::school::Problem::NotValid => {
+            t.text("error-not-valid")
+        }
+    }
 }

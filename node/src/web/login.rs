@@ -19,7 +19,7 @@ use crate::auth::{
 };
 use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::common::NodeTime;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::upstream_login::{UpstreamLogin, UpstreamLoginError};
 
 /// How long the language choice is kept: a year.
@@ -358,7 +358,7 @@ async fn finish_upstream_login(
         records: None,
         detail: None,
     };
-    crate::oidc::audit::record_before_release(state, entry)
+    crate::school::audit::record_before_release(state, entry)
         .await
         .map_err(|error| UpstreamFailure::Web(error.into()))?;
     let session = start_session(&state.auth, headers, &user_id, roles)

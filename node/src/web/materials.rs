@@ -25,7 +25,7 @@ use crate::api::materials::{
 use crate::api::services::{class_tools, place_tool, remove_tool};
 use crate::api::{Access, ApiError, path_segment, roster_index};
 use crate::model::common::{MAX_TITLE_CHARS, MAX_URL_CHARS};
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct MaterialsNotice {
@@ -89,7 +89,11 @@ async fn render(
     .0;
     let roster = roster_index(state).await?;
     let access = Access::new(&viewer.caller, roster.clone());
-    let is_teacher = access.require_teacher_of(class).is_ok();
+    let is_teacher = access.class(class).is_ok()
+        && access.may(
+            crate::school::policy::Action::TeachClass,
+            crate::school::Target::Class(class),
+        );
     let class_title = access.class(class)?.class.title.clone();
     let tools = class_tools(
         State(state.clone()),
@@ -314,7 +318,7 @@ pub async fn share(
             Ok(Redirect::to(&format!("{}?done=shared", materials_path(&class))).into_response())
         }
         // The model refuses a link that is not http(s) with a host, and a full class list.
-        Err(error @ ApiError::BadRequest(_)) => {
+        Err(error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. })) => {
             errors.add("url", t.text("materials-url-invalid"));
             render(
                 &state,

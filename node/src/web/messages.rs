@@ -21,7 +21,7 @@ use crate::api::messages::{
 use crate::api::{Access, ApiError, RosterIndex, path_segment, roster_index};
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 use crate::model::{UserId, UserRole};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// `GET /messages`: the viewer's threads, the most recently active first.
 pub async fn threads_page(
@@ -199,7 +199,9 @@ pub async fn reply(
                     .into_response(),
             )
         }
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Conflict(_))) => {
+        Err(
+            error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. } | ApiError::Conflict(_)),
+        ) => {
             errors.form = Some(t.text("error-bad-request"));
             render_thread(
                 &state,
@@ -465,7 +467,9 @@ pub async fn start_thread(
             Ok(Redirect::to(&format!("/messages/{}?done=sent", thread.0.id)).into_response())
         }
         // Not someone the viewer may write to (the safeguarding rules), or no such person.
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Forbidden(_))) => {
+        Err(
+            error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. } | ApiError::Forbidden(_)),
+        ) => {
             errors.add("to", t.text("new-message-to-refused"));
             render_new_thread(&state, &viewer, &form, &errors, api_status(&error)).await
         }

@@ -48,7 +48,7 @@ use axum::routing::{get, post};
 use self::i18n::{Language, Translator};
 use crate::api::ApiError;
 use crate::auth::{AuthError, Caller};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The largest urlencoded form the pages take: the longest text field (an assignment's
 /// instructions, 20,000 characters of up to 4 bytes, percent-encoded at 3 bytes a byte) and room
@@ -320,6 +320,12 @@ pub enum WebError {
     Auth(AuthError),
 }
 
+impl From<crate::school::ServiceError> for WebError {
+    fn from(error: crate::school::ServiceError) -> Self {
+        WebError::Api(error.into())
+    }
+}
+
 impl From<AuthError> for WebError {
     fn from(error: AuthError) -> Self {
         match error {
@@ -359,7 +365,7 @@ fn marked(status: StatusCode) -> Response {
 /// The HTTP status of an API refusal, as the JSON API answers it.
 pub fn api_status(error: &ApiError) -> StatusCode {
     match error {
-        ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ApiError::BadRequest(_) | ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
         ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::Conflict(_) => StatusCode::CONFLICT,

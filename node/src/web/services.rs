@@ -19,7 +19,7 @@ use crate::api::services::{
 };
 use crate::api::{ApiError, path_segment, roster_index};
 use crate::model::catalogue::{ReleasableClaim, ServiceCategory, ServiceProtocol};
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ServicesNotice {
@@ -247,7 +247,7 @@ pub async fn change_service(
         Ok(_) => Ok(Redirect::to("/admin/services?done=activated").into_response()),
         // A claim the catalogue does not allow (the form offers only allowed ones; the catalogue
         // may have changed since it was drawn).
-        Err(error @ ApiError::BadRequest(_)) => {
+        Err(error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. })) => {
             let mut errors = FormErrors::default();
             errors.add("claims", t.text("services-claims-refused"));
             render_service(&state, &viewer, &service_id, &errors, api_status(&error)).await

@@ -9,7 +9,7 @@ use maud::html;
 
 use super::i18n::{Language, Translator};
 use super::layout::{Frame, page};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn statement(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let t = Translator::new(Language::for_request(&headers));

@@ -17,7 +17,7 @@ use super::{Viewer, WebError};
 use crate::api::ApiError;
 use crate::auth::AuthError;
 use crate::auth::csrf::csrf_tokens_match;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The longest CSRF token field read; real tokens are far shorter.
 const MAX_CSRF_FIELD_BYTES: usize = 256;

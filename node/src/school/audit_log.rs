@@ -96,23 +96,6 @@ pub fn day_of(at: NodeTime) -> time::Date {
         .unwrap_or(time::Date::MIN)
 }
 
-/// Writes `entry` to the school's audit log on the blocking pool. Every grant, launch and release
-/// calls this before it happens and refuses when it fails: a release the school cannot see
-/// afterwards does not happen.
-pub async fn record_before_release(
-    state: &crate::server::AppState,
-    entry: AuditEntry,
-) -> Result<(), crate::api::ApiError> {
-    let provider = state.oidc.clone();
-    crate::api::blocking(move || {
-        provider
-            .audit
-            .record(entry)
-            .map_err(|error| crate::api::ApiError::Internal(error.to_string()))
-    })
-    .await
-}
-
 /// The school's audit log. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct AuditLog {
