@@ -19,7 +19,6 @@ pub mod oidc;
 pub mod oneroster;
 pub mod repository;
 pub mod roster_import;
-pub mod school_generator;
 pub mod server;
 pub mod sync;
 pub mod upload_quota;
