@@ -27,10 +27,10 @@ use node::model::announcements::{
 };
 use node::model::common::{ItemId, ModelError, NodeTime};
 use node::model::credentials::{CredentialsDocument, credentials_doc};
-use node::school_generator::{
+use operator::connection::OperatorConnection;
+use school_fixtures::school_generator::{
     DEMO_GROUPS, DemoSchoolRequest, GeneratedClass, GeneratedPerson, GeneratedSchool, demo_school,
 };
-use operator::connection::OperatorConnection;
 use serde_json::{Value, json};
 
 use crate::client::ApiSession;

@@ -20,7 +20,6 @@ pub mod oneroster;
 pub mod repository;
 pub mod roster_import;
 pub mod school;
-pub mod school_generator;
 pub mod server;
 pub mod state;
 pub mod sync;
