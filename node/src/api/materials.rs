@@ -1,4 +1,5 @@
-//! Materials: what a class's teachers share with the class, links and files.
+//! Materials under `/api/v1/classes/{class}/materials`: thin handlers over
+//! [`crate::school::materials`], which says who may do what.
 //!
 //! - The class's teachers share and remove materials.
 //! - Those who may read the class (its members, their pupils' guardians, staff and administrators)
@@ -17,13 +18,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::ApiError;
 use super::files::{self, FileRefView};
-use super::{Access, ApiError, RosterIndex, blocking, node_now_millis, roster_index};
 use crate::auth::Caller;
-use crate::model::common::{ItemId, NodeTime};
-use crate::model::materials::{Material, MaterialKind, MaterialsDocument, materials_doc};
+use crate::school::materials::{self as operations, NewContent};
+pub use crate::school::materials::{MaterialView, SharedContent};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -41,9 +42,6 @@ pub fn routes() -> Router<AppState> {
             get(material_file),
         )
 }
-
-// ---------------------------------------------------------------------------------------------
-// Request and response bodies.
 
 /// What is shared: a link (`http` or `https` with a host) or an uploaded file.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -65,34 +63,6 @@ pub struct NewMaterial {
     pub content: MaterialContent,
 }
 
-/// A shared link or file as readers see it; a file comes with the path to download it from.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SharedContent {
-    Link {
-        url: String,
-    },
-    File {
-        file: FileRefView,
-        download_path: String,
-    },
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MaterialView {
-    pub id: String,
-    pub title: String,
-    #[serde(flatten)]
-    pub content: SharedContent,
-    pub shared_by: String,
-    pub shared_by_name: Option<String>,
-    /// Unix milliseconds, node time.
-    pub shared_at: i64,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routes.
-
 /// `GET /api/v1/classes/{class}/materials`: the class's materials, newest first.
 #[utoipa::path(get, path = "/api/v1/classes/{class}/materials", tag = "materials",
     params(("class" = String, Path, description = "the class's OneRoster sourcedId")),
@@ -103,25 +73,8 @@ pub async fn list_materials(
     caller: Caller,
     UrlPath(class_id): UrlPath<String>,
 ) -> Result<Json<Vec<MaterialView>>, ApiError> {
-    let roster = roster_index(&state).await?;
-    let access = Access::new(&caller, roster);
-    access.require_class_reader(&class_id)?;
-    let repository = state.repository.clone();
-    let school = state.identity.school.clone();
-    let class_for_read = class_id.clone();
-    let document = blocking(move || {
-        Ok(repository
-            .read::<MaterialsDocument>(&materials_doc(&school, &class_for_read))?
-            .filter(|document| document.class_sourced_id == class_for_read)
-            .unwrap_or_default())
-    })
-    .await?;
     Ok(Json(
-        document
-            .newest_first()
-            .into_iter()
-            .map(|material| material_view(&access.roster, &class_id, material))
-            .collect(),
+        operations::list_materials(&state, &caller, &class_id).await?,
     ))
 }
 
@@ -137,41 +90,15 @@ pub async fn share_material(
     UrlPath(class_id): UrlPath<String>,
     Json(request): Json<NewMaterial>,
 ) -> Result<(StatusCode, Json<MaterialView>), ApiError> {
-    let roster = roster_index(&state).await?;
-    let access = Access::new(&caller, roster);
-    access.require_teacher_of(&class_id)?;
-    let kind = match request.content {
-        MaterialContent::Link { url } => MaterialKind::Link { url },
-        MaterialContent::File { file } => {
-            let file = file.into_file_ref()?;
-            files::require_stored(&state, &caller.user_id, std::slice::from_ref(&file)).await?;
-            MaterialKind::File { file }
-        }
+    let content = match request.content {
+        MaterialContent::Link { url } => NewContent::Link { url },
+        MaterialContent::File { file } => NewContent::File {
+            file: file.into_file_ref()?,
+        },
     };
-    let material_id = ItemId::generate();
-    let now = NodeTime(node_now_millis());
-    let repository = state.repository.clone();
-    let school = state.identity.school.clone();
-    let class_for_write = class_id.clone();
-    let me = caller.user_id.clone();
-    let material = blocking(move || {
-        repository
-            .update(
-                &materials_doc(&school, &class_for_write),
-                |document: &mut MaterialsDocument| {
-                    document.open_for(&class_for_write)?;
-                    document
-                        .share(&material_id, &request.title, kind, &me, now)
-                        .cloned()
-                },
-            )
-            .map_err(ApiError::from)
-    })
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(material_view(&access.roster, &class_id, &material)),
-    ))
+    let material =
+        operations::share_material(&state, &caller, &class_id, request.title, content).await?;
+    Ok((StatusCode::CREATED, Json(material)))
 }
 
 /// `DELETE /api/v1/classes/{class}/materials/{material}`: a teacher of the class removes a
@@ -185,23 +112,7 @@ pub async fn remove_material(
     caller: Caller,
     UrlPath((class_id, material_id)): UrlPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let roster = roster_index(&state).await?;
-    Access::new(&caller, roster).require_teacher_of(&class_id)?;
-    let material_id = parse_material_id(&material_id)?;
-    let repository = state.repository.clone();
-    let school = state.identity.school.clone();
-    blocking(move || {
-        repository
-            .update(
-                &materials_doc(&school, &class_id),
-                |document: &mut MaterialsDocument| {
-                    document.open_for(&class_id)?;
-                    document.remove(material_id.as_str())
-                },
-            )
-            .map_err(ApiError::from)
-    })
-    .await?;
+    operations::remove_material(&state, &caller, &class_id, &material_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -220,64 +131,6 @@ pub async fn material_file(
     headers: HeaderMap,
     UrlPath((class_id, material_id)): UrlPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let roster = roster_index(&state).await?;
-    Access::new(&caller, roster).require_class_reader(&class_id)?;
-    let material_id = parse_material_id(&material_id)?;
-    let repository = state.repository.clone();
-    let school = state.identity.school.clone();
-    let file = blocking(move || {
-        let material = repository
-            .read::<MaterialsDocument>(&materials_doc(&school, &class_id))?
-            .filter(|document| document.class_sourced_id == class_id)
-            .and_then(|mut document| document.items.remove(material_id.as_str()))
-            .ok_or_else(|| material_not_found(&material_id))?;
-        match material.kind {
-            MaterialKind::File { file } => Ok(file),
-            MaterialKind::Link { .. } => Err(ApiError::NotFound(format!(
-                "material {material_id} is a link, not a file"
-            ))),
-        }
-    })
-    .await?;
+    let file = operations::material_file(&state, &caller, &class_id, &material_id).await?;
     files::blob_response(&state, &file, &headers).await
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers.
-
-/// Ids that cannot name a material get the same answer as materials that do not exist.
-fn parse_material_id(text: &str) -> Result<ItemId, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::NotFound(format!("material {text:?} does not exist")))
-}
-
-fn material_not_found(material_id: &ItemId) -> ApiError {
-    ApiError::NotFound(format!(
-        "material {material_id} does not exist in this class"
-    ))
-}
-
-fn material_view(roster: &RosterIndex, class_id: &str, material: &Material) -> MaterialView {
-    let content = match &material.kind {
-        MaterialKind::Link { url } => SharedContent::Link { url: url.clone() },
-        MaterialKind::File { file } => SharedContent::File {
-            file: FileRefView::from(file),
-            download_path: format!(
-                "/api/v1/classes/{}/materials/{}/file",
-                super::path_segment(class_id),
-                material.id
-            ),
-        },
-    };
-    MaterialView {
-        id: material.id.clone(),
-        title: material.title.clone(),
-        content,
-        shared_by: material.shared_by.clone(),
-        shared_by_name: roster
-            .users
-            .user(&material.shared_by)
-            .map(|user| user.display_name()),
-        shared_at: material.shared_at.unix_millis(),
-    }
 }

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::roster::{AcademicSession, Course, Org, RosterClass, RosterUser};
 
-use super::FileMode;
-use super::read::{Package, RosterFile};
+use super::format::FileMode;
+use super::format::RosterFile;
+use super::read::Package;
 use super::rows::{Change, Changes, EnrollmentRow, RoleRow};
 
 /// Every kind of the roster merged: the state the package would leave, before the checks that look

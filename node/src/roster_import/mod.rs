@@ -33,6 +33,7 @@
 //! [`ImportPlan::write`] then stores the plan through `write.rs`, which writes large documents in
 //! batches so that each change stays within the store's bound.
 
+mod format;
 mod merge;
 mod plan;
 mod read;
@@ -42,7 +43,6 @@ mod validate;
 mod write;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use sync_protocol::ids::{DocId, SchoolCode};
@@ -53,88 +53,12 @@ use crate::model::roster::{
 };
 use crate::repository::{Repository, RepositoryError};
 
+pub use self::format::{
+    FileMode, ImportError, ImportErrors, MANIFEST_FILE, MAX_PACKAGE_BYTES, MAX_REPORTED_ERRORS,
+    MAX_ROWS_PER_FILE, ONEROSTER_VERSION, ORG_ENTRIES_PER_WRITE, USERS_PER_WRITE,
+};
 use self::report::Report;
 pub use self::rows::{map_enrollment_role, map_oneroster_role};
-
-/// The largest package accepted: all files of the package directory together.
-pub const MAX_PACKAGE_BYTES: u64 = 50 * 1024 * 1024;
-/// The most data rows one file may hold.
-pub const MAX_ROWS_PER_FILE: usize = 100_000;
-/// The most problems reported; the rest are counted in [`ImportErrors::omitted`]. A package this
-/// broken is fixed at the source, not row by row.
-pub const MAX_REPORTED_ERRORS: usize = 1_000;
-/// The OneRoster version this importer reads (`oneroster.version` in the manifest).
-pub const ONEROSTER_VERSION: &str = "1.2";
-/// The manifest's file name.
-pub const MANIFEST_FILE: &str = "manifest.csv";
-/// Users written per repository update. The first import of a large school writes its users in
-/// several changes, so that each automerge change stays far below the store's bound on one change
-/// (`sync_protocol::store::MAX_CHANGE_BYTES`, 512 KiB). A user takes about 1 KB in a change
-/// (changes are not compressed), so 200 users make about 200 KB; a unit test checks the margin.
-pub const USERS_PER_WRITE: usize = 200;
-/// Classes (and courses) written per repository update of `roster-org`, for the same reason.
-pub const ORG_ENTRIES_PER_WRITE: usize = 200;
-
-/// How the manifest says to apply one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileMode {
-    Bulk,
-    Delta,
-    Absent,
-}
-
-/// One problem in a package.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportError {
-    /// The file's name within the package (`users.csv`), or `package` for the package as a whole.
-    pub file: String,
-    /// The line in the file (the header is line 1), when the problem has one.
-    pub line: Option<u64>,
-    pub message: String,
-}
-
-impl fmt::Display for ImportError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(formatter, "{}:{line}: {}", self.file, self.message),
-            None => write!(formatter, "{}: {}", self.file, self.message),
-        }
-    }
-}
-
-/// Every problem found in a package (the first [`MAX_REPORTED_ERRORS`]), ordered by file in
-/// package order and by line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportErrors {
-    pub errors: Vec<ImportError>,
-    /// Problems found beyond the reported ones.
-    pub omitted: usize,
-}
-
-impl ImportErrors {
-    /// Each problem as `file:line: message`.
-    pub fn lines(&self) -> Vec<String> {
-        self.errors.iter().map(ToString::to_string).collect()
-    }
-}
-
-impl fmt::Display for ImportErrors {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            formatter,
-            "the roster package was not imported; nothing was changed:"
-        )?;
-        for error in &self.errors {
-            writeln!(formatter, "{error}")?;
-        }
-        if self.omitted > 0 {
-            writeln!(formatter, "… and {} more problems", self.omitted)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ImportErrors {}
 
 /// What the planner needs of the current roster: the org and users documents and every active
 /// class document. [`CurrentRoster::load`] fills it from the repository; tests and tools may build

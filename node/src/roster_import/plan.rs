@@ -11,8 +11,9 @@ use crate::model::roster::{
     RosterUsersDocument, class_doc, roster_org_doc, roster_users_doc,
 };
 
+use super::format::RosterFile;
 use super::merge::{Merged, MergedRoster, merge};
-use super::read::{Package, RosterFile};
+use super::read::Package;
 use super::report::Report;
 use super::rows::{
     Changes, EnrollmentRow, RoleRow, parse_class, parse_course, parse_enrollment, parse_org,

@@ -11,8 +11,10 @@ use std::path::Path;
 
 use csv::StringRecord;
 
+use super::format::{
+    FileMode, MANIFEST_FILE, MAX_PACKAGE_BYTES, MAX_ROWS_PER_FILE, ONEROSTER_VERSION, RosterFile,
+};
 use super::report::Report;
-use super::{FileMode, MANIFEST_FILE, MAX_PACKAGE_BYTES, MAX_ROWS_PER_FILE, ONEROSTER_VERSION};
 
 /// What was read of the package: each roster file's mode, and its table unless it is absent or
 /// unreadable.
@@ -377,147 +379,6 @@ fn read_manifest(
         }
     }
     (report.errors.len() + report.omitted == errors_before).then_some(modes)
-}
-
-/// The roster files, in the order they are read and reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum RosterFile {
-    Orgs,
-    AcademicSessions,
-    Courses,
-    Classes,
-    Users,
-    Roles,
-    Enrollments,
-}
-
-impl RosterFile {
-    pub(super) const ALL: [RosterFile; 7] = [
-        RosterFile::Orgs,
-        RosterFile::AcademicSessions,
-        RosterFile::Courses,
-        RosterFile::Classes,
-        RosterFile::Users,
-        RosterFile::Roles,
-        RosterFile::Enrollments,
-    ];
-
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            RosterFile::Orgs => "orgs.csv",
-            RosterFile::AcademicSessions => "academicSessions.csv",
-            RosterFile::Courses => "courses.csv",
-            RosterFile::Classes => "classes.csv",
-            RosterFile::Users => "users.csv",
-            RosterFile::Roles => "roles.csv",
-            RosterFile::Enrollments => "enrollments.csv",
-        }
-    }
-
-    fn manifest_key(self) -> &'static str {
-        match self {
-            RosterFile::Orgs => "file.orgs",
-            RosterFile::AcademicSessions => "file.academicSessions",
-            RosterFile::Courses => "file.courses",
-            RosterFile::Classes => "file.classes",
-            RosterFile::Users => "file.users",
-            RosterFile::Roles => "file.roles",
-            RosterFile::Enrollments => "file.enrollments",
-        }
-    }
-
-    /// What one row is, with its article, for messages ("a class").
-    pub(super) fn a_kind(self) -> &'static str {
-        match self {
-            RosterFile::Orgs => "an org",
-            RosterFile::AcademicSessions => "an academic session",
-            RosterFile::Courses => "a course",
-            RosterFile::Classes => "a class",
-            RosterFile::Users => "a user",
-            RosterFile::Roles => "a role",
-            RosterFile::Enrollments => "an enrollment",
-        }
-    }
-
-    pub(super) fn kind(self) -> &'static str {
-        self.a_kind()
-            .split_once(' ')
-            .map_or(self.a_kind(), |(_, kind)| kind)
-    }
-
-    pub(super) fn kinds(self) -> &'static str {
-        match self {
-            RosterFile::Orgs => "orgs",
-            RosterFile::AcademicSessions => "academic sessions",
-            RosterFile::Courses => "courses",
-            RosterFile::Classes => "classes",
-            RosterFile::Users => "users",
-            RosterFile::Roles => "roles",
-            RosterFile::Enrollments => "enrollments",
-        }
-    }
-
-    /// The columns the importer needs, per the OneRoster 1.2 CSV binding. Other columns (such as
-    /// `metadata.*` or ones the platform does not use) are allowed and ignored.
-    fn required_columns(self) -> &'static [&'static str] {
-        match self {
-            RosterFile::Orgs => &["sourcedId", "status", "dateLastModified", "name", "type"],
-            RosterFile::AcademicSessions => &[
-                "sourcedId",
-                "status",
-                "dateLastModified",
-                "title",
-                "type",
-                "startDate",
-                "endDate",
-                "schoolYear",
-            ],
-            RosterFile::Courses => &[
-                "sourcedId",
-                "status",
-                "dateLastModified",
-                "title",
-                "orgSourcedId",
-            ],
-            RosterFile::Classes => &[
-                "sourcedId",
-                "status",
-                "dateLastModified",
-                "title",
-                "courseSourcedId",
-                "classType",
-                "schoolSourcedId",
-                "termSourcedIds",
-            ],
-            RosterFile::Users => &[
-                "sourcedId",
-                "status",
-                "dateLastModified",
-                "enabledUser",
-                "username",
-                "givenName",
-                "familyName",
-            ],
-            RosterFile::Roles => &[
-                "sourcedId",
-                "status",
-                "dateLastModified",
-                "userSourcedId",
-                "roleType",
-                "role",
-                "orgSourcedId",
-            ],
-            RosterFile::Enrollments => &[
-                "sourcedId",
-                "status",
-                "dateLastModified",
-                "classSourcedId",
-                "schoolSourcedId",
-                "userSourcedId",
-                "role",
-            ],
-        }
-    }
 }
 
 #[cfg(test)]

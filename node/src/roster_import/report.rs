@@ -1,8 +1,7 @@
 //! Problems found in a package, collected as the stages find them and handed back in the order an
 //! operator reads the package: the manifest, then the roster files in package order, each by line.
 
-use super::read::RosterFile;
-use super::{ImportError, ImportErrors, MANIFEST_FILE, MAX_REPORTED_ERRORS};
+use super::format::{ImportError, ImportErrors, MANIFEST_FILE, MAX_REPORTED_ERRORS, RosterFile};
 
 /// Collects problems, bounded.
 #[derive(Debug, Default)]

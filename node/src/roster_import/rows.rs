@@ -14,8 +14,9 @@ use crate::model::roster::{
     RoleType, RosterClass, RosterUser, SessionType,
 };
 
-use super::FileMode;
-use super::read::{CsvRow, CsvTable, Package, RosterFile};
+use super::format::FileMode;
+use super::format::RosterFile;
+use super::read::{CsvRow, CsvTable, Package};
 use super::report::Report;
 
 /// What one row asks for.

@@ -12,8 +12,8 @@ use crate::model::roster::{
     MAX_ENROLLMENTS_PER_CLASS, MAX_LIST_ITEMS, MAX_ORGS, MAX_ROSTER_USERS, RosterUser,
 };
 
+use super::format::RosterFile;
 use super::merge::{Merged, MergedRoster};
-use super::read::RosterFile;
 use super::report::Report;
 use super::rows::EnrollmentRow;
 

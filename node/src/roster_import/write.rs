@@ -11,7 +11,8 @@ use sync_protocol::ids::DocId;
 use crate::model::roster::{RosterOrgDocument, RosterUsersDocument};
 use crate::repository::{Repository, RepositoryError, UpdateError};
 
-use super::{ORG_ENTRIES_PER_WRITE, RosterDocument, USERS_PER_WRITE};
+use super::RosterDocument;
+use super::format::{ORG_ENTRIES_PER_WRITE, USERS_PER_WRITE};
 
 /// Writes one document of a plan: its whole new state, in batches when it is large.
 pub(super) fn write_document(

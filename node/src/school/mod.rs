@@ -9,7 +9,8 @@
 //!
 //! The node's imports run one way: edges → this layer → model, repository and store
 //! (`node/tests/import_graph.rs` fails on a cycle). Resources move here one at a time; those not
-//! yet moved keep their operations in their `crate::api` module.
+//! yet moved keep their operations in their `crate::api` module. Moved so far: assignments and
+//! submissions, materials.
 
 //!
 //! Modules that [`crate::state::AppState`] holds (the roster index, the tools cache, the audit
@@ -21,6 +22,7 @@ pub mod assignments;
 pub mod audit;
 pub mod audit_log;
 pub mod error;
+pub mod materials;
 pub mod policy;
 pub mod roster_index;
 pub mod runtime;

@@ -1,8 +1,9 @@
 //! A class's materials in the web UI: everyone who may read the class lists them and opens the links
 //! and files; the class's teachers share a link or upload a file, and remove what they shared. The
 //! same page holds the class's tools (connected services its teachers placed in it, and the form
-//! to place one). Reads and writes are the API's (`api::materials`, `api::files`,
-//! `api::services`), so the same rules hold.
+//! to place one). Materials are read and written through [`crate::school::materials`]; files
+//! and tools still through the API's handlers (`api::files`, `api::services`), so the same rules
+//! hold.
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
@@ -18,13 +19,12 @@ use super::layout::{
 };
 use super::upload::{check_csrf, read_upload_form, upload_viewer};
 use super::{Viewer, WebError, api_status};
-use crate::api::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
-use crate::api::materials::{
-    MaterialContent, NewMaterial, SharedContent, list_materials, remove_material, share_material,
-};
+use crate::api::files::{store_uploaded_file, upload_limit, upload_slot};
 use crate::api::services::{class_tools, place_tool, remove_tool};
 use crate::api::{Access, ApiError, path_segment, roster_index};
 use crate::model::common::{MAX_TITLE_CHARS, MAX_URL_CHARS};
+use crate::school::ServiceError;
+use crate::school::materials::{self as operations, NewContent, SharedContent};
 use crate::state::AppState;
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -80,13 +80,7 @@ async fn render(
     done: Option<&str>,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let materials = list_materials(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(class.to_owned()),
-    )
-    .await?
-    .0;
+    let materials = operations::list_materials(state, &viewer.caller, class).await?;
     let roster = roster_index(state).await?;
     let access = Access::new(&viewer.caller, roster.clone());
     let is_teacher = access.class(class).is_ok()
@@ -281,9 +275,7 @@ pub async fn share(
             )
             .await;
             match stored {
-                Ok(file) => MaterialContent::File {
-                    file: FileRefView::from(&file),
-                },
+                Ok(file) => NewContent::File { file },
                 Err(error) => {
                     errors.add("file", refusal_text(&t, &error));
                     return render(
@@ -299,34 +291,32 @@ pub async fn share(
                 }
             }
         }
-        None => MaterialContent::Link {
+        None => NewContent::Link {
             url: form.url.clone(),
         },
     };
-    let shared = share_material(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(class.clone()),
-        axum::Json(NewMaterial {
-            title: form.title.clone(),
-            content,
-        }),
-    )
-    .await;
+    let shared =
+        operations::share_material(&state, &viewer.caller, &class, form.title.clone(), content)
+            .await;
     match shared {
         Ok(_) => {
             Ok(Redirect::to(&format!("{}?done=shared", materials_path(&class))).into_response())
         }
-        // The model refuses a link that is not http(s) with a host, and a full class list.
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. })) => {
-            errors.add("url", t.text("materials-url-invalid"));
+        // The model refuses a title it cannot keep, a link that is not http(s) with a host, and a
+        // full class list; each is shown at the field it is about.
+        Err(ServiceError::Invalid { field, problem, .. }) => {
+            if field == Some("title") {
+                errors.add("title", super::layout::problem_text(&t, problem));
+            } else {
+                errors.add("url", t.text("materials-url-invalid"));
+            }
             render(
                 &state,
                 &viewer,
                 &class,
                 &form,
                 &errors,
-                api_status(&error),
+                StatusCode::BAD_REQUEST,
                 None,
             )
             .await
@@ -380,11 +370,6 @@ pub async fn remove(
     UrlPath((class, material)): UrlPath<(String, String)>,
     _body: Bytes,
 ) -> Result<Response, WebError> {
-    remove_material(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath((class.clone(), material)),
-    )
-    .await?;
+    operations::remove_material(&state, &viewer.caller, &class, &material).await?;
     Ok(Redirect::to(&format!("{}?done=removed", materials_path(&class))).into_response())
 }
