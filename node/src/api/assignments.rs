@@ -16,7 +16,8 @@
 //! | `GET /api/v1/assignments/{id}/submissions/{pupil}/files/{blob}` | whoever may read that submission |
 //!
 //! "Readers of the class" are its members, their guardians and school staff
-//! ([`Access::require_class_reader`]); "teachers of the class" hold the teacher role and teach it.
+//! ([`crate::school::policy::Action::ReadClass`]); "teachers of the class" hold the teacher role and
+//! teach it ([`crate::school::policy::Action::SetClassWork`]).
 //! A pupil named in a path must be in the assignment's class (404 otherwise), and an unknown
 //! assignment is 404.
 //!

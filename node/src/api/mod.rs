@@ -1,13 +1,11 @@
 //! The platform's JSON API under `/api/v1`: what every route shares.
 //!
-//! Every route takes a [`Caller`] (so it requires a session and, for writes, the CSRF token) and
-//! checks the caller's **role and relation** to the data before reading or writing anything, with
-//! the helpers here:
-//! - [`RosterIndex`]: who is in which class, as pupil or teacher, and whose guardian each guardian
-//!   is, kept in memory and rebuilt whenever a roster document changes;
-//! - [`Access`]: the questions routes ask ("may this caller read this class?", "…this pupil's
-//!   records?", "is the caller a teacher of this class?"), each answering with a [`ApiError`] when
-//!   not.
+//! Every route takes a [`Caller`](crate::auth::Caller) (so it requires a session and, for writes,
+//! the CSRF token). The routes of resources in the application layer (`crate::school`) are thin
+//! adapters: they turn JSON into typed inputs, call the operation, and turn its answer or
+//! [`ServiceError`] into JSON ([`ApiError`], whose `field` names the input a refusal is about).
+//! The routes of resources not moved yet decide with [`Access`] (the one policy,
+//! `crate::school::policy`) before reading or writing anything.
 //!
 //! Repository work is synchronous (sled, automerge, fsync) and runs on the blocking pool through
 //! [`blocking`].
