@@ -21,6 +21,8 @@
 //!   sessions for `--page-secs` twice: each asking again as soon as answered (the most pages per
 //!   second; latency is then mostly queueing), and each once every `--page-interval-ms` (the
 //!   latency one page has while the other sessions are active);
+//! - **resident memory** right after the load, and again once the node has had `--settle-secs`
+//!   without requests: what it keeps after the morning's rush, rather than at its peak;
 //! - **a rebuild from the relay**: once the node is stopped, `--rebuild-files` files of
 //!   `--rebuild-file-kib` KiB are added to its store as uploads, the store is synced to a relay
 //!   store (the off-site copy), and then a new empty store under the same node id is rebuilt from
@@ -82,6 +84,10 @@ struct Arguments {
     rebuild_files: usize,
     #[arg(long, default_value_t = 256)]
     rebuild_file_kib: usize,
+    /// Seconds the node is left without requests after the load before its resident memory is
+    /// measured again: what it keeps once the morning's rush is over, rather than at its peak.
+    #[arg(long, default_value_t = 60)]
+    settle_secs: u64,
     /// Internal: serve the node in this data directory and print its address.
     #[arg(long, hide = true)]
     serve_node: Option<PathBuf>,
@@ -769,6 +775,8 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
     )
     .await?;
     let rss_after = resident_bytes(node.child.id());
+    tokio::time::sleep(Duration::from_secs(arguments.settle_secs)).await;
+    let rss_settled = resident_bytes(node.child.id());
     drop(node);
     let rebuild_report = {
         let data_dir = data_dir.clone();
@@ -779,9 +787,12 @@ async fn measure(arguments: Arguments) -> Result<(), String> {
     };
     let report = json!({
         "machine": { "cores": std::thread::available_parallelism().map(|cores| cores.get()).unwrap_or(1) },
+        "allocator": node::allocator::NAME,
         "school": { "pupils": pupils.len(), "teachers": teachers.len(), "guardians": pupils.len(), "setup_secs": setup_secs },
         "node_resident_bytes_idle": rss_idle,
         "node_resident_bytes_after_load": rss_after,
+        "settle_secs": arguments.settle_secs,
+        "node_resident_bytes_after_settling": rss_settled,
         "password_hash": { "algorithm": "argon2id", "memory_kib": node::auth::ARGON2_MEMORY_KIB, "iterations": node::auth::ARGON2_ITERATIONS, "parallelism": node::auth::ARGON2_PARALLELISM },
         "bell_at_once": at_once,
         "bell_spread": spread,
