@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod admin_cli;
+pub mod allocator;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -73,15 +73,26 @@ async fn wait_for_termination() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The memory sled may use for the node store's page cache (16 MiB as sled counts it, which is less
+/// than what it holds). A school's store is small (the 1,000-pupil benchmark school has about 430
+/// documents, 330 KB saved in all) and the store keeps its loaded documents in a cache of its own,
+/// so sled needs little more than its recent log and index pages. Under the relay's 64 MiB bound,
+/// sled's allocations still alive after the benchmark's morning came to about 31 MB (heaptrack),
+/// mostly pages the writes had passed through, and the node kept them for good. Measured with
+/// `node_load`; see `node/README.md`, "Benchmark".
+pub const STORE_CACHE_CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Opens everything and starts serving; returns once the listener is bound.
 pub async fn start(config: NodeConfig) -> Result<RunningNode, String> {
     let started = Instant::now();
     let identity = NodeIdentity::load(&config).map_err(|error| error.to_string())?;
     let store_dir = config.store_dir();
-    let store = tokio::task::spawn_blocking(move || SledStore::open(&store_dir))
-        .await
-        .map_err(|error| error.to_string())?
-        .map_err(|error| format!("cannot open the node store: {error}"))?;
+    let store = tokio::task::spawn_blocking(move || {
+        SledStore::open_with_cache_capacity(&store_dir, STORE_CACHE_CAPACITY_BYTES)
+    })
+    .await
+    .map_err(|error| error.to_string())?
+    .map_err(|error| format!("cannot open the node store: {error}"))?;
     crate::api::roster::ensure_local_admin_token(&config.admin_token_file())?;
     let (notices, notice_receiver) = mpsc::channel(MAX_QUEUED_NOTICES);
     let repository = Arc::new(Repository::new(store.clone(), notices));

@@ -69,8 +69,9 @@ use crate::cache::DocumentCache;
 use crate::group_commit::GroupCommit;
 use crate::layout::{BlobRecord, DocumentRecord, Pieces, UploadId, UploadRecord};
 
-/// The memory sled may use for its page cache (64 MiB). A school server holds a few thousand small
-/// documents, so this keeps the working set in memory while leaving room on a small machine.
+/// The memory sled may use for its page cache (64 MiB) when the opener does not choose
+/// ([`SledStore::open`]): the relay, which holds many schools. sled's own default is 1 GiB. A school
+/// node chooses less ([`SledStore::open_with_cache_capacity`]); see `node::server`.
 pub const SLED_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How often sled flushes in the background on its own, in milliseconds. Nothing relies on it for
@@ -186,7 +187,16 @@ struct WriterState {
 impl SledStore {
     /// Opens the store in the directory `path`, creating it (and drawing its epoch) if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        match Self::open_unless_in_use(path.as_ref())? {
+        Self::open_with_cache_capacity(path, SLED_CACHE_CAPACITY_BYTES)
+    }
+
+    /// Opens the store like [`Self::open`], with sled's page cache bounded to `cache_bytes` (as sled
+    /// counts them) instead of [`SLED_CACHE_CAPACITY_BYTES`].
+    pub fn open_with_cache_capacity(
+        path: impl AsRef<Path>,
+        cache_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        match Self::open_unless_in_use_with_cache_capacity(path.as_ref(), cache_bytes)? {
             Some(store) => Ok(store),
             None => Err(StoreError::Io(format!(
                 "the store in {} is in use by another process",
@@ -198,10 +208,18 @@ impl SledStore {
     /// Opens the store like [`Self::open`], or answers `None` when another process holds it (sled
     /// allows one at a time), so that a command can turn to the process that serves it instead.
     pub fn open_unless_in_use(path: impl AsRef<Path>) -> Result<Option<Self>, StoreError> {
+        Self::open_unless_in_use_with_cache_capacity(path, SLED_CACHE_CAPACITY_BYTES)
+    }
+
+    /// [`Self::open_unless_in_use`] with sled's page cache bounded to `cache_bytes`.
+    pub fn open_unless_in_use_with_cache_capacity(
+        path: impl AsRef<Path>,
+        cache_bytes: u64,
+    ) -> Result<Option<Self>, StoreError> {
         let path = path.as_ref();
         let config = sled::Config::new()
             .path(path)
-            .cache_capacity(SLED_CACHE_CAPACITY_BYTES)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(Some(SLED_FLUSH_EVERY_MS));
         // sled's background flusher keeps the directory lock for a moment after the previous handle
         // is dropped, so a restart in the same process (or right after a dying one) waits for it,
