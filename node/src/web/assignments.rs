@@ -338,14 +338,13 @@ pub async fn save_submission(
         Err(error @ ApiError::TooLarge(_)) => {
             let mut errors = FormErrors::default();
             errors.add("file", t.text("error-file-too-large"));
-            let form = SubmissionForm { text: None, errors };
-            return render_assignment_page(
+            return show_submission_form_again(
                 &state,
                 &viewer,
                 &id,
-                &Notice::default(),
+                None,
+                errors,
                 api_status(&error),
-                &form,
             )
             .await;
         }
@@ -363,17 +362,13 @@ pub async fn save_submission(
         errors.add("text", t.text("submission-empty"));
     }
     if !errors.is_empty() {
-        let form = SubmissionForm {
-            text: Some(text),
-            errors,
-        };
-        return render_assignment_page(
+        return show_submission_form_again(
             &state,
             &viewer,
             &id,
-            &Notice::default(),
+            Some(text),
+            errors,
             StatusCode::BAD_REQUEST,
-            &form,
         )
         .await;
     }
@@ -395,17 +390,13 @@ pub async fn save_submission(
                 Err(error) => {
                     let mut errors = FormErrors::default();
                     errors.add("file", refusal_text(&t, &error));
-                    let form = SubmissionForm {
-                        text: Some(text),
-                        errors,
-                    };
-                    return render_assignment_page(
+                    return show_submission_form_again(
                         &state,
                         &viewer,
                         &id,
-                        &Notice::default(),
+                        Some(text),
+                        errors,
                         api_status(&error),
-                        &form,
                     )
                     .await;
                 }
@@ -439,22 +430,31 @@ pub async fn save_submission(
                     ("submission (text or files)", "text"),
                 ],
             );
-            let form = SubmissionForm {
-                text: Some(text),
-                errors,
-            };
-            render_assignment_page(
+            show_submission_form_again(
                 &state,
                 &viewer,
                 &id,
-                &Notice::default(),
+                Some(text),
+                errors,
                 refusal_status(&refusal),
-                &form,
             )
             .await
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// The assignment page again with the pupil's form as they sent it and what was wrong with it.
+async fn show_submission_form_again(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    text: Option<String>,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let form = SubmissionForm { text, errors };
+    render_assignment_page(state, viewer, id, &Notice::default(), status, &form).await
 }
 
 /// Whether an operation's refusal is about what the form sent (shown on the form again), rather
