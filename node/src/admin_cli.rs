@@ -3,7 +3,8 @@
 //! sled lets one process open the store at a time. When the node is not serving, the command opens
 //! the store itself; when it is, the store is locked and the command goes through the serving node's
 //! admin API on loopback, authenticated with the local admin token (`<data_dir>/admin.token`, written
-//! by `serve`, readable only by the node's user). Either way the same code validates and writes.
+//! by `serve`, readable only by the node's user). Either way the operations of
+//! [`crate::school::roster`] validate and write: this module only chooses the way there.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,12 +12,10 @@ use std::sync::Arc;
 use sync_store::SledStore;
 use tokio::sync::mpsc;
 
-use crate::api::roster::{ImportFailure, import_package, package_files};
-use crate::auth::{SESSIONS_TREE, SessionLimits, SessionStore};
 use crate::config::NodeConfig;
 use crate::identity::NodeIdentity;
-use crate::model::roster::{RosterUsersDocument, roster_users_doc};
 use crate::repository::Repository;
+use crate::school::roster::{ImportFailure, import_package, package_files, set_password_in_store};
 
 /// How long a command waits for the serving node's answer (a large roster takes a while).
 const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -108,26 +107,10 @@ pub fn set_password(config: &NodeConfig, username: &str, password: String) -> Re
     let identity = NodeIdentity::load(config).map_err(|error| error.to_string())?;
     if let Some(store) = open_store(config)? {
         let repository = local_repository(store);
-        let users: RosterUsersDocument = repository
-            .read_or_default(&roster_users_doc(&identity.school))
-            .map_err(|error| error.to_string())?;
-        let user = users
-            .by_username(username)
-            .ok_or_else(|| format!("no user is named {username:?}; import the roster first"))?;
-        crate::auth::password::check_new_password(&password).map_err(|error| error.to_string())?;
-        let hash = crate::auth::hash_password(&password).map_err(|error| error.to_string())?;
-        let canonical = user.username.clone();
-        crate::accounts::set_password_hash(&repository, &identity.school, &user.sourced_id, &hash)
-            .map_err(|error| error.to_string())?;
         // The node is not serving, but its sessions are in the store: whoever is still logged in
         // with the old password is logged out, as when the serving node sets it.
-        let sessions = repository
-            .store()
-            .auxiliary_tree(SESSIONS_TREE)
-            .map_err(|error| error.to_string())?;
-        let ended = SessionStore::new(sessions, SessionLimits::default())
-            .delete_user_sessions(&user.sourced_id)
-            .map_err(|error| error.to_string())?;
+        let (canonical, ended) =
+            set_password_in_store(&repository, &identity.school, username, &password)?;
         eprintln!("Password set for {canonical}; {ended} sessions ended.");
         return Ok(());
     }

@@ -4,7 +4,7 @@
 //! that id. Blob ids travel: in the JSON of every record that names the file, in download URLs, in
 //! browser histories. Knowing an id therefore proves nothing, while uploading the bytes proves that
 //! the uploader holds them. So a caller may attach to a record only a file they uploaded themselves
-//! ([`crate::api::files::require_stored`]); anything else would let a pupil who learnt the id of a
+//! ([`crate::school::files::require_stored`]); anything else would let a pupil who learnt the id of a
 //! classmate's submitted essay attach it to their own draft and download it from there.
 //!
 //! Someone who may read a file that another person uploaded (a teacher reviewing a pupil's work, a

@@ -81,6 +81,38 @@ fn web_pages_of_moved_resources_call_operations_not_handlers() {
     );
 }
 
+/// The edges the application layer must never name: the JSON API and the web pages are built on
+/// it, so an operation that reached back into them would tie the layer to HTTP again. (The OpenID
+/// Provider, LTI and OneRoster modules also hold state that `AppState` carries; for them the cycle
+/// test above is the rule.)
+const EDGES_ABOVE_THE_APPLICATION_LAYER: [&str; 2] = ["api", "web"];
+
+#[test]
+fn the_application_layer_names_no_json_handler_and_no_web_page() {
+    let source_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let modules = library_modules(&source_root);
+    let graph = import_graph(&modules);
+    let mut upward = Vec::new();
+    for (module, dependencies) in &graph {
+        if module.first().is_none_or(|top| top != "school") {
+            continue;
+        }
+        for dependency in dependencies {
+            if dependency
+                .first()
+                .is_some_and(|top| EDGES_ABOVE_THE_APPLICATION_LAYER.contains(&top.as_str()))
+            {
+                upward.push(format!("{} → {}", module.join("/"), dependency.join("/")));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "application-layer modules that name an edge above them:\n{}",
+        upward.join("\n")
+    );
+}
+
 #[test]
 fn the_reader_finds_imports_of_every_form() {
     let modules: BTreeMap<ModulePath, PathBuf> = ["", "a", "a/b", "a/c", "d"]

@@ -511,7 +511,7 @@ async fn a_school_day_without_the_relay_converges_everywhere_when_the_link_retur
         tokio::task::spawn_blocking(move || {
             let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../node/tests/fixtures/oneroster/bulk");
-            node::api::roster::import_package(&repository, &school, &fixture).expect("roster");
+            node::school::roster::import_package(&repository, &school, &fixture).expect("roster");
             let hash = node::auth::hash_password(PASSWORD).expect("hash");
             repository
                 .update(

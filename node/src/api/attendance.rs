@@ -30,10 +30,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sync_protocol::ids::SchoolCode;
 
-use super::timetable::{
-    LessonView, display_name, lesson_view, read_timetables_now, require_known_pupil, school_today,
-    term_on,
-};
 use super::{Access, ApiError, RosterIndex, blocking, node_now_millis, roster_index};
 use crate::auth::Caller;
 use crate::model::attendance::{
@@ -45,6 +41,10 @@ use crate::model::roster::MAX_ENROLLMENTS_PER_CLASS;
 use crate::model::timetable::{TimetableDocument, timetable_doc};
 use crate::model::{UserId, UserRole};
 use crate::repository::Repository;
+use crate::school::calendar::school_today;
+use crate::school::timetable::{
+    LessonView, display_name, lesson_view, read_timetables_now, require_known_pupil, term_on,
+};
 use crate::state::AppState;
 
 /// Marks in one request: a lesson marks each pupil of the class at most once, and a class has at

@@ -1,12 +1,9 @@
-//! Files: uploading a file's bytes as a blob, and answering the download of a blob that a record
-//! names.
+//! Files: uploading a file's bytes as a blob (`POST /api/v1/files`, over
+//! [`crate::school::files`]), and answering the download of a blob that a record names.
 //!
-//! A file reaches a record in two steps. The client first uploads the bytes (`POST /api/v1/files`)
-//! and gets back a file reference ([`FileRefView`]: blob id, file name, size, media type); it then
-//! attaches that reference to a record (an assignment, a submission, a material) through the
-//! record's own route, which decides who may write there and checks with [`require_stored`] that
-//! the node really holds the bytes and that the caller uploaded them
-//! ([`crate::upload_records`]).
+//! An upload answers with a file reference ([`FileRefView`]) that the client then attaches to a
+//! record through the record's own route; the record's operation checks the file
+//! ([`require_stored`]).
 //!
 //! There is deliberately no route that serves a blob by its id. Blob ids are content hashes, and
 //! knowing one must not be enough to read a pupil's work: every download goes through a record's
@@ -15,7 +12,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::str::FromStr;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
@@ -25,27 +21,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use sync_protocol::ids::{BlobId, Scope};
+use serde::Deserialize;
+use sync_protocol::ids::BlobId;
 use sync_protocol::store::StoreError;
 use sync_store::SledStore;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::{ApiError, blocking, node_now_millis};
+use super::ApiError;
 use crate::auth::Caller;
-use crate::model::common::{FileRef, MAX_UPLOAD_BYTES};
+use crate::model::common::FileRef;
 use crate::repository::RepositoryError;
+pub use crate::school::files::{
+    FALLBACK_MEDIA_TYPE, FileRefView, MAX_CONCURRENT_UPLOADS, check_stored, require_stored,
+    store_uploaded_file, upload_limit, upload_slot,
+};
+use crate::school::files::{quota_exceeded, too_large};
+use crate::school::runtime::{blocking, node_now};
 use crate::state::AppState;
-
-/// The media type recorded when an upload names none (browsers send no `Content-Type` for a file
-/// whose type they do not know).
-pub const FALLBACK_MEDIA_TYPE: &str = "application/octet-stream";
-
-/// Uploads whose bytes are held in memory at once, node-wide. An upload is buffered whole before it
-/// is stored (the store hashes and writes a blob in one call), so this times the upload limit bounds
-/// the memory uploads take however many users send files at the same moment; further uploads wait.
-pub const MAX_CONCURRENT_UPLOADS: usize = 8;
 
 /// Bytes read from the store per step of a download: large enough that a 50 MiB file takes a few
 /// hundred steps, small enough that a class downloading the same file at once holds little memory.
@@ -58,55 +50,8 @@ const DOWNLOAD_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; sandbox";
 /// Downloads may hold pupils' work; shared classroom computers must not keep copies in their cache.
 const DOWNLOAD_CACHE_CONTROL: &str = "private, no-store";
 
-/// A process-wide bound rather than one in `AppState`: one node serves per process, and the bound
-/// protects that process's memory.
-static UPLOAD_SLOTS: Semaphore = Semaphore::const_new(MAX_CONCURRENT_UPLOADS);
-
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/files", post(upload))
-}
-
-/// A file reference as the API sends and accepts it: the JSON form of
-/// [`crate::model::common::FileRef`], so that the answer of an upload can be attached as it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FileRefView {
-    /// The blob's id: the SHA-256 of the content, 64 lowercase hexadecimal digits.
-    pub blob: String,
-    pub file_name: String,
-    pub size_bytes: u64,
-    /// `type/subtype`, lowercase, without parameters.
-    pub media_type: String,
-}
-
-impl From<&FileRef> for FileRefView {
-    fn from(file: &FileRef) -> Self {
-        Self {
-            blob: file.blob.clone(),
-            file_name: file.file_name.clone(),
-            size_bytes: file.size_bytes,
-            media_type: file.media_type.clone(),
-        }
-    }
-}
-
-impl FileRefView {
-    /// The validated model reference (name trimmed, media type lowercased, size within the limit).
-    pub fn into_file_ref(self) -> Result<FileRef, ApiError> {
-        let blob = BlobId::from_str(&self.blob)
-            .map_err(|error| ApiError::BadRequest(format!("blob: {error}")))?;
-        Ok(FileRef::new(
-            blob,
-            &self.file_name,
-            self.size_bytes,
-            &self.media_type,
-        )?)
-    }
-
-    /// Converts every reference of a request, refusing the request at the first invalid one.
-    pub fn into_file_refs(files: Vec<FileRefView>) -> Result<Vec<FileRef>, ApiError> {
-        files.into_iter().map(FileRefView::into_file_ref).collect()
-    }
 }
 
 /// The query of an upload.
@@ -150,84 +95,20 @@ pub async fn upload(
     let limit = upload_limit(&state);
     let declared_length = declared_length(&headers);
     if declared_length.is_some_and(|declared| declared > limit) {
-        return Err(too_large(limit));
+        return Err(too_large(limit).into());
     }
     let remaining = state
         .upload_quota
-        .remaining(&caller.user_id, node_now_millis())
+        .remaining(&caller.user_id, node_now().unix_millis())
         .map_err(|error| ApiError::Internal(format!("upload usage: {error}")))?;
     if declared_length.is_some_and(|declared| declared > remaining) {
-        return Err(quota_exceeded(remaining));
+        return Err(quota_exceeded(remaining).into());
     }
     let _slot = upload_slot().await?;
     let content = read_within_limit(body, limit, declared_length).await?;
     let file =
         store_uploaded_file(&state, &caller.user_id, &query.name, &media_type, content).await?;
     Ok((StatusCode::CREATED, Json(FileRefView::from(&file))))
-}
-
-/// Counts `content` against the user's daily allowance and stores it durably as a blob of the
-/// school; answers the reference to attach. Shared by the JSON upload and the web UI's forms, which
-/// read the bytes (within [`upload_limit`], holding an [`upload_slot`]) their own way.
-pub async fn store_uploaded_file(
-    state: &AppState,
-    user_id: &crate::model::UserId,
-    file_name: &str,
-    media_type: &str,
-    content: Vec<u8>,
-) -> Result<FileRef, ApiError> {
-    FileRef::new(BlobId([0; 32]), file_name, 0, media_type)?;
-    let size_bytes = content.len() as u64;
-    if size_bytes > upload_limit(state) {
-        return Err(too_large(upload_limit(state)));
-    }
-    if let Err(exceeded) = state
-        .upload_quota
-        .record(user_id, size_bytes, node_now_millis())
-        .map_err(|error| ApiError::Internal(format!("upload usage: {error}")))?
-    {
-        return Err(quota_exceeded(exceeded.remaining_bytes));
-    }
-    let repository = state.repository.clone();
-    let scope = Scope::School(state.identity.school.clone());
-    let records = state.upload_records.clone();
-    let uploader = user_id.clone();
-    let blob = blocking(move || {
-        let blob = repository.put_blob(&scope, &content)?;
-        // After the bytes are stored: the record is what lets this user attach them.
-        records
-            .record(&uploader, &blob, node_now_millis())
-            .map_err(|error| ApiError::Internal(format!("upload record: {error}")))?;
-        Ok(blob)
-    })
-    .await?;
-    Ok(FileRef::new(blob, file_name, size_bytes, media_type)?)
-}
-
-/// One of the [`MAX_CONCURRENT_UPLOADS`] slots; an upload holds it while its bytes are in memory.
-pub async fn upload_slot() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
-    UPLOAD_SLOTS
-        .acquire()
-        .await
-        .map_err(|error| ApiError::Internal(format!("the upload slots are closed: {error}")))
-}
-
-/// The node's upload limit: the configured one, never above what a file reference may state.
-pub fn upload_limit(state: &AppState) -> u64 {
-    state.config.http.max_upload_bytes.min(MAX_UPLOAD_BYTES)
-}
-
-fn quota_exceeded(remaining: u64) -> ApiError {
-    ApiError::QuotaExceeded(format!(
-        "you have uploaded nearly all you may today: {remaining} bytes are left until the day \
-         changes (00:00 UTC)"
-    ))
-}
-
-fn too_large(limit: u64) -> ApiError {
-    ApiError::TooLarge(format!(
-        "the file is larger than this node accepts ({limit} bytes at most)"
-    ))
 }
 
 /// The upload's media type: the `Content-Type` without its parameters (`charset=…` describes the
@@ -282,75 +163,11 @@ async fn read_within_limit(
             continue;
         };
         if (content.len() + data.len()) as u64 > limit {
-            return Err(too_large(limit));
+            return Err(too_large(limit).into());
         }
         content.extend_from_slice(&data);
     }
     Ok(content)
-}
-
-/// Checks that `caller` uploaded every file of `files` (see [`crate::upload_records`]) and that
-/// the node holds it whole, at the size its reference states. A record must not name bytes that
-/// were never uploaded here (nobody could open the file) nor state a size the bytes do not have;
-/// and a caller must not attach a file by its id alone, which would open any file whose hash they
-/// learnt. Routes check only the files a request adds: files a record already names may still be
-/// arriving from the relay after a node was replaced, and were checked when they were added.
-///
-/// A file the caller did not upload and a file the node does not hold get the same refusal, so
-/// that the answer does not tell whether a file of that id exists; only a file of the caller's own
-/// is compared against its stated size.
-pub async fn require_stored(
-    state: &AppState,
-    caller: &crate::model::UserId,
-    files: &[FileRef],
-) -> Result<(), ApiError> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    let store = state.repository.store().clone();
-    let records = state.upload_records.clone();
-    let caller = caller.clone();
-    let files = files.to_vec();
-    blocking(move || check_stored(&store, &records, &caller, &files)).await
-}
-
-/// [`require_stored`] for work already on the blocking pool, so that an operation checks its
-/// files and writes in one visit there.
-pub fn check_stored(
-    store: &SledStore,
-    records: &crate::upload_records::UploadRecords,
-    caller: &crate::model::UserId,
-    files: &[FileRef],
-) -> Result<(), ApiError> {
-    for file in files {
-        let blob = file.blob_id()?;
-        let uploaded = records
-            .uploaded_by(caller, &blob)
-            .map_err(|error| ApiError::Internal(format!("upload records: {error}")))?;
-        if !uploaded {
-            return Err(not_your_upload(file));
-        }
-        match store.blob_len(&blob).map_err(RepositoryError::from)? {
-            None => return Err(not_your_upload(file)),
-            Some(stored) if stored != file.size_bytes => {
-                return Err(ApiError::BadRequest(format!(
-                    "the file {:?} is {stored} bytes, not {} as its reference states",
-                    file.file_name, file.size_bytes
-                )));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// The refusal of a file the caller did not upload, or that the node does not hold: one text for
-/// both, naming only what the caller sent.
-fn not_your_upload(file: &FileRef) -> ApiError {
-    ApiError::BadRequest(format!(
-        "the file {:?} is not one you uploaded to this node; upload it first (POST /api/v1/files)",
-        file.file_name
-    ))
 }
 
 /// Answers with the bytes of `file`'s blob as a download: its media type, an `attachment`

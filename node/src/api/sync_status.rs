@@ -19,7 +19,7 @@ use crate::sync::{SyncHealthView, SyncStatusView};
         description = "every field for an administrator (a session with the admin role, or the local admin token); anyone else gets only `state`")))]
 pub async fn sync_status(
     State(state): State<AppState>,
-    administrator: Result<crate::api::roster::Administrator, Response>,
+    administrator: Result<crate::school::roster::Administrator, Response>,
 ) -> Response {
     let view = state.sync.view();
     match administrator {

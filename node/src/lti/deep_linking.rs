@@ -56,7 +56,7 @@ pub async fn content_tools(
     let school = state.identity.school.clone();
     let class = class.to_owned();
     crate::api::blocking(move || {
-        let placed = crate::api::services::placed_in(&repository, &school, &class)?;
+        let placed = crate::school::services::placed_in(&repository, &school, &class)?;
         if placed.is_empty() {
             return Ok(Vec::new());
         }
@@ -162,7 +162,7 @@ pub async fn deep_linking_return(
         Ok(created) => match created.assignments.first() {
             Some((id, _)) => Redirect::to(&format!(
                 "/assignments/{}?done=linked",
-                crate::api::path_segment(id)
+                crate::url_path::path_segment(id)
             ))
             .into_response(),
             None => Redirect::to("/home").into_response(),

@@ -26,7 +26,6 @@ use super::{
     LTI_VERSION, PENDING_LAUNCH_LIFETIME, ToolAtSchool, activated_tool, claim, lock, record, scope,
     tool_at_school,
 };
-use crate::api::services::placed_in;
 use crate::api::{Access, ApiError, RosterIndex, blocking, node_now_millis, roster_index};
 use crate::auth::{AuthError, Caller};
 use crate::model::UserRole;
@@ -39,6 +38,7 @@ use crate::oidc::claims::{pairwise_subject, released_claims};
 use crate::oidc::endpoints::{AuthorizeRefusal, client_request, pairwise_salt};
 use crate::oidc::grants::random_token;
 use crate::oidc::keys::SigningAlgorithm;
+use crate::school::services::placed_in;
 use crate::state::AppState;
 
 /// IMS role URIs (LTI Core 1.3 appendix A.2).
@@ -572,7 +572,7 @@ fn message_claims(
     );
     if let Some(class) = &pending.class {
         claims.insert(claim::CONTEXT.into(), context_claim(roster, class));
-        let segment = crate::api::path_segment(class);
+        let segment = crate::url_path::path_segment(class);
         claims.insert(
             claim::NRPS.into(),
             json!({
@@ -594,7 +594,7 @@ fn message_claims(
             }
             claims.insert(claim::RESOURCE_LINK.into(), link);
             if let Some(class) = &pending.class {
-                let segment = crate::api::path_segment(class);
+                let segment = crate::url_path::path_segment(class);
                 let mut endpoint = json!({
                     "scope": [scope::LINE_ITEM_READ, scope::SCORE],
                     "lineitems": format!("{issuer}/lti/classes/{segment}/lineitems"),

@@ -59,9 +59,9 @@ pub use self::platform::{
     MAX_PENDING_DEEP_LINKS_PER_USER, MAX_PENDING_LAUNCHES, MAX_PENDING_LAUNCHES_PER_USER,
     MAX_SEEN_ASSERTION_IDS, MAX_SERVICE_TOKENS, PENDING_DEEP_LINK_LIFETIME,
     PENDING_LAUNCH_LIFETIME, PendingDeepLink, PendingLaunch, SERVICE_TOKEN_LIFETIME, ServiceToken,
-    is_launch_path, launch_path,
 };
 pub(crate) use self::platform::{lock, millis};
+pub use crate::school::tools::{is_launch_path, launch_path};
 
 /// The largest form body of `/lti/token`, `/lti/authorize` and the deep-linking return: a
 /// signed JWT with a few content items.

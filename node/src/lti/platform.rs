@@ -318,26 +318,3 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-
-/// Where a user opens `service`: alone, in `class`, or as `assignment` (whose class it is in).
-pub fn launch_path(service: &str, class: Option<&str>, assignment: Option<&str>) -> String {
-    let mut path = format!("/lti/launch/{}", crate::url_path::path_segment(service));
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    if let Some(class) = class {
-        query.append_pair("class", class);
-    }
-    if let Some(assignment) = assignment {
-        query.append_pair("assignment", assignment);
-    }
-    let query = query.finish();
-    if !query.is_empty() {
-        path.push('?');
-        path.push_str(&query);
-    }
-    path
-}
-
-/// Whether a tool's home-page address is the node's launch of it (so a class page adds the class).
-pub fn is_launch_path(path: &str) -> bool {
-    path.starts_with("/lti/launch/") && !path.contains('?')
-}

@@ -25,7 +25,6 @@ use super::{
     MAX_ASSERTION_LIFETIME, SERVICE_TOKEN_LIFETIME, ToolAtSchool, activated_tool, lock, millis,
     record, scope,
 };
-use crate::api::services::placed_in;
 use crate::api::{ApiError, RosterIndex, blocking, node_now_millis, roster_index};
 use crate::model::assignments::{
     AssignmentDocument, MAX_TOOL_COMMENT_CHARS, SubmissionDocument, ToolScore, assignment_doc,
@@ -37,6 +36,7 @@ use crate::model::common::{ItemId, ModelError, NodeTime};
 use crate::oidc::claims::pairwise_subject;
 use crate::oidc::endpoints::{pairwise_salt, parameters};
 use crate::oidc::grants::random_token;
+use crate::school::services::placed_in;
 use crate::state::AppState;
 
 /// The client assertion type of RFC 7523 section 2.2.
@@ -731,7 +731,7 @@ pub async fn memberships(
         .collect();
     let url = state.oidc.endpoint(&format!(
         "/lti/classes/{}/memberships",
-        crate::api::path_segment(&class)
+        crate::url_path::path_segment(&class)
     ));
     let body = json!({
         "id": url,

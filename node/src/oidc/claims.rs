@@ -24,11 +24,11 @@
 use ring::hmac;
 use serde_json::{Map, Value};
 
-use crate::api::RosterIndex;
 use crate::identity::NodeIdentity;
 use crate::model::UserRole;
 use crate::model::catalogue::ReleasableClaim;
 use crate::model::roster::ClassType;
+use crate::school::RosterIndex;
 
 /// Separates this derivation from any other use of the salt.
 const PAIRWISE_CONTEXT: &[u8] = b"digione-pairwise-sub-v1";

@@ -1,5 +1,5 @@
 //! The roster as a service receives it: OneRoster 1.2 JSON records built from the node's roster
-//! index ([`crate::api::RosterIndex`], kept in memory and rebuilt only when a roster document
+//! index ([`crate::school::RosterIndex`], kept in memory and rebuilt only when a roster document
 //! changes), with only what the school approved for the service.
 //!
 //! # Decisions
@@ -38,10 +38,10 @@ use ring::hmac;
 use serde_json::{Map, Value, json};
 
 use super::BASE_PATH;
-use crate::api::RosterIndex;
 use crate::model::UserRole;
 use crate::model::roster::{EnrollmentRole, Org, RosterUser};
 use crate::oidc::claims::pairwise_subject;
+use crate::school::RosterIndex;
 
 /// Separates enrollment identifiers from every other use of the school's salt.
 const ENROLLMENT_CONTEXT: &[u8] = b"digione-oneroster-enrollment-v1";

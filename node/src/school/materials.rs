@@ -13,12 +13,12 @@
 
 use serde::Serialize;
 
-use crate::api::files::{FileRefView, require_stored};
 use crate::auth::Caller;
 use crate::model::common::{FileRef, ItemId};
 use crate::model::materials::{Material, MaterialKind, MaterialsDocument, materials_doc};
 use crate::school::access::{Access, roster_index};
 use crate::school::error::ServiceError;
+use crate::school::files::{FileRefView, require_stored};
 use crate::school::roster_index::RosterIndex;
 use crate::school::runtime::{blocking, node_now};
 use crate::state::AppState;

@@ -30,6 +30,8 @@ pub enum Action {
     ReadPupilWorkInClass,
     /// Report and explain a pupil's absences.
     ExplainPupilAbsence,
+    /// See who the pupils of a class are (every member of a class sees its teachers).
+    ListClassPupils,
     /// Read every class and pupil of the school.
     ReadSchoolWide,
     /// Administer the school: its services, accounts and settings.
@@ -38,7 +40,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for tables and tests.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::ReadClass,
         Action::TeachClass,
         Action::SetClassWork,
@@ -47,6 +49,7 @@ impl Action {
         Action::ReadPupilRecords,
         Action::ReadPupilWorkInClass,
         Action::ExplainPupilAbsence,
+        Action::ListClassPupils,
         Action::ReadSchoolWide,
         Action::AdministerSchool,
     ];
@@ -73,6 +76,9 @@ impl Action {
             }
             Action::ExplainPupilAbsence => {
                 "only a guardian of the pupil may report or explain their absences"
+            }
+            Action::ListClassPupils => {
+                "only the class's teachers, school staff and administrators see its pupils"
             }
             Action::ReadSchoolWide => "only school staff and administrators may see this",
             Action::AdministerSchool => "this needs the admin role",
@@ -127,6 +133,7 @@ pub fn permits(action: Action, roles: &[UserRole], relation: Relation) -> bool {
                 || school_wide
         }
         Action::ExplainPupilAbsence => has(UserRole::Guardian) && relation.guardian_of_pupil,
+        Action::ListClassPupils => relation.teaches_class || school_wide,
         Action::ReadSchoolWide => school_wide,
         Action::AdministerSchool => has(UserRole::Admin),
     }
@@ -200,7 +207,7 @@ mod tests {
 
     /// Every permitted (role, relation) pair of each action; everything not listed is refused.
     /// `*` as the relation means "with any relation, or none".
-    const PERMITTED: [(Action, &[(&str, &str)]); 10] = [
+    const PERMITTED: [(Action, &[(&str, &str)]); 11] = [
         (
             Action::ReadClass,
             &[
@@ -274,6 +281,16 @@ mod tests {
         (
             Action::ExplainPupilAbsence,
             &[("guardian", "guardian of the pupil")],
+        ),
+        (
+            Action::ListClassPupils,
+            &[
+                ("pupil", "teaches class"),
+                ("teacher", "teaches class"),
+                ("guardian", "teaches class"),
+                ("staff", "*"),
+                ("admin", "*"),
+            ],
         ),
         (Action::ReadSchoolWide, &[("staff", "*"), ("admin", "*")]),
         (Action::AdministerSchool, &[("admin", "*")]),

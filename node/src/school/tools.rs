@@ -91,7 +91,7 @@ pub fn tools_in_use(
             let category = service.category;
             // An LTI tool opens through the node's launch, which logs the user in to it.
             let launch_url = if service.protocol == ServiceProtocol::Lti13 {
-                crate::lti::platform::launch_path(&service.id, None, None)
+                launch_path(&service.id, None, None)
             } else {
                 service.launch_url?
             };
@@ -109,4 +109,27 @@ pub fn tools_in_use(
         .collect();
     tools.sort_by(|first, second| first.1.name.cmp(&second.1.name));
     Ok(tools)
+}
+
+/// Where a user opens the LTI tool `service` (the node's launch of it, `crate::lti`): alone, in `class`, or as `assignment` (whose class it is in).
+pub fn launch_path(service: &str, class: Option<&str>, assignment: Option<&str>) -> String {
+    let mut path = format!("/lti/launch/{}", crate::url_path::path_segment(service));
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(class) = class {
+        query.append_pair("class", class);
+    }
+    if let Some(assignment) = assignment {
+        query.append_pair("assignment", assignment);
+    }
+    let query = query.finish();
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query);
+    }
+    path
+}
+
+/// Whether a tool's home-page address is the node's launch of it (so a class page adds the class).
+pub fn is_launch_path(path: &str) -> bool {
+    path.starts_with("/lti/launch/") && !path.contains('?')
 }

@@ -1,6 +1,6 @@
-//! School IT in the web UI: importing a OneRoster package by uploading its CSV files. The import is
-//! the API's (`api::roster::import_files`): the whole package is checked first, and a bad one
-//! changes nothing and lists every problem next to the file field.
+//! School IT in the web UI: importing a OneRoster package by uploading its CSV files, and setting
+//! passwords. Both are operations of [`crate::school::roster`]: the whole package is checked first,
+//! and a bad one changes nothing and lists every problem next to the file field.
 
 use std::collections::BTreeMap;
 
@@ -14,12 +14,15 @@ use maud::html;
 use super::i18n::Translator;
 use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
 use super::upload::{form_error, upload_viewer};
-use super::{Viewer, WebError, api_status};
-use crate::api::roster::{ImportRefused, MAX_ROSTER_PACKAGE_BYTES, import_files};
-use crate::api::{Access, ApiError, roster_index};
+use super::{Viewer, WebError};
 use crate::auth::csrf::csrf_tokens_match;
 use crate::auth::{AuthError, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use crate::model::UserRole;
+use crate::school::roster::{
+    Administrator, ImportRefused, MAX_ROSTER_PACKAGE_BYTES, import_roster,
+    set_password as set_user_password,
+};
+use crate::school::{ServiceError, roster_index};
 use crate::state::AppState;
 
 /// Problems of a refused package shown on the page; the rest are counted.
@@ -30,13 +33,8 @@ pub struct ImportNotice {
     done: Option<String>,
 }
 
-async fn require_admin(state: &AppState, viewer: &Viewer) -> Result<(), WebError> {
-    let roster = roster_index(state).await?;
-    Access::new(&viewer.caller, roster).require(
-        crate::school::policy::Action::AdministerSchool,
-        crate::school::Target::School,
-    )?;
-    Ok(())
+fn require_admin(viewer: &Viewer) -> Result<Administrator, WebError> {
+    Ok(Administrator::from_caller(&viewer.caller)?)
 }
 
 /// `GET /admin/roster`.
@@ -45,7 +43,7 @@ pub async fn roster_page(
     viewer: Viewer,
     Query(notice): Query<ImportNotice>,
 ) -> Result<Response, WebError> {
-    require_admin(&state, &viewer).await?;
+    require_admin(&viewer)?;
     Ok(render(
         &state,
         &viewer,
@@ -103,14 +101,14 @@ pub async fn import(
     let viewer = upload_viewer(&state, &method, &uri, &headers)?;
     let t = viewer.t;
     let mut multipart = multipart.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(rejection.body_text()),
-        _ => ApiError::BadRequest("the request is not a multipart form".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => ServiceError::TooLarge(rejection.body_text()),
+        _ => ServiceError::invalid("files", "the request is not a multipart form"),
     })?;
     let (csrf_token, files) = read_package(&mut multipart).await?;
     if !csrf_tokens_match(csrf_token.as_bytes(), &viewer.csrf_token) {
         return Err(WebError::Auth(AuthError::CsrfTokenMismatch));
     }
-    require_admin(&state, &viewer).await?;
+    let administrator = require_admin(&viewer)?;
     let mut errors = FormErrors::default();
     if files.is_empty() {
         errors.add("files", t.text("roster-files-missing"));
@@ -123,7 +121,7 @@ pub async fn import(
             false,
         ));
     }
-    match import_files(&state, files).await {
+    match import_roster(&state, &administrator, files).await {
         Ok(_) => Ok(Redirect::to("/admin/roster?done=imported").into_response()),
         Err(ImportRefused::Invalid(problems)) => {
             errors.add("files", t.text("roster-invalid"));
@@ -137,18 +135,15 @@ pub async fn import(
             ))
         }
         Err(ImportRefused::Refused(
-            error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. } | ApiError::TooLarge(_)),
+            error @ (ServiceError::Invalid { .. } | ServiceError::TooLarge(_)),
         )) => {
             errors.add("files", t.text("roster-invalid"));
+            let status = match error {
+                ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
             let problems = vec![error.to_string()];
-            Ok(render(
-                &state,
-                &viewer,
-                &errors,
-                &problems,
-                api_status(&error),
-                false,
-            ))
+            Ok(render(&state, &viewer, &errors, &problems, status, false))
         }
         Err(ImportRefused::Refused(other)) => Err(other.into()),
     }
@@ -157,7 +152,7 @@ pub async fn import(
 /// The form's CSRF token and its files (name → text), at most [`MAX_ROSTER_PACKAGE_BYTES`] in all.
 async fn read_package(
     multipart: &mut Multipart,
-) -> Result<(String, BTreeMap<String, String>), ApiError> {
+) -> Result<(String, BTreeMap<String, String>), ServiceError> {
     let mut csrf_token = String::new();
     let mut files = BTreeMap::new();
     let mut total = 0usize;
@@ -168,7 +163,7 @@ async fn read_package(
         while let Some(chunk) = field.chunk().await.map_err(form_error)? {
             total += chunk.len();
             if total > MAX_ROSTER_PACKAGE_BYTES {
-                return Err(ApiError::TooLarge(format!(
+                return Err(ServiceError::TooLarge(format!(
                     "a roster package is at most {MAX_ROSTER_PACKAGE_BYTES} bytes"
                 )));
             }
@@ -177,8 +172,9 @@ async fn read_package(
         match name.as_str() {
             "csrf_token" => csrf_token = String::from_utf8_lossy(&content).into_owned(),
             "files" if !file_name.is_empty() => {
-                let text = String::from_utf8(content)
-                    .map_err(|_| ApiError::BadRequest(format!("{file_name} is not UTF-8 text")))?;
+                let text = String::from_utf8(content).map_err(|_| {
+                    ServiceError::invalid("files", format!("{file_name} is not UTF-8 text"))
+                })?;
                 files.insert(file_name, text);
             }
             _ => {}
@@ -223,7 +219,7 @@ pub async fn users_page(
     viewer: Viewer,
     Query(query): Query<UsersQuery>,
 ) -> Result<Response, WebError> {
-    require_admin(&state, &viewer).await?;
+    require_admin(&viewer)?;
     let t = viewer.t;
     let roster = roster_index(&state).await?;
     let search: String = query
@@ -346,7 +342,7 @@ pub async fn password_page(
     viewer: Viewer,
     UrlPath(username): UrlPath<String>,
 ) -> Result<Response, WebError> {
-    require_admin(&state, &viewer).await?;
+    require_admin(&viewer)?;
     render_password_form(
         &state,
         &viewer,
@@ -369,7 +365,7 @@ async fn render_password_form(
     let user = roster
         .users
         .by_username(username)
-        .ok_or_else(|| ApiError::NotFound(format!("no user is named {username:?}")))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("no user is named {username:?}")))?;
     let content = html! {
         p { (t.text_with("password-intro", &[("name", FluentValue::from(user.display_name())), ("username", FluentValue::from(user.username.as_str()))])) }
         form method="post" action=(password_path(&user.username)) class="stack" novalidate {
@@ -396,15 +392,15 @@ async fn render_password_form(
     ))
 }
 
-/// `POST /admin/users/{username}/password` (form): sets the password with the API's handler, so
-/// the hashing, its bounds and the durable write are the API's.
+/// `POST /admin/users/{username}/password` (form): sets the password through the same operation as
+/// the JSON API, so the hashing, its bounds and the durable write are the same.
 pub async fn set_password(
     State(state): State<AppState>,
     viewer: Viewer,
     UrlPath(username): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, WebError> {
-    require_admin(&state, &viewer).await?;
+    let administrator = require_admin(&viewer)?;
     let t = viewer.t;
     let fields = super::form_fields(&body);
     let password = fields.get("password").cloned().unwrap_or_default();
@@ -424,14 +420,6 @@ pub async fn set_password(
         return render_password_form(&state, &viewer, &username, &errors, StatusCode::BAD_REQUEST)
             .await;
     }
-    crate::api::roster::set_password(
-        State(state.clone()),
-        crate::api::roster::Administrator {
-            session: Some(viewer.caller.session_id_hash),
-        },
-        UrlPath(username),
-        axum::Json(crate::api::roster::NewPassword { password }),
-    )
-    .await?;
+    set_user_password(&state, &administrator, &username, password).await?;
     Ok(Redirect::to("/admin/users?done=password").into_response())
 }

@@ -14,9 +14,7 @@ use maud::{Markup, html};
 use super::i18n::Translator;
 use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
 use super::upload::{check_csrf, read_upload_form, upload_viewer};
-use super::{Viewer, WebError, api_status, form_fields};
-use crate::api::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
-use crate::api::timetable::school_local_time_at;
+use super::{Viewer, WebError, api_status, form_fields, service_status};
 use crate::api::{ApiError, node_now_millis, path_segment};
 use crate::model::assignments::{AssignmentInput, FeedbackInput, MAX_GRADE_CHARS};
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS, NodeTime};
@@ -24,6 +22,8 @@ use crate::school::assignments::{
     self as operations, AttemptView, NewAssignment, SubmissionInput, SubmissionStatusView,
     SubmissionSummary, SubmissionView, ToolScoreView, WorkFiles,
 };
+use crate::school::calendar::school_local_time_at;
+use crate::school::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
 use crate::school::policy::Action;
 use crate::school::{Access, ServiceError, Target, roster_index};
 use crate::state::AppState;
@@ -396,7 +396,7 @@ pub async fn save_submission(
                         &id,
                         Some(text),
                         errors,
-                        api_status(&error),
+                        service_status(&error),
                     )
                     .await;
                 }
@@ -498,11 +498,11 @@ pub fn add_refusal(
 }
 
 /// A refusal of the node, in the viewer's language where we know its kind.
-pub fn refusal_text(t: &Translator, error: &ApiError) -> String {
+pub fn refusal_text(t: &Translator, error: &ServiceError) -> String {
     match error {
-        ApiError::TooLarge(_) => t.text("error-file-too-large"),
-        ApiError::QuotaExceeded(_) => t.text("error-too-many"),
-        ApiError::Conflict(_) => t.text("error-conflict"),
+        ServiceError::TooLarge(_) => t.text("error-file-too-large"),
+        ServiceError::QuotaExceeded(_) => t.text("error-too-many"),
+        ServiceError::Conflict(_) => t.text("error-conflict"),
         _ => t.text("error-bad-request"),
     }
 }

@@ -14,12 +14,13 @@ use super::materials::materials_path;
 use super::{Viewer, WebError};
 use crate::api::announcements::{AnnouncementView, my_announcements};
 use crate::api::messages::{ThreadListQuery, ThreadSummary, list_threads};
-use crate::api::timetable::{DayQuery, DayView, day_timetable};
 use crate::api::{ApiError, node_now_millis, roster_index};
 use crate::model::UserRole;
-use crate::school::ServiceError;
 use crate::school::assignments::{AssignmentSummary, ListPage, SubmissionStatusView};
+use crate::school::policy::Action;
+use crate::school::timetable::{DayOf, DayView, day_timetable};
 use crate::school::tools::ToolView;
+use crate::school::{Access, ServiceError, Target};
 use crate::state::AppState;
 use crate::sync::SyncState;
 use crate::web::i18n::Translator;
@@ -44,21 +45,14 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
     let is_pupil = caller.has_role(UserRole::Pupil);
     let is_teacher = caller.has_role(UserRole::Teacher);
     let is_guardian = caller.has_role(UserRole::Guardian);
-    let is_admin = caller.has_role(UserRole::Admin) || caller.has_role(UserRole::Staff);
+    // The school-wide section is for those the policy lets see the whole school; of them, only
+    // administrators get the links to administer it.
+    let access = Access::new(caller, roster.clone());
+    let sees_school_wide = access.may(Action::ReadSchoolWide, Target::School);
+    let administers = access.may(Action::AdministerSchool, Target::School);
 
     let today = if is_pupil || is_teacher {
-        Some(
-            day_timetable(
-                State(state.clone()),
-                caller.clone(),
-                Query(DayQuery {
-                    date: None,
-                    pupil: None,
-                }),
-            )
-            .await?
-            .0,
-        )
+        Some(day_timetable(&state, caller, None, DayOf::Me).await?)
     } else {
         None
     };
@@ -108,9 +102,7 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
 
     // The school's connected tools, for pupils and teachers: each opens with the node's login.
     let tools = if is_pupil || is_teacher {
-        crate::api::services::my_tools(State(state.clone()), caller.clone())
-            .await?
-            .0
+        crate::school::services::my_tools(&state, caller).await?
     } else {
         Vec::new()
     };
@@ -166,8 +158,8 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         }
         (unread_messages(&t, &threads))
         (announcement_list(&t, &announcements))
-        @if is_admin {
-            (admin_status(&t, &state, &roster, caller.has_role(UserRole::Admin)))
+        @if sees_school_wide {
+            (admin_status(&t, &state, &roster, administers))
         }
     };
     let frame = Frame::new(&state, &viewer, "/home");
@@ -338,7 +330,7 @@ fn teacher_work(
                     li {
                         span class="class-title" { (title) }
                         " "
-                        a href=(format!("/classes/{}/assignments/new", crate::api::path_segment(class))) {
+                        a href=(format!("/classes/{}/assignments/new", crate::url_path::path_segment(class))) {
                             (t.text_with("home-new-assignment", &[("class", FluentValue::from(title.as_str()))]))
                         }
                         " "
@@ -484,7 +476,7 @@ fn announcement_list(t: &Translator, announcements: &[AnnouncementView]) -> Mark
 fn admin_status(
     t: &Translator,
     state: &AppState,
-    roster: &crate::api::RosterIndex,
+    roster: &crate::school::RosterIndex,
     state_is_admin: bool,
 ) -> Markup {
     let sync = state.sync.view();

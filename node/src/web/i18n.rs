@@ -15,8 +15,8 @@ use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use unic_langid::LanguageIdentifier;
 
-use crate::api::timetable::school_local_time_at;
 use crate::model::common::NodeTime;
+use crate::school::calendar::school_local_time_at;
 
 /// The cookie that keeps the user's chosen language. Not secret, so readable by nothing but the
 /// node anyway (`HttpOnly`), and kept for a year.

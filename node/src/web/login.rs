@@ -103,7 +103,10 @@ fn login_form_with_intro(
     intro: Option<String>,
 ) -> Response {
     let frame = Frame::anonymous(Some(state), t, "/login");
-    let upstream_href = format!("/login/upstream?next={}", crate::api::path_segment(next));
+    let upstream_href = format!(
+        "/login/upstream?next={}",
+        crate::url_path::path_segment(next)
+    );
     page_with_status(
         &frame,
         status,

@@ -1,9 +1,9 @@
 //! A class's materials in the web UI: everyone who may read the class lists them and opens the links
 //! and files; the class's teachers share a link or upload a file, and remove what they shared. The
 //! same page holds the class's tools (connected services its teachers placed in it, and the form
-//! to place one). Materials are read and written through [`crate::school::materials`]; files
-//! and tools still through the API's handlers (`api::files`, `api::services`), so the same rules
-//! hold.
+//! to place one). Materials, files and tools are read and written through the application layer
+//! ([`crate::school::materials`], [`crate::school::files`], [`crate::school::services`]), so the
+//! JSON API's rules hold here too.
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
@@ -18,13 +18,13 @@ use super::layout::{
     Field, FormErrors, Frame, OptionGroup, csrf_field, page_with_status, select_field,
 };
 use super::upload::{check_csrf, read_upload_form, upload_viewer};
-use super::{Viewer, WebError, api_status};
-use crate::api::files::{store_uploaded_file, upload_limit, upload_slot};
-use crate::api::services::{class_tools, place_tool, remove_tool};
+use super::{Viewer, WebError, api_status, service_status};
 use crate::api::{Access, ApiError, path_segment, roster_index};
 use crate::model::common::{MAX_TITLE_CHARS, MAX_URL_CHARS};
 use crate::school::ServiceError;
+use crate::school::files::{store_uploaded_file, upload_limit, upload_slot};
 use crate::school::materials::{self as operations, NewContent, SharedContent};
+use crate::school::services::{class_tools, place_tool, remove_tool};
 use crate::state::AppState;
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -89,13 +89,7 @@ async fn render(
             crate::school::Target::Class(class),
         );
     let class_title = access.class(class)?.class.title.clone();
-    let tools = class_tools(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(class.to_owned()),
-    )
-    .await?
-    .0;
+    let tools = class_tools(state, &viewer.caller, class).await?;
     let content = html! {
         @match done {
             Some("shared") => p class="notice" role="status" { (t.text("notice-shared")) },
@@ -284,7 +278,7 @@ pub async fn share(
                         &class,
                         &form,
                         &errors,
-                        api_status(&error),
+                        service_status(&error),
                         None,
                     )
                     .await;
@@ -338,12 +332,7 @@ pub async fn place(
 ) -> Result<Response, WebError> {
     let fields = super::form_fields(&body);
     let service = fields.get("service").cloned().unwrap_or_default();
-    let _placed = place_tool(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath((class.clone(), service)),
-    )
-    .await?;
+    place_tool(&state, &viewer.caller, &class, &service).await?;
     Ok(Redirect::to(&format!("{}?done=placed", materials_path(&class))).into_response())
 }
 
@@ -354,12 +343,7 @@ pub async fn unplace(
     UrlPath((class, service)): UrlPath<(String, String)>,
     _body: Bytes,
 ) -> Result<Response, WebError> {
-    let _removed = remove_tool(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath((class.clone(), service)),
-    )
-    .await?;
+    remove_tool(&state, &viewer.caller, &class, &service).await?;
     Ok(Redirect::to(&format!("{}?done=unplaced", materials_path(&class))).into_response())
 }
 

@@ -146,7 +146,7 @@ pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
         )
         .layer(DefaultBodyLimit::max(upload_body_limit));
     let roster_body_limit =
-        crate::api::roster::MAX_ROSTER_PACKAGE_BYTES + MAX_MULTIPART_OVERHEAD_BYTES as usize;
+        crate::school::roster::MAX_ROSTER_PACKAGE_BYTES + MAX_MULTIPART_OVERHEAD_BYTES as usize;
     let roster_upload = Router::new()
         .route("/admin/roster", get(admin::roster_page).post(admin::import))
         .layer(DefaultBodyLimit::max(roster_body_limit));
@@ -372,6 +372,20 @@ pub fn api_status(error: &ApiError) -> StatusCode {
         ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
         ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The HTTP status of an operation's refusal, as the JSON API answers it.
+pub fn service_status(error: &crate::school::ServiceError) -> StatusCode {
+    use crate::school::ServiceError;
+    match error {
+        ServiceError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ServiceError::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

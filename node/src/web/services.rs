@@ -1,7 +1,7 @@
 //! School IT's connected services in the web UI: the national catalogue with this school's
 //! activations, activating a service with the claims the school approves (or deactivating it), and
-//! the audit log of every grant and release. The rules are the API's (`api::services`): the pages
-//! call its handlers.
+//! the audit log of every grant and release. The pages call the operations of
+//! [`crate::school::services`] and [`crate::school::audit`], which decide who may do what.
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -12,14 +12,19 @@ use maud::html;
 
 use super::i18n::Translator;
 use super::layout::{FormErrors, Frame, csrf_field, page_with_status};
-use super::{Viewer, WebError, api_status};
-use crate::api::services::{
-    ActivationRequest, AuditQuery, ServiceView, activate_service, audit_log, deactivate_service,
-    list_services,
-};
-use crate::api::{ApiError, path_segment, roster_index};
+use super::{Viewer, WebError};
 use crate::model::catalogue::{ReleasableClaim, ServiceCategory, ServiceProtocol};
+use crate::school::audit::audit_page as read_audit_page;
+use crate::school::services::{ServiceView, activate_service, deactivate_service, list_services};
+use crate::school::{ServiceError, roster_index};
 use crate::state::AppState;
+use crate::url_path::path_segment;
+
+/// The audit page's query: the `next` cursor of the page before.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AuditPageQuery {
+    before: Option<String>,
+}
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ServicesNotice {
@@ -53,9 +58,7 @@ pub async fn services_page(
     Query(notice): Query<ServicesNotice>,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let services = list_services(State(state.clone()), viewer.caller.clone())
-        .await?
-        .0;
+    let services = list_services(&state, &viewer.caller).await?;
     let content = html! {
         @match notice.done.as_deref() {
             Some("activated") => p class="notice" role="status" { (t.text("notice-service-activated")) },
@@ -125,14 +128,12 @@ async fn render_service(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let services = list_services(State(state.clone()), viewer.caller.clone())
-        .await?
-        .0;
+    let services = list_services(&state, &viewer.caller).await?;
     let service: &ServiceView = services
         .iter()
         .find(|service| service.id == service_id)
         .ok_or_else(|| {
-            ApiError::NotFound(format!("service {service_id:?} is not in the catalogue"))
+            ServiceError::NotFound(format!("service {service_id:?} is not in the catalogue"))
         })?;
     let approved: &[ReleasableClaim] = service
         .activation
@@ -219,38 +220,36 @@ pub async fn change_service(
                 match ReleasableClaim::from_scope(&value) {
                     Some(claim) if !claims.contains(&claim) => claims.push(claim),
                     Some(_) => {}
-                    None => return Err(ApiError::BadRequest(format!("no claim {value:?}")).into()),
+                    None => {
+                        return Err(
+                            ServiceError::invalid("claim", format!("no claim {value:?}")).into(),
+                        );
+                    }
                 }
             }
             _ => {}
         }
     }
     if action == "deactivate" {
-        deactivate_service(
-            State(state.clone()),
-            viewer.caller.clone(),
-            UrlPath(service_id),
-        )
-        .await?;
+        deactivate_service(&state, &viewer.caller, &service_id).await?;
         return Ok(Redirect::to("/admin/services?done=deactivated").into_response());
     }
-    let activated = activate_service(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(service_id.clone()),
-        axum::Json(ActivationRequest {
-            approved_claims: claims,
-        }),
-    )
-    .await;
+    let activated = activate_service(&state, &viewer.caller, &service_id, claims).await;
     match activated {
         Ok(_) => Ok(Redirect::to("/admin/services?done=activated").into_response()),
         // A claim the catalogue does not allow (the form offers only allowed ones; the catalogue
         // may have changed since it was drawn).
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. })) => {
+        Err(ServiceError::Invalid { .. }) => {
             let mut errors = FormErrors::default();
             errors.add("claims", t.text("services-claims-refused"));
-            render_service(&state, &viewer, &service_id, &errors, api_status(&error)).await
+            render_service(
+                &state,
+                &viewer,
+                &service_id,
+                &errors,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
         Err(other) => Err(other.into()),
     }
@@ -260,19 +259,10 @@ pub async fn change_service(
 pub async fn audit_page(
     State(state): State<AppState>,
     viewer: Viewer,
-    Query(query): Query<AuditQuery>,
+    Query(query): Query<AuditPageQuery>,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let page = audit_log(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Query(AuditQuery {
-            before: query.before,
-            limit: None,
-        }),
-    )
-    .await?
-    .0;
+    let page = read_audit_page(&state, &viewer.caller, query.before.as_deref(), None).await?;
     let roster = roster_index(&state).await?;
     let content = html! {
         p { (t.text("audit-intro")) }

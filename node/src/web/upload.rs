@@ -91,7 +91,7 @@ pub async fn read_upload_form(
             let file_name = field.file_name().unwrap_or("").to_owned();
             let media_type = field
                 .content_type()
-                .unwrap_or(crate::api::files::FALLBACK_MEDIA_TYPE)
+                .unwrap_or(crate::school::files::FALLBACK_MEDIA_TYPE)
                 .to_owned();
             let content = bounded_bytes(field, file_limit).await?;
             // A form sent without choosing a file has an empty, nameless file part.

@@ -24,7 +24,6 @@ use std::collections::BTreeSet;
 
 use sync_protocol::ids::SchoolCode;
 
-use crate::api::files::{check_stored, require_stored};
 use crate::auth::Caller;
 use crate::model::UserId;
 pub use crate::model::assignments::FeedbackInput;
@@ -38,6 +37,7 @@ use crate::model::common::{FileRef, ItemId, ModelError, NodeTime};
 use crate::repository::Repository;
 use crate::school::access::{Access, Target, roster_index};
 use crate::school::error::ServiceError;
+use crate::school::files::{check_stored, require_stored};
 use crate::school::policy::{Action, Relation, permits};
 use crate::school::roster_index::RosterIndex;
 use crate::school::runtime::{blocking, node_now};

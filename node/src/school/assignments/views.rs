@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 
-use crate::api::files::FileRefView;
 use crate::model::assignments::{
     AssignmentDocument, Extension, SubmissionDocument, SubmissionStatus, Work,
 };
 use crate::model::common::NodeTime;
 use crate::school::access::{Access, Target};
+use crate::school::files::FileRefView;
 use crate::school::policy::Action;
 use crate::school::roster_index::RosterIndex;
 
