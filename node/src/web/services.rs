@@ -128,7 +128,7 @@ async fn render_service(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let services = list_services(&state, &viewer.caller).await?;
+    let services = list_services(state, &viewer.caller).await?;
     let service: &ServiceView = services
         .iter()
         .find(|service| service.id == service_id)
