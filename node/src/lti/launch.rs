@@ -383,7 +383,7 @@ async fn authorize_request(
     };
     let request = client_request(
         encoded,
-        |client_id| async move { tool_at_school(state, &client_id).await },
+        |client_id| async move { Ok(tool_at_school(state, &client_id).await?) },
         |found: &ToolAtSchool| &found.service.redirect_uris,
     )
     .await?;

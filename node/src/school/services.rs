@@ -15,8 +15,9 @@ use serde::Serialize;
 use sync_protocol::ids::SchoolCode;
 
 use crate::auth::Caller;
+use crate::model::assignments::{LtiLink, format_score, validate_score};
 use crate::model::catalogue::{
-    Activation, ActivationsDocument, CatalogueDocument, CatalogueService, ReleasableClaim,
+    Activation, ActivationsDocument, CatalogueDocument, CatalogueService, LtiTool, ReleasableClaim,
     ServiceCategory, ServiceProtocol, activations_doc, catalogue_doc,
 };
 use crate::model::class_tools::{ClassToolsDocument, class_tools_doc};
@@ -325,4 +326,93 @@ fn service_view(service: CatalogueService, activation: Option<&Activation>) -> S
             activated_at: activation.activated_at.unix_millis(),
         }),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LTI tools: the launches and services are `crate::lti`'s; which tool may be used here is this
+// module's.
+
+/// An LTI tool of the catalogue with its registration and its activation at this school.
+#[derive(Debug, Clone)]
+pub struct ToolAtSchool {
+    pub service: CatalogueService,
+    pub tool: LtiTool,
+    pub activation: Option<Activation>,
+}
+
+/// The catalogued LTI tool `service_id` and its activation here; `None` when the catalogue has
+/// no LTI tool of that id.
+pub async fn tool_at_school(
+    state: &AppState,
+    service_id: &str,
+) -> Result<Option<ToolAtSchool>, ServiceError> {
+    let repository = state.repository.clone();
+    let school = state.identity.school.clone();
+    let service_id = service_id.to_owned();
+    blocking(move || {
+        let catalogue: CatalogueDocument = repository.read_or_default(&catalogue_doc())?;
+        let Some(service) = catalogue.services.get(&service_id).cloned() else {
+            return Ok(None);
+        };
+        let Some(tool) = service
+            .lti
+            .clone()
+            .filter(|_| service.protocol == ServiceProtocol::Lti13)
+        else {
+            return Ok(None);
+        };
+        let activations: ActivationsDocument =
+            repository.read_or_default(&activations_doc(&school))?;
+        Ok(Some(ToolAtSchool {
+            activation: activations.services.get(&service_id).cloned(),
+            service,
+            tool,
+        }))
+    })
+    .await
+}
+
+/// The tool `service_id` if it is catalogued and activated here.
+pub async fn activated_tool(
+    state: &AppState,
+    service_id: &str,
+) -> Result<ToolAtSchool, ServiceError> {
+    let found = tool_at_school(state, service_id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("{service_id:?} is not an LTI tool")))?;
+    if found.activation.is_none() {
+        return Err(ServiceError::Forbidden(format!(
+            "the LTI tool {service_id:?} is not activated at this school"
+        )));
+    }
+    Ok(found)
+}
+
+/// The link of a new assignment done in tool `service_id` (activated here), opened at `url` (the
+/// tool's launch URL when `None`) and taking scores up to `score_maximum` when given.
+pub async fn assignment_link(
+    state: &AppState,
+    service_id: &str,
+    url: Option<String>,
+    score_maximum: Option<f64>,
+) -> Result<LtiLink, ServiceError> {
+    let found = activated_tool(state, service_id).await?;
+    let score_maximum = match score_maximum {
+        Some(maximum) => {
+            let maximum = validate_score("score maximum", maximum)?;
+            if maximum <= 0.0 {
+                return Err(ServiceError::invalid(
+                    "score_maximum",
+                    "the score maximum must be more than 0",
+                ));
+            }
+            Some(format_score(maximum))
+        }
+        None => None,
+    };
+    Ok(LtiLink {
+        service_id: found.service.id,
+        url,
+        score_maximum,
+    })
 }

@@ -133,7 +133,13 @@ pub async fn create_assignment(
     require_class_work(&access, class)?;
     let lti_link = match &new.lti_tool {
         Some(tool) => Some(
-            crate::lti::assignment_link(state, &tool.service_id, None, tool.score_maximum).await?,
+            crate::school::services::assignment_link(
+                state,
+                &tool.service_id,
+                None,
+                tool.score_maximum,
+            )
+            .await?,
         ),
         None => None,
     };

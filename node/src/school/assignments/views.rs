@@ -261,7 +261,11 @@ pub(super) fn assignment_view(
         my_deadline,
         lti_link: assignment.lti_link.as_ref().map(|link| LtiLinkView {
             service_id: link.service_id.clone(),
-            launch_path: crate::lti::launch_path(&link.service_id, None, Some(&assignment.id)),
+            launch_path: crate::school::tools::launch_path(
+                &link.service_id,
+                None,
+                Some(&assignment.id),
+            ),
             score_maximum: link
                 .score_maximum
                 .as_deref()
