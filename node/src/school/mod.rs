@@ -10,7 +10,7 @@
 //! The node's imports run one way: edges → this layer → model, repository and store
 //! (`node/tests/import_graph.rs` fails on a cycle). Resources move here one at a time; those not
 //! yet moved keep their operations in their `crate::api` module. Moved so far: assignments and
-//! submissions, materials.
+//! submissions, attendance and absences, materials.
 
 //!
 //! Modules that [`crate::state::AppState`] holds (the roster index, the tools cache, the audit
@@ -19,6 +19,7 @@
 
 pub mod access;
 pub mod assignments;
+pub mod attendance;
 pub mod audit;
 pub mod audit_log;
 pub mod error;
