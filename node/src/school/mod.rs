@@ -10,8 +10,8 @@
 //! The node's imports run one way: edges → this layer → model, repository and store
 //! (`node/tests/import_graph.rs` fails on a cycle). Resources move here one at a time; those not
 //! yet moved keep their operations in their `crate::api` module. Moved so far: assignments and
-//! submissions, materials, files, timetables (with the school's calendar), the roster and its
-//! administration, services and tools, the audit log.
+//! submissions, attendance and absences, materials, files, timetables (with the school's
+//! calendar), the roster and its administration, services and tools, the audit log.
 //!
 //! Modules that [`crate::state::AppState`] holds (the roster index, the tools cache, the audit
 //! log) import neither the state nor this module's re-exports: they name `error`, `runtime` and
@@ -19,6 +19,7 @@
 
 pub mod access;
 pub mod assignments;
+pub mod attendance;
 pub mod audit;
 pub mod audit_log;
 pub mod calendar;

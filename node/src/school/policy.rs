@@ -14,7 +14,7 @@ use crate::model::UserRole;
 pub enum Action {
     /// Read a class's shared material: its assignments, announcements, materials and tools.
     ReadClass,
-    /// Change what belongs to a class day to day: announcements, materials, tools, attendance.
+    /// Change what belongs to a class day to day: announcements, materials, tools.
     TeachClass,
     /// Set and review a class's work: create and edit assignments, grant extensions, see and
     /// return submissions. Needs the teacher role, not only a place among the class's teachers.
@@ -32,6 +32,19 @@ pub enum Action {
     ExplainPupilAbsence,
     /// See who the pupils of a class are (every member of a class sees its teachers).
     ListClassPupils,
+    /// Mark pupils' attendance at the class's lessons: the class's teachers, and administrators
+    /// correcting the record.
+    MarkClassAttendance,
+    /// Read a class's attendance on a date (its lessons, marks and the reports covering it): the
+    /// class's teachers and school staff.
+    ReadClassAttendance,
+    /// Clear a guardian's absence report in one class of the pupil: a guardian of the pupil (their
+    /// explanation), or a teacher of that class (accepting the report for it). A place among the
+    /// class's teachers is enough, as for the class's other day-to-day records.
+    ClearPupilAbsenceReport,
+    /// See whose absences crossed an alert threshold: school staff and administrators for the whole
+    /// school, teachers for the pupils of their own classes (the operation picks which pupils).
+    ReadAbsenceAlerts,
     /// Read every class and pupil of the school.
     ReadSchoolWide,
     /// Administer the school: its services, accounts and settings.
@@ -40,7 +53,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for tables and tests.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 15] = [
         Action::ReadClass,
         Action::TeachClass,
         Action::SetClassWork,
@@ -50,6 +63,10 @@ impl Action {
         Action::ReadPupilWorkInClass,
         Action::ExplainPupilAbsence,
         Action::ListClassPupils,
+        Action::MarkClassAttendance,
+        Action::ReadClassAttendance,
+        Action::ClearPupilAbsenceReport,
+        Action::ReadAbsenceAlerts,
         Action::ReadSchoolWide,
         Action::AdministerSchool,
     ];
@@ -80,6 +97,15 @@ impl Action {
             Action::ListClassPupils => {
                 "only the class's teachers, school staff and administrators see its pupils"
             }
+            // The refusals the attendance routes answered with before these actions had names.
+            Action::MarkClassAttendance | Action::ReadClassAttendance => {
+                "only teachers of the class may do this"
+            }
+            Action::ClearPupilAbsenceReport => {
+                "only a guardian of the pupil or a teacher of their classes may clear their \
+                 absence reports"
+            }
+            Action::ReadAbsenceAlerts => "this needs the teacher role",
             Action::ReadSchoolWide => "only school staff and administrators may see this",
             Action::AdministerSchool => "this needs the admin role",
         }
@@ -134,6 +160,12 @@ pub fn permits(action: Action, roles: &[UserRole], relation: Relation) -> bool {
         }
         Action::ExplainPupilAbsence => has(UserRole::Guardian) && relation.guardian_of_pupil,
         Action::ListClassPupils => relation.teaches_class || school_wide,
+        Action::MarkClassAttendance => relation.teaches_class || has(UserRole::Admin),
+        Action::ReadClassAttendance => relation.teaches_class || school_wide,
+        Action::ClearPupilAbsenceReport => {
+            (has(UserRole::Guardian) && relation.guardian_of_pupil) || relation.teaches_class
+        }
+        Action::ReadAbsenceAlerts => school_wide || has(UserRole::Teacher),
         Action::ReadSchoolWide => school_wide,
         Action::AdministerSchool => has(UserRole::Admin),
     }
@@ -207,7 +239,7 @@ mod tests {
 
     /// Every permitted (role, relation) pair of each action; everything not listed is refused.
     /// `*` as the relation means "with any relation, or none".
-    const PERMITTED: [(Action, &[(&str, &str)]); 11] = [
+    const PERMITTED: [(Action, &[(&str, &str)]); 15] = [
         (
             Action::ReadClass,
             &[
@@ -281,6 +313,41 @@ mod tests {
         (
             Action::ExplainPupilAbsence,
             &[("guardian", "guardian of the pupil")],
+        ),
+        (
+            Action::MarkClassAttendance,
+            &[
+                ("pupil", "teaches class"),
+                ("teacher", "teaches class"),
+                ("guardian", "teaches class"),
+                ("staff", "teaches class"),
+                ("admin", "*"),
+            ],
+        ),
+        (
+            Action::ReadClassAttendance,
+            &[
+                ("pupil", "teaches class"),
+                ("teacher", "teaches class"),
+                ("guardian", "teaches class"),
+                ("staff", "*"),
+                ("admin", "*"),
+            ],
+        ),
+        (
+            Action::ClearPupilAbsenceReport,
+            &[
+                ("pupil", "teaches class"),
+                ("teacher", "teaches class"),
+                ("guardian", "teaches class"),
+                ("guardian", "guardian of the pupil"),
+                ("staff", "teaches class"),
+                ("admin", "teaches class"),
+            ],
+        ),
+        (
+            Action::ReadAbsenceAlerts,
+            &[("teacher", "*"), ("staff", "*"), ("admin", "*")],
         ),
         (
             Action::ListClassPupils,

@@ -1,8 +1,9 @@
 //! A pupil's absences in the web UI, above all for guardians: the absences of the school year with
 //! those still to clear first, the totals, the guardians' reports, a form to explain absences (a
 //! report cleared at once, as Finnish schools expect of guardians) and a button to clear a report
-//! filed earlier. Teachers of the pupil may clear reports for their classes. Who may see and do what
-//! is the API's (`api::attendance`): the page only calls its handlers.
+//! filed earlier. Teachers of the pupil may clear reports for their classes. Every read and write
+//! is an operation of [`crate::school::attendance`]; the page asks the policy which forms and
+//! buttons to show.
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -13,16 +14,17 @@ use maud::{Markup, html};
 
 use super::i18n::Translator;
 use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
-use super::{Viewer, WebError, api_status, form_fields};
-use crate::api::attendance::{
-    AbsenceReportRequest, ClearAbsencesRequest, MarkStatus, MarkView, PupilAbsencesView,
-    SchoolYearQuery, clear_absences, pupil_absences,
-};
-use crate::api::{Access, ApiError, RosterIndex, roster_index};
-use crate::model::UserRole;
+use super::{Viewer, WebError, form_fields};
+use crate::api::ApiError;
 use crate::model::attendance::MAX_ABSENCE_REPORT_DAYS;
 use crate::model::common::{CalendarDate, MAX_REASON_CHARS};
+use crate::school::attendance::{
+    self as operations, MarkStatus, MarkView, NewAbsenceReport, PupilAbsencesView, ReportView,
+};
+use crate::school::policy::Action;
+use crate::school::{Access, RosterIndex, ServiceError, Target, roster_index};
 use crate::state::AppState;
+use crate::url_path::path_segment;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct AbsencesNotice {
@@ -39,7 +41,7 @@ struct ExplanationForm {
 
 /// The path of a pupil's absences page.
 pub fn absences_path(pupil: &str) -> String {
-    format!("/pupils/{}/absences", crate::api::path_segment(pupil))
+    format!("/pupils/{}/absences", path_segment(pupil))
 }
 
 /// The pupil's absences that no cleared report explains yet: what a guardian has to clear.
@@ -49,20 +51,14 @@ pub fn unexplained(view: &PupilAbsencesView) -> impl Iterator<Item = &MarkView> 
         .filter(|mark| mark.status == MarkStatus::Absent && !mark.explained)
 }
 
-/// The pupil's absences in the current school year, as the API reads them for the viewer.
+/// The pupil's absences in the current school year, as the viewer may read them. (The answer is
+/// an `ApiError` because the home page, which lists a guardian's children, matches on it.)
 pub async fn absences_of(
     state: &AppState,
     viewer: &Viewer,
     pupil: &str,
 ) -> Result<PupilAbsencesView, ApiError> {
-    Ok(pupil_absences(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(pupil.to_owned()),
-        Query(SchoolYearQuery { school_year: None }),
-    )
-    .await?
-    .0)
+    Ok(operations::pupil_absences(state, &viewer.caller, pupil, None).await?)
 }
 
 /// `GET /pupils/{pupil}/absences`.
@@ -94,13 +90,24 @@ async fn render(
     done: Option<&str>,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let view = absences_of(state, viewer, pupil).await?;
-    let roster = roster_index(state).await?;
-    let is_guardian = Access::new(&viewer.caller, roster.clone()).may(
-        crate::school::policy::Action::ExplainPupilAbsence,
-        crate::school::Target::Pupil(pupil),
-    );
-    let may_clear_reports = is_guardian || viewer.caller.has_role(UserRole::Teacher);
+    let view = operations::pupil_absences(state, &viewer.caller, pupil, None).await?;
+    let access = Access::new(&viewer.caller, roster_index(state).await?);
+    let roster = &access.roster;
+    let is_guardian = access.may(Action::ExplainPupilAbsence, Target::Pupil(pupil));
+    // A report's button shows where clearing it would do something: in a class that has it still
+    // open and where the viewer may clear it, as the operation decides.
+    let may_clear = |report: &ReportView| {
+        report.placements.iter().any(|placement| {
+            placement.cleared_by.is_none()
+                && access.may(
+                    Action::ClearPupilAbsenceReport,
+                    Target::PupilInClass {
+                        pupil,
+                        class: &placement.class,
+                    },
+                )
+        })
+    };
     let to_clear: Vec<&MarkView> = unexplained(&view).collect();
     // The form starts at the first absence still to clear: the usual case is explaining it.
     let suggested = to_clear
@@ -142,7 +149,7 @@ async fn render(
             @if to_clear.is_empty() {
                 p { (t.text("absences-nothing-to-clear")) }
             } @else {
-                (marks_table(&t, &roster, &to_clear, "absences-to-clear"))
+                (marks_table(&t, roster, &to_clear, "absences-to-clear"))
             }
         }
         @if is_guardian {
@@ -171,14 +178,14 @@ async fn render(
                             strong { (date_range(&t, report.first_date, report.last_date)) }
                             " "
                             span class="meta" {
-                                (display_name(&roster, &report.reported_by)) ", " (t.date_time(report.reported_at))
+                                (display_name(roster, &report.reported_by)) ", " (t.date_time(report.reported_at))
                             }
                             p { (report.reason) }
                             @if report.cleared {
                                 p class="meta" { (t.text("absences-report-cleared")) }
                             } @else {
                                 p class="meta" { (t.text("absences-report-open")) }
-                                @if may_clear_reports {
+                                @if may_clear(report) {
                                     form method="post" action=(format!("{}/clear", absences_path(pupil))) {
                                         (csrf_field(viewer))
                                         input type="hidden" name="report_id" value=(report.id);
@@ -198,7 +205,7 @@ async fn render(
             @if view.absences.is_empty() {
                 p { (t.text("absences-none")) }
             } @else {
-                (marks_table(&t, &roster, &view.absences.iter().collect::<Vec<_>>(), "absences-all"))
+                (marks_table(&t, roster, &view.absences.iter().collect::<Vec<_>>(), "absences-all"))
             }
         }
     };
@@ -321,28 +328,19 @@ pub async fn explain(
         )
         .await;
     };
-    let explained = clear_absences(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(pupil.clone()),
-        axum::Json(ClearAbsencesRequest {
-            report_id: None,
-            explanation: Some(AbsenceReportRequest {
-                first_date,
-                last_date,
-                lesson_ids: Vec::new(),
-                reason: form.reason.trim().to_owned(),
-            }),
-        }),
-    )
-    .await;
-    match explained {
+    let explanation = NewAbsenceReport {
+        first_date,
+        last_date,
+        lesson_ids: Vec::new(),
+        reason: form.reason.trim().to_owned(),
+    };
+    match operations::explain_absences(&state, &viewer.caller, &pupil, explanation).await {
         Ok(_) => {
             Ok(Redirect::to(&format!("{}?done=explained", absences_path(&pupil))).into_response())
         }
         // The dates are outside every term, or longer than one report may cover: said on the
-        // form, which keeps what was entered. (The API's reason is English, for developers.)
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. })) => {
+        // form, which keeps what was entered. (The operation's reason is English, for developers.)
+        Err(ServiceError::Invalid { .. }) => {
             errors.form = Some(t.text_with(
                 "absences-refused",
                 &[("days", FluentValue::from(MAX_ABSENCE_REPORT_DAYS))],
@@ -353,7 +351,7 @@ pub async fn explain(
                 &pupil,
                 Some(&form),
                 &errors,
-                api_status(&error),
+                StatusCode::BAD_REQUEST,
                 None,
             )
             .await
@@ -371,15 +369,6 @@ pub async fn clear(
 ) -> Result<Response, WebError> {
     let fields = form_fields(&body);
     let report_id = fields.get("report_id").cloned().unwrap_or_default();
-    let _cleared = clear_absences(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(pupil.clone()),
-        axum::Json(ClearAbsencesRequest {
-            report_id: Some(report_id),
-            explanation: None,
-        }),
-    )
-    .await?;
+    operations::clear_report(&state, &viewer.caller, &pupil, &report_id).await?;
     Ok(Redirect::to(&format!("{}?done=cleared", absences_path(&pupil))).into_response())
 }

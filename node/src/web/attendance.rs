@@ -1,5 +1,6 @@
 //! Marking a lesson's attendance in the web UI: every pupil of the class with present, absent or
-//! late (present unless already marked otherwise), saved at once through the API's `mark_lesson`.
+//! late (present unless already marked otherwise), saved at once by
+//! [`crate::school::attendance::mark_lesson`], which decides who may mark.
 
 use std::collections::BTreeMap;
 
@@ -12,13 +13,12 @@ use maud::html;
 
 use super::i18n::Translator;
 use super::layout::{FormErrors, Frame, csrf_field, page_with_status};
-use super::{Viewer, WebError, api_status, form_fields};
-use crate::api::attendance::{
-    LessonMarksRequest, MarkStatus, PupilMarkRequest, class_attendance_on,
-};
-use crate::api::{ApiError, path_segment, roster_index};
+use super::{Viewer, WebError, form_fields};
 use crate::model::common::CalendarDate;
+use crate::school::attendance::{self as operations, MarkStatus, PupilMark};
+use crate::school::{ServiceError, roster_index};
 use crate::state::AppState;
+use crate::url_path::path_segment;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct AttendanceNotice {
@@ -72,15 +72,10 @@ async fn render(
     marked: bool,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let day = class_attendance_on(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath((class.to_owned(), date.to_owned())),
-    )
-    .await?
-    .0;
+    let day =
+        operations::class_attendance_on(state, &viewer.caller, class, page_date(date)?).await?;
     let Some(lesson_view) = day.lessons.iter().find(|candidate| candidate.id == lesson) else {
-        return Err(ApiError::NotFound(format!("no lesson {lesson:?} on {date}")).into());
+        return Err(ServiceError::NotFound(format!("no lesson {lesson:?} on {date}")).into());
     };
     let roster = roster_index(state).await?;
     let pupils: Vec<(String, String)> = roster
@@ -192,45 +187,52 @@ pub async fn mark(
     let marks = entered
         .iter()
         .map(|(pupil, status)| {
-            (
-                pupil.clone(),
-                PupilMarkRequest {
-                    status: *status,
-                    reason: None,
-                },
-            )
+            let mark = PupilMark {
+                status: *status,
+                reason: None,
+            };
+            (pupil.clone(), mark)
         })
         .collect();
-    let saved = crate::api::attendance::mark_lesson(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath((class.clone(), date.clone(), lesson.clone())),
-        axum::Json(LessonMarksRequest { marks }),
+    let saved = operations::mark_lesson(
+        &state,
+        &viewer.caller,
+        &class,
+        page_date(&date)?,
+        &lesson,
+        marks,
     )
     .await;
-    match saved {
-        Ok(_) => Ok(Redirect::to(&format!(
-            "{}?done=marked",
-            attendance_path_text(&class, &date, &lesson)
-        ))
-        .into_response()),
-        Err(
-            error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. } | ApiError::Conflict(_)),
-        ) => {
-            errors.form = Some(t.text("error-bad-request"));
-            render(
-                &state,
-                &viewer,
-                (&class, &date, &lesson),
-                &entered,
-                &errors,
-                api_status(&error),
-                false,
-            )
-            .await
+    // A refusal of what the form sent (a pupil not in the class, a date in the future, a lesson on
+    // another weekday, a document bound elsewhere) shows the form again with what was chosen.
+    let refusal_status = match saved {
+        Ok(_) => {
+            return Ok(Redirect::to(&format!(
+                "{}?done=marked",
+                attendance_path_text(&class, &date, &lesson)
+            ))
+            .into_response());
         }
-        Err(other) => Err(other.into()),
-    }
+        Err(ServiceError::Invalid { .. }) => StatusCode::BAD_REQUEST,
+        Err(ServiceError::Conflict(_)) => StatusCode::CONFLICT,
+        Err(other) => return Err(other.into()),
+    };
+    errors.form = Some(t.text("error-bad-request"));
+    render(
+        &state,
+        &viewer,
+        (&class, &date, &lesson),
+        &entered,
+        &errors,
+        refusal_status,
+        false,
+    )
+    .await
+}
+
+/// The date of the page's path; one that is not `YYYY-MM-DD` is a bad request, as in the API.
+fn page_date(date: &str) -> Result<CalendarDate, ServiceError> {
+    Ok(date.parse::<CalendarDate>()?)
 }
 
 /// The link to a lesson's attendance page.
