@@ -465,6 +465,17 @@ async fn teachers_share_links_and_files_with_their_class_only() {
         )
         .await;
     assert_eq!(status, 403, "{refusal}");
+    // Whoever may not share here is refused before their file reference is looked at, so a bad
+    // reference tells them nothing about what would have been accepted.
+    let mut malformed = file.clone();
+    malformed["blob"] = json!("not a blob id");
+    let (status, refusal) = pupil_7a
+        .post(
+            materials_path,
+            json!({ "title": "Minun tiedostoni", "kind": "file", "file": malformed }),
+        )
+        .await;
+    assert_eq!(status, 403, "{refusal}");
     let (status, _) = pupil_7a
         .delete(&format!("{materials_path}/{link_id}"))
         .await;

@@ -92,9 +92,7 @@ pub async fn share_material(
 ) -> Result<(StatusCode, Json<MaterialView>), ApiError> {
     let content = match request.content {
         MaterialContent::Link { url } => NewContent::Link { url },
-        MaterialContent::File { file } => NewContent::File {
-            file: file.into_file_ref()?,
-        },
+        MaterialContent::File { file } => NewContent::File { file },
     };
     let material =
         operations::share_material(&state, &caller, &class_id, request.title, content).await?;

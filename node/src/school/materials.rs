@@ -24,11 +24,13 @@ use crate::school::runtime::{blocking, node_now};
 use crate::state::AppState;
 use crate::url_path::path_segment;
 
-/// What a teacher shares: a link (`http` or `https` with a host) or a file they uploaded.
+/// What a teacher shares: a link (`http` or `https` with a host) or a file they uploaded, by the
+/// reference its upload answered with. The reference is checked after the caller is authorised, so
+/// that someone who may not share here learns nothing from how their request was wrong.
 #[derive(Debug)]
 pub enum NewContent {
     Link { url: String },
-    File { file: FileRef },
+    File { file: FileRefView },
 }
 
 /// A shared link or file as readers see it; a file comes with the path to download it from.
@@ -94,6 +96,7 @@ pub async fn share_material(
     let kind = match content {
         NewContent::Link { url } => MaterialKind::Link { url },
         NewContent::File { file } => {
+            let file = file.into_file_ref()?;
             require_stored(state, &caller.user_id, std::slice::from_ref(&file)).await?;
             MaterialKind::File { file }
         }

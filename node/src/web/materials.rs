@@ -22,7 +22,7 @@ use super::{Viewer, WebError, api_status, service_status};
 use crate::api::{Access, ApiError, path_segment, roster_index};
 use crate::model::common::{MAX_TITLE_CHARS, MAX_URL_CHARS};
 use crate::school::ServiceError;
-use crate::school::files::{store_uploaded_file, upload_limit, upload_slot};
+use crate::school::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
 use crate::school::materials::{self as operations, NewContent, SharedContent};
 use crate::school::services::{class_tools, place_tool, remove_tool};
 use crate::state::AppState;
@@ -269,7 +269,9 @@ pub async fn share(
             )
             .await;
             match stored {
-                Ok(file) => NewContent::File { file },
+                Ok(file) => NewContent::File {
+                    file: FileRefView::from(&file),
+                },
                 Err(error) => {
                     errors.add("file", refusal_text(&t, &error));
                     return render(
