@@ -10,7 +10,7 @@
 //! The node's imports run one way: edges → this layer → model, repository and store
 //! (`node/tests/import_graph.rs` fails on a cycle). Resources move here one at a time; those not
 //! yet moved keep their operations in their `crate::api` module. Moved so far: assignments and
-//! submissions, materials.
+//! submissions, materials, messages, announcements.
 
 //!
 //! Modules that [`crate::state::AppState`] holds (the roster index, the tools cache, the audit
@@ -18,11 +18,13 @@
 //! each other by path, so the state never reaches back into an operation.
 
 pub mod access;
+pub mod announcements;
 pub mod assignments;
 pub mod audit;
 pub mod audit_log;
 pub mod error;
 pub mod materials;
+pub mod messages;
 pub mod policy;
 pub mod roster_index;
 pub mod runtime;

@@ -12,13 +12,13 @@ use super::absences::{absences_of, absences_path, unexplained};
 use super::layout::{Frame, page};
 use super::materials::materials_path;
 use super::{Viewer, WebError};
-use crate::api::announcements::{AnnouncementView, my_announcements};
-use crate::api::messages::{ThreadListQuery, ThreadSummary, list_threads};
 use crate::api::timetable::{DayQuery, DayView, day_timetable};
 use crate::api::{ApiError, node_now_millis, roster_index};
 use crate::model::UserRole;
 use crate::school::ServiceError;
+use crate::school::announcements::{AnnouncementView, my_announcements};
 use crate::school::assignments::{AssignmentSummary, ListPage, SubmissionStatusView};
+use crate::school::messages::{ThreadPage, ThreadSummary, list_threads};
 use crate::school::tools::ToolView;
 use crate::state::AppState;
 use crate::sync::SyncState;
@@ -62,19 +62,8 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
     } else {
         None
     };
-    let threads = list_threads(
-        State(state.clone()),
-        caller.clone(),
-        Ok(Query(ThreadListQuery {
-            limit: None,
-            before: None,
-        })),
-    )
-    .await?
-    .0;
-    let announcements = my_announcements(State(state.clone()), caller.clone())
-        .await?
-        .0;
+    let threads = list_threads(&state, caller, ThreadPage::default()).await?;
+    let announcements = my_announcements(&state, caller).await?;
 
     // Each child's absences still to explain: what a guardian comes to the home page for.
     let mut children = Vec::new();
