@@ -3,11 +3,11 @@
 mod common;
 
 use common::{Client, TestSchool};
-use node::api::messages::{InboxDocument, inbox_doc};
 use node::model::announcements::{
     AnnouncementAudience, AnnouncementInput, AnnouncementsDocument, announcements_doc,
 };
 use node::model::common::{ItemId, ModelError, NodeTime};
+use node::model::inbox::{InboxDocument, inbox_doc};
 use serde_json::{Value, json};
 
 /// The unread count of `thread_id` in the caller's thread list.

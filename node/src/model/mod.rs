@@ -15,6 +15,7 @@ pub mod class_assignments;
 pub mod class_tools;
 pub mod common;
 pub mod credentials;
+pub mod inbox;
 pub mod materials;
 pub mod messages;
 pub mod roster;

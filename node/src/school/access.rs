@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::model::UserRole;
 use crate::model::roster::ClassDocument;
 use crate::school::error::ServiceError;
-use crate::school::policy::{Action, Relation, permits};
+use crate::school::policy::{Action, Relation, Standing, permits};
 use crate::school::roster_index::RosterIndex;
 use crate::school::runtime::blocking;
 use crate::state::AppState;
@@ -22,6 +22,10 @@ pub enum Target<'name> {
         pupil: &'name str,
         class: &'name str,
     },
+    /// A person of the school, by user id (someone to write to).
+    Person(&'name str),
+    /// Something the named user wrote (an announcement).
+    WrittenBy(&'name str),
 }
 
 /// One caller's standing in the school, for deciding what they may do.
@@ -80,6 +84,16 @@ impl<'caller> Access<'caller> {
                 teaches_pupil: roster.teaches_pupil(me, pupil),
                 ..class_facts(class)
             },
+            Target::Person(person) => Relation {
+                person_is_school_adult: roster.users.user(person).is_some_and(|user| {
+                    user.enabled && Standing::of(&user.roles) == Some(Standing::SchoolAdult)
+                }),
+                ..Relation::default()
+            },
+            Target::WrittenBy(author) => Relation {
+                is_the_author: me == author,
+                ..Relation::default()
+            },
         }
     }
 
@@ -101,6 +115,9 @@ impl<'caller> Access<'caller> {
             Target::PupilInClass { pupil, class } => {
                 format!(" (pupil {pupil:?} in class {class:?})")
             }
+            // Naming the person would tell whoever probes ids who exists; the author is named
+            // by the announcement already.
+            Target::Person(_) | Target::WrittenBy(_) => String::new(),
         };
         Err(ServiceError::Forbidden(format!(
             "{}{about}",

@@ -10,14 +10,16 @@
 //! The node's imports run one way: edges → this layer → model, repository and store
 //! (`node/tests/import_graph.rs` fails on a cycle). Resources move here one at a time; those not
 //! yet moved keep their operations in their `crate::api` module. Moved so far: assignments and
-//! submissions, attendance and absences, materials, files, timetables (with the school's
-//! calendar), the roster and its administration, services and tools, the audit log.
+//! submissions, attendance and absences, materials, messages, announcements, files, timetables
+//! (with the school's calendar), the roster and its administration, services and tools, the
+//! audit log.
 //!
 //! Modules that [`crate::state::AppState`] holds (the roster index, the tools cache, the audit
 //! log) import neither the state nor this module's re-exports: they name `error`, `runtime` and
 //! each other by path, so the state never reaches back into an operation.
 
 pub mod access;
+pub mod announcements;
 pub mod assignments;
 pub mod attendance;
 pub mod audit;
@@ -26,6 +28,7 @@ pub mod calendar;
 pub mod error;
 pub mod files;
 pub mod materials;
+pub mod messages;
 pub mod policy;
 pub mod roster;
 pub mod roster_index;

@@ -9,7 +9,7 @@
 use crate::model::UserRole;
 
 /// Something a caller wants to do, named by what it touches. Each names its target kind: a class,
-/// a pupil, a pupil in a class, or the school.
+/// a pupil, a pupil in a class, the school, a person, or something a person wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Read a class's shared material: its assignments, announcements, materials and tools.
@@ -49,11 +49,21 @@ pub enum Action {
     ReadSchoolWide,
     /// Administer the school: its services, accounts and settings.
     AdministerSchool,
+    /// Start a conversation (a message thread) with a person of the school. These are
+    /// safeguarding rules: the school's adults write to anyone of the school, pupils and guardians
+    /// only to the school's adults, so the platform never becomes a private channel between a
+    /// child and someone the school has not vetted. (Who else a thread may hold is the thread's
+    /// own rule, in `crate::school::messages`.)
+    StartConversation,
+    /// Announce to the whole school.
+    AnnounceToSchool,
+    /// Withdraw an announcement of the school or of a class: its author, or an administrator.
+    WithdrawAnnouncement,
 }
 
 impl Action {
     /// Every action, for tables and tests.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 18] = [
         Action::ReadClass,
         Action::TeachClass,
         Action::SetClassWork,
@@ -69,6 +79,9 @@ impl Action {
         Action::ReadAbsenceAlerts,
         Action::ReadSchoolWide,
         Action::AdministerSchool,
+        Action::StartConversation,
+        Action::AnnounceToSchool,
+        Action::WithdrawAnnouncement,
     ];
 
     /// Why the action was refused, in the words the API answers with.
@@ -108,6 +121,19 @@ impl Action {
             Action::ReadAbsenceAlerts => "this needs the teacher role",
             Action::ReadSchoolWide => "only school staff and administrators may see this",
             Action::AdministerSchool => "this needs the admin role",
+            // One text that names no one: it is also the answer for a person who is no user of
+            // the school, so that probing ids tells a pupil nothing about who exists.
+            Action::StartConversation => {
+                "you may not start a conversation with everyone named: pupils and guardians write \
+                 to the school's teachers, staff and administrators, and every participant must be \
+                 a user of this school"
+            }
+            Action::AnnounceToSchool => {
+                "only staff and administrators announce to the whole school"
+            }
+            Action::WithdrawAnnouncement => {
+                "only its author or an administrator may withdraw an announcement"
+            }
         }
     }
 }
@@ -128,6 +154,37 @@ pub struct Relation {
     pub guardian_of_pupil: bool,
     /// The caller teaches a class the pupil attends.
     pub teaches_pupil: bool,
+    /// The person the action is about is one of the school's adults: an enabled user holding
+    /// the teacher, staff or admin role ([`Standing::SchoolAdult`]).
+    pub person_is_school_adult: bool,
+    /// The caller wrote what the action is about.
+    pub is_the_author: bool,
+}
+
+/// How the safeguarding rules of messages see a person: by the most trusted role they hold at
+/// the school, so a teacher who is also a guardian counts as a teacher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Holds the teacher, staff or admin role.
+    SchoolAdult,
+    Pupil,
+    Guardian,
+}
+
+impl Standing {
+    /// `None` for someone who holds none of the school's roles.
+    pub fn of(roles: &[UserRole]) -> Option<Standing> {
+        let has = |role| roles.contains(&role);
+        if has(UserRole::Teacher) || has(UserRole::Staff) || has(UserRole::Admin) {
+            Some(Standing::SchoolAdult)
+        } else if has(UserRole::Pupil) {
+            Some(Standing::Pupil)
+        } else if has(UserRole::Guardian) {
+            Some(Standing::Guardian)
+        } else {
+            None
+        }
+    }
 }
 
 /// Whether a caller with `roles`, standing to the target as `relation` says, may take `action`.
@@ -168,6 +225,13 @@ pub fn permits(action: Action, roles: &[UserRole], relation: Relation) -> bool {
         Action::ReadAbsenceAlerts => school_wide || has(UserRole::Teacher),
         Action::ReadSchoolWide => school_wide,
         Action::AdministerSchool => has(UserRole::Admin),
+        Action::StartConversation => match Standing::of(roles) {
+            Some(Standing::SchoolAdult) => true,
+            Some(Standing::Pupil | Standing::Guardian) => relation.person_is_school_adult,
+            None => false,
+        },
+        Action::AnnounceToSchool => school_wide,
+        Action::WithdrawAnnouncement => relation.is_the_author || has(UserRole::Admin),
     }
 }
 
@@ -176,7 +240,7 @@ mod tests {
     use super::*;
 
     /// The relations a test caller can have, one fact at a time, and none.
-    const RELATIONS: [(&str, Relation); 7] = [
+    const RELATIONS: [(&str, Relation); 9] = [
         ("none", NONE),
         (
             "attends class",
@@ -220,6 +284,20 @@ mod tests {
                 ..NONE
             },
         ),
+        (
+            "writes to a school adult",
+            Relation {
+                person_is_school_adult: true,
+                ..NONE
+            },
+        ),
+        (
+            "is the author",
+            Relation {
+                is_the_author: true,
+                ..NONE
+            },
+        ),
     ];
     const NONE: Relation = Relation {
         attends_class: false,
@@ -228,6 +306,8 @@ mod tests {
         is_the_pupil: false,
         guardian_of_pupil: false,
         teaches_pupil: false,
+        person_is_school_adult: false,
+        is_the_author: false,
     };
     const ROLES: [(&str, UserRole); 5] = [
         ("pupil", UserRole::Pupil),
@@ -239,7 +319,7 @@ mod tests {
 
     /// Every permitted (role, relation) pair of each action; everything not listed is refused.
     /// `*` as the relation means "with any relation, or none".
-    const PERMITTED: [(Action, &[(&str, &str)]); 15] = [
+    const PERMITTED: [(Action, &[(&str, &str)]); 18] = [
         (
             Action::ReadClass,
             &[
@@ -361,6 +441,27 @@ mod tests {
         ),
         (Action::ReadSchoolWide, &[("staff", "*"), ("admin", "*")]),
         (Action::AdministerSchool, &[("admin", "*")]),
+        (
+            Action::StartConversation,
+            &[
+                ("pupil", "writes to a school adult"),
+                ("teacher", "*"),
+                ("guardian", "writes to a school adult"),
+                ("staff", "*"),
+                ("admin", "*"),
+            ],
+        ),
+        (Action::AnnounceToSchool, &[("staff", "*"), ("admin", "*")]),
+        (
+            Action::WithdrawAnnouncement,
+            &[
+                ("pupil", "is the author"),
+                ("teacher", "is the author"),
+                ("guardian", "is the author"),
+                ("staff", "is the author"),
+                ("admin", "*"),
+            ],
+        ),
     ];
 
     #[test]
@@ -392,7 +493,11 @@ mod tests {
 
     #[test]
     fn a_caller_with_no_role_may_do_nothing_school_wide() {
-        for action in [Action::ReadSchoolWide, Action::AdministerSchool] {
+        for action in [
+            Action::ReadSchoolWide,
+            Action::AdministerSchool,
+            Action::AnnounceToSchool,
+        ] {
             assert!(!permits(action, &[], NONE));
         }
         assert!(!permits(
@@ -402,6 +507,32 @@ mod tests {
                 teaches_class: true,
                 ..NONE
             }
+        ));
+        // Not even to the school's adults: messages are for people the school knows in a role.
+        assert!(!permits(
+            Action::StartConversation,
+            &[],
+            Relation {
+                person_is_school_adult: true,
+                ..NONE
+            }
+        ));
+    }
+
+    #[test]
+    fn the_most_trusted_role_decides_whom_one_may_write_to() {
+        // A teacher who is also a guardian writes to pupils as a teacher does; a pupil who is
+        // also a guardian (an adult pupil with a child) writes as a pupil.
+        let to_a_pupil = NONE;
+        assert!(permits(
+            Action::StartConversation,
+            &[UserRole::Guardian, UserRole::Teacher],
+            to_a_pupil
+        ));
+        assert!(!permits(
+            Action::StartConversation,
+            &[UserRole::Pupil, UserRole::Guardian],
+            to_a_pupil
         ));
     }
 }

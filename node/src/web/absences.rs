@@ -15,7 +15,6 @@ use maud::{Markup, html};
 use super::i18n::Translator;
 use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
 use super::{Viewer, WebError, form_fields};
-use crate::api::ApiError;
 use crate::model::attendance::MAX_ABSENCE_REPORT_DAYS;
 use crate::model::common::{CalendarDate, MAX_REASON_CHARS};
 use crate::school::attendance::{
@@ -51,14 +50,13 @@ pub fn unexplained(view: &PupilAbsencesView) -> impl Iterator<Item = &MarkView> 
         .filter(|mark| mark.status == MarkStatus::Absent && !mark.explained)
 }
 
-/// The pupil's absences in the current school year, as the viewer may read them. (The answer is
-/// an `ApiError` because the home page, which lists a guardian's children, matches on it.)
+/// The pupil's absences in the current school year, as the viewer may read them.
 pub async fn absences_of(
     state: &AppState,
     viewer: &Viewer,
     pupil: &str,
-) -> Result<PupilAbsencesView, ApiError> {
-    Ok(operations::pupil_absences(state, &viewer.caller, pupil, None).await?)
+) -> Result<PupilAbsencesView, ServiceError> {
+    operations::pupil_absences(state, &viewer.caller, pupil, None).await
 }
 
 /// `GET /pupils/{pupil}/absences`.

@@ -1,28 +1,28 @@
 //! Announcements in the web UI: everything announced to the viewer now, newest first; teachers
 //! announce to a class they teach, staff and administrators to the whole school; authors (and
 //! administrators) withdraw. Municipality announcements come from the municipality's operators
-//! (`digione-operator`) and are only read here. The rules are the API's (`api::announcements`).
+//! (`digione-operator`) and are only read here. Announcements are read and written through
+//! [`crate::school::announcements`]; the page asks the policy which audiences to offer.
 
 use axum::body::Bytes;
-use axum::extract::Path as UrlPath;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
 use maud::html;
 
-use super::assignments::school_local_to_node_millis;
+use super::assignments::{
+    add_refusal, is_form_refusal, refusal_status, school_local_to_node_millis,
+};
 use super::i18n::Translator;
 use super::layout::{
     Field, FormErrors, Frame, OptionGroup, csrf_field, page_with_status, select_field,
 };
-use super::{Viewer, WebError, api_status, form_fields};
-use crate::api::announcements::{
-    Audience, NewAnnouncement, my_announcements, publish_class_announcement,
-    publish_school_announcement, withdraw_class_announcement, withdraw_school_announcement,
-};
-use crate::api::{Access, ApiError, node_now_millis, roster_index};
-use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
+use super::{Viewer, WebError, form_fields};
+use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS, NodeTime};
+use crate::school::announcements::{self as operations, AnnouncementInput, Audience};
+use crate::school::policy::Action;
+use crate::school::{Access, ServiceError, Target, node_now, roster_index};
 use crate::state::AppState;
 
 /// The audience field's value for the whole school; a class is `class:` and its sourcedId.
@@ -62,12 +62,15 @@ pub async fn announcements_page(
 
 /// Where the viewer may announce: the whole school (staff, administrators), then each class they
 /// teach; as (field value, label) pairs.
-async fn audiences(state: &AppState, viewer: &Viewer) -> Result<Vec<(String, String)>, ApiError> {
+async fn audiences(
+    state: &AppState,
+    viewer: &Viewer,
+) -> Result<Vec<(String, String)>, ServiceError> {
     let t = viewer.t;
     let roster = roster_index(state).await?;
     let access = Access::new(&viewer.caller, roster.clone());
     let mut audiences = Vec::new();
-    if access.is_school_wide() {
+    if access.may(Action::AnnounceToSchool, Target::School) {
         audiences.push((
             SCHOOL_AUDIENCE.to_owned(),
             t.text("announcements-whole-school"),
@@ -118,9 +121,7 @@ async fn render(
     done: Option<&str>,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let announcements = my_announcements(State(state.clone()), viewer.caller.clone())
-        .await?
-        .0;
+    let announcements = operations::my_announcements(state, &viewer.caller).await?;
     let audiences = audiences(state, viewer).await?;
     let content = html! {
         @match done {
@@ -231,7 +232,7 @@ pub async fn publish(
         .ok()
         .and_then(|date| school_local_to_node_millis(date, time::macros::time!(23:59:59)));
         match end_of_day {
-            Some(millis) if millis > node_now_millis() => Some(millis),
+            Some(millis) if millis > node_now().unix_millis() => Some(millis),
             Some(_) => {
                 errors.add("shown_until", t.text("announcements-shown-until-past"));
                 None
@@ -253,33 +254,39 @@ pub async fn publish(
         )
         .await;
     }
-    let request = NewAnnouncement {
+    let input = AnnouncementInput {
         title: form.title.clone(),
         body: form.body.clone(),
-        expires_at,
+        expires_at: expires_at.map(NodeTime::from_unix_millis),
     };
     let published = match form.audience.strip_prefix(CLASS_AUDIENCE_PREFIX) {
-        Some(class) => publish_class_announcement(
-            State(state.clone()),
-            viewer.caller.clone(),
-            UrlPath(class.to_owned()),
-            axum::Json(request),
-        )
-        .await
-        .map(|_| ()),
-        None => publish_school_announcement(
-            State(state.clone()),
-            viewer.caller.clone(),
-            axum::Json(request),
-        )
-        .await
-        .map(|_| ()),
+        Some(class) => {
+            operations::publish_class_announcement(&state, &viewer.caller, class, input).await
+        }
+        None => operations::publish_school_announcement(&state, &viewer.caller, input).await,
     };
     match published {
-        Ok(()) => Ok(Redirect::to("/announcements?done=published").into_response()),
-        Err(error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. })) => {
-            errors.form = Some(t.text("error-bad-request"));
-            render(&state, &viewer, &form, &errors, api_status(&error), None).await
+        Ok(_) => Ok(Redirect::to("/announcements?done=published").into_response()),
+        Err(refusal) if is_form_refusal(&refusal) => {
+            add_refusal(
+                &mut errors,
+                &t,
+                &refusal,
+                &[
+                    ("title", "title"),
+                    ("body", "body"),
+                    ("expires at", "shown_until"),
+                ],
+            );
+            render(
+                &state,
+                &viewer,
+                &form,
+                &errors,
+                refusal_status(&refusal),
+                None,
+            )
+            .await
         }
         Err(other) => Err(other.into()),
     }
@@ -296,19 +303,15 @@ pub async fn withdraw(
     let id = fields.get("id").cloned().unwrap_or_default();
     match audience.strip_prefix(CLASS_AUDIENCE_PREFIX) {
         Some(class) => {
-            withdraw_class_announcement(
-                State(state.clone()),
-                viewer.caller.clone(),
-                UrlPath((class.to_owned(), id)),
-            )
-            .await?;
+            operations::withdraw_class_announcement(&state, &viewer.caller, class, &id).await?;
         }
         None if audience == SCHOOL_AUDIENCE => {
-            withdraw_school_announcement(State(state.clone()), viewer.caller.clone(), UrlPath(id))
-                .await?;
+            operations::withdraw_school_announcement(&state, &viewer.caller, &id).await?;
         }
         None => {
-            return Err(ApiError::BadRequest(format!("no audience {audience:?}")).into());
+            return Err(
+                ServiceError::invalid("audience", format!("no audience {audience:?}")).into(),
+            );
         }
     }
     Ok(Redirect::to("/announcements?done=withdrawn").into_response())

@@ -459,7 +459,7 @@ async fn show_submission_form_again(
 
 /// Whether an operation's refusal is about what the form sent (shown on the form again), rather
 /// than a page of its own (forbidden, not found, the node failed).
-fn is_form_refusal(refusal: &ServiceError) -> bool {
+pub fn is_form_refusal(refusal: &ServiceError) -> bool {
     matches!(
         refusal,
         ServiceError::Invalid { .. } | ServiceError::Conflict(_)
@@ -467,7 +467,7 @@ fn is_form_refusal(refusal: &ServiceError) -> bool {
 }
 
 /// The status of a form shown again after an operation's refusal.
-fn refusal_status(refusal: &ServiceError) -> StatusCode {
+pub fn refusal_status(refusal: &ServiceError) -> StatusCode {
     match refusal {
         ServiceError::Conflict(_) => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,

@@ -3,7 +3,7 @@
 //! submissions to review, classes), a guardian's (children, messages), school IT's (the node and its
 //! sync, the roster).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use fluent_bundle::FluentValue;
 use maud::{Markup, html};
@@ -12,15 +12,14 @@ use super::absences::{absences_of, absences_path, unexplained};
 use super::layout::{Frame, page};
 use super::materials::materials_path;
 use super::{Viewer, WebError};
-use crate::api::announcements::{AnnouncementView, my_announcements};
-use crate::api::messages::{ThreadListQuery, ThreadSummary, list_threads};
-use crate::api::{ApiError, node_now_millis, roster_index};
 use crate::model::UserRole;
+use crate::school::announcements::{AnnouncementView, my_announcements};
 use crate::school::assignments::{AssignmentSummary, ListPage, SubmissionStatusView};
+use crate::school::messages::{ThreadPage, ThreadSummary, list_threads};
 use crate::school::policy::Action;
 use crate::school::timetable::{DayOf, DayView, day_timetable};
 use crate::school::tools::ToolView;
-use crate::school::{Access, ServiceError, Target};
+use crate::school::{Access, ServiceError, Target, node_now, roster_index};
 use crate::state::AppState;
 use crate::sync::SyncState;
 use crate::web::i18n::Translator;
@@ -56,19 +55,8 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
     } else {
         None
     };
-    let threads = list_threads(
-        State(state.clone()),
-        caller.clone(),
-        Ok(Query(ThreadListQuery {
-            limit: None,
-            before: None,
-        })),
-    )
-    .await?
-    .0;
-    let announcements = my_announcements(State(state.clone()), caller.clone())
-        .await?
-        .0;
+    let threads = list_threads(&state, caller, ThreadPage::default()).await?;
+    let announcements = my_announcements(&state, caller).await?;
 
     // Each child's absences still to explain: what a guardian comes to the home page for.
     let mut children = Vec::new();
@@ -84,7 +72,7 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 Ok(absences) => {
                     children.push((child.clone(), name, unexplained(&absences).count()))
                 }
-                Err(ApiError::NotFound(_)) => {}
+                Err(ServiceError::NotFound(_)) => {}
                 Err(other) => return Err(other.into()),
             }
         }
@@ -230,7 +218,7 @@ fn todays_lessons(t: &Translator, today: &DayView) -> Markup {
 }
 
 fn pupil_work(t: &Translator, assignments: &[AssignmentSummary]) -> Markup {
-    let now = node_now_millis();
+    let now = node_now().unix_millis();
     let mut to_do: Vec<&AssignmentSummary> = assignments
         .iter()
         .filter(|assignment| {

@@ -1,6 +1,7 @@
 //! Messages in the web UI: the viewer's threads, one thread with a reply form, and marking a thread
 //! read. Reading a thread never changes it by itself (a `GET` writes nothing); replying or pressing
-//! "mark as read" does.
+//! "mark as read" does. Threads are read and written through [`crate::school::messages`], which
+//! holds the safeguarding rules; the new-message page asks the policy whom to offer.
 
 use std::collections::BTreeSet;
 
@@ -11,17 +12,19 @@ use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
 use maud::html;
 
+use super::assignments::{add_refusal, is_form_refusal, refusal_status};
 use super::layout::{
-    Field, FormErrors, Frame, OptionGroup, csrf_field, page, page_with_status, select_field,
+    Field, FormErrors, Frame, OptionGroup, csrf_field, page, page_with_status, problem_text,
+    select_field,
 };
-use super::{Viewer, WebError, api_status, form_fields};
-use crate::api::messages::{
-    MarkRead, NewMessage, NewThread, ThreadListQuery, list_threads, may_start_thread_with, thread,
-};
-use crate::api::{Access, ApiError, RosterIndex, path_segment, roster_index};
+use super::{Viewer, WebError, form_fields};
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 use crate::model::{UserId, UserRole};
+use crate::school::messages::{self as operations, NewThread, ThreadPage, may_start_thread_with};
+use crate::school::policy::{Action, Standing};
+use crate::school::{Access, ServiceError, Target, roster_index};
 use crate::state::AppState;
+use crate::url_path::path_segment;
 
 /// `GET /messages`: the viewer's threads, the most recently active first.
 pub async fn threads_page(
@@ -29,16 +32,7 @@ pub async fn threads_page(
     viewer: Viewer,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let threads = list_threads(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Ok(Query(ThreadListQuery {
-            limit: None,
-            before: None,
-        })),
-    )
-    .await?
-    .0;
+    let threads = operations::list_threads(&state, &viewer.caller, ThreadPage::default()).await?;
     let content = html! {
         p { a href="/messages/new" class="button" { (t.text("new-message-title")) } }
         @if threads.is_empty() {
@@ -100,13 +94,7 @@ async fn render_thread(
     sent: bool,
 ) -> Result<Response, WebError> {
     let t = viewer.t;
-    let view = thread(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(thread_id.to_owned()),
-    )
-    .await?
-    .0;
+    let view = operations::get_thread(state, &viewer.caller, thread_id).await?;
     let participants: Vec<&str> = view
         .participants
         .iter()
@@ -148,7 +136,8 @@ async fn render_thread(
     Ok(page_with_status(&frame, status, &view.subject, content))
 }
 
-/// `POST /messages/{thread}` (form): replies, and counts the thread as read up to the reply.
+/// `POST /messages/{thread}` (form): replies; the operation counts the thread as read up to the
+/// reply in the same edit.
 pub async fn reply(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -176,40 +165,21 @@ pub async fn reply(
         )
         .await;
     }
-    let posted = crate::api::messages::post_message(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(thread_id.clone()),
-        axum::Json(NewMessage { body: text.clone() }),
-    )
-    .await;
-    match posted {
-        Ok((_, message)) => {
-            let _read_state = crate::api::messages::mark_read(
-                State(state.clone()),
-                viewer.caller.clone(),
-                UrlPath(thread_id.clone()),
-                axum::Json(MarkRead {
-                    up_to_message_id: Some(message.0.id.clone()),
-                }),
-            )
-            .await?;
-            Ok(
-                Redirect::to(&format!("/messages/{}?done=sent", path_segment(&thread_id)))
-                    .into_response(),
-            )
-        }
-        Err(
-            error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. } | ApiError::Conflict(_)),
-        ) => {
-            errors.form = Some(t.text("error-bad-request"));
+    match operations::post_message(&state, &viewer.caller, &thread_id, text.clone()).await {
+        Ok(_) => Ok(
+            Redirect::to(&format!("/messages/{}?done=sent", path_segment(&thread_id)))
+                .into_response(),
+        ),
+        // A body the thread cannot keep is shown at the field; a full thread above the form.
+        Err(refusal) if is_form_refusal(&refusal) => {
+            add_refusal(&mut errors, &t, &refusal, &[("body", "body")]);
             render_thread(
                 &state,
                 &viewer,
                 &thread_id,
                 &text,
                 &errors,
-                api_status(&error),
+                refusal_status(&refusal),
                 false,
             )
             .await
@@ -224,13 +194,7 @@ pub async fn mark_read(
     viewer: Viewer,
     UrlPath(thread_id): UrlPath<String>,
 ) -> Result<Response, WebError> {
-    let _read_state = crate::api::messages::mark_read(
-        State(state.clone()),
-        viewer.caller.clone(),
-        UrlPath(thread_id.clone()),
-        axum::Json(MarkRead::default()),
-    )
-    .await?;
+    let _read_state = operations::mark_read(&state, &viewer.caller, &thread_id, None).await?;
     Ok(Redirect::to(&format!("/messages/{}", path_segment(&thread_id))).into_response())
 }
 
@@ -262,31 +226,31 @@ struct RecipientGroup {
 /// their children's) classes and the school's other adults; for the school's adults, the pupils of
 /// the classes they teach, those pupils' guardians, and their colleagues. A school's whole roster
 /// would make a page of thousands of names, so other people are reached through a link that names
-/// them (`?to=`) when the viewer may write to them. The API decides what is allowed, whatever the
-/// list offers.
-fn recipients(roster: &RosterIndex, viewer: &Viewer) -> Vec<RecipientGroup> {
-    let me = viewer.caller.user_id.as_str();
-    let enabled = |id: &UserId| {
+/// them (`?to=`) when the viewer may write to them. Only people the policy lets the viewer write to
+/// are offered ([`Action::StartConversation`]); the operation decides again, whatever the list
+/// offers.
+fn recipients(access: &Access<'_>) -> Vec<RecipientGroup> {
+    let roster = &access.roster;
+    let me = access.me();
+    let offered = |id: &UserId| {
         roster
             .users
             .user(id)
-            .filter(|user| user.enabled && id != me)
+            .filter(|user| {
+                user.enabled
+                    && id != me
+                    && access.may(Action::StartConversation, Target::Person(id))
+            })
             .map(|user| (id.clone(), user.display_name()))
     };
-    let is_adult = |user: &crate::model::roster::RosterUser| {
-        [UserRole::Teacher, UserRole::Staff, UserRole::Admin]
-            .iter()
-            .any(|role| user.has_role(*role))
-    };
+    let is_adult = |roles: &[UserRole]| Standing::of(roles) == Some(Standing::SchoolAdult);
     let sorted = |people: BTreeSet<UserId>| {
-        let mut people: Vec<(UserId, String)> = people.iter().filter_map(enabled).collect();
+        let mut people: Vec<(UserId, String)> = people.iter().filter_map(offered).collect();
         people.sort_by(|first, second| first.1.cmp(&second.1));
         people
     };
     let mut groups = Vec::new();
-    let is_school_adult = [UserRole::Teacher, UserRole::Staff, UserRole::Admin]
-        .iter()
-        .any(|role| viewer.caller.has_role(*role));
+    let is_school_adult = is_adult(&access.caller.roles);
     let mut teachers = BTreeSet::new();
     if is_school_adult {
         let mut pupils = BTreeSet::new();
@@ -310,7 +274,7 @@ fn recipients(roster: &RosterIndex, viewer: &Viewer) -> Vec<RecipientGroup> {
         });
     } else {
         let mut pupils: BTreeSet<&UserId> = roster.children.get(me).into_iter().flatten().collect();
-        pupils.insert(&viewer.caller.user_id);
+        pupils.insert(&access.caller.user_id);
         for pupil in pupils {
             for class in roster.classes_as_pupil.get(pupil).into_iter().flatten() {
                 if let Some(document) = roster.classes.get(class) {
@@ -327,7 +291,7 @@ fn recipients(roster: &RosterIndex, viewer: &Viewer) -> Vec<RecipientGroup> {
         .users
         .users
         .values()
-        .filter(|user| is_adult(user) && !teachers.contains(&user.sourced_id))
+        .filter(|user| is_adult(&user.roles) && !teachers.contains(&user.sourced_id))
         .map(|user| user.sourced_id.clone())
         .collect();
     groups.push(RecipientGroup {
@@ -367,15 +331,15 @@ async fn render_new_thread(
 ) -> Result<Response, WebError> {
     let t = viewer.t;
     let roster = roster_index(state).await?;
-    let mut groups = recipients(&roster, viewer);
+    let access = Access::new(&viewer.caller, roster.clone());
+    let mut groups = recipients(&access);
     // Someone named by a link but not in the lists is offered too, so the link works; but only when
-    // the viewer may write to them, by the API's own rule. Otherwise the page would tell a pupil the
-    // name behind any id, and an id the viewer may not write to must look like one that names
-    // nobody.
+    // the viewer may write to them, by the operation's own rule. Otherwise the page would tell a
+    // pupil the name behind any id, and an id the viewer may not write to must look like one that
+    // names nobody.
     let listed = groups
         .iter()
         .any(|group| group.people.iter().any(|(id, _)| *id == form.to));
-    let access = Access::new(&viewer.caller, roster.clone());
     if !listed
         && may_start_thread_with(&access, &form.to)
         && let Some(user) = roster.users.user(&form.to)
@@ -452,26 +416,32 @@ pub async fn start_thread(
     if !errors.is_empty() {
         return render_new_thread(&state, &viewer, &form, &errors, StatusCode::BAD_REQUEST).await;
     }
-    let started = crate::api::messages::start_thread(
-        State(state.clone()),
-        viewer.caller.clone(),
-        axum::Json(NewThread {
-            participants: vec![form.to.clone()],
-            subject: form.subject.clone(),
-            body: form.body.clone(),
-        }),
-    )
-    .await;
-    match started {
-        Ok((_, thread)) => {
-            Ok(Redirect::to(&format!("/messages/{}?done=sent", thread.0.id)).into_response())
+    let new = NewThread {
+        participants: vec![form.to.clone()],
+        subject: form.subject.clone(),
+        body: form.body.clone(),
+    };
+    match operations::start_thread(&state, &viewer.caller, new).await {
+        Ok(thread) => {
+            Ok(Redirect::to(&format!("/messages/{}?done=sent", thread.id)).into_response())
+        }
+        // A subject or message the thread cannot keep, at its field.
+        Err(ServiceError::Invalid {
+            field: Some(field @ ("subject" | "body")),
+            problem,
+            ..
+        }) => {
+            errors.add(field, problem_text(&t, problem));
+            render_new_thread(&state, &viewer, &form, &errors, StatusCode::BAD_REQUEST).await
         }
         // Not someone the viewer may write to (the safeguarding rules), or no such person.
-        Err(
-            error @ (ApiError::BadRequest(_) | ApiError::Invalid { .. } | ApiError::Forbidden(_)),
-        ) => {
+        Err(refusal @ (ServiceError::Invalid { .. } | ServiceError::Forbidden(_))) => {
             errors.add("to", t.text("new-message-to-refused"));
-            render_new_thread(&state, &viewer, &form, &errors, api_status(&error)).await
+            let status = match refusal {
+                ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            render_new_thread(&state, &viewer, &form, &errors, status).await
         }
         Err(other) => Err(other.into()),
     }
