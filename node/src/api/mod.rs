@@ -1,14 +1,11 @@
 //! The platform's JSON API under `/api/v1`: what every route shares.
 //!
 //! Every route takes a [`Caller`](crate::auth::Caller) (so it requires a session and, for writes,
-//! the CSRF token). The routes of resources in the application layer (`crate::school`) are thin
-//! adapters: they turn JSON into typed inputs, call the operation, and turn its answer or
-//! [`ServiceError`] into JSON ([`ApiError`], whose `field` names the input a refusal is about).
-//! The routes of resources not moved yet decide with [`Access`] (the one policy,
-//! `crate::school::policy`) before reading or writing anything.
-//!
-//! Repository work is synchronous (sled, automerge, fsync) and runs on the blocking pool through
-//! [`blocking`].
+//! the CSRF token). Every route is a thin adapter over the application layer (`crate::school`): it
+//! turns JSON into typed inputs, calls the operation, and turns its answer or [`ServiceError`] into
+//! JSON. [`ApiError`] is that JSON form (its `field` names the input a refusal is about); the other
+//! JSON edges (the OpenID Provider, LTI's services, OneRoster) answer with it too, and share
+//! [`blocking`], [`node_now_millis`] and [`roster_index`] for their protocol work.
 
 pub mod announcements;
 pub mod assignments;
@@ -29,10 +26,9 @@ use serde::Serialize;
 
 use crate::model::common::ModelError;
 use crate::repository::{RepositoryError, UpdateError};
-pub use crate::school::{Access, RosterCache, RosterIndex};
-use crate::school::{Problem, ServiceError};
+use crate::school::RosterIndex;
+use crate::school::ServiceError;
 use crate::state::AppState;
-pub use crate::url_path::path_segment;
 
 /// An API failure, answered as JSON `{ "error": code, "message": text }`.
 #[derive(Debug, thiserror::Error)]
@@ -131,31 +127,6 @@ impl From<ServiceError> for ApiError {
             ServiceError::TooLarge(message) => ApiError::TooLarge(message),
             ServiceError::QuotaExceeded(message) => ApiError::QuotaExceeded(message),
             ServiceError::Internal(message) => ApiError::Internal(message),
-        }
-    }
-}
-
-/// The operations of resources not yet moved to the application layer answer with `ApiError`;
-/// this lets an application-layer operation call them while the move goes on.
-impl From<ApiError> for ServiceError {
-    fn from(error: ApiError) -> Self {
-        match error {
-            ApiError::BadRequest(message) => ServiceError::Invalid {
-                field: None,
-                problem: Problem::NotValid,
-                message,
-            },
-            ApiError::Invalid { field, message } => ServiceError::Invalid {
-                field: Some(field),
-                problem: Problem::NotValid,
-                message,
-            },
-            ApiError::Forbidden(message) => ServiceError::Forbidden(message),
-            ApiError::NotFound(message) => ServiceError::NotFound(message),
-            ApiError::Conflict(message) => ServiceError::Conflict(message),
-            ApiError::TooLarge(message) => ServiceError::TooLarge(message),
-            ApiError::QuotaExceeded(message) => ServiceError::QuotaExceeded(message),
-            ApiError::Internal(message) => ServiceError::Internal(message),
         }
     }
 }

@@ -24,13 +24,14 @@ use super::{
     LTI_VERSION, MAX_ASSERTION_LIFETIME, PENDING_DEEP_LINK_LIFETIME, activated_tool, lock, millis,
     record,
 };
-use crate::api::{Access, ApiError, node_now_millis, roster_index};
+use crate::api::{ApiError, node_now_millis, roster_index};
 use crate::auth::Caller;
 use crate::model::assignments::{AssignmentInput, LtiLink, format_score, validate_score};
 use crate::model::audit::{AuditEntry, AuditEvent};
 use crate::model::common::{ItemId, MAX_TITLE_CHARS, NodeTime};
 use crate::oidc::endpoints::parameters;
 use crate::oidc::grants::random_token;
+use crate::school::Access;
 use crate::school::assignments::{create_in_class, require_class_work};
 use crate::state::AppState;
 use crate::web::ServiceLoginRefusal;
@@ -44,40 +45,6 @@ pub const DEEP_LINKED_ASSIGNMENT_DUE: std::time::Duration =
 #[derive(Debug, Deserialize)]
 pub struct DeepLinkingQuery {
     pub class: String,
-}
-
-/// The tools placed in `class` and activated here that offer content to pick, as (service id,
-/// name), for the web UI's "pick content from a tool" links.
-pub async fn content_tools(
-    state: &AppState,
-    class: &str,
-) -> Result<Vec<(String, String)>, ApiError> {
-    let repository = state.repository.clone();
-    let school = state.identity.school.clone();
-    let class = class.to_owned();
-    crate::api::blocking(move || {
-        let placed = crate::school::services::placed_in(&repository, &school, &class)?;
-        if placed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let catalogue: crate::model::catalogue::CatalogueDocument =
-            repository.read_or_default(&crate::model::catalogue::catalogue_doc())?;
-        let activations: crate::model::catalogue::ActivationsDocument =
-            repository.read_or_default(&crate::model::catalogue::activations_doc(&school))?;
-        Ok(placed
-            .iter()
-            .filter(|service| activations.services.contains_key(*service))
-            .filter_map(|service| catalogue.services.get(service))
-            .filter(|service| {
-                service
-                    .lti
-                    .as_ref()
-                    .is_some_and(|tool| tool.deep_linking_url.is_some())
-            })
-            .map(|service| (service.id.clone(), service.name.clone()))
-            .collect())
-    })
-    .await
 }
 
 /// `GET /lti/deep-linking/{service}?class=`: a teacher of the class picks content in the tool.

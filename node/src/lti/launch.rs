@@ -26,7 +26,7 @@ use super::{
     LTI_VERSION, PENDING_LAUNCH_LIFETIME, ToolAtSchool, activated_tool, claim, lock, record, scope,
     tool_at_school,
 };
-use crate::api::{Access, ApiError, RosterIndex, blocking, node_now_millis, roster_index};
+use crate::api::{ApiError, blocking, node_now_millis, roster_index};
 use crate::auth::{AuthError, Caller};
 use crate::model::UserRole;
 use crate::model::assignments::{AssignmentDocument, assignment_doc};
@@ -39,6 +39,7 @@ use crate::oidc::endpoints::{AuthorizeRefusal, client_request, pairwise_salt};
 use crate::oidc::grants::random_token;
 use crate::oidc::keys::SigningAlgorithm;
 use crate::school::services::placed_in;
+use crate::school::{Access, RosterIndex};
 use crate::state::AppState;
 
 /// IMS role URIs (LTI Core 1.3 appendix A.2).

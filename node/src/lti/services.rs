@@ -25,7 +25,7 @@ use super::{
     MAX_ASSERTION_LIFETIME, SERVICE_TOKEN_LIFETIME, ToolAtSchool, activated_tool, lock, millis,
     record, scope,
 };
-use crate::api::{ApiError, RosterIndex, blocking, node_now_millis, roster_index};
+use crate::api::{ApiError, blocking, node_now_millis, roster_index};
 use crate::model::assignments::{
     AssignmentDocument, MAX_TOOL_COMMENT_CHARS, SubmissionDocument, ToolScore, assignment_doc,
     format_score, submission_doc, validate_score,
@@ -36,6 +36,7 @@ use crate::model::common::{ItemId, ModelError, NodeTime};
 use crate::oidc::claims::pairwise_subject;
 use crate::oidc::endpoints::{pairwise_salt, parameters};
 use crate::oidc::grants::random_token;
+use crate::school::RosterIndex;
 use crate::school::services::placed_in;
 use crate::state::AppState;
 

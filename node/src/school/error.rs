@@ -55,6 +55,15 @@ impl ServiceError {
         }
     }
 
+    /// A request that is not valid as a whole, about no one input (a form that cannot be read).
+    pub fn not_valid(message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: None,
+            problem: Problem::NotValid,
+            message: message.into(),
+        }
+    }
+
     /// The input the error is about, when it is about one.
     pub fn field(&self) -> Option<&'static str> {
         match self {

@@ -416,3 +416,36 @@ pub async fn assignment_link(
         score_maximum,
     })
 }
+
+/// The tools placed in `class` and activated here that offer content to pick, as (service id,
+/// name), for the web UI's "pick content from a tool" links.
+pub async fn content_tools(
+    state: &AppState,
+    class: &str,
+) -> Result<Vec<(String, String)>, ServiceError> {
+    let repository = state.repository.clone();
+    let school = state.identity.school.clone();
+    let class = class.to_owned();
+    blocking(move || {
+        let placed = placed_in(&repository, &school, &class)?;
+        if placed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let catalogue: CatalogueDocument = repository.read_or_default(&catalogue_doc())?;
+        let activations: ActivationsDocument =
+            repository.read_or_default(&activations_doc(&school))?;
+        Ok(placed
+            .iter()
+            .filter(|service| activations.services.contains_key(*service))
+            .filter_map(|service| catalogue.services.get(service))
+            .filter(|service| {
+                service
+                    .lti
+                    .as_ref()
+                    .is_some_and(|tool| tool.deep_linking_url.is_some())
+            })
+            .map(|service| (service.id.clone(), service.name.clone()))
+            .collect())
+    })
+    .await
+}

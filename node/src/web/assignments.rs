@@ -14,8 +14,7 @@ use maud::{Markup, html};
 use super::i18n::Translator;
 use super::layout::{Field, FormErrors, Frame, csrf_field, page_with_status};
 use super::upload::{check_csrf, read_upload_form, upload_viewer};
-use super::{Viewer, WebError, api_status, form_fields, service_status};
-use crate::api::{ApiError, node_now_millis, path_segment};
+use super::{Viewer, WebError, form_fields, service_status};
 use crate::model::assignments::{AssignmentInput, FeedbackInput, MAX_GRADE_CHARS};
 use crate::model::common::{MAX_BODY_CHARS, MAX_TITLE_CHARS, NodeTime};
 use crate::school::assignments::{
@@ -27,6 +26,7 @@ use crate::school::files::{FileRefView, store_uploaded_file, upload_limit, uploa
 use crate::school::policy::Action;
 use crate::school::{Access, ServiceError, Target, roster_index};
 use crate::state::AppState;
+use crate::url_path::path_segment;
 
 /// What a page says after a successful form, from the redirect's query.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -335,7 +335,7 @@ pub async fn save_submission(
         Ok(upload) => upload,
         // A file over the limit is shown on the form, like any other problem of a field, with
         // the status that says why. (The CSRF token may not have been read: nothing is written.)
-        Err(error @ ApiError::TooLarge(_)) => {
+        Err(error @ ServiceError::TooLarge(_)) => {
             let mut errors = FormErrors::default();
             errors.add("file", t.text("error-file-too-large"));
             return show_submission_form_again(
@@ -344,7 +344,7 @@ pub async fn save_submission(
                 &id,
                 None,
                 errors,
-                api_status(&error),
+                service_status(&error),
             )
             .await;
         }
@@ -531,7 +531,7 @@ pub async fn new_assignment_page(
         due_time: "16:00".into(),
         ..AssignmentForm::default()
     };
-    let content_tools = crate::lti::deep_linking::content_tools(&state, &class).await?;
+    let content_tools = crate::school::services::content_tools(&state, &class).await?;
     Ok(assignment_form_page(
         &state,
         &viewer,
@@ -655,7 +655,7 @@ pub async fn create_assignment(
         _ => None,
     };
     if let Some(due_at) = due_at
-        && due_at <= node_now_millis()
+        && due_at <= crate::school::node_now().unix_millis()
     {
         errors.add("due_date", t.text("new-assignment-due-in-past"));
     }
@@ -672,7 +672,7 @@ pub async fn create_assignment(
         ));
     }
     let Some(due_at) = due_at else {
-        return Err(ApiError::BadRequest("no due time".into()).into());
+        return Err(ServiceError::invalid("due_at", "no due time").into());
     };
     let new = NewAssignment {
         content: AssignmentInput {

@@ -10,7 +10,6 @@ use maud::html;
 use super::i18n::{LANGUAGE_COOKIE_NAME, Language, Translator};
 use super::layout::{Field, FormErrors, Frame, page_with_status};
 use super::{Viewer, WebError, form_fields};
-use crate::api::{ApiError, node_now_millis};
 use crate::auth::cookies::{clear_session_cookie, set_session_cookie};
 use crate::auth::csrf::check_origin;
 use crate::auth::routes::{log_in_with_password, start_session};
@@ -18,7 +17,7 @@ use crate::auth::{
     AuthError, ClientAddress, MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES, login_throttle_key,
 };
 use crate::model::audit::{AuditEntry, AuditEvent};
-use crate::model::common::NodeTime;
+use crate::school::ServiceError;
 use crate::state::AppState;
 use crate::upstream_login::{UpstreamLogin, UpstreamLoginError};
 
@@ -249,7 +248,7 @@ pub async fn upstream_login_start(
     let upstream = state
         .upstream_login
         .clone()
-        .ok_or_else(|| WebError::Api(ApiError::NotFound("upstream login".to_owned())))?;
+        .ok_or_else(|| WebError::Refused(ServiceError::NotFound("upstream login".to_owned())))?;
     let t = Translator::new(Language::for_request(&headers));
     let next = return_path(query.next.as_deref());
     match upstream.begin(next).await {
@@ -273,7 +272,7 @@ pub async fn upstream_login_callback(
     let upstream = state
         .upstream_login
         .clone()
-        .ok_or_else(|| WebError::Api(ApiError::NotFound("upstream login".to_owned())))?;
+        .ok_or_else(|| WebError::Refused(ServiceError::NotFound("upstream login".to_owned())))?;
     let t = Translator::new(Language::for_request(&headers));
     let outcome = finish_upstream_login(&state, &upstream, &headers, query).await;
     let mut response = match outcome {
@@ -342,7 +341,7 @@ async fn finish_upstream_login(
         return Err(UpstreamLoginError::NotStarted.into());
     }
     let identity = upstream.finish(headers, &pending_state, &code).await?;
-    let roster = crate::api::roster_index(state)
+    let roster = crate::school::roster_index(state)
         .await
         .map_err(|error| UpstreamFailure::Web(error.into()))?;
     let user_id = upstream.map_to_roster_user(&identity, &roster, &state.identity.school)?;
@@ -353,7 +352,7 @@ async fn finish_upstream_login(
         .ok_or(UpstreamLoginError::NoMatchingUser)?;
     // Written before the session exists: a login the school cannot see afterwards does not happen.
     let entry = AuditEntry {
-        at: NodeTime::from_unix_millis(node_now_millis()),
+        at: crate::school::node_now(),
         event: AuditEvent::UpstreamLogin,
         user: user_id.clone(),
         service: upstream.display_name().to_owned(),
@@ -431,7 +430,7 @@ pub async fn choose_language(
     Query(query): Query<LanguageQuery>,
 ) -> Result<Response, WebError> {
     let Some(language) = Language::from_code(&code) else {
-        return Err(WebError::Api(crate::api::ApiError::NotFound(format!(
+        return Err(WebError::Refused(ServiceError::NotFound(format!(
             "no language {code:?}"
         ))));
     };

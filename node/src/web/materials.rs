@@ -18,14 +18,15 @@ use super::layout::{
     Field, FormErrors, Frame, OptionGroup, csrf_field, page_with_status, select_field,
 };
 use super::upload::{check_csrf, read_upload_form, upload_viewer};
-use super::{Viewer, WebError, api_status, service_status};
-use crate::api::{Access, ApiError, path_segment, roster_index};
+use super::{Viewer, WebError, service_status};
 use crate::model::common::{MAX_TITLE_CHARS, MAX_URL_CHARS};
 use crate::school::ServiceError;
 use crate::school::files::{FileRefView, store_uploaded_file, upload_limit, upload_slot};
 use crate::school::materials::{self as operations, NewContent, SharedContent};
 use crate::school::services::{class_tools, place_tool, remove_tool};
+use crate::school::{Access, roster_index};
 use crate::state::AppState;
+use crate::url_path::path_segment;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct MaterialsNotice {
@@ -206,7 +207,7 @@ pub async fn share(
     let upload =
         match read_upload_form(multipart, "file", upload_limit(&state), &SHARE_TEXT_FIELDS).await {
             Ok(upload) => upload,
-            Err(error @ ApiError::TooLarge(_)) => {
+            Err(error @ ServiceError::TooLarge(_)) => {
                 let mut errors = FormErrors::default();
                 errors.add("file", t.text("error-file-too-large"));
                 return render(
@@ -215,7 +216,7 @@ pub async fn share(
                     &class,
                     &ShareForm::default(),
                     &errors,
-                    api_status(&error),
+                    service_status(&error),
                     None,
                 )
                 .await;

@@ -1,9 +1,9 @@
 //! The web UI: server-rendered HTML pages for pupils, teachers, guardians and school IT, in
 //! Finnish, Swedish and English, that work without JavaScript.
 //!
-//! Pages are thin: every rule (who may see or change what, every bound) is the JSON API's, whose
-//! handler functions the pages call directly ([`crate::api`]), so a page can never allow what the API
-//! refuses. Forms post `application/x-www-form-urlencoded` bodies carrying the session's CSRF token
+//! Pages are thin: every rule (who may see or change what, every bound) is the application
+//! layer's ([`crate::school`]), whose operations the JSON API calls too, so a page can never allow
+//! what the API refuses. Pages name no module of the API (`node/tests/import_graph.rs`). Forms post `application/x-www-form-urlencoded` bodies carrying the session's CSRF token
 //! (lifted into the header by [`crate::auth::lift_form_csrf_token`] and checked by
 //! [`crate::auth::Caller`]), or, to upload a file, `multipart/form-data`, whose token the page checks
 //! itself. Logging in uses the API's login (`auth::routes::log_in_with_password`).
@@ -46,8 +46,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use self::i18n::{Language, Translator};
-use crate::api::ApiError;
 use crate::auth::{AuthError, Caller};
+use crate::school::ServiceError;
 use crate::state::AppState;
 
 /// The largest urlencoded form the pages take: the longest text field (an assignment's
@@ -315,15 +315,9 @@ pub enum WebError {
     #[error("not logged in")]
     NotLoggedIn,
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Refused(#[from] ServiceError),
     #[error(transparent)]
     Auth(AuthError),
-}
-
-impl From<crate::school::ServiceError> for WebError {
-    fn from(error: crate::school::ServiceError) -> Self {
-        WebError::Api(error.into())
-    }
 }
 
 impl From<AuthError> for WebError {
@@ -343,12 +337,12 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = match &self {
             WebError::NotLoggedIn => return Redirect::to("/login").into_response(),
-            WebError::Api(error) => {
-                if let ApiError::Internal(message) = error {
+            WebError::Refused(error) => {
+                if let ServiceError::Internal(message) = error {
                     // Internal details go to the log, never to the page.
                     tracing::error!(%message, "a page failed inside the node");
                 }
-                api_status(error)
+                service_status(error)
             }
             WebError::Auth(error) => error.status(),
         };
@@ -362,22 +356,8 @@ fn marked(status: StatusCode) -> Response {
     response
 }
 
-/// The HTTP status of an API refusal, as the JSON API answers it.
-pub fn api_status(error: &ApiError) -> StatusCode {
-    match error {
-        ApiError::BadRequest(_) | ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
-        ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-        ApiError::Conflict(_) => StatusCode::CONFLICT,
-        ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        ApiError::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
-        ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 /// The HTTP status of an operation's refusal, as the JSON API answers it.
-pub fn service_status(error: &crate::school::ServiceError) -> StatusCode {
-    use crate::school::ServiceError;
+pub fn service_status(error: &ServiceError) -> StatusCode {
     match error {
         ServiceError::Invalid { .. } => StatusCode::BAD_REQUEST,
         ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,

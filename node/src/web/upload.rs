@@ -14,9 +14,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 
 use super::i18n::{Language, Translator};
 use super::{Viewer, WebError};
-use crate::api::ApiError;
 use crate::auth::AuthError;
 use crate::auth::csrf::csrf_tokens_match;
+use crate::school::ServiceError;
 use crate::state::AppState;
 
 /// The longest CSRF token field read; real tokens are far shorter.
@@ -77,10 +77,10 @@ pub async fn read_upload_form(
     file_field: &str,
     file_limit: u64,
     text_limits: &[(&str, usize)],
-) -> Result<UploadForm, ApiError> {
+) -> Result<UploadForm, ServiceError> {
     let mut multipart = multipart.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(rejection.body_text()),
-        _ => ApiError::BadRequest("the request is not a multipart form".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => ServiceError::TooLarge(rejection.body_text()),
+        _ => ServiceError::not_valid("the request is not a multipart form"),
     })?;
     let mut form = UploadForm::default();
     while let Some(field) = multipart.next_field().await.map_err(form_error)? {
@@ -111,11 +111,14 @@ pub async fn read_upload_form(
 }
 
 /// A part's bytes, refused with 413 beyond `limit`.
-pub async fn bounded_bytes(mut field: MultipartField<'_>, limit: u64) -> Result<Vec<u8>, ApiError> {
+pub async fn bounded_bytes(
+    mut field: MultipartField<'_>,
+    limit: u64,
+) -> Result<Vec<u8>, ServiceError> {
     let mut content = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(form_error)? {
         if (content.len() + chunk.len()) as u64 > limit {
-            return Err(ApiError::TooLarge(format!(
+            return Err(ServiceError::TooLarge(format!(
                 "a part of the form is larger than this node accepts ({limit} bytes at most)"
             )));
         }
@@ -125,19 +128,19 @@ pub async fn bounded_bytes(mut field: MultipartField<'_>, limit: u64) -> Result<
 }
 
 /// A text part, refused with 413 beyond `limit` bytes and with 400 when it is not UTF-8.
-pub async fn bounded_text(field: MultipartField<'_>, limit: usize) -> Result<String, ApiError> {
+pub async fn bounded_text(field: MultipartField<'_>, limit: usize) -> Result<String, ServiceError> {
     let bytes = bounded_bytes(field, limit as u64).await?;
-    String::from_utf8(bytes).map_err(|_| ApiError::BadRequest("a field is not UTF-8".into()))
+    String::from_utf8(bytes).map_err(|_| ServiceError::not_valid("a field is not UTF-8"))
 }
 
 /// A broken form is the client's fault; a body over the route's limit is reported as such (axum
 /// knows which, and says so in the error's status), so that a too-large file gets 413, not 400.
-pub fn form_error(error: MultipartError) -> ApiError {
+pub fn form_error(error: MultipartError) -> ServiceError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge(format!(
+        ServiceError::TooLarge(format!(
             "the form is larger than this node accepts: {error}"
         ))
     } else {
-        ApiError::BadRequest(format!("the form could not be read: {error}"))
+        ServiceError::not_valid(format!("the form could not be read: {error}"))
     }
 }
