@@ -85,8 +85,8 @@ home-unread-from = { $count ->
     [one] 1 nytt, senast från { $name }
    *[other] { $count } nya, senast från { $name }
 }
-home-announcements = Meddelanden till alla
-home-no-announcements = Inga meddelanden.
+home-announcements = Anslag
+home-no-announcements = Inga anslag.
 
 ## Skolans IT
 admin-node = Skolans server
@@ -225,27 +225,27 @@ statement-feedback-heading = Respons
 statement-feedback = Om du märker ett tillgänglighetsproblem, berätta det för skolans IT-stöd eller din lärare. Skolan ska svara inom 14 dagar.
 statement-supervision = Om du inte är nöjd med svaret kan du kontakta tillsynsmyndigheten, Regionförvaltningsverket i Södra Finland (saavutettavuusvaatimukset.fi).
 
-## Meddelanden till alla
-nav-announcements = Meddelanden
-announcements-title = Meddelanden
+## Anslag
+nav-announcements = Anslag
+announcements-title = Anslag
 announcements-whole-school = Hela skolan
 announcements-municipality = Kommun { $code }
 announcements-shown-until-at = visas till { $when }
 announcements-withdraw = Ta bort ”{ $title }”
-announcements-publish = Publicera ett meddelande
+announcements-publish = Publicera ett anslag
 announcements-audience = Till vem
-announcements-audience-invalid = Välj vem meddelandet är till.
+announcements-audience-invalid = Välj vem anslaget är till.
 announcements-title-field = Rubrik
 announcements-title-missing = Skriv en rubrik.
-announcements-body = Meddelande
-announcements-body-missing = Skriv meddelandet.
+announcements-body = Anslag
+announcements-body-missing = Skriv anslaget.
 announcements-shown-until = Visas till
-announcements-shown-until-hint = Frivilligt. Meddelandet försvinner efter den här dagen.
+announcements-shown-until-hint = Frivilligt. Anslaget försvinner efter den här dagen.
 announcements-shown-until-invalid = Ange datumet som en dag i kalendern.
 announcements-shown-until-past = Den här dagen är redan slut.
 announcements-publish-button = Publicera
-notice-published = Meddelandet är publicerat.
-notice-withdrawn = Meddelandet är borttaget.
+notice-published = Anslaget är publicerat.
+notice-withdrawn = Anslaget är borttaget.
 
 ## Nytt meddelande
 new-message-title = Nytt meddelande
