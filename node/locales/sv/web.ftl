@@ -451,3 +451,63 @@ service-login-bad-address = Tjänstens registrerade adress är ogiltig. Kontakta
 service-deep-link-refused = Verktygets svar kunde inte godkännas, så inget lades till. Försök välja innehållet igen.
 tool-opening = Verktyget öppnas
 tool-continue = Fortsätt
+
+## Veckans schema
+nav-timetable = Schema
+pupil-choice-label = Barn
+week-title = Schema, vecka { $number }
+week-title-of = { $name }: schema, vecka { $number }
+week-links-label = Veckor
+week-previous = Föregående vecka ({ $number })
+week-next = Nästa vecka ({ $number })
+week-this = Den här veckan
+week-no-lessons = Inga lektioner den här veckan.
+week-today = (i dag)
+week-day-no-lessons = Inga lektioner.
+week-lessons-of-day = Lektioner: { $date }
+week-column-class = Grupp
+week-column-subject = Ämne
+week-due-heading = Uppgifter att lämna in
+week-due-at = { $class }, kl. { $time }
+week-invalid-title = Veckan finns inte
+week-invalid = Skriv veckan som år-W-vecka, till exempel 2026-W05. Ett år har 52 eller 53 veckor.
+week-invalid-back = Visa den här veckans schema
+weekday-monday = Måndag
+weekday-tuesday = Tisdag
+weekday-wednesday = Onsdag
+weekday-thursday = Torsdag
+weekday-friday = Fredag
+weekday-saturday = Lördag
+weekday-sunday = Söndag
+home-week-link = Hela veckans schema
+
+## Mina uppgifter
+nav-my-work = Mina uppgifter
+nav-childrens-work = Barnens uppgifter
+work-title = Mina uppgifter
+work-title-of = Uppgifter: { $name }
+work-grades-link = Alla vitsord och all respons
+work-late-heading = Försenade
+work-late-none = Inga försenade uppgifter.
+work-to-do-heading = Att göra
+work-to-do-none = Inget att göra just nu.
+work-submitted-heading = Väntar på läraren
+work-submitted-none = Inget inlämnat arbete väntar på läraren.
+work-returned-heading = Returnerade med respons
+work-returned-none = Ingen respons ännu.
+work-was-due = Skulle ha lämnats in { $when }.
+work-may-resubmit = Arbetet får lämnas in på nytt.
+work-partial = Du ser bara uppgifterna i de grupper du undervisar.
+work-older = Från de här grupperna visas bara de { $count } senaste uppgifterna: { $names }.
+work-nobody = Här visas en elevs egna uppgifter. Du har inga egna uppgifter och inga barn i den här skolan.
+home-all-work = Alla mina uppgifter
+home-child-week = Schema: { $name }
+home-child-work = Uppgifter: { $name }
+
+## Vitsord och respons
+grades-title = Vitsord och respons
+grades-title-of = Vitsord och respons: { $name }
+grades-none = Inga vitsord och ingen respons ännu.
+grades-given-by = { $name }, { $when }
+home-grades = Mina vitsord och min respons
+home-child-grades = Vitsord och respons: { $name }
