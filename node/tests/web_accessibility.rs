@@ -252,6 +252,16 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
     let id = prepare_assignment(&school).await;
     let thread = start_thread(&school).await;
     let lesson = monday_maths_lesson(&school).await;
+    // P02's work returned with a grade and feedback, so that the grades pages show some.
+    let (status, returned) = school
+        .login("leena.korhonen")
+        .await
+        .post(
+            &format!("/api/v1/assignments/{id}/submissions/P02/return"),
+            serde_json::json!({ "feedback": "Hyvin mitattu.\n\nTarkista kolmas kulma.", "grade": "9" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{returned}");
     // A connected tool, so that the home pages' tool list is checked too.
     school
         .publish_service(
@@ -355,6 +365,14 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
             pupil.get(&format!("/classes/{MATHS_7A}/materials")).await,
         ));
         pages.push(("own absences", pupil.get("/pupils/P01/absences").await));
+        pages.push(("pupil week", pupil.get("/timetable?week=2025-W37").await));
+        pages.push((
+            "pupil week with work due",
+            pupil.get("/timetable?week=2099-W03").await,
+        ));
+        pages.push(("bad week", pupil.get("/timetable?week=2025-W99").await));
+        pages.push(("pupil work", pupil.get("/assignments").await));
+        pages.push(("pupil grades", pupil.get("/pupils/P01/grades").await));
         let new_message = pupil.get("/messages/new").await;
         let csrf = new_message.csrf_token();
         pages.push(("new message", new_message));
@@ -374,6 +392,12 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         let mut teacher = Browser::logged_in(&school, "leena.korhonen").await;
         teacher.accept_language = Some(language.into());
         pages.push(("teacher home", teacher.get("/home").await));
+        pages.push((
+            "teacher week",
+            teacher.get("/timetable?week=2025-W37").await,
+        ));
+        pages.push(("teacher grades", teacher.get("/pupils/P02/grades").await));
+        pages.push(("teacher work", teacher.get("/assignments").await));
         pages.push((
             "attendance",
             teacher
@@ -450,6 +474,15 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         let mut guardian = Browser::logged_in(&school, "marja.makinen").await;
         guardian.accept_language = Some(language.into());
         pages.push(("guardian home", guardian.get("/home").await));
+        pages.push((
+            "guardian week",
+            guardian.get("/timetable?week=2025-W37").await,
+        ));
+        pages.push((
+            "guardian work",
+            guardian.get("/assignments?pupil=P02").await,
+        ));
+        pages.push(("guardian grades", guardian.get("/pupils/P02/grades").await));
         let absences = guardian.get("/pupils/P01/absences").await;
         let csrf = absences.csrf_token();
         pages.push(("guardian absences", absences));
@@ -508,7 +541,7 @@ async fn every_page_passes_the_automated_checks_in_every_language() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(checked, 3 * 42);
+    assert_eq!(checked, 3 * 53);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -451,3 +451,63 @@ service-login-bad-address = The service's registered address is not valid. Ask t
 service-deep-link-refused = The tool's answer could not be accepted, so nothing was added. Try picking the content again.
 tool-opening = Opening the tool
 tool-continue = Continue
+
+## The week's timetable
+nav-timetable = Timetable
+pupil-choice-label = Children
+week-title = Timetable, week { $number }
+week-title-of = { $name }: timetable, week { $number }
+week-links-label = Weeks
+week-previous = Previous week ({ $number })
+week-next = Next week ({ $number })
+week-this = This week
+week-no-lessons = No lessons this week.
+week-today = (today)
+week-day-no-lessons = No lessons.
+week-lessons-of-day = Lessons: { $date }
+week-column-class = Class
+week-column-subject = Subject
+week-due-heading = Work due
+week-due-at = { $class }, { $time }
+week-invalid-title = No such week
+week-invalid = Write the week as year-W-week, for example 2026-W05. A year has 52 or 53 weeks.
+week-invalid-back = Show this week's timetable
+weekday-monday = Monday
+weekday-tuesday = Tuesday
+weekday-wednesday = Wednesday
+weekday-thursday = Thursday
+weekday-friday = Friday
+weekday-saturday = Saturday
+weekday-sunday = Sunday
+home-week-link = The whole week's timetable
+
+## My work
+nav-my-work = My work
+nav-childrens-work = Children's work
+work-title = My work
+work-title-of = Work: { $name }
+work-grades-link = All grades and feedback
+work-late-heading = Late
+work-late-none = Nothing is late.
+work-to-do-heading = To do
+work-to-do-none = Nothing to do right now.
+work-submitted-heading = Waiting for the teacher
+work-submitted-none = Nothing handed in is waiting for the teacher.
+work-returned-heading = Returned with feedback
+work-returned-none = No feedback yet.
+work-was-due = Was due { $when }.
+work-may-resubmit = It may be handed in again.
+work-partial = You see only the work in the classes you teach.
+work-older = Only the newest { $count } assignments of these classes are shown: { $names }.
+work-nobody = This page shows a pupil's own work. You have no work of your own and no children at this school.
+home-all-work = All my work
+home-child-week = Timetable: { $name }
+home-child-work = Work: { $name }
+
+## Grades and feedback
+grades-title = Grades and feedback
+grades-title-of = Grades and feedback: { $name }
+grades-none = No grades or feedback yet.
+grades-given-by = { $name }, { $when }
+home-grades = My grades and feedback
+home-child-grades = Grades and feedback: { $name }

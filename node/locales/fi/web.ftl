@@ -451,3 +451,63 @@ service-login-bad-address = Palvelun rekisteröity osoite ei kelpaa. Ota yhteytt
 service-deep-link-refused = Työkalun vastausta ei voitu hyväksyä, joten mitään ei lisätty. Yritä valita sisältö uudelleen.
 tool-opening = Työkalu avautuu
 tool-continue = Jatka
+
+## Viikon lukujärjestys
+nav-timetable = Lukujärjestys
+pupil-choice-label = Lapset
+week-title = Lukujärjestys, viikko { $number }
+week-title-of = { $name }: lukujärjestys, viikko { $number }
+week-links-label = Viikot
+week-previous = Edellinen viikko ({ $number })
+week-next = Seuraava viikko ({ $number })
+week-this = Tämä viikko
+week-no-lessons = Tällä viikolla ei ole oppitunteja.
+week-today = (tänään)
+week-day-no-lessons = Ei oppitunteja.
+week-lessons-of-day = Oppitunnit: { $date }
+week-column-class = Ryhmä
+week-column-subject = Oppiaine
+week-due-heading = Palautettavat tehtävät
+week-due-at = { $class }, klo { $time }
+week-invalid-title = Viikkoa ei löydy
+week-invalid = Viikko kirjoitetaan muodossa vuosi-W-viikko, esimerkiksi 2026-W05. Vuodessa on 52 tai 53 viikkoa.
+week-invalid-back = Näytä tämän viikon lukujärjestys
+weekday-monday = Maanantai
+weekday-tuesday = Tiistai
+weekday-wednesday = Keskiviikko
+weekday-thursday = Torstai
+weekday-friday = Perjantai
+weekday-saturday = Lauantai
+weekday-sunday = Sunnuntai
+home-week-link = Koko viikon lukujärjestys
+
+## Omat tehtävät
+nav-my-work = Omat tehtävät
+nav-childrens-work = Lasten tehtävät
+work-title = Omat tehtävät
+work-title-of = Tehtävät: { $name }
+work-grades-link = Kaikki arvosanat ja palautteet
+work-late-heading = Myöhässä
+work-late-none = Ei myöhässä olevia tehtäviä.
+work-to-do-heading = Tekemättä
+work-to-do-none = Ei tekemättömiä tehtäviä.
+work-submitted-heading = Odottaa opettajaa
+work-submitted-none = Yksikään palautus ei odota opettajaa.
+work-returned-heading = Palaute saatu
+work-returned-none = Palautetta ei ole vielä tullut.
+work-was-due = Määräaika oli { $when }.
+work-may-resubmit = Työn saa palauttaa uudelleen.
+work-partial = Näet vain opettamiesi ryhmien tehtävät.
+work-older = Näistä ryhmistä näkyvät vain uusimmat { $count } tehtävää: { $names }.
+work-nobody = Tällä sivulla näkyvät oppilaan omat tehtävät. Sinulla ei ole omia tehtäviä eikä huollettavia tässä koulussa.
+home-all-work = Kaikki tehtäväni
+home-child-week = Lukujärjestys: { $name }
+home-child-work = Tehtävät: { $name }
+
+## Arvosanat ja palautteet
+grades-title = Arvosanat ja palautteet
+grades-title-of = Arvosanat ja palautteet: { $name }
+grades-none = Arvosanoja tai palautetta ei ole vielä annettu.
+grades-given-by = { $name }, { $when }
+home-grades = Arvosanani ja palautteeni
+home-child-grades = Arvosanat ja palautteet: { $name }

@@ -85,8 +85,8 @@ home-unread-from = { $count ->
     [one] 1 nytt, senast från { $name }
    *[other] { $count } nya, senast från { $name }
 }
-home-announcements = Meddelanden till alla
-home-no-announcements = Inga meddelanden.
+home-announcements = Anslag
+home-no-announcements = Inga anslag.
 
 ## Skolans IT
 admin-node = Skolans server
@@ -225,27 +225,27 @@ statement-feedback-heading = Respons
 statement-feedback = Om du märker ett tillgänglighetsproblem, berätta det för skolans IT-stöd eller din lärare. Skolan ska svara inom 14 dagar.
 statement-supervision = Om du inte är nöjd med svaret kan du kontakta tillsynsmyndigheten, Regionförvaltningsverket i Södra Finland (saavutettavuusvaatimukset.fi).
 
-## Meddelanden till alla
-nav-announcements = Meddelanden
-announcements-title = Meddelanden
+## Anslag
+nav-announcements = Anslag
+announcements-title = Anslag
 announcements-whole-school = Hela skolan
 announcements-municipality = Kommun { $code }
 announcements-shown-until-at = visas till { $when }
 announcements-withdraw = Ta bort ”{ $title }”
-announcements-publish = Publicera ett meddelande
+announcements-publish = Publicera ett anslag
 announcements-audience = Till vem
-announcements-audience-invalid = Välj vem meddelandet är till.
+announcements-audience-invalid = Välj vem anslaget är till.
 announcements-title-field = Rubrik
 announcements-title-missing = Skriv en rubrik.
-announcements-body = Meddelande
-announcements-body-missing = Skriv meddelandet.
+announcements-body = Anslag
+announcements-body-missing = Skriv anslaget.
 announcements-shown-until = Visas till
-announcements-shown-until-hint = Frivilligt. Meddelandet försvinner efter den här dagen.
+announcements-shown-until-hint = Frivilligt. Anslaget försvinner efter den här dagen.
 announcements-shown-until-invalid = Ange datumet som en dag i kalendern.
 announcements-shown-until-past = Den här dagen är redan slut.
 announcements-publish-button = Publicera
-notice-published = Meddelandet är publicerat.
-notice-withdrawn = Meddelandet är borttaget.
+notice-published = Anslaget är publicerat.
+notice-withdrawn = Anslaget är borttaget.
 
 ## Nytt meddelande
 new-message-title = Nytt meddelande
@@ -451,3 +451,63 @@ service-login-bad-address = Tjänstens registrerade adress är ogiltig. Kontakta
 service-deep-link-refused = Verktygets svar kunde inte godkännas, så inget lades till. Försök välja innehållet igen.
 tool-opening = Verktyget öppnas
 tool-continue = Fortsätt
+
+## Veckans schema
+nav-timetable = Schema
+pupil-choice-label = Barn
+week-title = Schema, vecka { $number }
+week-title-of = { $name }: schema, vecka { $number }
+week-links-label = Veckor
+week-previous = Föregående vecka ({ $number })
+week-next = Nästa vecka ({ $number })
+week-this = Den här veckan
+week-no-lessons = Inga lektioner den här veckan.
+week-today = (i dag)
+week-day-no-lessons = Inga lektioner.
+week-lessons-of-day = Lektioner: { $date }
+week-column-class = Grupp
+week-column-subject = Ämne
+week-due-heading = Uppgifter att lämna in
+week-due-at = { $class }, kl. { $time }
+week-invalid-title = Veckan finns inte
+week-invalid = Skriv veckan som år-W-vecka, till exempel 2026-W05. Ett år har 52 eller 53 veckor.
+week-invalid-back = Visa den här veckans schema
+weekday-monday = Måndag
+weekday-tuesday = Tisdag
+weekday-wednesday = Onsdag
+weekday-thursday = Torsdag
+weekday-friday = Fredag
+weekday-saturday = Lördag
+weekday-sunday = Söndag
+home-week-link = Hela veckans schema
+
+## Mina uppgifter
+nav-my-work = Mina uppgifter
+nav-childrens-work = Barnens uppgifter
+work-title = Mina uppgifter
+work-title-of = Uppgifter: { $name }
+work-grades-link = Alla vitsord och all respons
+work-late-heading = Försenade
+work-late-none = Inga försenade uppgifter.
+work-to-do-heading = Att göra
+work-to-do-none = Inget att göra just nu.
+work-submitted-heading = Väntar på läraren
+work-submitted-none = Inget inlämnat arbete väntar på läraren.
+work-returned-heading = Returnerade med respons
+work-returned-none = Ingen respons ännu.
+work-was-due = Skulle ha lämnats in { $when }.
+work-may-resubmit = Arbetet får lämnas in på nytt.
+work-partial = Du ser bara uppgifterna i de grupper du undervisar.
+work-older = Från de här grupperna visas bara de { $count } senaste uppgifterna: { $names }.
+work-nobody = Här visas en elevs egna uppgifter. Du har inga egna uppgifter och inga barn i den här skolan.
+home-all-work = Alla mina uppgifter
+home-child-week = Schema: { $name }
+home-child-work = Uppgifter: { $name }
+
+## Vitsord och respons
+grades-title = Vitsord och respons
+grades-title-of = Vitsord och respons: { $name }
+grades-none = Inga vitsord och ingen respons ännu.
+grades-given-by = { $name }, { $when }
+home-grades = Mina vitsord och min respons
+home-child-grades = Vitsord och respons: { $name }

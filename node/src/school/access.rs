@@ -171,6 +171,16 @@ impl<'caller> Access<'caller> {
     }
 }
 
+/// The pupil exists in the roster as a pupil; otherwise 404.
+pub fn require_known_pupil(roster: &RosterIndex, pupil: &str) -> Result<(), ServiceError> {
+    match roster.users.user(pupil) {
+        Some(user) if user.has_role(UserRole::Pupil) => Ok(()),
+        _ => Err(ServiceError::NotFound(format!(
+            "pupil {pupil:?} does not exist"
+        ))),
+    }
+}
+
 /// The current roster index: at once when nothing changed, else checked (and rebuilt when a
 /// roster document changed) on the blocking pool.
 pub async fn roster_index(state: &AppState) -> Result<Arc<RosterIndex>, ServiceError> {

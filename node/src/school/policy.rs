@@ -25,8 +25,10 @@ pub enum Action {
     SubmitOwnWork,
     /// Read a pupil's records: timetable, attendance, absences.
     ReadPupilRecords,
-    /// Read a pupil's work in one class: their submissions and extensions there. (A teacher of the
-    /// pupil's other classes reads the pupil's records but not their work in this class.)
+    /// Read a pupil's work in one class: their submissions, extensions, grades and feedback there.
+    /// A pupil's work overview and their grades and feedback are decided by it class by class.
+    /// (A teacher of the pupil's other classes reads the pupil's records but not their work in
+    /// this class.)
     ReadPupilWorkInClass,
     /// Report and explain a pupil's absences.
     ExplainPupilAbsence,

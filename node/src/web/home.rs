@@ -133,6 +133,7 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         }
         @if is_pupil {
             (pupil_work(&t, &pupil_assignments))
+            (pupil_work_links(&t, &caller.user_id))
             (pupil_classes_list(&t, &pupil_classes))
         }
         @if is_teacher {
@@ -213,6 +214,18 @@ fn todays_lessons(t: &Translator, today: &DayView) -> Markup {
                     }
                 }
             }
+            p { a href="/timetable" { (t.text("home-week-link")) } }
+        }
+    }
+}
+
+/// Where a pupil finds all their work and every grade and feedback, beyond what the home page
+/// lists.
+fn pupil_work_links(t: &Translator, pupil: &str) -> Markup {
+    html! {
+        ul class="inline-list" {
+            li { a href="/assignments" { (t.text("home-all-work")) } }
+            li { a href=(super::work::grades_path(pupil)) { (t.text("home-grades")) } }
         }
     }
 }
@@ -337,7 +350,8 @@ fn teacher_work(
     }
 }
 
-/// A guardian's children, each with a link to their absences and how many wait to be explained.
+/// A guardian's children, each with a link to their absences and how many wait to be explained,
+/// and links to the child's week, work, and grades and feedback.
 fn guardian_children(t: &Translator, children: &[(String, String, usize)]) -> Markup {
     html! {
         section aria-labelledby="children-heading" {
@@ -352,6 +366,23 @@ fn guardian_children(t: &Translator, children: &[(String, String, usize)]) -> Ma
                                 ("count", FluentValue::from(*to_clear)),
                                 ("name", FluentValue::from(name.as_str())),
                             ]))
+                        }
+                        ul class="inline-list" {
+                            li {
+                                a href=(super::week::week_path(None, Some(child))) {
+                                    (t.text_with("home-child-week", &[("name", FluentValue::from(name.as_str()))]))
+                                }
+                            }
+                            li {
+                                a href=(super::work::work_path(Some(child))) {
+                                    (t.text_with("home-child-work", &[("name", FluentValue::from(name.as_str()))]))
+                                }
+                            }
+                            li {
+                                a href=(super::work::grades_path(child)) {
+                                    (t.text_with("home-child-grades", &[("name", FluentValue::from(name.as_str()))]))
+                                }
+                            }
                         }
                     }
                 }

@@ -17,6 +17,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::Viewer;
 use super::assets::stylesheet_path;
 use super::i18n::{Language, Translator};
+use crate::model::UserRole;
 use crate::state::AppState;
 
 /// What the frame of one page needs to know.
@@ -90,9 +91,13 @@ pub fn page_with_status(
                     @if let Some(viewer) = frame.viewer {
                         nav aria-label=(t.text("nav-main-label")) {
                             ul {
-                                li { a href="/home" { (t.text("nav-home")) } }
-                                li { a href="/messages" { (t.text("nav-messages")) } }
-                                li { a href="/announcements" { (t.text("nav-announcements")) } }
+                                @for (href, text) in main_links(t, viewer) {
+                                    li {
+                                        a href=(href) aria-current=[(frame.path.split('?').next() == Some(href)).then_some("page")] {
+                                            (text)
+                                        }
+                                    }
+                                }
                             }
                         }
                         form class="logout" method="post" action="/logout" {
@@ -141,6 +146,26 @@ pub fn page_with_status(
         markup.into_string(),
     )
         .into_response()
+}
+
+/// The main navigation's links for the viewer's roles: everyone's home, messages and
+/// announcements; the week timetable for those who have one (pupils, teachers, guardians); and the
+/// work page for pupils (their own) or guardians (their children's). Each text differs from the
+/// others in every language, so that no two links with one name lead to different pages.
+pub fn main_links(t: &Translator, viewer: &Viewer) -> Vec<(&'static str, String)> {
+    let has = |role: UserRole| viewer.caller.has_role(role);
+    let mut links = vec![("/home", t.text("nav-home"))];
+    if has(UserRole::Pupil) || has(UserRole::Teacher) || has(UserRole::Guardian) {
+        links.push(("/timetable", t.text("nav-timetable")));
+    }
+    if has(UserRole::Pupil) {
+        links.push(("/assignments", t.text("nav-my-work")));
+    } else if has(UserRole::Guardian) {
+        links.push(("/assignments", t.text("nav-childrens-work")));
+    }
+    links.push(("/messages", t.text("nav-messages")));
+    links.push(("/announcements", t.text("nav-announcements")));
+    links
 }
 
 fn language_link(language: Language, back: &str) -> String {

@@ -18,6 +18,9 @@
 //!   links and files, shared by its teachers), `admin` (the roster import, the users, setting a
 //!   password), `services` (connected services: activating them, the audit log), `statement` (the accessibility statement). `upload`: what the file-upload forms
 //!   share (reading a bounded multipart form, its CSRF token, 413 for what is too large).
+//! - `week` (a person's week timetable with the work due), `work` (a pupil's work across their
+//!   classes, and their grades and feedback); `pupil_choice`: whose week or work such a page shows
+//!   (the viewer's own, or a guardian's child).
 
 mod absences;
 mod admin;
@@ -32,10 +35,13 @@ mod layout;
 mod login;
 mod materials;
 mod messages;
+mod pupil_choice;
 pub mod security;
 mod services;
 mod statement;
 mod upload;
+mod week;
+mod work;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
@@ -75,6 +81,9 @@ pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
         .route("/language/{code}", get(login::choose_language))
         .route("/home", get(home::home))
         .route("/accessibility", get(statement::statement))
+        .route("/timetable", get(week::week_page))
+        .route("/assignments", get(work::work_page))
+        .route("/pupils/{pupil}/grades", get(work::grades_page))
         .route("/assignments/{id}", get(assignments::assignment_page))
         .route(
             "/classes/{class}/assignments/new",

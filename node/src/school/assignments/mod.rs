@@ -13,12 +13,18 @@
 //! got no answer and creates it again), never an entry without an assignment; listing skips such
 //! entries all the same.
 //!
+//! **A pupil's work across their classes** ([`work_of`], [`work_due_in_week`]) reads the newest
+//! page of each class's index and the pupil's submission on each; which classes the caller sees is
+//! decided class by class (`work.rs`).
+//!
 //! **One edit per change.** A change that depends on a document's current state is computed inside
 //! the repository's update of that document, under its lock: a pupil's web form adds a file to
 //! the files the draft holds *at the moment of the write* ([`WorkFiles::DraftFilesAnd`]), so two
 //! saves of one draft at once (two tabs, a double click, a retry) each keep the other's file.
 
+mod reading;
 mod views;
+mod work;
 
 use std::collections::BTreeSet;
 
@@ -42,13 +48,6 @@ use crate::school::policy::{Action, Relation, permits};
 use crate::school::roster_index::RosterIndex;
 use crate::school::runtime::{blocking, node_now};
 use crate::state::AppState;
-
-/// Assignments per page of a class's list when the request names no `limit`.
-pub const DEFAULT_ASSIGNMENTS_PER_PAGE: usize = 20;
-/// The most assignments one page lists. A teacher's page reads one submission document per pupil
-/// of the class for each assignment listed, so this bounds a page's reads to this times the class
-/// size.
-pub const MAX_ASSIGNMENTS_PER_PAGE: usize = 50;
 
 // ---------------------------------------------------------------------------------------------
 // Inputs.
@@ -109,12 +108,18 @@ pub struct ListPage {
     pub before: Option<String>,
 }
 
+pub use self::reading::{DEFAULT_ASSIGNMENTS_PER_PAGE, MAX_ASSIGNMENTS_PER_PAGE};
+use self::reading::{newest_assignments, read_assignment, read_submission};
 pub use self::views::{
     AssignmentPage, AssignmentSummary, AssignmentView, AttemptView, DeadlineView, ExtensionView,
     FeedbackView, LtiLinkView, SubmissionCounts, SubmissionStatusView, SubmissionSummary,
     SubmissionView, ToolScoreView, WorkView,
 };
 use self::views::{assignment_view, submission_summary, submission_view};
+pub use self::work::{
+    DueWorkView, PupilWorkOverview, WORK_ASSIGNMENTS_PER_CLASS, WorkItemView, WorkState,
+    work_due_in_week, work_of,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Operations.
@@ -222,22 +227,11 @@ pub async fn list_assignments(
     let school = state.identity.school.clone();
     let class = class.to_owned();
     blocking(move || {
-        let index: ClassAssignmentsIndex =
-            repository.read_or_default(&class_assignments_doc(&school, &class))?;
-        let (ids, next_before) = index.page(page.before.as_deref(), limit)?;
-        let mut assignments = Vec::with_capacity(ids.len());
-        for id in ids {
-            // Entries are written only by `create_in_class` with generated ids; one that does not
-            // parse or lead to an assignment of this class is skipped rather than failing the list.
-            let Ok(id) = id.parse::<ItemId>() else {
-                continue;
-            };
-            let Some(assignment) = read_assignment(&repository, &school, &id)? else {
-                continue;
-            };
-            if assignment.class_sourced_id != class {
-                continue;
-            }
+        let stored =
+            newest_assignments(&repository, &school, &class, page.before.as_deref(), limit)?;
+        let next_before = stored.next_before;
+        let mut assignments = Vec::with_capacity(stored.assignments.len());
+        for (id, assignment) in stored.assignments {
             let my_submission = if own_submissions {
                 let submission = read_submission(&repository, &school, &id, &me)?;
                 Some(submission_summary(
@@ -693,25 +687,6 @@ impl<'caller> OpenAssignment<'caller> {
     fn class(&self) -> &str {
         &self.assignment.class_sourced_id
     }
-}
-
-/// The assignment, or `None` when the store holds no assignment under that id.
-fn read_assignment(
-    repository: &Repository,
-    school: &SchoolCode,
-    id: &ItemId,
-) -> Result<Option<AssignmentDocument>, ServiceError> {
-    let found: Option<AssignmentDocument> = repository.read(&assignment_doc(school, id))?;
-    Ok(found.filter(|assignment| assignment.id == id.as_str()))
-}
-
-pub(super) fn read_submission(
-    repository: &Repository,
-    school: &SchoolCode,
-    id: &ItemId,
-    pupil: &str,
-) -> Result<Option<SubmissionDocument>, ServiceError> {
-    Ok(repository.read(&submission_doc(school, id, pupil))?)
 }
 
 async fn load_submission(
