@@ -212,7 +212,12 @@ async fn staff_set_timetables_and_each_user_sees_the_lessons_of_their_day() {
         .get(&format!("/api/v1/timetable?date={MONDAY}&pupil=P01"))
         .await;
     assert_eq!(status, 403);
+    // A pupil who does not exist is refused like someone else's child, so that probing ids tells
+    // a guardian nothing; school-wide staff, who may read every pupil, learn that there is none.
     let (status, _) = guardian.get("/api/v1/timetable?pupil=P99").await;
+    assert_eq!(status, 403);
+    let admin = school.login("sari.lehtonen").await;
+    let (status, _) = admin.get("/api/v1/timetable?pupil=P99").await;
     assert_eq!(status, 404);
     let (status, _) = guardian.get("/api/v1/timetable?date=2025-13-01").await;
     assert_eq!(status, 400);

@@ -154,8 +154,8 @@ pub async fn remove_lesson(
 #[utoipa::path(get, path = "/api/v1/timetable", tag = "timetable", params(DayQuery),
     responses((status = 200, body = DayView),
         (status = 400, description = "the date is not YYYY-MM-DD"),
-        (status = 403, description = "may not read the pupil's records"),
-        (status = 404, description = "no such pupil")))]
+        (status = 403, description = "may not read the pupil's records (also when no such pupil exists, unless the caller reads every pupil)"),
+        (status = 404, description = "no such pupil, for staff and administrators")))]
 pub async fn day_timetable(
     State(state): State<AppState>,
     caller: Caller,

@@ -361,11 +361,8 @@ pub async fn day_timetable(
     };
     let access = Access::new(caller, roster_index(state).await?);
     let roster = access.roster.clone();
-    // The day's JSON API has answered 404 for an unknown pupil before 403 since it was published
-    // (its documentation says so), so it keeps that order; the week view refuses first.
-    if let DayOf::Pupil(pupil) = whose {
-        require_known_pupil(&roster, pupil)?;
-    }
+    // Who may not read the pupil's records is refused before the pupil is looked up, as in the
+    // week view: a guardian probing ids learns nothing about which pupils exist.
     let whom = Whom::resolve(&access, whose)?;
     // One timetable per class, for the term that contains the date.
     let mut wanted: BTreeMap<String, String> = BTreeMap::new();
