@@ -177,6 +177,10 @@ fn print_ready(fleet: &Fleet, logins: &[DemoLogins], all_online: bool, elapsed: 
     for (school, login) in fleet.schools.iter().zip(logins) {
         let base = school.base_url();
         text.push_str(&format!("\nSchool {} {}\n", school.code, school.name));
+        // The web UI first: it is what a pupil, a teacher, a guardian or school IT opens.
+        text.push_str(&format!(
+            "  web            {base}/   (open it in a browser; log in as a user below)\n"
+        ));
         text.push_str(&format!(
             "  api            {base}/api/v1/   (OpenAPI: {base}/api/v1/openapi.json)\n"
         ));
@@ -194,7 +198,10 @@ fn print_ready(fleet: &Fleet, logins: &[DemoLogins], all_online: bool, elapsed: 
     ));
     if let (Some(base), Some(pupil)) = (first, first_pupil) {
         text.push_str(&format!(
-            "Try: curl -c cookies -H 'content-type: application/json' -d '{{\"username\":\"{pupil}\",\"password\":\"{}\"}}' {base}/api/v1/session\n     curl -b cookies {base}/api/v1/me\n",
+            "Open {base}/ in a browser and log in as {pupil}, or try the API:\n"
+        ));
+        text.push_str(&format!(
+            "     curl -c cookies -H 'content-type: application/json' -d '{{\"username\":\"{pupil}\",\"password\":\"{}\"}}' {base}/api/v1/session\n     curl -b cookies {base}/api/v1/me\n",
             seed::DEMO_PASSWORD
         ));
     }

@@ -132,7 +132,7 @@ async fn import_roster(school: &RunningSchool, generated: &GeneratedSchool) -> R
     let repository = school.node.state.repository.clone();
     let code = school.node.state.identity.school.clone();
     tokio::task::spawn_blocking(move || {
-        node::api::roster::import_package(&repository, &code, &package)
+        node::school::roster::import_package(&repository, &code, &package)
             .map(|_| ())
             .map_err(|failure| format!("the roster import failed: {failure:?}"))
     })

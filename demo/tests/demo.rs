@@ -52,6 +52,27 @@ async fn the_demo_serves_its_schools_stops_on_ctrl_c_and_reuses_its_data() {
         "an operator token is printed"
     );
 
+    // The printed web address is the web UI's: it leads a browser to the login page.
+    let login_page = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .expect("http client")
+        .get(&first_school.web)
+        .send()
+        .await
+        .expect("the printed web address answers");
+    assert_eq!(login_page.status(), 200, "{}", first_school.web);
+    assert!(
+        login_page.url().path().starts_with("/login"),
+        "an anonymous visitor of the web address is sent to the login page: {}",
+        login_page.url()
+    );
+    let login_html = login_page.text().await.expect("the login page");
+    assert!(
+        login_html.contains("type=\"password\""),
+        "the login page asks for a password: {login_html}"
+    );
+
     // The printed pupil at the first school: their classes, the demo's assignments (one of them
     // returned with feedback) and a timetable with lessons.
     let pupil = ApiSession::login(&first_school.base, &first_school.pupil, &printed.password).await;
@@ -294,6 +315,8 @@ struct Printed {
 struct PrintedSchool {
     /// `http://127.0.0.1:PORT`.
     base: String,
+    /// The web UI's address, `http://127.0.0.1:PORT/`.
+    web: String,
     node: String,
     pupil: String,
     teacher: String,
@@ -331,6 +354,7 @@ impl Printed {
                         (Some(code), label) => {
                             let entry = printed.schools.entry(code.clone()).or_default();
                             match label {
+                                "web" => entry.web = value,
                                 "api" => entry.base = value.trim_end_matches("/api/v1/").to_owned(),
                                 "node" => entry.node = value,
                                 "pupil" => entry.pupil = value,
@@ -361,6 +385,7 @@ impl Printed {
             .unwrap_or_else(|| panic!("school {code} is printed: {self:#?}"));
         for (what, value) in [
             ("address", &school.base),
+            ("web address", &school.web),
             ("node id", &school.node),
             ("pupil", &school.pupil),
             ("teacher", &school.teacher),

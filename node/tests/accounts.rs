@@ -398,7 +398,7 @@ async fn a_node_upgraded_in_place_keeps_its_users_passwords() {
         let (notices, _receiver) = tokio::sync::mpsc::channel(1024);
         let repository = node::repository::Repository::new(store, notices);
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oneroster/bulk");
-        node::api::roster::import_package(&repository, &code, &fixture).expect("imports");
+        node::school::roster::import_package(&repository, &code, &fixture).expect("imports");
         let hash = node::auth::hash_password(PASSWORD).expect("hash");
         repository
             .update(

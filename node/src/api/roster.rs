@@ -22,8 +22,7 @@ use super::ApiError;
 use crate::auth::{AuthError, Caller};
 use crate::school::roster::{self as operations, ImportRefused};
 pub use crate::school::roster::{
-    Administrator, ClassSummary, ClassView, ImportFailure, ImportOutcome, MAX_ROSTER_PACKAGE_BYTES,
-    MeView, Member, import_package, package_files,
+    Administrator, ClassSummary, ClassView, ImportOutcome, MAX_ROSTER_PACKAGE_BYTES, MeView, Member,
 };
 use crate::state::AppState;
 

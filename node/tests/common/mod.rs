@@ -52,7 +52,7 @@ impl TestSchool {
         tokio::task::spawn_blocking(move || {
             let fixture =
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oneroster/bulk");
-            node::api::roster::import_package(&repository, &school, &fixture)
+            node::school::roster::import_package(&repository, &school, &fixture)
                 .expect("the fixture imports");
             let hash = node::auth::hash_password(PASSWORD).expect("hash");
             let users: RosterUsersDocument = repository
