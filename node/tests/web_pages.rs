@@ -446,6 +446,52 @@ async fn every_role_has_a_home_page() {
     }
 }
 
+/// A teacher of two groups sets the same assignment in both; the home page's list of work to
+/// review names each entry's class, so the two are told apart.
+#[tokio::test]
+async fn the_review_list_names_the_class_of_each_assignment() {
+    let school = TestSchool::start().await;
+    let api = school.login(TEACHER).await;
+    let due_at = node::api::node_now_millis() + 7 * 24 * 60 * 60 * 1000;
+    for (class, pupil) in [("CLS-7A-MA", PUPIL), ("CLS-7B-MA", "leo.koskinen08")] {
+        let (status, assignment) = api
+            .post(
+                &format!("/api/v1/classes/{class}/assignments"),
+                serde_json::json!({
+                    "title": "Murtolukujen yhteenlasku",
+                    "instructions": "Tehtävät 1–5.",
+                    "due_at": due_at,
+                    "cut_off_at": due_at,
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{assignment}");
+        let id = assignment["id"].as_str().expect("id").to_owned();
+        let (status, submission) = school
+            .login(pupil)
+            .await
+            .put(
+                &format!("/api/v1/assignments/{id}/submission"),
+                serde_json::json!({ "text": "Valmis.", "submit": true }),
+            )
+            .await;
+        assert_eq!(status, 200, "{submission}");
+    }
+    let mut teacher = Browser::logged_in(&school, TEACHER).await;
+    let home = teacher.get("/home").await;
+    let mut entries = home.texts("section[aria-labelledby=review-heading] li");
+    entries.sort();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(
+        entries[0].contains("Murtolukujen yhteenlasku") && entries[0].contains("7A matematiikka"),
+        "{entries:?}"
+    );
+    assert!(
+        entries[1].contains("Murtolukujen yhteenlasku") && entries[1].contains("7B matematiikka"),
+        "{entries:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_pupil_reads_and_answers_a_message() {
     let school = TestSchool::start().await;

@@ -317,6 +317,10 @@ fn teacher_work(
                     @for (assignment, submitted) in &waiting {
                         li {
                             a href=(format!("/assignments/{}", assignment.id)) { (assignment.title) }
+                            // A teacher of two groups sets the same assignment in both; the class
+                            // tells the two entries apart.
+                            " "
+                            span class="class-title" { (class_title_of(classes, &assignment.class_id)) }
                             " "
                             span class="meta" { (t.text_with("home-waiting-count", &[("count", FluentValue::from(*submitted))])) }
                         }
@@ -348,6 +352,17 @@ fn teacher_work(
             }
         }
     }
+}
+
+/// The title of `class` among the teacher's classes; its id when the roster no longer names it.
+fn class_title_of<'classes>(
+    classes: &'classes [(String, String)],
+    class: &'classes str,
+) -> &'classes str {
+    classes
+        .iter()
+        .find(|(id, _)| id == class)
+        .map_or(class, |(_, title)| title.as_str())
 }
 
 /// A guardian's children, each with a link to their absences and how many wait to be explained,
