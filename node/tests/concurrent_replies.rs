@@ -113,12 +113,7 @@ async fn concurrent_replies_through_the_web_form_are_all_kept() {
     // One tab per reply, all with the same session, as a pupil's browser has.
     let replies: Vec<_> = (0..CONCURRENT_REPLIES)
         .map(|number| {
-            let mut tab = Browser {
-                http: browser.http.clone(),
-                base: browser.base.clone(),
-                cookies: browser.cookies.clone(),
-                accept_language: None,
-            };
+            let mut tab = browser.another_tab();
             let (thread, csrf) = (thread.clone(), csrf.clone());
             tokio::spawn(async move {
                 let body = format!("Reply {number:02}");

@@ -115,12 +115,7 @@ async fn concurrent_saves_through_the_web_form_keep_every_file() {
     // One tab per save, all with the same session, as a pupil's browser has.
     let saves: Vec<_> = (0..CONCURRENT_SAVES)
         .map(|number| {
-            let mut tab = Browser {
-                http: browser.http.clone(),
-                base: browser.base.clone(),
-                cookies: browser.cookies.clone(),
-                accept_language: None,
-            };
+            let mut tab = browser.another_tab();
             let (id, csrf) = (id.clone(), csrf.clone());
             tokio::spawn(async move {
                 let name = format!("page-{number}.txt");

@@ -53,20 +53,7 @@ fn the_node_modules_import_each_other_without_a_cycle() {
 /// its own beside the API's.
 #[test]
 fn web_pages_name_no_module_of_the_json_api() {
-    let source_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let modules = library_modules(&source_root);
-    let graph = import_graph(&modules);
-    let mut callers = Vec::new();
-    for (module, dependencies) in &graph {
-        if module.first().is_none_or(|top| top != "web") {
-            continue;
-        }
-        for dependency in dependencies {
-            if dependency.first().is_some_and(|top| top == "api") {
-                callers.push(format!("{} → {}", module.join("/"), dependency.join("/")));
-            }
-        }
-    }
+    let callers = dependencies_between_top_level_modules("web", &["api"]);
     assert!(
         callers.is_empty(),
         "web pages that name the JSON API instead of the application layer:\n{}",
@@ -88,28 +75,35 @@ const EDGES_ABOVE_THE_APPLICATION_LAYER: [&str; 7] = [
 
 #[test]
 fn the_application_layer_names_no_json_handler_and_no_web_page() {
-    let source_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let modules = library_modules(&source_root);
-    let graph = import_graph(&modules);
-    let mut upward = Vec::new();
-    for (module, dependencies) in &graph {
-        if module.first().is_none_or(|top| top != "school") {
-            continue;
-        }
-        for dependency in dependencies {
-            if dependency
-                .first()
-                .is_some_and(|top| EDGES_ABOVE_THE_APPLICATION_LAYER.contains(&top.as_str()))
-            {
-                upward.push(format!("{} → {}", module.join("/"), dependency.join("/")));
-            }
-        }
-    }
+    let upward =
+        dependencies_between_top_level_modules("school", &EDGES_ABOVE_THE_APPLICATION_LAYER);
     assert!(
         upward.is_empty(),
         "application-layer modules that name an edge above them:\n{}",
         upward.join("\n")
     );
+}
+
+/// Every dependency of a module under `src/<from>` on a module under one of `src/<to>`, as
+/// `from/module → to/module` lines.
+fn dependencies_between_top_level_modules(from: &str, to: &[&str]) -> Vec<String> {
+    let source_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = import_graph(&library_modules(&source_root));
+    let mut found = Vec::new();
+    for (module, dependencies) in &graph {
+        if module.first().is_none_or(|top| top != from) {
+            continue;
+        }
+        for dependency in dependencies {
+            if dependency
+                .first()
+                .is_some_and(|top| to.contains(&top.as_str()))
+            {
+                found.push(format!("{} → {}", module.join("/"), dependency.join("/")));
+            }
+        }
+    }
+    found
 }
 
 #[test]

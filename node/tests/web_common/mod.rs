@@ -78,6 +78,17 @@ impl Browser {
         Self::at(&school.base)
     }
 
+    /// Another tab of the same browser: the same session cookies, sending requests of its own,
+    /// as a pupil's second tab or a double click does.
+    pub fn another_tab(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            cookies: self.cookies.clone(),
+            accept_language: None,
+        }
+    }
+
     pub fn at(base: &str) -> Self {
         Browser {
             http: reqwest::Client::builder()
